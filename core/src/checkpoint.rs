@@ -1,0 +1,445 @@
+//! Checkpoints: an origin's set of sessions (native id → manifest id), as a signed root over
+//! hash-bucketed maps, so that changing one session rewrites one small bucket and the root.
+//!
+//! A session's bucket is the first `bits` bits (big-endian) of BLAKE3(native id). `bits` is the
+//! smallest value in 0..=16 for which the session count is at most 128 × 2^bits, so buckets hold
+//! about 128 sessions or fewer; it is a function of the count alone, so every writer of the same
+//! session set produces the same buckets and ids.
+//!
+//! Bucket body: `str origin, u8 bits, varint index, varint n, n × record { str native_id,
+//! id [32] }` (entries in byte order of native id, unique, all hashing to `index`).
+//! Root body: `str origin, varint seq, signed-varint created_ms, u8 bits, varint session_count,
+//! varint n, n × record { varint index, id [32], varint sessions }` (non-empty buckets only, by
+//! index), followed by the origin's signature.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::Encoded;
+use crate::envelope;
+use crate::error::{Error, Result};
+use crate::id::ArtifactId;
+use crate::kind::ArtifactKind;
+use crate::limits::{self, BUCKET_TARGET_ENTRIES, MAX_BUCKET_BITS, MAX_BUCKET_ENTRIES};
+use crate::names::{ArtifactKey, NativeId, OriginId};
+use crate::signature::{OriginKey, PublicKey};
+
+/// The bucket bits for a checkpoint of `sessions` sessions.
+pub fn bucket_bits_for(sessions: u64) -> u8 {
+    let mut bits = 0u8;
+    while bits < MAX_BUCKET_BITS && sessions > (BUCKET_TARGET_ENTRIES as u64) << bits {
+        bits += 1;
+    }
+    bits
+}
+
+/// The bucket a session falls in.
+pub fn bucket_of(native: &NativeId, bits: u8) -> u32 {
+    if bits == 0 {
+        return 0;
+    }
+    let hash = blake3::hash(native.as_str().as_bytes());
+    let b = hash.as_bytes();
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]]) >> (32 - u32::from(bits))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketEntry {
+    pub session: NativeId,
+    pub manifest: ArtifactId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub origin: OriginId,
+    pub bits: u8,
+    pub index: u32,
+    pub entries: Vec<BucketEntry>,
+}
+
+impl Bucket {
+    fn validate(&self) -> Result<()> {
+        check_bits(self.bits)?;
+        if u64::from(self.index) >= 1u64 << self.bits {
+            return Err(Error::malformed(
+                "bucket",
+                format!("index {} out of range for {} bits", self.index, self.bits),
+            ));
+        }
+        if self.entries.len() > MAX_BUCKET_ENTRIES {
+            return Err(Error::CountLimit {
+                what: "bucket entries",
+                limit: MAX_BUCKET_ENTRIES as u64,
+                actual: self.entries.len() as u64,
+            });
+        }
+        for pair in self.entries.windows(2) {
+            if pair[0].session >= pair[1].session {
+                return Err(Error::malformed(
+                    "bucket",
+                    "entries are not in strictly increasing session order",
+                ));
+            }
+        }
+        for entry in &self.entries {
+            if bucket_of(&entry.session, self.bits) != self.index {
+                return Err(Error::malformed(
+                    "bucket",
+                    format!(
+                        "session {} does not hash into bucket {}",
+                        entry.session, self.index
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        self.validate()?;
+        Ok(envelope::encode(ArtifactKind::Bucket, None, |w| {
+            w.str(self.origin.as_str());
+            w.u8(self.bits);
+            w.varint(u64::from(self.index));
+            w.varint(self.entries.len() as u64);
+            for e in &self.entries {
+                w.record(|w| {
+                    w.str(e.session.as_str());
+                    w.id(&e.manifest);
+                });
+            }
+        }))
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let (bucket, _) = envelope::decode(ArtifactKind::Bucket, bytes, |r| {
+            let origin: OriginId = r.str("bucket.origin", limits::MAX_ORIGIN)?.parse()?;
+            let bits = r.u8("bucket.bits")?;
+            let index = r.u32("bucket.index")?;
+            let n = r.count("bucket entries", MAX_BUCKET_ENTRIES, 34)?;
+            let mut entries = Vec::with_capacity(n);
+            for _ in 0..n {
+                entries.push(r.record("bucket entry", limits::MAX_RECORD, |r| {
+                    Ok(BucketEntry {
+                        session: r
+                            .str("bucket entry session", limits::MAX_NATIVE_ID)?
+                            .parse()?,
+                        manifest: r.id("bucket entry manifest")?,
+                    })
+                })?);
+            }
+            Ok(Bucket {
+                origin,
+                bits,
+                index,
+                entries,
+            })
+        })?;
+        bucket.validate()?;
+        Ok(bucket)
+    }
+
+    /// Entries that are new or point at another manifest than in `previous`. Entries missing
+    /// here but present in `previous` are not reported: a session absent from a checkpoint is
+    /// never a deletion.
+    pub fn changed_since<'a>(
+        &'a self,
+        previous: &BTreeMap<NativeId, ArtifactId>,
+    ) -> impl Iterator<Item = &'a BucketEntry> {
+        self.entries
+            .iter()
+            .filter(move |e| previous.get(&e.session) != Some(&e.manifest))
+    }
+}
+
+fn check_bits(bits: u8) -> Result<()> {
+    if bits > MAX_BUCKET_BITS {
+        return Err(Error::malformed(
+            "checkpoint",
+            format!("{bits} bucket bits, at most {MAX_BUCKET_BITS} allowed"),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRef {
+    pub index: u32,
+    pub id: ArtifactId,
+    pub sessions: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Root {
+    pub origin: OriginId,
+    /// Strictly increasing per origin; names sort by it.
+    pub seq: u64,
+    /// The writer's wall clock when it wrote the root (informational).
+    pub created_ms: i64,
+    pub bits: u8,
+    pub session_count: u64,
+    pub buckets: Vec<BucketRef>,
+}
+
+impl Root {
+    fn validate(&self) -> Result<()> {
+        check_bits(self.bits)?;
+        let max = 1usize << self.bits;
+        if self.buckets.len() > max {
+            return Err(Error::CountLimit {
+                what: "root buckets",
+                limit: max as u64,
+                actual: self.buckets.len() as u64,
+            });
+        }
+        for pair in self.buckets.windows(2) {
+            if pair[0].index >= pair[1].index {
+                return Err(Error::malformed(
+                    "root",
+                    "buckets are not in strictly increasing index order",
+                ));
+            }
+        }
+        if let Some(last) = self.buckets.last()
+            && last.index as usize >= max
+        {
+            return Err(Error::malformed(
+                "root",
+                format!("bucket index {} out of range", last.index),
+            ));
+        }
+        let total: u64 = self.buckets.iter().map(|b| u64::from(b.sessions)).sum();
+        if total != self.session_count || self.buckets.iter().any(|b| b.sessions == 0) {
+            return Err(Error::malformed(
+                "root",
+                "session_count differs from its non-empty buckets' counts",
+            ));
+        }
+        if bucket_bits_for(self.session_count) != self.bits {
+            return Err(Error::malformed(
+                "root",
+                format!(
+                    "{} sessions need {} bucket bits, root has {}",
+                    self.session_count,
+                    bucket_bits_for(self.session_count),
+                    self.bits
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The canonical bytes, signed with the origin's key.
+    pub fn encode(&self, key: &OriginKey) -> Result<Vec<u8>> {
+        self.validate()?;
+        Ok(envelope::encode(ArtifactKind::Root, Some(key), |w| {
+            w.str(self.origin.as_str());
+            w.varint(self.seq);
+            w.signed(self.created_ms);
+            w.u8(self.bits);
+            w.varint(self.session_count);
+            w.varint(self.buckets.len() as u64);
+            for b in &self.buckets {
+                w.record(|w| {
+                    w.varint(u64::from(b.index));
+                    w.id(&b.id);
+                    w.varint(u64::from(b.sessions));
+                });
+            }
+        }))
+    }
+
+    /// Decodes and checks the signature against the key the root carries, which is returned
+    /// for the caller to compare with the origin's pinned key.
+    pub fn decode(bytes: &[u8]) -> Result<(Self, PublicKey)> {
+        let (root, signer) = envelope::decode(ArtifactKind::Root, bytes, |r| {
+            let origin: OriginId = r.str("root.origin", limits::MAX_ORIGIN)?.parse()?;
+            let seq = r.varint("root.seq")?;
+            let created_ms = r.signed("root.created_ms")?;
+            let bits = r.u8("root.bits")?;
+            check_bits(bits)?;
+            let session_count = r.varint("root.session_count")?;
+            let n = r.count("root buckets", 1 << bits, 35)?;
+            let mut buckets = Vec::with_capacity(n);
+            for _ in 0..n {
+                buckets.push(r.record("bucket ref", limits::MAX_RECORD, |r| {
+                    Ok(BucketRef {
+                        index: r.u32("bucket ref index")?,
+                        id: r.id("bucket ref id")?,
+                        sessions: r.u32("bucket ref sessions")?,
+                    })
+                })?);
+            }
+            Ok(Root {
+                origin,
+                seq,
+                created_ms,
+                bits,
+                session_count,
+                buckets,
+            })
+        })?;
+        root.validate()?;
+        let signer = signer.ok_or(Error::BadSignature { what: "root" })?;
+        Ok((root, signer))
+    }
+
+    /// Buckets of this root that a reader holding `previous` must fetch: all of them when the
+    /// bucket bits changed, otherwise those whose id differs.
+    pub fn changed_buckets<'a>(&'a self, previous: Option<&Root>) -> Vec<&'a BucketRef> {
+        match previous {
+            Some(prev) if prev.bits == self.bits => {
+                let old: BTreeMap<u32, ArtifactId> =
+                    prev.buckets.iter().map(|b| (b.index, b.id)).collect();
+                self.buckets
+                    .iter()
+                    .filter(|b| old.get(&b.index) != Some(&b.id))
+                    .collect()
+            }
+            _ => self.buckets.iter().collect(),
+        }
+    }
+}
+
+/// The artifacts one checkpoint commit must write, in write order: buckets, then the root.
+#[derive(Debug, Clone)]
+pub struct CommittedCheckpoint {
+    pub buckets: Vec<Encoded>,
+    pub root: Encoded,
+}
+
+/// An origin's live session map, kept between exports so that a commit re-encodes only the
+/// buckets that changed.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    origin: OriginId,
+    sessions: BTreeMap<NativeId, ArtifactId>,
+    bits: u8,
+    bucket_ids: BTreeMap<u32, (ArtifactId, u32)>,
+    dirty: BTreeSet<u32>,
+}
+
+impl Checkpoint {
+    pub fn new(origin: OriginId) -> Self {
+        Checkpoint {
+            origin,
+            sessions: BTreeMap::new(),
+            bits: 0,
+            bucket_ids: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    pub fn sessions(&self) -> &BTreeMap<NativeId, ArtifactId> {
+        &self.sessions
+    }
+
+    /// True when a commit would write anything but an identical root.
+    pub fn has_changes(&self) -> bool {
+        !self.dirty.is_empty() || bucket_bits_for(self.sessions.len() as u64) != self.bits
+    }
+
+    /// Points `session` at `manifest`; returns the manifest it pointed at before.
+    pub fn insert(&mut self, session: NativeId, manifest: ArtifactId) -> Option<ArtifactId> {
+        let bucket = bucket_of(&session, self.bits);
+        let old = self.sessions.insert(session, manifest);
+        if old != Some(manifest) {
+            self.dirty.insert(bucket);
+        }
+        old
+    }
+
+    /// Removes a session (the origin purged it). Readers never infer deletion from absence;
+    /// the purge travels as a curation event.
+    pub fn remove(&mut self, session: &NativeId) -> Option<ArtifactId> {
+        let old = self.sessions.remove(session);
+        if old.is_some() {
+            self.dirty.insert(bucket_of(session, self.bits));
+        }
+        old
+    }
+
+    /// Encodes the changed buckets and a new root with sequence `seq`.
+    pub fn commit(
+        &mut self,
+        seq: u64,
+        created_ms: i64,
+        key: &OriginKey,
+    ) -> Result<CommittedCheckpoint> {
+        let bits = bucket_bits_for(self.sessions.len() as u64);
+        if bits != self.bits {
+            self.bits = bits;
+            self.bucket_ids.clear();
+            self.dirty = self.sessions.keys().map(|s| bucket_of(s, bits)).collect();
+        }
+        let mut grouped: BTreeMap<u32, Vec<BucketEntry>> = BTreeMap::new();
+        if !self.dirty.is_empty() {
+            for (session, manifest) in &self.sessions {
+                let index = bucket_of(session, bits);
+                if self.dirty.contains(&index) {
+                    grouped.entry(index).or_default().push(BucketEntry {
+                        session: session.clone(),
+                        manifest: *manifest,
+                    });
+                }
+            }
+        }
+        let mut written = Vec::new();
+        for index in std::mem::take(&mut self.dirty) {
+            match grouped.remove(&index) {
+                None => {
+                    self.bucket_ids.remove(&index);
+                }
+                Some(entries) => {
+                    let count = entries.len() as u32;
+                    let bucket = Bucket {
+                        origin: self.origin.clone(),
+                        bits,
+                        index,
+                        entries,
+                    };
+                    let canonical = bucket.encode()?;
+                    let id = ArtifactId::of(&canonical);
+                    self.bucket_ids.insert(index, (id, count));
+                    written.push(Encoded {
+                        key: ArtifactKey::Bucket {
+                            origin: self.origin.clone(),
+                            id,
+                        },
+                        canonical,
+                    });
+                }
+            }
+        }
+        let root = Root {
+            origin: self.origin.clone(),
+            seq,
+            created_ms,
+            bits,
+            session_count: self.sessions.len() as u64,
+            buckets: self
+                .bucket_ids
+                .iter()
+                .map(|(&index, &(id, sessions))| BucketRef {
+                    index,
+                    id,
+                    sessions,
+                })
+                .collect(),
+        };
+        let canonical = root.encode(key)?;
+        let id = ArtifactId::of(&canonical);
+        Ok(CommittedCheckpoint {
+            buckets: written,
+            root: Encoded {
+                key: ArtifactKey::Root {
+                    origin: self.origin.clone(),
+                    seq,
+                    id,
+                },
+                canonical,
+            },
+        })
+    }
+}

@@ -1,0 +1,297 @@
+//! The conformance runner protocol: one JSON vector in, one JSON result line out.
+//!
+//! Every runner (native `cargo test`, the wasmtime component, the browser) feeds the files of
+//! `tests/vectors/` through [`run_vector`] and must print byte-identical result lines. A vector
+//! is an object with `name`, `op`, the op's inputs and `expect`; the result line is
+//! `{"name":…,"ok":true,"output":{…}}` or `{"name":…,"ok":false,"error":{"class":…,"message":…}}`.
+//! [`check`] compares a result with the vector's `expect` (see `docs/format.md`, "Vectors").
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::artifact::{Artifact, Encoded};
+use crate::checkpoint::Checkpoint;
+use crate::error::Error;
+use crate::events::EventBatch;
+use crate::frame;
+use crate::hlc::Hlc;
+use crate::id::ArtifactId;
+use crate::kind::ArtifactKind;
+use crate::manifest::Manifest;
+use crate::model::Message;
+use crate::names::{ArtifactKey, NativeId, OriginId, SessionGid};
+use crate::segment::{encode_segment, segment_messages};
+use crate::signature::OriginKey;
+use crate::{Bucket, Root};
+
+/// Why a vector could not be run at all (as opposed to the core rejecting its input).
+#[derive(Debug, thiserror::Error)]
+pub enum VectorError {
+    #[error("vector field {0:?} is missing or has the wrong type")]
+    Field(&'static str),
+    #[error("vector field {field:?} is invalid: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("unknown op {0:?}")]
+    UnknownOp(String),
+}
+
+enum Outcome {
+    Ok(Value),
+    Rejected(Error),
+}
+
+fn field<'a>(v: &'a Value, name: &'static str) -> Result<&'a Value, VectorError> {
+    v.get(name).ok_or(VectorError::Field(name))
+}
+
+fn str_field<'a>(v: &'a Value, name: &'static str) -> Result<&'a str, VectorError> {
+    field(v, name)?.as_str().ok_or(VectorError::Field(name))
+}
+
+fn hex_field(v: &Value, name: &'static str) -> Result<Vec<u8>, VectorError> {
+    hex::decode(str_field(v, name)?).map_err(|e| VectorError::Invalid {
+        field: name,
+        reason: e.to_string(),
+    })
+}
+
+fn typed<T: serde::de::DeserializeOwned>(v: &Value, name: &'static str) -> Result<T, VectorError> {
+    serde_json::from_value(field(v, name)?.clone()).map_err(|e| VectorError::Invalid {
+        field: name,
+        reason: e.to_string(),
+    })
+}
+
+fn signing_key(v: &Value) -> Result<OriginKey, VectorError> {
+    let seed = hex_field(v, "signing_seed")?;
+    let seed: [u8; 32] = seed.try_into().map_err(|_| VectorError::Invalid {
+        field: "signing_seed",
+        reason: "must be 32 bytes".into(),
+    })?;
+    Ok(OriginKey::from_secret(seed))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn artifact_json(artifact: &Artifact) -> Value {
+    to_json(artifact)
+}
+
+fn encoded_json(canonical: &[u8]) -> Value {
+    json!({ "canonical_hex": hex::encode(canonical), "id": ArtifactId::of(canonical).to_hex() })
+}
+
+fn run_encode(v: &Value) -> Result<Outcome, VectorError> {
+    let kind =
+        ArtifactKind::from_name(str_field(v, "kind")?).map_err(|e| VectorError::Invalid {
+            field: "kind",
+            reason: e.to_string(),
+        })?;
+    let result = match kind {
+        ArtifactKind::Segment => {
+            let messages: Vec<Message> = typed(v, "value")?;
+            encode_segment(&messages).map(|s| s.canonical)
+        }
+        ArtifactKind::Manifest => typed::<Manifest>(v, "value")?.encode(),
+        ArtifactKind::Bucket => typed::<Bucket>(v, "value")?.encode(),
+        ArtifactKind::Root => typed::<Root>(v, "value")?.encode(&signing_key(v)?),
+        ArtifactKind::Events => typed::<EventBatch>(v, "value")?.encode(&signing_key(v)?),
+    };
+    Ok(match result {
+        Ok(canonical) => Outcome::Ok(encoded_json(&canonical)),
+        Err(e) => Outcome::Rejected(e),
+    })
+}
+
+fn run_decode(v: &Value) -> Result<Outcome, VectorError> {
+    let kind =
+        ArtifactKind::from_name(str_field(v, "kind")?).map_err(|e| VectorError::Invalid {
+            field: "kind",
+            reason: e.to_string(),
+        })?;
+    let canonical = hex_field(v, "canonical_hex")?;
+    Ok(match Artifact::decode(kind, &canonical) {
+        Ok(a) => {
+            Outcome::Ok(json!({ "id": ArtifactId::of(&canonical), "value": artifact_json(&a) }))
+        }
+        Err(e) => Outcome::Rejected(e),
+    })
+}
+
+fn run_open(v: &Value) -> Result<Outcome, VectorError> {
+    let key = str_field(v, "key")?;
+    let stored = hex_field(v, "stored_hex")?;
+    let key: ArtifactKey = match key.parse() {
+        Ok(k) => k,
+        Err(e) => return Ok(Outcome::Rejected(e)),
+    };
+    Ok(match Artifact::open(&key, &stored) {
+        Ok(a) => Outcome::Ok(json!({ "value": artifact_json(&a) })),
+        Err(e) => Outcome::Rejected(e),
+    })
+}
+
+fn run_seal(v: &Value) -> Result<Outcome, VectorError> {
+    let kind =
+        ArtifactKind::from_name(str_field(v, "kind")?).map_err(|e| VectorError::Invalid {
+            field: "kind",
+            reason: e.to_string(),
+        })?;
+    let canonical = hex_field(v, "canonical_hex")?;
+    Ok(match frame::seal(kind, &canonical, None) {
+        Ok(stored) => Outcome::Ok(json!({ "stored_hex": hex::encode(stored) })),
+        Err(e) => Outcome::Rejected(e),
+    })
+}
+
+fn run_segment_messages(v: &Value) -> Result<Outcome, VectorError> {
+    let messages: Vec<Message> = typed(v, "messages")?;
+    Ok(match segment_messages(&messages) {
+        Ok(segments) => Outcome::Ok(json!({
+            "segments": segments.iter().map(|s| to_json(&s.reference)).collect::<Vec<_>>()
+        })),
+        Err(e) => Outcome::Rejected(e),
+    })
+}
+
+fn run_parse_name(v: &Value) -> Result<Outcome, VectorError> {
+    let text = str_field(v, "text")?;
+    let parsed: Result<Value, Error> = match str_field(v, "what")? {
+        "origin" => text.parse::<OriginId>().map(|x| to_json(&x)),
+        "native" => text.parse::<NativeId>().map(|x| to_json(&x)),
+        "gid" => text.parse::<SessionGid>().map(|x| to_json(&x)),
+        "id" => text.parse::<ArtifactId>().map(|x| to_json(&x)),
+        "hlc" => text
+            .parse::<Hlc>()
+            .map(|x| json!({ "millis": x.millis, "counter": x.counter, "text": x.to_string() })),
+        "key" => text.parse::<ArtifactKey>().map(|k| {
+            json!({
+                "kind": k.kind().name(),
+                "origin": k.origin(),
+                "id": k.id(),
+                "text": k.to_string(),
+            })
+        }),
+        other => {
+            return Err(VectorError::Invalid {
+                field: "what",
+                reason: format!("unknown name kind {other:?}"),
+            });
+        }
+    };
+    Ok(match parsed {
+        Ok(value) => Outcome::Ok(json!({ "value": value })),
+        Err(e) => Outcome::Rejected(e),
+    })
+}
+
+/// Runs a sequence of checkpoint commits and reports what each one writes.
+fn run_checkpoint(v: &Value) -> Result<Outcome, VectorError> {
+    let origin: OriginId = typed(v, "origin")?;
+    let key = signing_key(v)?;
+    let steps = field(v, "steps")?
+        .as_array()
+        .ok_or(VectorError::Field("steps"))?;
+    let mut checkpoint = Checkpoint::new(origin);
+    let mut out = Vec::new();
+    for step in steps {
+        let upsert: BTreeMap<NativeId, ArtifactId> = match step.get("upsert") {
+            Some(_) => typed(step, "upsert")?,
+            None => BTreeMap::new(),
+        };
+        let remove: Vec<NativeId> = match step.get("remove") {
+            Some(_) => typed(step, "remove")?,
+            None => Vec::new(),
+        };
+        for (session, manifest) in upsert {
+            checkpoint.insert(session, manifest);
+        }
+        for session in &remove {
+            checkpoint.remove(session);
+        }
+        let seq = typed::<u64>(step, "seq")?;
+        let created_ms = typed::<i64>(step, "created_ms")?;
+        match checkpoint.commit(seq, created_ms, &key) {
+            Ok(c) => out.push(json!({
+                "buckets": c.buckets.iter().map(|b: &Encoded| b.key.to_string()).collect::<Vec<_>>(),
+                "root": c.root.key.to_string(),
+                "root_canonical_hex": hex::encode(&c.root.canonical),
+            })),
+            Err(e) => return Ok(Outcome::Rejected(e)),
+        }
+    }
+    Ok(Outcome::Ok(json!({ "commits": out })))
+}
+
+/// Runs one vector and returns its result line (a JSON object).
+pub fn run_vector(vector: &Value) -> Value {
+    let name = vector.get("name").cloned().unwrap_or(Value::Null);
+    let outcome = (|| {
+        let op = str_field(vector, "op")?;
+        match op {
+            "encode" => run_encode(vector),
+            "decode" => run_decode(vector),
+            "open" => run_open(vector),
+            "seal" => run_seal(vector),
+            "segment_messages" => run_segment_messages(vector),
+            "parse_name" => run_parse_name(vector),
+            "checkpoint" => run_checkpoint(vector),
+            other => Err(VectorError::UnknownOp(other.to_owned())),
+        }
+    })();
+    match outcome {
+        Ok(Outcome::Ok(output)) => json!({ "name": name, "ok": true, "output": output }),
+        Ok(Outcome::Rejected(e)) => json!({
+            "name": name,
+            "ok": false,
+            "error": { "class": e.class(), "deferred": e.is_deferred(), "message": e.to_string() },
+        }),
+        Err(e) => json!({
+            "name": name,
+            "ok": false,
+            "error": { "class": "VectorError", "deferred": false, "message": e.to_string() },
+        }),
+    }
+}
+
+/// Runs every vector of a vector file (`{"vectors": [...]}`) and returns one result line each.
+pub fn run_file(text: &str) -> Result<Vec<String>, VectorError> {
+    let file: Value = serde_json::from_str(text).map_err(|e| VectorError::Invalid {
+        field: "file",
+        reason: e.to_string(),
+    })?;
+    let vectors = field(&file, "vectors")?
+        .as_array()
+        .ok_or(VectorError::Field("vectors"))?;
+    Ok(vectors.iter().map(|v| run_vector(v).to_string()).collect())
+}
+
+/// Compares a result line with the vector's `expect`: `{"error": "<class>"}` wants a rejection of
+/// that class; any other object lists output fields that must be equal.
+pub fn check(vector: &Value, result: &Value) -> Result<(), String> {
+    let expect = vector
+        .get("expect")
+        .ok_or_else(|| "vector has no expect".to_owned())?;
+    if let Some(class) = expect.get("error") {
+        return match result.get("error").and_then(|e| e.get("class")) {
+            Some(actual) if actual == class => Ok(()),
+            _ => Err(format!("expected error {class}, got {result}")),
+        };
+    }
+    let output = result
+        .get("output")
+        .ok_or_else(|| format!("expected success, got {result}"))?;
+    let expect = expect
+        .as_object()
+        .ok_or_else(|| "expect must be an object".to_owned())?;
+    for (key, want) in expect {
+        match output.get(key) {
+            Some(got) if got == want => {}
+            got => return Err(format!("{key}: expected {want}, got {got:?}")),
+        }
+    }
+    Ok(())
+}
