@@ -226,6 +226,119 @@ fn run_checkpoint(v: &Value) -> Result<Outcome, VectorError> {
     Ok(Outcome::Ok(json!({ "commits": out })))
 }
 
+/// Replays curation events and batches through a fresh ledger; optionally retries what was
+/// deferred in a second round (`retry`: `wall_ms`, `present`).
+fn run_replay(v: &Value) -> Result<Outcome, VectorError> {
+    use crate::events::{Event, OrderKey};
+    use crate::hlc::HlcClock;
+    use crate::keyring::KeyRing;
+    use crate::ledger::{LedgerState, SignedEvent};
+
+    let wall_ms: u64 = typed(v, "wall_ms")?;
+    let mut clock = match v.get("clock") {
+        Some(_) => HlcClock::resume(typed(v, "clock")?),
+        None => HlcClock::default(),
+    };
+    if v.get("max_drift_ms").is_some() {
+        clock = clock.with_max_drift(typed(v, "max_drift_ms")?);
+    }
+    let present = |v: &Value| -> Result<Option<Vec<SessionGid>>, VectorError> {
+        Ok(match v.get("present") {
+            Some(_) => Some(typed(v, "present")?),
+            None => None,
+        })
+    };
+    let mut signed: Vec<SignedEvent> = Vec::new();
+    let inputs = match v.get("events") {
+        Some(list) => list.as_array().ok_or(VectorError::Field("events"))?.clone(),
+        None => Vec::new(),
+    };
+    for input in &inputs {
+        let origin: OriginId = typed(input, "origin")?;
+        let mut event_json = input.clone();
+        let prev_ref = input.get("prev_ref").and_then(Value::as_u64);
+        if let Some(obj) = event_json.as_object_mut() {
+            obj.remove("origin");
+            obj.remove("prev_ref");
+            obj.entry("prev").or_insert(Value::Null);
+        }
+        let mut event: Event =
+            serde_json::from_value(event_json).map_err(|e| VectorError::Invalid {
+                field: "events",
+                reason: e.to_string(),
+            })?;
+        if let Some(i) = prev_ref {
+            let target: &SignedEvent =
+                signed.get(i as usize).ok_or_else(|| VectorError::Invalid {
+                    field: "prev_ref",
+                    reason: format!("no earlier event {i}"),
+                })?;
+            event.prev = Some(OrderKey {
+                hlc: target.event.hlc,
+                origin: target.origin.clone(),
+                event: target.id,
+            });
+        }
+        signed.push(SignedEvent {
+            origin,
+            id: event.id(),
+            event,
+        });
+    }
+    let mut keyring: KeyRing = match v.get("pinned") {
+        Some(_) => typed(v, "pinned")?,
+        None => KeyRing::default(),
+    };
+    let mut rejected = Vec::new();
+    if let Some(batches) = v.get("batches").and_then(Value::as_array) {
+        for (i, batch) in batches.iter().enumerate() {
+            let bytes = hex_field(batch, "canonical_hex")?;
+            let checked = EventBatch::decode(&bytes)
+                .and_then(|d| keyring.check(&d.batch.origin, &d.signer).map(|_| d));
+            match checked {
+                Ok(d) => signed.extend(d.signed_events()),
+                Err(e) => {
+                    rejected.push(json!({"batch": i, "class": e.class(), "message": e.to_string()}))
+                }
+            }
+        }
+    }
+    let present_now = present(v)?;
+    let is_present = |set: &Option<Vec<SessionGid>>, gid: &SessionGid| {
+        set.as_ref().is_none_or(|s| s.contains(gid))
+    };
+    let mut state = LedgerState::default();
+    let first = state.replay(&mut clock, wall_ms, signed.clone(), &|g| {
+        is_present(&present_now, g)
+    });
+    let mut rounds = vec![first];
+    if let Some(retry) = v.get("retry") {
+        let wall: u64 = typed(retry, "wall_ms")?;
+        let present_later = present(retry)?;
+        let keys: Vec<_> = rounds[0].deferred.iter().map(|d| d.key.clone()).collect();
+        let again: Vec<SignedEvent> = signed
+            .iter()
+            .filter(|s| keys.contains(&s.key()))
+            .cloned()
+            .collect();
+        rounds.push(state.replay(&mut clock, wall, again, &|g| is_present(&present_later, g)));
+    }
+    Ok(Outcome::Ok(json!({
+        "state": to_json(&state),
+        "conflicts": to_json(&state.conflicts()),
+        "rounds": rounds.iter().map(|r| json!({
+            "projections": to_json(&r.projections),
+            "deferred": to_json(&r.deferred),
+            "applied": r.applied,
+            "duplicates": r.duplicates,
+            "ignored": r.ignored,
+        })).collect::<Vec<_>>(),
+        "rejected": rejected,
+        "clock": clock.last().to_string(),
+        "event_ids": signed.iter().map(|s| s.id.to_hex()).collect::<Vec<_>>(),
+    })))
+}
+
 /// Runs one vector and returns its result line (a JSON object).
 pub fn run_vector(vector: &Value) -> Value {
     let name = vector.get("name").cloned().unwrap_or(Value::Null);
@@ -239,6 +352,7 @@ pub fn run_vector(vector: &Value) -> Value {
             "segment_messages" => run_segment_messages(vector),
             "parse_name" => run_parse_name(vector),
             "checkpoint" => run_checkpoint(vector),
+            "replay" => run_replay(vector),
             other => Err(VectorError::UnknownOp(other.to_owned())),
         }
     })();

@@ -72,6 +72,13 @@ pub enum Error {
     /// A signature that does not verify against the key it carries.
     #[error("bad signature on {what}")]
     BadSignature { what: &'static str },
+    /// A signed artifact carries another key than the one pinned for its origin.
+    #[error("origin {origin} is pinned to key {pinned}, but the artifact is signed by {found}")]
+    KeyMismatch {
+        origin: String,
+        pinned: String,
+        found: String,
+    },
     /// The zstd payload could not be decoded.
     #[error("zstd payload of {what} does not decode: {reason}")]
     Decompress { what: &'static str, reason: String },
@@ -97,6 +104,7 @@ impl Error {
             Error::KindMismatch { .. } => "KindMismatch",
             Error::OriginMismatch { .. } => "OriginMismatch",
             Error::BadSignature { .. } => "BadSignature",
+            Error::KeyMismatch { .. } => "KeyMismatch",
             Error::Decompress { .. } => "Decompress",
             Error::Compress { .. } => "Compress",
         }

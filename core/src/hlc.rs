@@ -3,7 +3,12 @@
 //! The text form is fixed-width, UTC, sortable as bytes in the same order as the values, and free
 //! of `:` and of every other character Windows forbids in file names:
 //! `YYYYMMDDTHHMMSS.mmmZ-cccc`, with `cccc` the logical counter in lowercase hex, e.g.
-//! `20261125T134314.123Z-000a`. The clock itself (now/observe) is part of the curation ledger.
+//! `20261125T134314.123Z-000a`.
+//!
+//! [`HlcClock`] is the clock of Kulkarni et al. (2014) with the wall time passed in: the core
+//! reads no clock. Every timestamp it issues is greater than every timestamp it issued or
+//! observed before, so a machine whose wall clock lags still orders its edits after the remote
+//! edits it has seen.
 
 use core::fmt;
 use core::str::FromStr;
@@ -31,6 +36,98 @@ impl Hlc {
             });
         }
         Ok(Hlc { millis, counter })
+    }
+}
+
+/// Default bound on how far a remote timestamp may run ahead of the local wall clock.
+pub const DEFAULT_MAX_DRIFT_MS: u64 = 5 * 60 * 1000;
+
+/// A remote timestamp too far ahead of the local wall clock: the event is deferred and the
+/// clock does not move, so a forged far-future stamp cannot drag every later edit with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "timestamp {remote} is more than {max_drift_ms} ms ahead of the local clock ({wall_ms} ms)"
+)]
+pub struct TooFarAhead {
+    pub remote: Hlc,
+    pub wall_ms: u64,
+    pub max_drift_ms: u64,
+}
+
+/// A hybrid logical clock. Persist [`HlcClock::last`] and restore it with [`HlcClock::resume`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HlcClock {
+    last: Hlc,
+    max_drift_ms: u64,
+}
+
+impl Default for HlcClock {
+    fn default() -> Self {
+        HlcClock::resume(Hlc {
+            millis: 0,
+            counter: 0,
+        })
+    }
+}
+
+impl HlcClock {
+    /// A clock that continues after `last` (the greatest timestamp issued or observed).
+    pub fn resume(last: Hlc) -> Self {
+        HlcClock {
+            last,
+            max_drift_ms: DEFAULT_MAX_DRIFT_MS,
+        }
+    }
+
+    pub fn with_max_drift(mut self, max_drift_ms: u64) -> Self {
+        self.max_drift_ms = max_drift_ms;
+        self
+    }
+
+    pub fn last(&self) -> Hlc {
+        self.last
+    }
+
+    pub fn max_drift_ms(&self) -> u64 {
+        self.max_drift_ms
+    }
+
+    /// A new timestamp for a local event: greater than everything issued or observed.
+    /// The counter never wraps: on overflow the physical part moves one millisecond on.
+    pub fn now(&mut self, wall_ms: u64) -> Hlc {
+        let wall_ms = wall_ms.min(MAX_MILLIS);
+        let next = if wall_ms > self.last.millis {
+            Hlc {
+                millis: wall_ms,
+                counter: 0,
+            }
+        } else if self.last.counter < u16::MAX {
+            Hlc {
+                millis: self.last.millis,
+                counter: self.last.counter + 1,
+            }
+        } else {
+            Hlc {
+                millis: (self.last.millis + 1).min(MAX_MILLIS),
+                counter: 0,
+            }
+        };
+        self.last = next;
+        next
+    }
+
+    /// Merges a remote timestamp, before the remote event is applied. A timestamp more than the
+    /// max drift ahead of `wall_ms` is refused and leaves the clock unchanged.
+    pub fn observe(&mut self, remote: Hlc, wall_ms: u64) -> Result<(), TooFarAhead> {
+        if remote.millis > wall_ms.saturating_add(self.max_drift_ms) {
+            return Err(TooFarAhead {
+                remote,
+                wall_ms,
+                max_drift_ms: self.max_drift_ms,
+            });
+        }
+        self.last = self.last.max(remote);
+        Ok(())
     }
 }
 
@@ -201,7 +298,65 @@ mod tests {
         assert!("20240229T000000.000Z-0000".parse::<Hlc>().is_ok());
     }
 
+    #[test]
+    fn a_lagging_wall_clock_still_orders_after_what_it_observed() {
+        let mut clock = HlcClock::default();
+        let remote = Hlc::new(1_000_000, 7).unwrap();
+        clock.observe(remote, 999_000).unwrap();
+        let mine = clock.now(999_500);
+        assert!(mine > remote, "{mine} must follow {remote}");
+    }
+
+    #[test]
+    fn far_future_timestamps_are_refused_without_moving_the_clock() {
+        let mut clock = HlcClock::default();
+        let before = clock.now(1_000_000);
+        let forged = Hlc::new(1_000_000 + DEFAULT_MAX_DRIFT_MS + 1, 0).unwrap();
+        assert!(clock.observe(forged, 1_000_000).is_err());
+        assert_eq!(clock.last(), before);
+        let within = Hlc::new(1_000_000 + DEFAULT_MAX_DRIFT_MS, 0).unwrap();
+        assert!(clock.observe(within, 1_000_000).is_ok());
+        assert!(
+            HlcClock::default()
+                .with_max_drift(10)
+                .observe(Hlc::new(1011, 0).unwrap(), 1000)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn counter_overflow_advances_the_physical_part() {
+        let mut clock = HlcClock::resume(Hlc::new(5_000, u16::MAX - 1).unwrap());
+        assert_eq!(clock.now(4_000), Hlc::new(5_000, u16::MAX).unwrap());
+        assert_eq!(clock.now(4_000), Hlc::new(5_001, 0).unwrap());
+        assert_eq!(clock.now(4_000), Hlc::new(5_001, 1).unwrap());
+    }
+
     proptest! {
+        #[test]
+        fn issued_timestamps_strictly_increase(
+            steps in proptest::collection::vec((0u64..10_000, proptest::option::of((0u64..10_400, any::<u16>()))), 1..200)
+        ) {
+            let mut clock = HlcClock::default();
+            let mut last_issued: Option<Hlc> = None;
+            let mut seen = Hlc::new(0, 0).unwrap();
+            for (wall, remote) in steps {
+                if let Some((m, c)) = remote {
+                    let r = Hlc::new(m, c).unwrap();
+                    if clock.observe(r, wall).is_ok() {
+                        seen = seen.max(r);
+                    }
+                }
+                let t = clock.now(wall);
+                prop_assert!(t > seen);
+                if let Some(prev) = last_issued {
+                    prop_assert!(t > prev);
+                }
+                last_issued = Some(t);
+                seen = t;
+            }
+        }
+
         #[test]
         fn text_round_trips_and_sorts_like_values(
             a in 0..=MAX_MILLIS, ca: u16, b in 0..=MAX_MILLIS, cb: u16

@@ -16,7 +16,9 @@ pub mod events;
 pub mod frame;
 pub mod hlc;
 pub mod id;
+pub mod keyring;
 pub mod kind;
+pub mod ledger;
 pub mod limits;
 pub mod manifest;
 pub mod model;
@@ -29,9 +31,13 @@ pub use checkpoint::{Bucket, BucketEntry, BucketRef, Checkpoint, CommittedCheckp
 pub use error::{Error, Result};
 pub use events::{Anchor, DecodedBatch, Event, EventBatch, Op, OrderKey};
 pub use frame::{Compressor, RuzstdCompressor};
-pub use hlc::Hlc;
+pub use hlc::{Hlc, HlcClock, TooFarAhead};
 pub use id::ArtifactId;
+pub use keyring::{KeyRing, Trust};
 pub use kind::ArtifactKind;
+pub use ledger::{
+    Conflict, Curation, DeferReason, Field, LedgerState, Projection, Replay, SignedEvent,
+};
 pub use manifest::Manifest;
 pub use model::{Message, Session, TokenUsage, ToolCall, ToolResultEvent, UsageEvent};
 pub use names::{ArtifactKey, NativeId, OriginId, SessionGid};

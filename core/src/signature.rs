@@ -36,6 +36,15 @@ impl serde::Serialize for PublicKey {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
+        Ok(PublicKey(out))
+    }
+}
+
 /// An origin's secret signing key. Never part of any artifact.
 pub struct OriginKey(SigningKey);
 
