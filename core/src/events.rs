@@ -178,10 +178,12 @@ impl Op {
             Op::Rename { name } => check("rename name", name, limits::MAX_NAME),
             Op::Pin { anchor, note } => {
                 check("anchor source_uuid", &anchor.source_uuid, limits::MAX_PATH)?;
+                check_anchor(anchor)?;
                 check("pin note", note, limits::MAX_NOTE)
             }
             Op::Unpin { anchor } => {
-                check("anchor source_uuid", &anchor.source_uuid, limits::MAX_PATH)
+                check("anchor source_uuid", &anchor.source_uuid, limits::MAX_PATH)?;
+                check_anchor(anchor)
             }
             Op::TagAdd { tag } | Op::TagRemove { tag } => check("tag", tag, limits::MAX_NAME),
             Op::SetNote { note } => check("note", note, limits::MAX_NOTE),
@@ -196,6 +198,16 @@ impl Op {
             _ => Ok(()),
         }
     }
+}
+
+fn check_anchor(anchor: &Anchor) -> Result<()> {
+    if anchor.source_uuid.is_empty() && anchor.ordinal.is_none() {
+        return Err(Error::malformed(
+            "event",
+            "a pin anchor needs a source uuid or an ordinal",
+        ));
+    }
+    Ok(())
 }
 
 fn write_anchor(w: &mut Writer, anchor: &Anchor) {

@@ -17,24 +17,27 @@ use agentsync_core::conformance::{check, run_vector};
 use ed25519_dalek::Signer;
 use serde_json::{Value, json};
 
+#[path = "vectors/ledger.rs"]
+mod ledger;
+
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/format")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors")
 }
 
 // ---- a minimal, independent encoder for hand-built bytes ----
 
 #[derive(Default, Clone)]
-struct Bytes(Vec<u8>);
+pub(crate) struct Bytes(Vec<u8>);
 
 impl Bytes {
-    fn raw(mut self, b: &[u8]) -> Self {
+    pub(crate) fn raw(mut self, b: &[u8]) -> Self {
         self.0.extend_from_slice(b);
         self
     }
-    fn u8(self, v: u8) -> Self {
+    pub(crate) fn u8(self, v: u8) -> Self {
         self.raw(&[v])
     }
-    fn varint(mut self, mut v: u64) -> Self {
+    pub(crate) fn varint(mut self, mut v: u64) -> Self {
         loop {
             let b = (v & 0x7f) as u8;
             v >>= 7;
@@ -45,26 +48,26 @@ impl Bytes {
             self.0.push(b | 0x80);
         }
     }
-    fn signed(self, v: i64) -> Self {
+    pub(crate) fn signed(self, v: i64) -> Self {
         self.varint(((v << 1) ^ (v >> 63)) as u64)
     }
-    fn str(self, s: &str) -> Self {
+    pub(crate) fn str(self, s: &str) -> Self {
         self.varint(s.len() as u64).raw(s.as_bytes())
     }
-    fn record(self, inner: Bytes) -> Self {
+    pub(crate) fn record(self, inner: Bytes) -> Self {
         self.varint(inner.0.len() as u64).raw(&inner.0)
     }
-    fn hex(&self) -> String {
+    pub(crate) fn hex(&self) -> String {
         hex::encode(&self.0)
     }
 }
 
-fn b() -> Bytes {
+pub(crate) fn b() -> Bytes {
     Bytes::default()
 }
 
 /// `"AS" kind version body-record`, signed when `seed` is given.
-fn envelope(kind: u8, version: u64, body: Bytes, seed: Option<[u8; 32]>) -> Bytes {
+pub(crate) fn envelope(kind: u8, version: u64, body: Bytes, seed: Option<[u8; 32]>) -> Bytes {
     let unsigned = b().raw(b"AS").u8(kind).varint(version).record(body);
     match seed {
         None => unsigned,
@@ -112,7 +115,7 @@ fn frame_with(
         .raw(payload)
 }
 
-fn id_of(bytes: &[u8]) -> String {
+pub(crate) fn id_of(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
 
@@ -177,12 +180,12 @@ fn session(native: &str) -> Value {
     })
 }
 
-fn run(v: &Value) -> Value {
+pub(crate) fn run(v: &Value) -> Value {
     run_vector(v)
 }
 
 /// Fills `expect` from the run for positive golden vectors.
-fn golden(mut v: Value, fields: &[&str]) -> Value {
+pub(crate) fn golden(mut v: Value, fields: &[&str]) -> Value {
     let result = run(&v);
     let output = result
         .get("output")
@@ -195,12 +198,12 @@ fn golden(mut v: Value, fields: &[&str]) -> Value {
     v
 }
 
-fn rejects(mut v: Value, class: &str) -> Value {
+pub(crate) fn rejects(mut v: Value, class: &str) -> Value {
     v["expect"] = json!({ "error": class });
     v
 }
 
-fn canonical_of(v: &Value) -> Vec<u8> {
+pub(crate) fn canonical_of(v: &Value) -> Vec<u8> {
     let r = run(v);
     hex::decode(r["output"]["canonical_hex"].as_str().expect("canonical")).unwrap()
 }
@@ -651,7 +654,7 @@ fn buckets_and_roots() -> Vec<Value> {
     out
 }
 
-fn event_record(hlc: &str, gid: &str, tag: u64, payload: Bytes) -> Bytes {
+pub(crate) fn event_record(hlc: &str, gid: &str, tag: u64, payload: Bytes) -> Bytes {
     b().str(hlc).str(gid).u8(0).varint(tag).record(payload)
 }
 
@@ -852,45 +855,52 @@ fn generate() -> BTreeMap<&'static str, Value> {
     let file = |description: &str, vectors: Vec<Value>| json!({"description": description, "vectors": vectors});
     BTreeMap::from([
         (
-            "names.json",
+            "format/names.json",
             file(
                 "Origin ids, native ids, gids, content ids, HLC text and store keys.",
                 names(),
             ),
         ),
         (
-            "segments.json",
+            "format/segments.json",
             file(
                 "Segment canonical NDJSON, decoding rules and the segmenting rule.",
                 segments(),
             ),
         ),
         (
-            "manifests.json",
+            "format/manifests.json",
             file(
                 "Session manifests, including hand-built forward-compatibility cases.",
                 manifests(),
             ),
         ),
         (
-            "checkpoints.json",
+            "format/checkpoints.json",
             file(
                 "Checkpoint buckets, signed roots and commit sequences.",
                 buckets_and_roots(),
             ),
         ),
         (
-            "events.json",
+            "format/events.json",
             file(
                 "Signed event batches: the curation ledger's envelope.",
                 events(),
             ),
         ),
         (
-            "stored.json",
+            "format/stored.json",
             file(
                 "Stored objects: frame header, compression, ids and names.",
                 stored(),
+            ),
+        ),
+        (
+            "ledger/replay.json",
+            file(
+                "Curation ledger: event sets → registers, conflicts, projections, deferrals.",
+                ledger::vectors(),
             ),
         ),
     ])
@@ -911,7 +921,7 @@ fn vector_files_match_the_generator() {
         let path = dir.join(name);
         let want = pretty(&content);
         if update {
-            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, want).unwrap();
         } else if std::fs::read_to_string(&path).ok().as_deref() != Some(want.as_str()) {
             stale.push(name);
@@ -929,8 +939,9 @@ fn every_vector_gives_its_expected_result() {
     let mut total = 0;
     let mut failures = Vec::new();
     let mut names = std::collections::BTreeSet::new();
-    let mut files: Vec<_> = std::fs::read_dir(vectors_dir())
-        .unwrap()
+    let mut files: Vec<_> = ["format", "ledger"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(vectors_dir().join(d)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
@@ -954,5 +965,5 @@ fn every_vector_gives_its_expected_result() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(total >= 40, "only {total} vectors");
+    assert!(total >= 70, "only {total} vectors");
 }
