@@ -408,7 +408,7 @@ impl LedgerState {
         events.sort_by_cached_key(SignedEvent::key);
         events.dedup_by(|a, b| a.origin == b.origin && a.id == b.id);
         let mut out = Replay::default();
-        let mut before: BTreeMap<(SessionGid, Field), Option<Value>> = BTreeMap::new();
+        let mut before: BTreeMap<SessionGid, BTreeMap<Field, Option<Value>>> = BTreeMap::new();
         let mut newly_purged = BTreeSet::new();
         for signed in events {
             let key = signed.key();
@@ -442,10 +442,20 @@ impl LedgerState {
                 });
                 continue;
             }
-            let slot = (event.session.clone(), field.clone());
-            if !before.contains_key(&slot) {
+            if self
+                .register(&event.session, &field)
+                .is_some_and(|r| r.contains(&key))
+            {
+                out.duplicates += 1;
+                continue;
+            }
+            let seen = match before.get_mut(&event.session) {
+                Some(fields) => fields,
+                None => before.entry(event.session.clone()).or_default(),
+            };
+            if !seen.contains_key(&field) {
                 let old = self.value(&event.session, &field).cloned();
-                before.insert(slot, old);
+                seen.insert(field.clone(), old);
             }
             let is_purge = field == Field::Purged;
             match self.apply(key, event, field, value) {
@@ -465,11 +475,14 @@ impl LedgerState {
 
     fn finish(
         &self,
-        before: BTreeMap<(SessionGid, Field), Option<Value>>,
+        before: BTreeMap<SessionGid, BTreeMap<Field, Option<Value>>>,
         newly_purged: BTreeSet<SessionGid>,
         out: &mut Replay,
     ) {
-        for ((session, field), old) in before {
+        let touched = before
+            .into_iter()
+            .flat_map(|(s, fields)| fields.into_iter().map(move |(f, old)| (s.clone(), f, old)));
+        for (session, field, old) in touched {
             if let Some(register) = self.register(&session, &field) {
                 if old.as_ref() != Some(&register.winner.value) {
                     out.projections.push(Projection::Set {

@@ -6,6 +6,7 @@
 
 use core::fmt;
 use core::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::hlc::Hlc;
@@ -18,8 +19,9 @@ use crate::limits;
 pub const RESERVED_ORIGINS: [&str; 2] = ["local", "roots"];
 
 /// One machine's id: `[a-z0-9-]`, 1–63 characters, no leading or trailing `-`, not reserved.
+/// Shared (`Arc`), because every event and order key carries one.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct OriginId(String);
+pub struct OriginId(Arc<str>);
 
 impl OriginId {
     pub fn as_str(&self) -> &str {
@@ -51,13 +53,13 @@ impl FromStr for OriginId {
         if RESERVED_ORIGINS.contains(&s) {
             return Err(invalid("reserved"));
         }
-        Ok(OriginId(s.to_owned()))
+        Ok(OriginId(Arc::from(s)))
     }
 }
 
 /// A session id as its agent wrote it: 1–128 of `[A-Za-z0-9._-]`, not starting with `.`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NativeId(String);
+pub struct NativeId(Arc<str>);
 
 impl NativeId {
     pub fn as_str(&self) -> &str {
@@ -86,7 +88,7 @@ impl FromStr for NativeId {
         if s.starts_with('.') {
             return Err(invalid("must not start with '.'"));
         }
-        Ok(NativeId(s.to_owned()))
+        Ok(NativeId(Arc::from(s)))
     }
 }
 
