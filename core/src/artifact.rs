@@ -57,7 +57,7 @@ impl Encoded {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Artifact {
     Segment(Segment),
-    Manifest(Manifest),
+    Manifest(Box<Manifest>),
     Bucket(Bucket),
     Root { root: Root, signer: PublicKey },
     Events(DecodedBatch),
@@ -89,7 +89,7 @@ impl Artifact {
     pub fn decode(kind: ArtifactKind, canonical: &[u8]) -> Result<Self> {
         Ok(match kind {
             ArtifactKind::Segment => Artifact::Segment(decode_segment(canonical)?),
-            ArtifactKind::Manifest => Artifact::Manifest(Manifest::decode(canonical)?),
+            ArtifactKind::Manifest => Artifact::Manifest(Box::new(Manifest::decode(canonical)?)),
             ArtifactKind::Bucket => Artifact::Bucket(Bucket::decode(canonical)?),
             ArtifactKind::Root => {
                 let (root, signer) = Root::decode(canonical)?;

@@ -87,6 +87,8 @@ pub struct Opened {
 }
 
 /// Builds the stored bytes of an artifact. `compressor` is `None` to store it uncompressed.
+/// Small artifacts that zstd does not shrink are stored uncompressed too (ids do not change);
+/// segments are always compressed, so their `.ndjson.zst` names stay true.
 pub fn seal(
     kind: ArtifactKind,
     canonical: &[u8],
@@ -101,7 +103,14 @@ pub fn seal(
         });
     }
     let (compression, payload) = match compressor {
-        Some(c) => (Compression::Zstd, c.compress(canonical)?),
+        Some(c) => {
+            let compressed = c.compress(canonical)?;
+            if compressed.len() >= canonical.len() && kind != ArtifactKind::Segment {
+                (Compression::None, canonical.to_vec())
+            } else {
+                (Compression::Zstd, compressed)
+            }
+        }
         None => (Compression::None, canonical.to_vec()),
     };
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());

@@ -465,7 +465,7 @@ mod tests {
             format!("roots/a/{id}.root"),
             format!("roots/a/1-{id}.root"),
             format!("roots/a/-0000000000000000001-{id}.root"),
-            format!("a/events/20261125T134314.123Z-0000.events"),
+            "a/events/20261125T134314.123Z-0000.events".to_owned(),
             format!("a/events/2026-11-25T13:43:14Z-{id}.events"),
             format!("local/segments/{id}.ndjson.zst"),
         ] {

@@ -222,10 +222,14 @@ fn manifest() -> impl Strategy<Value = Manifest> {
 
 fn op() -> impl Strategy<Value = Op> {
     let anchor = || {
-        (text(36), option::of(any::<u64>())).prop_map(|(source_uuid, ordinal)| Anchor {
-            source_uuid,
-            ordinal,
-        })
+        (text(36), option::of(any::<u64>()))
+            .prop_filter("an anchor names a uuid or an ordinal", |(u, o)| {
+                !u.is_empty() || o.is_some()
+            })
+            .prop_map(|(source_uuid, ordinal)| Anchor {
+                source_uuid,
+                ordinal,
+            })
     };
     prop_oneof![
         text(100).prop_map(|name| Op::Rename { name }),

@@ -1,0 +1,59 @@
+//! The native host's zstd encoder: the C library at level 3.
+//!
+//! Safe to mix with any other encoder (DESIGN.md §2): ids hash the uncompressed canonical bytes,
+//! never the compressed payload, and every reader decodes with the core's pure-Rust decoder.
+
+use agentsync_core::{Compressor, Error};
+
+/// The zstd level the native host writes with: ~3× faster and denser than ruzstd's only level.
+pub const LEVEL: i32 = 3;
+
+/// [`Compressor`] backed by the C `zstd` library.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ZstdCompressor;
+
+impl Compressor for ZstdCompressor {
+    fn compress(&self, canonical: &[u8]) -> agentsync_core::Result<Vec<u8>> {
+        zstd::bulk::compress(canonical, LEVEL).map_err(|e| Error::Compress {
+            reason: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agentsync_core::{Encoded, Message, OriginId, RuzstdCompressor, frame, segment_messages};
+
+    use super::*;
+
+    #[test]
+    fn c_and_rust_encoders_store_different_bytes_for_the_same_artifact() {
+        let messages: Vec<Message> = (0..40)
+            .map(|i| Message {
+                ordinal: i,
+                role: if i % 2 == 0 { "user" } else { "assistant" }.into(),
+                content: format!("message {i}: the quick brown fox jumps over the lazy dog. ")
+                    .repeat(8),
+                ..Message::default()
+            })
+            .collect();
+        let origin: OriginId = "test-0a0b0c".parse().unwrap();
+        let segment = segment_messages(&messages).unwrap().remove(0);
+        let encoded = Encoded::segment(&origin, segment);
+
+        let by_c = encoded.seal(Some(&ZstdCompressor)).unwrap();
+        let by_rust = encoded.seal(Some(&RuzstdCompressor)).unwrap();
+        assert_ne!(
+            by_c, by_rust,
+            "the two encoders should not produce identical frames"
+        );
+
+        let opened_c = frame::open(&by_c, Some(encoded.key.kind()), Some(encoded.id())).unwrap();
+        let opened_rust =
+            frame::open(&by_rust, Some(encoded.key.kind()), Some(encoded.id())).unwrap();
+        assert_eq!(opened_c.canonical, encoded.canonical);
+        assert_eq!(opened_c.canonical, opened_rust.canonical);
+        assert_eq!(opened_c.header.id, opened_rust.header.id);
+        assert_eq!(opened_c.header.id, encoded.id());
+    }
+}
