@@ -930,11 +930,28 @@ const SEAL_NONE: &str = "seal_none";
 const C_ZSTD: &str = "c_zstd";
 const C_ZSTD_CTX: &str = "c_zstd_ctx";
 const RUZSTD: &str = "ruzstd";
+const RUZSTD_REUSE: &str = "ruzstd_reuse";
 const OPEN: &str = "open";
 const RUZSTD_DEC: &str = "ruzstd_dec";
 const C_ZSTD_DEC: &str = "c_zstd_dec";
 const DECODE_SEG: &str = "decode_segment";
 const SERDE_FROM: &str = "serde_from_slice";
+
+type RuzstdFrameCompressor<'a> =
+    ruzstd::encoding::FrameCompressor<&'a [u8], Vec<u8>, ruzstd::encoding::MatchGeneratorDriver>;
+
+fn ruzstd_compressor<'a>() -> RuzstdFrameCompressor<'a> {
+    ruzstd::encoding::FrameCompressor::new(ruzstd::encoding::CompressionLevel::Fastest)
+}
+
+/// ruzstd `Fastest` with one compressor kept across calls (what `RuzstdCompressor` cannot do
+/// behind `Compressor::compress(&self)` without interior mutability).
+fn ruzstd_reusing<'a>(compressor: &mut RuzstdFrameCompressor<'a>, canonical: &'a [u8]) -> Vec<u8> {
+    compressor.set_source(canonical);
+    compressor.set_drain(Vec::with_capacity(canonical.len() / 2));
+    compressor.compress();
+    compressor.take_drain().unwrap_or_default()
+}
 
 fn ruzstd_decompress(payload: &[u8], len: usize) -> Vec<u8> {
     let mut src = payload;
@@ -979,6 +996,16 @@ fn prepare(corpus: &Corpus) -> Prepared {
             canonical.push(seg.canonical);
         }
         assert!(decoded == *session, "segments decode to the session");
+    }
+    let mut reused = ruzstd_compressor();
+    for (c, r) in canonical.iter().zip(&stored_ru) {
+        // Not always byte-identical to a fresh compressor's frame, but it must decode to the
+        // same bytes.
+        let frame = ruzstd_reusing(&mut reused, c);
+        assert!(
+            frame == r[HEADER_LEN..] || ruzstd_decompress(&frame, c.len()) == *c,
+            "a reused ruzstd compressor writes frames that decode to the input"
+        );
     }
     let canonical_bytes = canonical.iter().map(Vec::len).sum();
     let largest = canonical.iter().map(Vec::len).max().unwrap_or(0);
@@ -1088,6 +1115,14 @@ fn round(t: &mut Timings, corpus: &Corpus, p: &Prepared) {
         let mut n = 0;
         for c in &p.canonical {
             n += ctx.compress(c).unwrap().len();
+        }
+        n
+    });
+    t.run(RUZSTD_REUSE, || {
+        let mut compressor = ruzstd_compressor();
+        let mut n = 0;
+        for c in &p.canonical {
+            n += ruzstd_reusing(&mut compressor, c).len();
         }
         n
     });
@@ -1373,6 +1408,10 @@ fn report(
         ("write: C zstd -3, `zstd::bulk::compress`", C_ZSTD),
         ("write: C zstd -3, one reused context", C_ZSTD_CTX),
         ("write: ruzstd `Fastest`", RUZSTD),
+        (
+            "write: ruzstd `Fastest`, one reused `FrameCompressor`",
+            RUZSTD_REUSE,
+        ),
         ("read: `frame::open` (ruzstd decode + BLAKE3 verify)", OPEN),
         ("read: ruzstd decode alone", RUZSTD_DEC),
         ("read: C zstd decode alone", C_ZSTD_DEC),

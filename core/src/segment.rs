@@ -165,21 +165,31 @@ pub fn segment_messages(messages: &[Message]) -> Result<Vec<EncodedSegment>> {
     Ok(out)
 }
 
-/// Depth of JSON nesting of one line, checked before serde sees it.
+/// Depth of JSON nesting of one line, checked before serde sees it. Strings (most of a
+/// segment's bytes) are skipped with memchr rather than walked byte by byte.
 fn check_depth(line: &[u8]) -> Result<()> {
-    let (mut depth, mut in_string, mut escaped) = (0u32, false, false);
-    for &b in line {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+    let mut depth = 0u32;
+    let mut i = 0;
+    while i < line.len() {
+        match line[i] {
+            b'"' => {
+                // Skip to the closing quote, stepping over escapes.
+                let mut j = i + 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &line[j..]) {
+                        None => return Ok(()),
+                        Some(k) if line[j + k] == b'\\' => j += k + 2,
+                        Some(k) => {
+                            j += k;
+                            break;
+                        }
+                    }
+                    if j >= line.len() {
+                        return Ok(());
+                    }
+                }
+                i = j;
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
             b'{' | b'[' => {
                 depth += 1;
                 if depth > MAX_JSON_DEPTH {
@@ -192,8 +202,32 @@ fn check_depth(line: &[u8]) -> Result<()> {
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     Ok(())
+}
+
+/// Splits on `\n` with memchr; yields the last piece even when empty, like `split`.
+struct LineSplit<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Iterator for LineSplit<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
 }
 
 /// Decodes a segment's canonical bytes. Unknown keys (appended by a newer writer of the same
@@ -203,7 +237,7 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Segment> {
     let body = bytes
         .strip_suffix(b"\n")
         .ok_or(Error::Truncated { what: WHAT })?;
-    let mut lines = body.split(|&b| b == b'\n');
+    let mut lines = LineSplit { rest: Some(body) };
     let header_line = lines.next().ok_or(Error::Truncated { what: WHAT })?;
     check_depth(header_line)?;
     let version: VersionOnly = serde_json::from_slice(header_line)
@@ -279,4 +313,58 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Segment> {
         first_ordinal: header.first_ordinal,
         messages,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn naive_depth_ok(line: &[u8]) -> bool {
+        let (mut depth, mut in_string, mut escaped) = (0u32, false, false);
+        for &b in line {
+            if in_string {
+                match (escaped, b) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'"') => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > MAX_JSON_DEPTH {
+                        return false;
+                    }
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count() {
+        let deep_string = format!(
+            "{{\"a\":\"{}\\\"{}\",\"b\":[1]}}",
+            "[".repeat(40),
+            "{".repeat(40)
+        );
+        assert!(check_depth(deep_string.as_bytes()).is_ok());
+        let deep = format!("{}{}", "[".repeat(17), "]".repeat(17));
+        assert!(check_depth(deep.as_bytes()).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn fast_depth_scan_agrees_with_the_byte_walk(
+            line in proptest::collection::vec(prop::sample::select(b"[]{}\"\\ax".to_vec()), 0..200)
+        ) {
+            prop_assert_eq!(check_depth(&line).is_ok(), naive_depth_ok(&line));
+        }
+    }
 }
