@@ -310,8 +310,8 @@ pub struct CommittedCheckpoint {
 }
 
 /// An origin's live session map, kept between exports so that a commit re-encodes only the
-/// buckets that changed.
-#[derive(Debug, Clone)]
+/// buckets that changed. Hosts persist it (it serializes) with their export state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     origin: OriginId,
     sessions: BTreeMap<NativeId, ArtifactId>,
@@ -333,6 +333,11 @@ impl Checkpoint {
 
     pub fn sessions(&self) -> &BTreeMap<NativeId, ArtifactId> {
         &self.sessions
+    }
+
+    /// Ids of the buckets of the last commit.
+    pub fn bucket_ids(&self) -> impl Iterator<Item = ArtifactId> + '_ {
+        self.bucket_ids.values().map(|(id, _)| *id)
     }
 
     /// True when a commit would write anything but an identical root.

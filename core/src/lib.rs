@@ -25,6 +25,7 @@ pub mod model;
 pub mod names;
 pub mod segment;
 pub mod signature;
+pub mod sync;
 
 pub use artifact::{Artifact, Encoded};
 pub use checkpoint::{Bucket, BucketEntry, BucketRef, Checkpoint, CommittedCheckpoint, Root};

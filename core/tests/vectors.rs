@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 
 #[path = "vectors/ledger.rs"]
 mod ledger;
+#[path = "vectors/scenarios.rs"]
+mod scenarios;
 
 fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors")
@@ -897,6 +899,13 @@ fn generate() -> BTreeMap<&'static str, Value> {
             ),
         ),
         (
+            "scenarios/sync.json",
+            file(
+                "Scripted multi-origin sync runs through in-memory stores.",
+                scenarios::vectors(),
+            ),
+        ),
+        (
             "ledger/replay.json",
             file(
                 "Curation ledger: event sets → registers, conflicts, projections, deferrals.",
@@ -939,7 +948,7 @@ fn every_vector_gives_its_expected_result() {
     let mut total = 0;
     let mut failures = Vec::new();
     let mut names = std::collections::BTreeSet::new();
-    let mut files: Vec<_> = ["format", "ledger"]
+    let mut files: Vec<_> = ["format", "ledger", "scenarios"]
         .iter()
         .flat_map(|d| std::fs::read_dir(vectors_dir().join(d)).unwrap())
         .map(|e| e.unwrap().path())

@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+mod scenario;
+
 use serde_json::{Value, json};
 
 use crate::artifact::{Artifact, Encoded};
@@ -353,6 +355,7 @@ pub fn run_vector(vector: &Value) -> Value {
             "parse_name" => run_parse_name(vector),
             "checkpoint" => run_checkpoint(vector),
             "replay" => run_replay(vector),
+            "scenario" => scenario::run(vector).map(Outcome::Ok),
             other => Err(VectorError::UnknownOp(other.to_owned())),
         }
     })();

@@ -1,0 +1,215 @@
+//! Export planning: the artifacts an origin must write for what changed, in write order.
+//!
+//! The host keeps an [`ExportState`] (persisted after the root is written) and a change marker
+//! per session (anything that changes when the session does: a parse generation, a hash). For
+//! each session [`ExportState::tail_start`] says whether it changed and from which ordinal the
+//! host must supply messages: only the last, open segment is ever re-encoded, so appending to a
+//! long session reads and writes a few kilobytes. [`ExportState::commit`] then yields the
+//! changed buckets and the new root.
+//!
+//! Resuming: the state advances in memory only. If the host stops before the root is written
+//! it reloads the old state and runs again; every artifact comes out the same and writing an
+//! existing name is a no-op.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::Encoded;
+use crate::checkpoint::Checkpoint;
+use crate::error::{Error, Result};
+use crate::id::ArtifactId;
+use crate::manifest::Manifest;
+use crate::model::{Message, Session, UsageEvent};
+use crate::names::{ArtifactKey, NativeId, OriginId};
+use crate::segment::{SegmentRef, segment_messages};
+use crate::signature::OriginKey;
+
+/// What was last exported of one session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedSession {
+    pub marker: String,
+    pub manifest: ArtifactId,
+    pub segments: Vec<SegmentRef>,
+}
+
+/// An origin's export progress. Persist it after each successful commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportState {
+    pub origin: OriginId,
+    /// Sequence of the last root written (0: none yet).
+    pub seq: u64,
+    /// Key of the last root written.
+    pub root: Option<ArtifactKey>,
+    pub checkpoint: Checkpoint,
+    pub sessions: BTreeMap<NativeId, ExportedSession>,
+}
+
+/// A session the host supplies because [`ExportState::tail_start`] asked for it.
+#[derive(Debug, Clone)]
+pub struct SessionExport<'a> {
+    pub marker: String,
+    pub session: Session,
+    /// Messages from the ordinal `tail_start` returned (or from 0) to the end.
+    pub messages: &'a [Message],
+    pub usage_events: Vec<UsageEvent>,
+}
+
+/// The artifacts of one commit, in write order: data before references.
+#[derive(Debug, Clone, Default)]
+pub struct ExportPlan {
+    pub segments: Vec<Encoded>,
+    pub manifests: Vec<Encoded>,
+    pub buckets: Vec<Encoded>,
+    pub root: Option<Encoded>,
+}
+
+impl ExportPlan {
+    /// Everything to write, in the order it must be written.
+    pub fn in_write_order(&self) -> impl Iterator<Item = &Encoded> {
+        self.segments
+            .iter()
+            .chain(&self.manifests)
+            .chain(&self.buckets)
+            .chain(&self.root)
+    }
+}
+
+impl ExportState {
+    pub fn new(origin: OriginId) -> Self {
+        ExportState {
+            checkpoint: Checkpoint::new(origin.clone()),
+            origin,
+            seq: 0,
+            root: None,
+            sessions: BTreeMap::new(),
+        }
+    }
+
+    /// `None` when the session is unchanged; otherwise the first ordinal whose messages the
+    /// host must pass to [`Exporter::session`] (the start of the open segment, or 0).
+    pub fn tail_start(&self, native: &NativeId, marker: &str) -> Option<u64> {
+        match self.sessions.get(native) {
+            Some(s) if s.marker == marker => None,
+            Some(s) => Some(s.segments.last().map_or(0, |seg| seg.first_ordinal)),
+            None => Some(0),
+        }
+    }
+
+    /// Every segment, manifest and bucket id the newest root reaches (for GC).
+    pub fn reachable(&self) -> BTreeSet<ArtifactId> {
+        let mut out: BTreeSet<ArtifactId> = self.checkpoint.bucket_ids().collect();
+        for s in self.sessions.values() {
+            out.insert(s.manifest);
+            out.extend(s.segments.iter().map(|seg| seg.id));
+        }
+        out
+    }
+
+    /// Starts an export run over this state.
+    pub fn begin(&self) -> Exporter {
+        Exporter {
+            next: self.clone(),
+            plan: ExportPlan::default(),
+        }
+    }
+}
+
+/// One export run: feed it changed sessions, then commit.
+#[derive(Debug)]
+pub struct Exporter {
+    next: ExportState,
+    plan: ExportPlan,
+}
+
+impl Exporter {
+    /// Encodes a changed session: new segments from the open tail on, and its manifest.
+    pub fn session(&mut self, change: SessionExport<'_>) -> Result<()> {
+        let native = change.session.native_id.clone();
+        let start = self.next.tail_start(&native, &change.marker).unwrap_or(0);
+        let first = change.messages.first().map_or(start, |m| m.ordinal);
+        let kept: Vec<SegmentRef> = match self.next.sessions.get(&native) {
+            Some(prev) if first > 0 => prev
+                .segments
+                .iter()
+                .filter(|s| s.first_ordinal < first)
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        };
+        let kept_end = kept
+            .last()
+            .map_or(0, |s| s.first_ordinal + u64::from(s.count));
+        if first != kept_end {
+            return Err(Error::malformed(
+                "export",
+                format!(
+                    "session {native}: messages start at ordinal {first}, expected {kept_end} \
+                     (pass messages from the ordinal tail_start returned, or from 0)"
+                ),
+            ));
+        }
+        let fresh = segment_messages(change.messages)?;
+        let mut segments = kept;
+        for seg in fresh {
+            segments.push(seg.reference.clone());
+            self.plan
+                .segments
+                .push(Encoded::segment(&self.next.origin, seg));
+        }
+        let message_count = segments
+            .last()
+            .map_or(0, |s| s.first_ordinal + u64::from(s.count));
+        let manifest = Manifest {
+            origin: self.next.origin.clone(),
+            session: change.session,
+            message_count,
+            segments: segments.clone(),
+            usage_events: change.usage_events,
+        };
+        let encoded = Encoded::manifest(&manifest)?;
+        let manifest_id = encoded.id();
+        self.next.checkpoint.insert(native.clone(), manifest_id);
+        self.plan.manifests.push(encoded);
+        self.next.sessions.insert(
+            native,
+            ExportedSession {
+                marker: change.marker,
+                manifest: manifest_id,
+                segments,
+            },
+        );
+        Ok(())
+    }
+
+    /// Removes a purged session from the checkpoint.
+    pub fn remove(&mut self, native: &NativeId) {
+        self.next.checkpoint.remove(native);
+        self.next.sessions.remove(native);
+    }
+
+    /// Ends the run: the artifacts to write, and the state to persist once they are written.
+    /// Writes no root when nothing changed. `seq` continues after the greater of the state's
+    /// and `newest_seen` (the origin's newest root in the store, for a host that lost its state).
+    pub fn commit(
+        mut self,
+        created_ms: i64,
+        newest_seen: u64,
+        key: &OriginKey,
+    ) -> Result<(ExportPlan, ExportState)> {
+        // The first export writes a root even for an empty archive: readers find an origin,
+        // and its event batches, through its roots.
+        if self.next.checkpoint.has_changes() || self.next.root.is_none() {
+            let seq = self.next.seq.max(newest_seen) + 1;
+            let committed = self.next.checkpoint.commit(seq, created_ms, key)?;
+            self.plan.buckets = committed.buckets;
+            self.next.root = Some(committed.root.key.clone());
+            self.plan.root = Some(committed.root);
+            self.next.seq = seq;
+        }
+        // Dedupe segments shared by sessions (forks) and manifests written twice in a run.
+        let mut seen = BTreeSet::new();
+        self.plan.segments.retain(|e| seen.insert(e.key.clone()));
+        Ok((self.plan, self.next))
+    }
+}

@@ -1,0 +1,685 @@
+//! Import: bring foreign origins' sessions and curation events into the local archive.
+//!
+//! [`Import`] is a state machine. The host calls [`Import::poll`] for the next batch of store
+//! requests, answers them in order with [`Import::handle`], and repeats until `poll` returns
+//! [`Step::Done`] with the report: per-session apply units, the events to replay, and every
+//! artifact that was quarantined (corrupt: id mismatch, bad signature, decode error, foreign key)
+//! or deferred (missing yet, newer version). One bad artifact affects only what depends on it.
+//!
+//! Order: list every origin's roots in one paginated listing of `roots/`; fetch the new roots;
+//! list and fetch new event batches (so purges seen now block imports in the same run); fetch the
+//! changed buckets, the changed manifests, and the segments not imported yet.
+//!
+//! Resuming: the report carries the new [`ImportState`]. A host persists it after applying the
+//! units (each unit is idempotent: "replace messages from ordinal N on"). An origin's root is
+//! recorded as imported only when every session it changed was imported, so deferred and
+//! quarantined sessions are retried by the next run, and sessions already done are skipped.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::Artifact;
+use crate::checkpoint::{BucketEntry, Root};
+use crate::error::Error;
+use crate::events::Op;
+use crate::id::ArtifactId;
+use crate::keyring::KeyRing;
+use crate::ledger::SignedEvent;
+use crate::manifest::Manifest;
+use crate::model::{Message, Session, UsageEvent};
+use crate::names::{ArtifactKey, NativeId, OriginId, ROOTS_PREFIX, SessionGid};
+use crate::sync::store::{ListPage, Request, Response, Store, answer};
+
+/// What was imported of one foreign session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedSession {
+    pub manifest: ArtifactId,
+    pub segments: Vec<ArtifactId>,
+}
+
+/// Import progress of one foreign origin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginProgress {
+    /// The last root whose every session was imported.
+    pub root: Option<ArtifactKey>,
+    pub bits: u8,
+    pub buckets: BTreeMap<u32, ArtifactId>,
+    pub sessions: BTreeMap<NativeId, ImportedSession>,
+    /// Every event batch up to this key was handled.
+    pub events_after: Option<String>,
+}
+
+/// The host's persisted import state (it survives a rebuild of the derived tables).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportState {
+    pub origins: BTreeMap<OriginId, OriginProgress>,
+    pub keyring: KeyRing,
+}
+
+/// How to apply a unit: delete the session's messages from `from_ordinal` on (all of them for
+/// 0) and insert `messages`; replace the record and usage events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyUnit {
+    pub gid: SessionGid,
+    pub session: Session,
+    pub from_ordinal: u64,
+    pub messages: Vec<Message>,
+    pub message_count: u64,
+    pub usage_events: Vec<UsageEvent>,
+    pub manifest: ArtifactId,
+}
+
+/// An artifact that could not be used, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub key: String,
+    pub class: String,
+    pub reason: String,
+}
+
+impl Problem {
+    fn new(key: &str, error: &Error) -> Self {
+        Problem {
+            key: key.to_owned(),
+            class: error.class().to_owned(),
+            reason: error.to_string(),
+        }
+    }
+
+    fn missing(key: &str) -> Self {
+        Problem {
+            key: key.to_owned(),
+            class: "Missing".into(),
+            reason: "referenced but not in the store yet".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub units: Vec<ApplyUnit>,
+    pub events: Vec<SignedEvent>,
+    pub quarantined: Vec<Problem>,
+    pub deferred: Vec<Problem>,
+    /// Artifacts fetched and verified.
+    pub fetched: usize,
+    /// Store requests made (lists and gets).
+    pub requests: usize,
+    pub state: ImportState,
+}
+
+pub enum Step {
+    Requests(Vec<Request>),
+    Done(Box<ImportReport>),
+}
+
+#[derive(Debug, Clone)]
+enum Stage {
+    ListRoots,
+    FetchRoots,
+    ListEvents,
+    FetchEvents,
+    FetchBuckets,
+    FetchManifests,
+    FetchSegments,
+    Done,
+}
+
+/// An origin whose newest root differs from the imported one.
+#[derive(Debug)]
+struct Candidate {
+    key: ArtifactKey,
+    root: Option<Root>,
+    complete: bool,
+    entries: Vec<BucketEntry>,
+}
+
+#[derive(Debug)]
+struct Wanted {
+    origin: OriginId,
+    manifest: Manifest,
+    manifest_id: ArtifactId,
+    from_index: usize,
+    failed: bool,
+}
+
+pub struct Import {
+    local: OriginId,
+    purged: BTreeSet<SessionGid>,
+    stage: Stage,
+    issued: bool,
+    outstanding: Vec<Request>,
+    events_blocked: BTreeSet<OriginId>,
+    roots_after: Option<String>,
+    newest: BTreeMap<OriginId, ArtifactKey>,
+    candidates: BTreeMap<OriginId, Candidate>,
+    events_listing: BTreeMap<OriginId, (Option<String>, Vec<String>)>,
+    wanted: Vec<Wanted>,
+    segments: BTreeMap<ArtifactKey, Option<Vec<Message>>>,
+    report: ImportReport,
+}
+
+fn key_of(key: &str) -> Option<ArtifactKey> {
+    key.parse().ok()
+}
+
+impl Import {
+    /// `purged`: sessions the local ledger has purged; they are never imported again.
+    pub fn new(local: OriginId, state: ImportState, purged: BTreeSet<SessionGid>) -> Self {
+        Import {
+            local,
+            purged,
+            stage: Stage::ListRoots,
+            issued: false,
+            outstanding: Vec::new(),
+            events_blocked: BTreeSet::new(),
+            roots_after: None,
+            newest: BTreeMap::new(),
+            candidates: BTreeMap::new(),
+            events_listing: BTreeMap::new(),
+            wanted: Vec::new(),
+            segments: BTreeMap::new(),
+            report: ImportReport {
+                state,
+                ..ImportReport::default()
+            },
+        }
+    }
+
+    /// The next requests, or the report when there is nothing left to do. Calling it again
+    /// before [`Import::handle`] returns the same requests.
+    pub fn poll(&mut self) -> Step {
+        loop {
+            if !self.outstanding.is_empty() {
+                return Step::Requests(self.outstanding.clone());
+            }
+            if let Stage::Done = self.stage {
+                return Step::Done(Box::new(self.finish()));
+            }
+            if !self.issued {
+                self.issued = true;
+                self.outstanding = self.requests_for_stage();
+                continue;
+            }
+            // The stage's requests were answered: list further pages, or move on.
+            self.issued = false;
+            if !self.more_pages() {
+                self.advance();
+            }
+        }
+    }
+
+    fn more_pages(&self) -> bool {
+        match self.stage {
+            Stage::ListRoots => self.roots_after.as_deref() != Some(""),
+            Stage::ListEvents => self
+                .events_listing
+                .values()
+                .any(|(after, _)| after.as_deref() != Some("")),
+            _ => false,
+        }
+    }
+
+    fn advance(&mut self) {
+        self.stage = match self.stage {
+            Stage::ListRoots => Stage::FetchRoots,
+            Stage::FetchRoots => Stage::ListEvents,
+            Stage::ListEvents => Stage::FetchEvents,
+            Stage::FetchEvents => Stage::FetchBuckets,
+            Stage::FetchBuckets => Stage::FetchManifests,
+            Stage::FetchManifests => Stage::FetchSegments,
+            Stage::FetchSegments | Stage::Done => Stage::Done,
+        };
+    }
+
+    fn requests_for_stage(&mut self) -> Vec<Request> {
+        match self.stage {
+            Stage::ListRoots => {
+                if self.roots_after.as_deref() == Some("") {
+                    return Vec::new();
+                }
+                vec![Request::List {
+                    prefix: ROOTS_PREFIX.to_owned(),
+                    start_after: self.roots_after.clone(),
+                }]
+            }
+            Stage::FetchRoots => {
+                let newest = std::mem::take(&mut self.newest);
+                for (origin, key) in newest {
+                    let progress = self.report.state.origins.get(&origin);
+                    if progress.and_then(|p| p.root.as_ref()) == Some(&key) {
+                        self.events_listing.insert(origin, (None, Vec::new()));
+                        continue;
+                    }
+                    self.candidates.insert(
+                        origin,
+                        Candidate {
+                            key,
+                            root: None,
+                            complete: true,
+                            entries: Vec::new(),
+                        },
+                    );
+                }
+                self.candidates
+                    .values()
+                    .map(|c| Request::Get {
+                        key: c.key.to_string(),
+                    })
+                    .collect()
+            }
+            Stage::ListEvents => self
+                .events_listing
+                .iter()
+                .filter_map(|(origin, (after, _))| {
+                    if after.as_deref() == Some("") {
+                        return None;
+                    }
+                    let progress = self.report.state.origins.get(origin);
+                    let start = after
+                        .clone()
+                        .or_else(|| progress.and_then(|p| p.events_after.clone()));
+                    Some(Request::List {
+                        prefix: ArtifactKey::events_prefix(origin),
+                        start_after: start,
+                    })
+                })
+                .collect(),
+            Stage::FetchEvents => {
+                let keys: Vec<String> = self
+                    .events_listing
+                    .values_mut()
+                    .flat_map(|(_, found)| std::mem::take(found))
+                    .collect();
+                keys.into_iter().map(|key| Request::Get { key }).collect()
+            }
+            Stage::FetchBuckets => {
+                let mut out = Vec::new();
+                for (origin, c) in &self.candidates {
+                    let Some(root) = &c.root else { continue };
+                    let progress = self.report.state.origins.get(origin);
+                    for b in root.buckets.iter() {
+                        let same_layout = progress.is_some_and(|p| p.bits == root.bits);
+                        if same_layout
+                            && progress.and_then(|p| p.buckets.get(&b.index)) == Some(&b.id)
+                        {
+                            continue;
+                        }
+                        out.push(Request::Get {
+                            key: ArtifactKey::Bucket {
+                                origin: origin.clone(),
+                                id: b.id,
+                            }
+                            .to_string(),
+                        });
+                    }
+                }
+                out
+            }
+            Stage::FetchManifests => {
+                let mut out = Vec::new();
+                for (origin, c) in &mut self.candidates {
+                    for e in std::mem::take(&mut c.entries) {
+                        let gid = SessionGid::new(origin.clone(), e.session.clone());
+                        if self.purged.contains(&gid) {
+                            continue;
+                        }
+                        let done = self
+                            .report
+                            .state
+                            .origins
+                            .get(origin)
+                            .and_then(|p| p.sessions.get(&e.session))
+                            .is_some_and(|s| s.manifest == e.manifest);
+                        if !done {
+                            out.push(Request::Get {
+                                key: ArtifactKey::Manifest {
+                                    origin: origin.clone(),
+                                    id: e.manifest,
+                                }
+                                .to_string(),
+                            });
+                        }
+                    }
+                }
+                out
+            }
+            Stage::FetchSegments => {
+                let mut keys = BTreeSet::new();
+                for w in self.wanted.iter().filter(|w| !w.failed) {
+                    for seg in &w.manifest.segments[w.from_index..] {
+                        let key = ArtifactKey::Segment {
+                            origin: w.origin.clone(),
+                            id: seg.id,
+                        };
+                        if !self.segments.contains_key(&key) {
+                            keys.insert(key);
+                        }
+                    }
+                }
+                keys.into_iter()
+                    .map(|k| Request::Get { key: k.to_string() })
+                    .collect()
+            }
+            Stage::Done => Vec::new(),
+        }
+    }
+
+    /// Feeds the responses to the requests of the last [`Import::poll`], in the same order.
+    pub fn handle(&mut self, responses: Vec<Response>) {
+        let requests = std::mem::take(&mut self.outstanding);
+        self.report.requests += requests.len();
+        for (request, response) in requests.into_iter().zip(responses) {
+            match (request, response) {
+                (Request::List { prefix, .. }, Response::Listed(page)) => {
+                    self.listed(&prefix, page)
+                }
+                (Request::List { prefix, .. }, Response::Failed(e)) => {
+                    self.report.deferred.push(Problem {
+                        key: prefix.clone(),
+                        class: "StoreError".into(),
+                        reason: e.to_string(),
+                    });
+                    self.listed(&prefix, ListPage::default());
+                }
+                (Request::Get { key }, Response::Got(bytes)) => self.got(&key, bytes),
+                (Request::Get { key }, Response::Failed(e)) => {
+                    self.report.deferred.push(Problem {
+                        key: key.clone(),
+                        class: "StoreError".into(),
+                        reason: e.to_string(),
+                    });
+                    self.got(&key, None);
+                }
+                (request, _) => {
+                    self.report.deferred.push(Problem {
+                        key: format!("{request:?}"),
+                        class: "StoreError".into(),
+                        reason: "response of the wrong kind".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn listed(&mut self, prefix: &str, page: ListPage) {
+        let last = page.entries.last().map(|l| l.key.clone());
+        let more = page.truncated && last.is_some();
+        if prefix == ROOTS_PREFIX {
+            for entry in &page.entries {
+                let Some(key @ ArtifactKey::Root { .. }) = key_of(&entry.key) else {
+                    continue;
+                };
+                if *key.origin() == self.local {
+                    continue;
+                }
+                let slot = self
+                    .newest
+                    .entry(key.origin().clone())
+                    .or_insert_with(|| key.clone());
+                if key > *slot {
+                    *slot = key;
+                }
+            }
+            self.roots_after = if more { last } else { Some(String::new()) };
+            return;
+        }
+        // An events listing.
+        let origin = self
+            .events_listing
+            .keys()
+            .find(|o| ArtifactKey::events_prefix(o) == prefix)
+            .cloned();
+        let Some(origin) = origin else { return };
+        let mut found: Vec<String> = page
+            .entries
+            .iter()
+            .filter(|e| matches!(key_of(&e.key), Some(ArtifactKey::Events { .. })))
+            .map(|e| e.key.clone())
+            .collect();
+        if let Some((after, list)) = self.events_listing.get_mut(&origin) {
+            list.append(&mut found);
+            *after = if more { last } else { Some(String::new()) };
+        }
+    }
+
+    fn got(&mut self, key_text: &str, bytes: Option<Vec<u8>>) {
+        let Some(key) = key_of(key_text) else { return };
+        let origin = key.origin().clone();
+        let Some(bytes) = bytes else {
+            self.missing(&key, key_text);
+            return;
+        };
+        let opened = Artifact::open(&key, &bytes);
+        let artifact = match opened {
+            Ok(a) => {
+                self.report.fetched += 1;
+                a
+            }
+            Err(e) => {
+                self.failed(&key, key_text, &e);
+                return;
+            }
+        };
+        match artifact {
+            Artifact::Root { root, signer } => {
+                if let Err(e) = self.report.state.keyring.check(&origin, &signer) {
+                    self.failed(&key, key_text, &e);
+                    return;
+                }
+                self.events_listing
+                    .insert(origin.clone(), (None, Vec::new()));
+                if let Some(c) = self.candidates.get_mut(&origin) {
+                    c.root = Some(root);
+                }
+            }
+            Artifact::Events(batch) => {
+                if let Err(e) = self.report.state.keyring.check(&origin, &batch.signer) {
+                    self.failed(&key, key_text, &e);
+                    return;
+                }
+                for event in &batch.batch.events {
+                    if event.op == Op::Purge {
+                        self.purged.insert(event.session.clone());
+                    }
+                }
+                self.report.events.extend(batch.signed_events());
+                self.advance_events_watermark(&origin, key_text);
+            }
+            Artifact::Bucket(bucket) => {
+                if let Some(c) = self.candidates.get_mut(&origin) {
+                    c.entries.extend(bucket.entries);
+                }
+            }
+            Artifact::Manifest(manifest) => self.manifest(origin, key.id(), *manifest),
+            Artifact::Segment(segment) => {
+                self.segments.insert(key, Some(segment.messages));
+            }
+        }
+    }
+
+    fn advance_events_watermark(&mut self, origin: &OriginId, key: &str) {
+        if self.events_blocked.contains(origin) {
+            return;
+        }
+        let progress = self.report.state.origins.entry(origin.clone()).or_default();
+        if progress
+            .events_after
+            .as_deref()
+            .is_none_or(|after| after < key)
+        {
+            progress.events_after = Some(key.to_owned());
+        }
+    }
+
+    fn manifest(&mut self, origin: OriginId, id: ArtifactId, manifest: Manifest) {
+        let previous = self
+            .report
+            .state
+            .origins
+            .get(&origin)
+            .and_then(|p| p.sessions.get(&manifest.session.native_id));
+        let new_ids: Vec<ArtifactId> = manifest.segments.iter().map(|s| s.id).collect();
+        // Keep the longest prefix of segments already imported, but never past the old open
+        // (last) segment, which a newer manifest may have replaced.
+        let from_index = previous.map_or(0, |p| {
+            new_ids
+                .iter()
+                .zip(&p.segments)
+                .take_while(|(a, b)| a == b)
+                .count()
+        });
+        self.wanted.push(Wanted {
+            origin,
+            manifest,
+            manifest_id: id,
+            from_index,
+            failed: false,
+        });
+    }
+
+    fn missing(&mut self, key: &ArtifactKey, text: &str) {
+        self.report.deferred.push(Problem::missing(text));
+        self.mark_failed(key);
+    }
+
+    fn failed(&mut self, key: &ArtifactKey, text: &str, error: &Error) {
+        let problem = Problem::new(text, error);
+        if error.is_deferred() {
+            self.report.deferred.push(problem);
+        } else {
+            self.report.quarantined.push(problem);
+        }
+        self.mark_failed(key);
+    }
+
+    /// Whatever depends on a failed artifact waits for the next run.
+    fn mark_failed(&mut self, key: &ArtifactKey) {
+        let origin = key.origin().clone();
+        match key {
+            ArtifactKey::Root { .. } => {
+                self.candidates.remove(&origin);
+            }
+            ArtifactKey::Bucket { .. } => {
+                if let Some(c) = self.candidates.get_mut(&origin) {
+                    c.complete = false;
+                }
+            }
+            ArtifactKey::Manifest { .. } => {
+                if let Some(c) = self.candidates.get_mut(&origin) {
+                    c.complete = false;
+                }
+            }
+            ArtifactKey::Segment { id, .. } => {
+                self.segments.insert(key.clone(), None);
+                for w in &mut self.wanted {
+                    if w.origin == origin && w.manifest.segments.iter().any(|s| s.id == *id) {
+                        w.failed = true;
+                    }
+                }
+                if let Some(c) = self.candidates.get_mut(&origin) {
+                    c.complete = false;
+                }
+            }
+            ArtifactKey::Events { .. } => {
+                // Batches are handled in key order: stop the watermark before this one so the
+                // next run retries it (replaying later batches again is harmless).
+                self.events_blocked.insert(origin);
+            }
+        }
+    }
+
+    fn finish(&mut self) -> ImportReport {
+        let wanted = std::mem::take(&mut self.wanted);
+        let mut incomplete: BTreeSet<OriginId> = BTreeSet::new();
+        for w in wanted {
+            if w.failed {
+                incomplete.insert(w.origin.clone());
+                continue;
+            }
+            let mut messages = Vec::new();
+            let mut ok = true;
+            for seg in &w.manifest.segments[w.from_index..] {
+                let key = ArtifactKey::Segment {
+                    origin: w.origin.clone(),
+                    id: seg.id,
+                };
+                match self.segments.get(&key) {
+                    Some(Some(m))
+                        if m.first().map(|x| x.ordinal) == Some(seg.first_ordinal)
+                            && m.len() == seg.count as usize =>
+                    {
+                        messages.extend(m.iter().cloned())
+                    }
+                    Some(Some(_)) => {
+                        self.report.quarantined.push(Problem {
+                            key: key.to_string(),
+                            class: "Malformed".into(),
+                            reason: "segment does not hold the ordinals its manifest lists".into(),
+                        });
+                        ok = false;
+                    }
+                    _ => ok = false,
+                }
+            }
+            if !ok {
+                incomplete.insert(w.origin.clone());
+                continue;
+            }
+            let from_ordinal = w
+                .manifest
+                .segments
+                .get(w.from_index)
+                .map_or(w.manifest.message_count, |s| s.first_ordinal);
+            let gid = w.manifest.gid();
+            let progress = self
+                .report
+                .state
+                .origins
+                .entry(w.origin.clone())
+                .or_default();
+            progress.sessions.insert(
+                w.manifest.session.native_id.clone(),
+                ImportedSession {
+                    manifest: w.manifest_id,
+                    segments: w.manifest.segments.iter().map(|s| s.id).collect(),
+                },
+            );
+            self.report.units.push(ApplyUnit {
+                gid,
+                from_ordinal,
+                messages,
+                message_count: w.manifest.message_count,
+                usage_events: w.manifest.usage_events,
+                manifest: w.manifest_id,
+                session: w.manifest.session,
+            });
+        }
+        for (origin, c) in std::mem::take(&mut self.candidates) {
+            let Some(root) = c.root else { continue };
+            if !c.complete || incomplete.contains(&origin) {
+                continue;
+            }
+            let progress = self.report.state.origins.entry(origin).or_default();
+            progress.root = Some(c.key);
+            progress.bits = root.bits;
+            progress.buckets = root.buckets.iter().map(|b| (b.index, b.id)).collect();
+        }
+        self.report.units.sort_by(|a, b| a.gid.cmp(&b.gid));
+        std::mem::take(&mut self.report)
+    }
+}
+
+/// Runs an import to the end against a synchronous store.
+pub fn run(mut import: Import, store: &mut dyn Store) -> ImportReport {
+    loop {
+        match import.poll() {
+            Step::Requests(requests) => {
+                let responses = answer(store, &requests);
+                import.handle(responses);
+            }
+            Step::Done(report) => return *report,
+        }
+    }
+}

@@ -1,0 +1,655 @@
+//! Scenario vectors: scripted multi-origin sync runs through in-memory stores. Each vector's
+//! generator checks the property the scenario is about before its output is pinned.
+
+use agentsync_core::{Event, EventBatch, Hlc, Op, OriginKey, Root};
+use serde_json::{Value, json};
+
+use super::{golden, run};
+
+const A: &str = "laptop-a1b2c3";
+const B: &str = "desktop-d4e5f6";
+const C: &str = "server-778899";
+const T: u64 = 1_764_078_194_000;
+const DAY: u64 = 86_400_000;
+
+fn seed(n: u8) -> String {
+    hex::encode([n; 32])
+}
+
+fn origins(names: &[&str]) -> Value {
+    let mut o = serde_json::Map::new();
+    for (i, n) in names.iter().enumerate() {
+        o.insert((*n).to_owned(), json!({"seed": seed(i as u8 + 1)}));
+    }
+    Value::Object(o)
+}
+
+fn session(origin: &str, native: &str, messages: u64) -> Value {
+    json!({"do": "session", "origin": origin, "native": native, "messages": messages, "title": format!("{native} title")})
+}
+
+fn export(origin: &str, store: &str, now: u64) -> Value {
+    json!({"do": "export", "origin": origin, "store": store, "now_ms": now})
+}
+
+fn import(origin: &str, store: &str, now: u64) -> Value {
+    json!({"do": "import", "origin": origin, "store": store, "now_ms": now})
+}
+
+fn edit(origin: &str, session: &str, op: Value, now: u64) -> Value {
+    json!({"do": "edit", "origin": origin, "session": session, "op": op, "now_ms": now})
+}
+
+fn gid(origin: &str, native: &str) -> String {
+    format!("{origin}~{native}")
+}
+
+fn scenario(
+    name: &str,
+    names: &[&str],
+    stores: &[&str],
+    steps: Vec<Value>,
+    check: impl Fn(&Value),
+) -> Value {
+    scenario_paged(name, names, stores, 1000, steps, check)
+}
+
+fn scenario_paged(
+    name: &str,
+    names: &[&str],
+    stores: &[&str],
+    page_size: u64,
+    steps: Vec<Value>,
+    check: impl Fn(&Value),
+) -> Value {
+    let v = json!({"name": name, "op": "scenario", "origins": origins(names), "stores": stores,
+                   "page_size": page_size, "steps": steps});
+    let result = run(&v);
+    assert!(result["ok"] == true, "{name}: {result}");
+    check(&result["output"]);
+    golden(v, &["steps", "final"])
+}
+
+fn sessions_of<'a>(out: &'a Value, machine: &str) -> &'a serde_json::Map<String, Value> {
+    out["final"]["machines"][machine]["sessions"]
+        .as_object()
+        .unwrap()
+}
+
+/// Every machine holds the same sessions with the same contents.
+fn converged(out: &Value, names: &[&str]) {
+    let first = sessions_of(out, names[0]);
+    for n in &names[1..] {
+        assert_eq!(sessions_of(out, n), first, "{n} differs from {}", names[0]);
+    }
+}
+
+fn step(out: &Value, i: usize) -> &Value {
+    &out["steps"][i]
+}
+
+fn list_len(v: &Value) -> usize {
+    v.as_array().map_or(0, Vec::len)
+}
+
+fn root_hex(origin_seed: u8, origin: &str, seq: u64) -> (String, String) {
+    let root = Root {
+        origin: origin.parse().unwrap(),
+        seq,
+        created_ms: 0,
+        bits: 0,
+        session_count: 0,
+        buckets: vec![],
+    };
+    let canonical = root
+        .encode(&OriginKey::from_secret([origin_seed; 32]))
+        .unwrap();
+    let id = agentsync_core::ArtifactId::of(&canonical);
+    let mut stored =
+        agentsync_core::frame::seal(agentsync_core::ArtifactKind::Root, &canonical, None).unwrap();
+    stored[12] = 2; // frame version 2: written by a newer agentsync
+    (
+        format!("roots/{origin}/{seq:020}-{id}.root"),
+        hex::encode(stored),
+    )
+}
+
+pub(crate) fn vectors() -> Vec<Value> {
+    let mut out = Vec::new();
+    let f = "folder";
+
+    out.push(scenario(
+        "scenario-fresh-pair",
+        &[A, B],
+        &[f],
+        vec![
+            session(A, "a1", 3),
+            session(A, "a2", 0),
+            session(B, "b1", 5),
+            export(A, f, T),
+            export(B, f, T),
+            import(A, f, T),
+            import(B, f, T),
+        ],
+        |o| {
+            converged(o, &[A, B]);
+            assert_eq!(sessions_of(o, A).len(), 3);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-three-way-relay-through-a-folder",
+        &[A, B, C],
+        &["a", "b", "c", "shared"],
+        vec![
+            session(A, "a1", 4),
+            session(B, "b1", 4),
+            session(C, "c1", 4),
+            export(A, "a", T),
+            export(B, "b", T),
+            export(C, "c", T),
+            json!({"do": "exchange", "a": "a", "b": "shared"}),
+            json!({"do": "exchange", "a": "b", "b": "shared"}),
+            json!({"do": "exchange", "a": "c", "b": "shared"}),
+            json!({"do": "exchange", "a": "a", "b": "shared"}),
+            json!({"do": "exchange", "a": "b", "b": "shared"}),
+            import(A, "a", T),
+            import(B, "b", T),
+            import(C, "c", T),
+        ],
+        |o| {
+            // C exchanged before A and B had seen each other, so C lacks nothing of its own but
+            // has A's and B's only if they reached the shared folder first: they did.
+            converged(o, &[A, B, C]);
+            assert_eq!(sessions_of(o, A).len(), 3);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-append-to-a-long-session-moves-only-the-tail",
+        &[A, B],
+        &[f],
+        vec![
+            session(A, "long", 1000),
+            export(A, f, T),
+            import(B, f, T),
+            json!({"do": "append", "origin": A, "native": "long", "messages": 3}),
+            export(A, f, T + 1000),
+            import(B, f, T + 1000),
+        ],
+        |o| {
+            let written = &step(o, 4)["written"];
+            assert_eq!(written["segment"], 1, "{written}");
+            assert_eq!(written["manifest"], 1);
+            let unit = &step(o, 5)["units"][0];
+            assert_eq!(
+                unit[1], 896,
+                "only the open segment (from ordinal 896) is re-imported: {unit}"
+            );
+            assert_eq!(unit[2], 107);
+            converged(o, &[A, B]);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-no-op-sync-costs-nothing",
+        &[A, B],
+        &[f],
+        vec![
+            session(A, "a1", 10),
+            session(B, "b1", 10),
+            export(A, f, T),
+            export(B, f, T),
+            import(A, f, T),
+            import(B, f, T),
+            export(A, f, T + 1),
+            import(A, f, T + 1),
+        ],
+        |o| {
+            assert_eq!(step(o, 6)["written"], json!({}));
+            assert_eq!(list_len(&step(o, 7)["units"]), 0);
+            assert!(
+                step(o, 7)["requests"].as_u64().unwrap() <= 3,
+                "{}",
+                step(o, 7)
+            );
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-concurrent-curation-conflicts-everywhere",
+        &[A, B],
+        &[f],
+        vec![
+            session(A, "a1", 2),
+            export(A, f, T),
+            import(B, f, T),
+            edit(
+                A,
+                &gid(A, "a1"),
+                json!({"op": "rename", "name": "mine"}),
+                T + 10,
+            ),
+            edit(
+                B,
+                &gid(A, "a1"),
+                json!({"op": "rename", "name": "theirs"}),
+                T + 20,
+            ),
+            export(A, f, T + 30),
+            export(B, f, T + 30),
+            import(A, f, T + 40),
+            import(B, f, T + 40),
+        ],
+        |o| {
+            for m in [A, B] {
+                assert_eq!(o["final"]["machines"][m]["conflicts"], 1, "{m}");
+            }
+            assert_eq!(
+                o["final"]["machines"][A]["curation"],
+                o["final"]["machines"][B]["curation"]
+            );
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-informed-curation-no-conflict",
+        &[A, B],
+        &[f],
+        vec![
+            session(A, "a1", 2),
+            export(A, f, T),
+            import(B, f, T),
+            edit(
+                A,
+                &gid(A, "a1"),
+                json!({"op": "rename", "name": "first"}),
+                T + 10,
+            ),
+            export(A, f, T + 20),
+            import(B, f, T + 30),
+            edit(
+                B,
+                &gid(A, "a1"),
+                json!({"op": "rename", "name": "second"}),
+                T + 40,
+            ),
+            export(B, f, T + 50),
+            import(A, f, T + 60),
+        ],
+        |o| {
+            for m in [A, B] {
+                assert_eq!(o["final"]["machines"][m]["conflicts"], 0, "{m}");
+            }
+            assert_eq!(
+                o["final"]["machines"][A]["curation"],
+                o["final"]["machines"][B]["curation"]
+            );
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-purge-beats-a-concurrent-edit",
+        &[A, B],
+        &[f],
+        vec![
+            session(A, "a1", 2),
+            session(A, "a2", 2),
+            export(A, f, T),
+            import(B, f, T),
+            edit(A, &gid(A, "a1"), json!({"op": "purge"}), T + 10),
+            edit(B, &gid(A, "a1"), json!({"op": "star"}), T + 20),
+            export(A, f, T + 30),
+            export(B, f, T + 30),
+            import(A, f, T + 40),
+            import(B, f, T + 40),
+        ],
+        |o| {
+            for m in [A, B] {
+                assert!(
+                    sessions_of(o, m).get(&gid(A, "a1")).is_none(),
+                    "{m} still has the purged session"
+                );
+                assert_eq!(o["final"]["machines"][m]["purged"], json!([gid(A, "a1")]));
+                assert_eq!(o["final"]["machines"][m]["conflicts"], 0);
+            }
+            converged(o, &[A, B]);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-purged-session-is-never-reimported",
+        &[A, B],
+        &[f],
+        vec![
+            session(A, "a1", 2),
+            export(A, f, T),
+            import(B, f, T),
+            edit(B, &gid(A, "a1"), json!({"op": "purge"}), T + 10),
+            json!({"do": "append", "origin": A, "native": "a1", "messages": 2}),
+            export(A, f, T + 20),
+            import(B, f, T + 30),
+        ],
+        |o| {
+            assert_eq!(list_len(&step(o, 6)["units"]), 0, "{}", step(o, 6));
+            assert!(sessions_of(o, B).get(&gid(A, "a1")).is_none());
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-corrupt-segment-quarantined-rest-continues-then-heals",
+        &[A, B],
+        &[f, "good"],
+        vec![
+            session(A, "a1", 3),
+            session(A, "a2", 3),
+            export(A, "good", T),
+            json!({"do": "exchange", "a": "good", "b": f}),
+            json!({"do": "corrupt", "store": f, "key_contains": "/segments/"}),
+            import(B, f, T),
+            import(B, "good", T + 10),
+        ],
+        |o| {
+            let first = step(o, 5);
+            assert_eq!(list_len(&first["quarantined"]), 1, "{first}");
+            assert!(
+                first["quarantined"][0]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("IdMismatch")
+            );
+            assert_eq!(
+                list_len(&first["units"]),
+                1,
+                "the other session still imports"
+            );
+            assert_eq!(
+                list_len(&step(o, 6)["units"]),
+                1,
+                "healed from the good copy"
+            );
+            converged(o, &[A, B]);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-corrupt-root-skips-only-its-origin",
+        &[A, B, C],
+        &[f],
+        vec![
+            session(A, "a1", 3),
+            session(C, "c1", 3),
+            export(A, f, T),
+            export(C, f, T),
+            json!({"do": "corrupt", "store": f, "key_contains": "roots/laptop"}),
+            import(B, f, T),
+        ],
+        |o| {
+            let s = step(o, 5);
+            assert_eq!(list_len(&s["quarantined"]), 1, "{s}");
+            assert_eq!(list_len(&s["units"]), 1);
+            assert!(sessions_of(o, B).contains_key(&gid(C, "c1")));
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-interrupted-export-resumes",
+        &[A, B],
+        &[f],
+        vec![
+            session(A, "a1", 300),
+            session(A, "a2", 5),
+            json!({"do": "export_interrupted", "origin": A, "store": f, "writes": 2, "now_ms": T}),
+            import(B, f, T),
+            export(A, f, T + 10),
+            import(B, f, T + 20),
+        ],
+        |o| {
+            assert_eq!(
+                list_len(&step(o, 3)["units"]),
+                0,
+                "no root yet, nothing to import"
+            );
+            converged(o, &[A, B]);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-late-segment-defers-then-completes",
+        &[A, B],
+        &[f],
+        vec![
+            session(A, "a1", 3),
+            session(A, "a2", 3),
+            export(A, f, T),
+            json!({"do": "drop", "store": f, "key_contains": "/segments/"}),
+            import(B, f, T),
+            json!({"do": "restore", "store": f}),
+            import(B, f, T + 10),
+        ],
+        |o| {
+            let s = step(o, 4);
+            assert_eq!(list_len(&s["units"]), 0, "{s}");
+            assert!(list_len(&s["deferred"]) >= 1);
+            assert_eq!(list_len(&s["quarantined"]), 0, "missing is never corrupt");
+            assert_eq!(list_len(&step(o, 6)["units"]), 2);
+            converged(o, &[A, B]);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-event-before-its-session-waits",
+        &[A, B],
+        &[f],
+        vec![
+            session(A, "a1", 3),
+            edit(A, &gid(A, "a1"), json!({"op": "star"}), T),
+            export(A, f, T),
+            json!({"do": "drop", "store": f, "key_contains": "/segments/"}),
+            import(B, f, T + 10),
+            json!({"do": "restore", "store": f}),
+            import(B, f, T + 20),
+        ],
+        |o| {
+            assert_eq!(step(o, 4)["events_deferred"], 1, "{}", step(o, 4));
+            assert_eq!(step(o, 6)["events_deferred"], 0);
+            assert_eq!(
+                o["final"]["machines"][B]["curation"],
+                o["final"]["machines"][A]["curation"]
+            );
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-gc-keeps-everything-the-root-reaches",
+        &[A],
+        &[f],
+        vec![
+            session(A, "a1", 300),
+            export(A, f, T),
+            json!({"do": "gc", "origin": A, "store": f, "now_ms": T + 30 * DAY}),
+        ],
+        |o| {
+            assert_eq!(list_len(&step(o, 2)["deleted"]), 0);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-gc-after-a-newer-root-waits-for-grace",
+        &[A, B],
+        &[f],
+        vec![
+            session(A, "a1", 200),
+            export(A, f, T),
+            import(B, f, T),
+            json!({"do": "append", "origin": A, "native": "a1", "messages": 1}),
+            edit(A, &gid(A, "a1"), json!({"op": "star"}), T + 1),
+            export(A, f, T + DAY),
+            json!({"do": "gc", "origin": A, "store": f, "now_ms": T + 2 * DAY}),
+            json!({"do": "gc", "origin": A, "store": f, "now_ms": T + 9 * DAY}),
+            import(B, f, T + 9 * DAY),
+        ],
+        |o| {
+            assert_eq!(
+                list_len(&step(o, 6)["deleted"]),
+                0,
+                "inside the grace window"
+            );
+            assert!(step(o, 6)["kept_young"].as_u64().unwrap() >= 4);
+            let deleted: Vec<&str> = step(o, 7)["deleted"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap())
+                .collect();
+            assert_eq!(
+                deleted,
+                ["buckets", "manifests", "segments", "laptop-a1b2c3"],
+                "old bucket, manifest, tail segment and root"
+            );
+            converged(o, &[A, B]);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-gc-without-a-root-does-nothing",
+        &[A, B],
+        &[f],
+        vec![
+            session(B, "b1", 2),
+            export(B, f, T),
+            json!({"do": "gc", "origin": A, "store": f, "now_ms": T + 30 * DAY}),
+        ],
+        |o| assert_eq!(list_len(&step(o, 2)["deleted"]), 0),
+    ));
+
+    let (future_key, future_hex) = root_hex(3, C, 99);
+    out.push(scenario(
+        "scenario-newer-version-root-is-deferred",
+        &[A, B, C],
+        &[f],
+        vec![
+            session(A, "a1", 2),
+            export(A, f, T),
+            json!({"do": "put_raw", "store": f, "key": future_key, "hex": future_hex}),
+            import(B, f, T),
+        ],
+        |o| {
+            let s = step(o, 3);
+            assert_eq!(list_len(&s["quarantined"]), 0, "{s}");
+            assert!(
+                s["deferred"][0]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("FutureVersion")
+            );
+            assert_eq!(list_len(&s["units"]), 1);
+        },
+    ));
+
+    let forged = EventBatch {
+        origin: A.parse().unwrap(),
+        events: vec![Event {
+            hlc: Hlc::new(T + 5, 0).unwrap(),
+            session: gid(A, "a1").parse().unwrap(),
+            prev: None,
+            op: Op::Rename {
+                name: "forged".into(),
+            },
+        }],
+    }
+    .seal(&OriginKey::from_secret([66; 32]))
+    .unwrap();
+    out.push(scenario("scenario-batch-signed-by-another-key-is-rejected", &[A, B], &[f], vec![
+        session(A, "a1", 2), export(A, f, T),
+        json!({"do": "put_raw", "store": f, "key": forged.key.to_string(), "hex": hex::encode(forged.seal(None).unwrap())}),
+        import(B, f, T + 10),
+    ], |o| {
+        let s = step(o, 3);
+        assert!(s["quarantined"][0].as_str().unwrap().starts_with("KeyMismatch"), "{s}");
+        assert_eq!(o["final"]["machines"][B]["curation"], json!([]));
+    }));
+
+    out.push(scenario(
+        "scenario-duplicates-and-repeats-change-nothing",
+        &[A, B],
+        &[f, "peer"],
+        vec![
+            session(A, "a1", 130),
+            export(A, f, T),
+            json!({"do": "exchange", "a": f, "b": "peer"}),
+            json!({"do": "exchange", "a": f, "b": "peer"}),
+            import(B, "peer", T),
+            import(B, f, T),
+            import(B, "peer", T),
+        ],
+        |o| {
+            assert_eq!(step(o, 3)["copied"], 0, "second exchange copies nothing");
+            assert_eq!(list_len(&step(o, 5)["units"]), 0);
+            converged(o, &[A, B]);
+        },
+    ));
+
+    out.push(scenario("scenario-usage-only-session-is-published", &[A, B], &[f], vec![
+        json!({"do": "session", "origin": A, "native": "usage-only", "messages": 0, "usage_tokens": 1234}),
+        export(A, f, T), import(B, f, T),
+    ], |o| {
+        assert!(sessions_of(o, B).contains_key(&gid(A, "usage-only")));
+    }));
+
+    out.push(scenario_paged(
+        "scenario-paginated-listings",
+        &[A, B, C],
+        &[f],
+        2,
+        vec![
+            session(A, "a1", 1),
+            session(A, "a2", 1),
+            session(B, "b1", 1),
+            session(C, "c1", 1),
+            export(A, f, T),
+            export(B, f, T),
+            export(C, f, T),
+            session(A, "a3", 1),
+            edit(A, &gid(B, "b1"), json!({"op": "star"}), T + 1),
+            export(A, f, T + 2),
+            edit(A, &gid(C, "c1"), json!({"op": "star"}), T + 3),
+            export(A, f, T + 4),
+            edit(A, &gid(A, "a1"), json!({"op": "star"}), T + 5),
+            export(A, f, T + 6),
+            import(B, f, T + 10),
+            import(C, f, T + 10),
+            import(A, f, T + 10),
+        ],
+        |o| {
+            converged(o, &[A, B, C]);
+            assert_eq!(sessions_of(o, B).len(), 5);
+            assert_eq!(list_len(&o["final"]["machines"][B]["curation"]), 3);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-gc-is-not-undone-by-a-mirror",
+        &[A],
+        &["mirror", "peer"],
+        vec![
+            session(A, "a1", 200),
+            export(A, "mirror", T),
+            json!({"do": "exchange", "a": "mirror", "b": "peer"}),
+            json!({"do": "append", "origin": A, "native": "a1", "messages": 1}),
+            export(A, "mirror", T + DAY),
+            json!({"do": "gc", "origin": A, "store": "mirror", "now_ms": T + 9 * DAY}),
+            json!({"do": "exchange", "a": "mirror", "b": "peer"}),
+        ],
+        |o| {
+            assert!(list_len(&step(o, 5)["deleted"]) >= 4);
+            let stores = &o["final"]["stores"];
+            assert!(
+                stores["mirror"].as_u64().unwrap() < stores["peer"].as_u64().unwrap(),
+                "the peer keeps its old copies, but they are not copied back: {stores}"
+            );
+        },
+    ));
+
+    out
+}
