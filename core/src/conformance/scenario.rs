@@ -459,6 +459,15 @@ impl World {
             .map_err(|e| invalid("op", e.to_string()))?;
         let machine = self.machine(step)?;
         let origin = machine.origin.clone();
+        let present = if gid.origin == origin {
+            machine.own.contains_key(&gid.native)
+        } else {
+            machine.archive.contains_key(&gid)
+        };
+        if !present {
+            // A host only curates sessions it has.
+            return Ok(json!({"skipped": "no such session"}));
+        }
         let event = machine
             .ledger
             .edit(&mut machine.clock, now, &origin, gid.clone(), op.clone())
