@@ -610,6 +610,7 @@ pub(crate) fn vectors() -> Vec<Value> {
             export(A, f, T),
             export(B, f, T),
             export(C, f, T),
+            import(A, f, T + 1),
             session(A, "a3", 1),
             edit(A, &gid(B, "b1"), json!({"op": "star"}), T + 1),
             export(A, f, T + 2),
