@@ -1,9 +1,13 @@
 //! `agentsync`: the native command-line host.
 
 mod compress;
+mod conformance;
 mod demo;
+#[allow(dead_code)]
+mod ingest;
 mod inspect;
 mod store;
+mod wasm;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,6 +46,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the conformance vectors with the native core or the core's WebAssembly component:
+    /// one result line per vector on stdout, then each is checked against its `expect`.
+    Conformance {
+        /// Which build of the core runs the vectors.
+        #[arg(long, value_enum)]
+        engine: conformance::EngineKind,
+        /// The component for `--engine wasm` (default: $AGENTSYNC_COMPONENT, else
+        /// `<target>/wasm32-wasip2/release/agentsync_component.wasm` beside this executable).
+        #[arg(long)]
+        component: Option<PathBuf>,
+        /// Vectors allowed to fail, one name a line (default: `expected-failures.txt` in the
+        /// first folder, if present). A listed vector that passes fails the run.
+        #[arg(long)]
+        expected_failures: Option<PathBuf>,
+        /// Folders searched recursively for `*.json` vector files (sorted by path), or files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,6 +80,21 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     let output = match cli.command {
+        Command::Conformance {
+            engine,
+            component,
+            expected_failures,
+            paths,
+        } => {
+            let options = conformance::Options {
+                engine,
+                component: component.as_deref(),
+                expected_failures: expected_failures.as_deref(),
+                paths: &paths,
+            };
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            return conformance::run(&options, &mut stdout);
+        }
         Command::Inspect { file, key } => inspect::inspect(&file, key.as_deref())?,
         Command::Demo { dir, json } => {
             let report = demo::run(dir.as_deref())?;

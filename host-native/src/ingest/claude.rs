@@ -1,0 +1,651 @@
+//! Claude Code session logs: `~/.claude/projects/<project>/<session-uuid>.jsonl`, and subagent
+//! logs beside them (`agent-<id>.jsonl`, before 2.0.60 or so) or under the session
+//! (`<session-uuid>/subagents/agent-<id>.jsonl`).
+//!
+//! Each line is one record. `user` and `assistant` records carry an Anthropic API message (one
+//! content block per record in recent versions); `system` records carry notices and compaction
+//! boundaries; `summary`, `ai-title` and `custom-title` name the session. The rest
+//! (`file-history-snapshot`, `queue-operation`, `progress`, `attachment`, ...) is skipped.
+
+use std::collections::VecDeque;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read, Seek};
+use std::path::Path;
+
+use agentsync_core::{Message, TokenUsage, ToolCall};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::fit::native_id;
+use super::session::{SessionDraft, TitleSource};
+use super::transcript::ToolOutcome;
+use super::{Format, Sink, flag_at, str_at, timestamp_at};
+
+pub const AGENT: &str = "claude";
+pub const PARSER: &str = "claude-code/1";
+
+/// API messages whose usage is remembered: the records of one message are written together,
+/// so a few suffice even when subagents' records interleave.
+const RECENT_API_MESSAGES: usize = 16;
+
+pub type ResumeState = super::ResumeState<State>;
+pub type Parsed = super::Parsed<State>;
+
+/// What the Claude Code format remembers between records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// A subagent log: its prompts count as the session's user messages.
+    subagent_log: bool,
+    /// File stem of a subagent log that sits beside its parent: its id is only known from
+    /// the `sessionId` (the parent's) of its first record.
+    stem_awaiting_parent: Option<String>,
+    /// Usage already counted per API message id. Claude Code writes one record per content
+    /// block of a message and repeats the message's usage on each (with a growing output
+    /// count while streaming), so each record counts only what earlier ones did not.
+    counted_usage: VecDeque<(String, TokenUsage)>,
+}
+
+/// The state to parse the log at `path` from its start. The path names the session: its file
+/// stem, and for a subagent log also its parent session.
+pub fn start(path: &Path) -> io::Result<ResumeState> {
+    let name_of = |p: Option<&Path>| {
+        p.and_then(Path::file_name)
+            .and_then(OsStr::to_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let stem = path.file_stem().and_then(OsStr::to_str).unwrap_or_default();
+    let dir = path.parent();
+    let mut session = SessionDraft::new(AGENT, PARSER);
+    let mut state = State::default();
+
+    let in_subagents_dir = name_of(dir) == "subagents";
+    if in_subagents_dir {
+        let session_dir = dir.and_then(Path::parent);
+        let parent = name_of(session_dir);
+        session.project_fallback = name_of(session_dir.and_then(Path::parent));
+        session.native_id = native_id(&format!("{parent}.{stem}"));
+        if let Some(parent) = native_id(&parent) {
+            session.set_parent(&parent, "subagent");
+        }
+        state.subagent_log = true;
+    } else {
+        session.project_fallback = name_of(dir);
+        if stem.starts_with("agent-") {
+            state.stem_awaiting_parent = Some(stem.to_owned());
+            state.subagent_log = true;
+        } else {
+            session.native_id = native_id(stem);
+        }
+    }
+    if session.native_id.is_none() && state.stem_awaiting_parent.is_none() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} does not name a session", path.display()),
+        ));
+    }
+    Ok(ResumeState::new(session, state))
+}
+
+/// Parses the log at `path` (read through `reader`) from where `resume` stopped, or from the
+/// start.
+pub fn parse_from<R: Read + Seek>(
+    path: &Path,
+    reader: R,
+    resume: Option<ResumeState>,
+) -> io::Result<Parsed> {
+    let state = match resume {
+        Some(state) => state,
+        None => start(path)?,
+    };
+    super::parse_lines(reader, state)
+}
+
+pub fn parse_file(path: &Path) -> io::Result<Parsed> {
+    parse_from(path, File::open(path)?, None)
+}
+
+/// The coarse class of a Claude Code tool, for filtering.
+pub fn category(tool: &str) -> &'static str {
+    match tool {
+        "Read" | "NotebookRead" => "read",
+        "Glob" | "Grep" | "LS" => "search",
+        "Edit" | "MultiEdit" | "Write" | "NotebookEdit" => "edit",
+        "Bash" | "BashOutput" | "KillShell" | "KillBash" => "shell",
+        "Task" | "Agent" => "task",
+        "WebFetch" | "WebSearch" | "web_search" | "web_fetch" => "web",
+        _ => "other",
+    }
+}
+
+impl Format for State {
+    fn record(&mut self, record: &Map<String, Value>, sink: &mut Sink<'_>) -> Result<(), String> {
+        let kind = str_at(record, "type");
+        match kind {
+            "user" | "assistant" | "system" => {
+                self.note_context(record, sink);
+                match kind {
+                    "user" => self.user(record, sink),
+                    "assistant" => self.assistant(record, sink),
+                    _ => system(record, sink),
+                }
+            }
+            "summary" => {
+                sink.session
+                    .note_title(str_at(record, "summary"), TitleSource::Summary);
+                Ok(())
+            }
+            "ai-title" => {
+                sink.session
+                    .note_title(str_at(record, "aiTitle"), TitleSource::Generated);
+                Ok(())
+            }
+            "custom-title" => {
+                sink.session
+                    .note_title(str_at(record, "customTitle"), TitleSource::Custom);
+                Ok(())
+            }
+            "" => Err("a record without a type".to_owned()),
+            other => {
+                sink.report.skipped(other);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl State {
+    /// Session fields every conversation record repeats.
+    fn note_context(&mut self, record: &Map<String, Value>, sink: &mut Sink<'_>) {
+        let session_id = str_at(record, "sessionId");
+        if !session_id.is_empty()
+            && let Some(stem) = self.stem_awaiting_parent.take()
+        {
+            sink.session.native_id = native_id(&format!("{session_id}.{stem}"));
+            if let Some(parent) = native_id(session_id) {
+                sink.session.set_parent(&parent, "subagent");
+            }
+        }
+        sink.session.note_cwd(str_at(record, "cwd"));
+        sink.session.note_git_branch(str_at(record, "gitBranch"));
+        sink.session.note_agent_version(str_at(record, "version"));
+        if let Some(ms) = timestamp_at(record, "timestamp") {
+            sink.session.note_time(ms);
+        }
+    }
+
+    fn user(&mut self, record: &Map<String, Value>, sink: &mut Sink<'_>) -> Result<(), String> {
+        let message = api_message(record)?;
+        let mut pieces = Vec::new();
+        let mut has_results = false;
+        match message.get("content") {
+            Some(Value::String(text)) => pieces.push(text.clone()),
+            Some(Value::Array(blocks)) => {
+                for block in blocks.iter().filter_map(Value::as_object) {
+                    match str_at(block, "type") {
+                        "text" => pieces.push(str_at(block, "text").to_owned()),
+                        "tool_result" => {
+                            has_results = true;
+                            attach_result(record, block, sink);
+                        }
+                        _ => pieces.extend(placeholder(block)),
+                    }
+                }
+            }
+            _ => return Err("a user message without content".to_owned()),
+        }
+        pieces.retain(|piece| !piece.is_empty());
+        if pieces.is_empty() {
+            // Tool results are now attached to their calls: no message of their own.
+            if !has_results {
+                sink.report.skipped("user/no-content");
+            }
+            return Ok(());
+        }
+        let content = pieces.join("\n");
+        let sidechain = flag_at(record, "isSidechain");
+        let compact_summary = flag_at(record, "isCompactSummary");
+        let generated = flag_at(record, "isMeta") || compact_summary || is_generated(&content);
+        if !generated {
+            if !has_results {
+                // A new prompt on this chain: results of its earlier calls will not come any
+                // more. (Text riding along with results may arrive while parallel calls run.)
+                sink.transcript
+                    .give_up_where(|held| held.sidechain == sidechain);
+            }
+            if !sidechain || self.subagent_log {
+                sink.session
+                    .note_user_message(&content, !is_wrapped_command(&content));
+            }
+        }
+        sink.transcript.push(Message {
+            content,
+            system: generated,
+            compact_boundary: compact_summary,
+            ..message_base(record, "user")
+        });
+        Ok(())
+    }
+
+    fn assistant(
+        &mut self,
+        record: &Map<String, Value>,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), String> {
+        let message = api_message(record)?;
+        let mut text = Vec::new();
+        let mut thinking = Vec::new();
+        let mut tool_calls = Vec::new();
+        let mut server_results = Vec::new();
+        match message.get("content") {
+            Some(Value::String(t)) => text.push(t.as_str()),
+            Some(Value::Array(blocks)) => {
+                for block in blocks.iter().filter_map(Value::as_object) {
+                    match str_at(block, "type") {
+                        "text" => text.push(str_at(block, "text")),
+                        "thinking" => thinking.push(str_at(block, "thinking")),
+                        "tool_use" | "server_tool_use" | "mcp_tool_use" => {
+                            tool_calls.push(tool_call(block));
+                        }
+                        // Results of tools the API ran itself (web search) come in the same
+                        // assistant message as their call.
+                        kind if kind.ends_with("_tool_result") => server_results.push(block),
+                        _ => {}
+                    }
+                }
+            }
+            _ => return Err("an assistant message without content".to_owned()),
+        }
+        if text.is_empty() && thinking.is_empty() && tool_calls.is_empty() {
+            for block in server_results {
+                attach_result(record, block, sink);
+            }
+            sink.report.skipped("assistant/no-content");
+            return Ok(());
+        }
+        let api_id = str_at(message, "id");
+        let reported = message
+            .get("usage")
+            .and_then(Value::as_object)
+            .map(usage_of)
+            .unwrap_or_default();
+        let usage = self.uncounted_usage(api_id, &reported);
+        sink.transcript.push(Message {
+            content: text.join("\n"),
+            thinking: thinking.join("\n"),
+            tool_calls,
+            model: str_at(message, "model").to_owned(),
+            usage,
+            ..message_base(record, "assistant")
+        });
+        for block in server_results {
+            attach_result(record, block, sink);
+        }
+        Ok(())
+    }
+
+    /// The part of `reported` not already counted for API message `api_id`, which is then
+    /// counted.
+    fn uncounted_usage(&mut self, api_id: &str, reported: &TokenUsage) -> TokenUsage {
+        if api_id.is_empty() {
+            return reported.clone();
+        }
+        let counted = match self.counted_usage.iter_mut().find(|(id, _)| id == api_id) {
+            Some((_, counted)) => counted,
+            None => {
+                if self.counted_usage.len() == RECENT_API_MESSAGES {
+                    self.counted_usage.pop_front();
+                }
+                self.counted_usage
+                    .push_back((api_id.to_owned(), TokenUsage::default()));
+                match self.counted_usage.back_mut() {
+                    Some((_, counted)) => counted,
+                    None => return reported.clone(),
+                }
+            }
+        };
+        let uncounted = TokenUsage {
+            input: reported.input.saturating_sub(counted.input),
+            output: reported.output.saturating_sub(counted.output),
+            cache_creation: reported
+                .cache_creation
+                .saturating_sub(counted.cache_creation),
+            cache_read: reported.cache_read.saturating_sub(counted.cache_read),
+            reasoning: reported.reasoning.saturating_sub(counted.reasoning),
+        };
+        *counted = TokenUsage {
+            input: counted.input.max(reported.input),
+            output: counted.output.max(reported.output),
+            cache_creation: counted.cache_creation.max(reported.cache_creation),
+            cache_read: counted.cache_read.max(reported.cache_read),
+            reasoning: counted.reasoning.max(reported.reasoning),
+        };
+        uncounted
+    }
+}
+
+fn system(record: &Map<String, Value>, sink: &mut Sink<'_>) -> Result<(), String> {
+    let subtype = str_at(record, "subtype");
+    let compact_boundary = subtype == "compact_boundary";
+    let content = str_at(record, "content");
+    if content.is_empty() && !compact_boundary {
+        sink.report.skipped(&format!("system/{subtype}"));
+        return Ok(());
+    }
+    sink.transcript.push(Message {
+        content: content.to_owned(),
+        system: true,
+        compact_boundary,
+        ..message_base(record, "system")
+    });
+    Ok(())
+}
+
+fn api_message(record: &Map<String, Value>) -> Result<&Map<String, Value>, String> {
+    record
+        .get("message")
+        .and_then(Value::as_object)
+        .ok_or_else(|| format!("a {} record without a message", str_at(record, "type")))
+}
+
+/// The fields every message takes from its record.
+fn message_base(record: &Map<String, Value>, role: &str) -> Message {
+    // A compaction boundary starts a new chain (no parent) but names the message it follows.
+    let parent = match str_at(record, "parentUuid") {
+        "" => str_at(record, "logicalParentUuid"),
+        parent => parent,
+    };
+    Message {
+        role: role.to_owned(),
+        source_uuid: str_at(record, "uuid").to_owned(),
+        parent_uuid: parent.to_owned(),
+        sidechain: flag_at(record, "isSidechain"),
+        timestamp_ms: timestamp_at(record, "timestamp"),
+        ..Message::default()
+    }
+}
+
+fn tool_call(block: &Map<String, Value>) -> ToolCall {
+    let name = str_at(block, "name");
+    ToolCall {
+        id: str_at(block, "id").to_owned(),
+        name: name.to_owned(),
+        category: category(name).to_owned(),
+        // Compact JSON with sorted keys: the same input always gives the same text.
+        input: block.get("input").map(Value::to_string).unwrap_or_default(),
+        ..ToolCall::default()
+    }
+}
+
+fn attach_result(record: &Map<String, Value>, block: &Map<String, Value>, sink: &mut Sink<'_>) {
+    let outcome = ToolOutcome {
+        result: result_text(block.get("content")),
+        is_error: flag_at(block, "is_error"),
+        subagent_session: spawned_subagent(record),
+    };
+    if !sink
+        .transcript
+        .attach(str_at(block, "tool_use_id"), outcome)
+    {
+        sink.report.orphan_tool_results += 1;
+    }
+}
+
+/// The native id of the subagent a `Task`/`Agent` result names (`toolUseResult.agentId`, in
+/// versions that keep subagents in their own logs): `<session>.agent-<id>`, as [`start`]
+/// names that log.
+fn spawned_subagent(record: &Map<String, Value>) -> String {
+    let agent_id = record
+        .get("toolUseResult")
+        .and_then(Value::as_object)
+        .map(|result| str_at(result, "agentId"))
+        .unwrap_or_default();
+    let session_id = str_at(record, "sessionId");
+    if agent_id.is_empty() || session_id.is_empty() {
+        return String::new();
+    }
+    native_id(&format!("{session_id}.agent-{agent_id}"))
+        .map(|id| id.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+/// A tool result's text: a string, or text blocks (images and other blocks as placeholders).
+fn result_text(content: Option<&Value>) -> String {
+    match content {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .filter_map(|block| match block {
+                Value::String(text) => Some(text.clone()),
+                Value::Object(block) if str_at(block, "type") == "text" => {
+                    Some(str_at(block, "text").to_owned())
+                }
+                Value::Object(block) => placeholder(block),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// What stands in for a non-text block (an image's bytes do not belong in a transcript).
+fn placeholder(block: &Map<String, Value>) -> Option<String> {
+    let kind = str_at(block, "type");
+    let media = block
+        .get("source")
+        .and_then(Value::as_object)
+        .map(|source| str_at(source, "media_type"))
+        .unwrap_or_default();
+    match (kind, media) {
+        ("image" | "document", "") => Some(format!("[{kind}]")),
+        ("image" | "document", media) => Some(format!("[{kind}: {media}]")),
+        _ => None,
+    }
+}
+
+fn usage_of(usage: &Map<String, Value>) -> TokenUsage {
+    let count = |key| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
+    TokenUsage {
+        input: count("input_tokens"),
+        output: count("output_tokens"),
+        cache_creation: count("cache_creation_input_tokens"),
+        cache_read: count("cache_read_input_tokens"),
+        reasoning: 0,
+    }
+}
+
+/// User-role text that Claude Code wrote itself: output of local commands, their caveat,
+/// interruption notices.
+fn is_generated(text: &str) -> bool {
+    const PREFIXES: [&str; 7] = [
+        "<local-command-stdout>",
+        "<local-command-stderr>",
+        "<local-command-caveat>",
+        "<bash-stdout>",
+        "<bash-stderr>",
+        "Caveat: The messages below were generated by the user while running local commands",
+        "[Request interrupted by user",
+    ];
+    let text = text.trim_start();
+    PREFIXES.iter().any(|p| text.starts_with(p))
+}
+
+/// A slash command or `!` shell command the user typed: a user message, but not a prompt
+/// worth showing as the session's first message.
+fn is_wrapped_command(text: &str) -> bool {
+    let text = text.trim_start();
+    ["<command-name>", "<command-message>", "<bash-input>"]
+        .iter()
+        .any(|p| text.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAIN: &str = "/home/u/.claude/projects/-home-u-app/s-1.jsonl";
+
+    fn parse(path: &str, lines: &[&str]) -> Parsed {
+        let mut log = lines.join("\n");
+        log.push('\n');
+        parse_from(Path::new(path), io::Cursor::new(log), None).unwrap()
+    }
+
+    #[test]
+    fn file_names_name_sessions_and_their_parents() {
+        let id = |path: &str| {
+            let state = start(Path::new(path)).unwrap();
+            state
+                .session()
+                .map(|s| (s.native_id.as_str().to_owned(), s.parent_session, s.project))
+        };
+        assert_eq!(
+            id(MAIN),
+            Some(("s-1".into(), String::new(), "-home-u-app".into()))
+        );
+        assert_eq!(
+            id("/p/-home-u-app/s-1/subagents/agent-a1.jsonl"),
+            Some(("s-1.agent-a1".into(), "s-1".into(), "-home-u-app".into()))
+        );
+        assert_eq!(id("/p/-home-u-app/agent-a1.jsonl"), None);
+        let parsed = parse(
+            "/p/-home-u-app/agent-a1.jsonl",
+            &[
+                r#"{"type":"user","sessionId":"s-1","isSidechain":true,"message":{"role":"user","content":"Warmup"}}"#,
+            ],
+        );
+        let session = parsed.state.session().unwrap();
+        assert_eq!(session.native_id.as_str(), "s-1.agent-a1");
+        assert_eq!(
+            (
+                session.parent_session.as_str(),
+                session.relationship.as_str()
+            ),
+            ("s-1", "subagent")
+        );
+        assert_eq!(session.first_message, "Warmup");
+        assert_eq!(parsed.messages.len(), 1);
+        assert!(start(Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn split_api_messages_count_usage_once() {
+        let record = |block: &str, output: u64| {
+            format!(
+                r#"{{"type":"assistant","message":{{"id":"msg_1","role":"assistant","model":"m","content":[{block}],"usage":{{"input_tokens":5,"cache_read_input_tokens":100,"output_tokens":{output}}}}}}}"#
+            )
+        };
+        let lines = [
+            record(r#"{"type":"thinking","thinking":"hmm"}"#, 2),
+            record(r#"{"type":"text","text":"done"}"#, 40),
+            record(r#"{"type":"text","text":"again"}"#, 40),
+        ];
+        let parsed = parse(MAIN, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let usage: Vec<(u64, u64, u64)> = parsed
+            .messages
+            .iter()
+            .map(|m| (m.usage.input, m.usage.cache_read, m.usage.output))
+            .collect();
+        assert_eq!(usage, [(5, 100, 2), (0, 0, 38), (0, 0, 0)]);
+        assert_eq!(parsed.messages[0].thinking, "hmm");
+    }
+
+    #[test]
+    fn tool_results_attach_to_their_calls_and_are_not_messages() {
+        let parsed = parse(
+            MAIN,
+            &[
+                r#"{"type":"user","uuid":"u1","message":{"role":"user","content":"list files"}}"#,
+                r#"{"type":"assistant","uuid":"a1","parentUuid":"u1","message":{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Bash","input":{"command":"ls","description":"List"}}]}}"#,
+                r#"{"type":"user","uuid":"r1","parentUuid":"a1","sessionId":"s-1","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"a.txt"},{"type":"image","source":{"media_type":"image/png","data":"AAAA"}}],"is_error":true}]},"toolUseResult":{"agentId":"x9"}}"#,
+                r#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"unknown","content":"late"}]}}"#,
+            ],
+        );
+        assert_eq!(parsed.messages.len(), 2);
+        let call = &parsed.messages[1].tool_calls[0];
+        assert_eq!(call.input, r#"{"command":"ls","description":"List"}"#);
+        assert_eq!(call.result, "a.txt\n[image: image/png]");
+        assert!(call.is_error);
+        assert_eq!(call.category, "shell");
+        assert_eq!(call.subagent_session, "s-1.agent-x9");
+        assert_eq!(parsed.report.orphan_tool_results, 1);
+    }
+
+    #[test]
+    fn a_new_prompt_gives_up_on_unanswered_calls() {
+        let parsed = parse(
+            MAIN,
+            &[
+                r#"{"type":"assistant","message":{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Read","input":{}}]}}"#,
+                r#"{"type":"user","isMeta":true,"message":{"role":"user","content":"injected context"}}"#,
+                r#"{"type":"user","isSidechain":true,"message":{"role":"user","content":"subagent prompt"}}"#,
+            ],
+        );
+        assert!(
+            parsed.messages.is_empty(),
+            "neither record answers or ends the main chain's turn"
+        );
+        let parsed = parse(
+            MAIN,
+            &[
+                r#"{"type":"assistant","message":{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Read","input":{}}]}}"#,
+                r#"{"type":"user","message":{"role":"user","content":"never mind"}}"#,
+            ],
+        );
+        assert_eq!(parsed.messages.len(), 2);
+        assert_eq!(parsed.messages[0].tool_calls[0].result, "");
+    }
+
+    #[test]
+    fn generated_and_command_messages() {
+        let parsed = parse(
+            MAIN,
+            &[
+                r#"{"type":"user","message":{"role":"user","content":"<command-name>/model</command-name>"}}"#,
+                r#"{"type":"user","message":{"role":"user","content":"<local-command-stdout>Set model</local-command-stdout>"}}"#,
+                r#"{"type":"user","isCompactSummary":true,"message":{"role":"user","content":"This session is being continued"}}"#,
+                r#"{"type":"system","subtype":"compact_boundary","parentUuid":null,"logicalParentUuid":"p0","content":"Conversation compacted"}"#,
+                r#"{"type":"system","subtype":"turn_duration","durationMs":5}"#,
+                r#"{"type":"user","message":{"role":"user","content":"real prompt"}}"#,
+                r#"{"type":"custom-title","customTitle":"Mine"}"#,
+                r#"{"type":"ai-title","aiTitle":"Generated"}"#,
+            ],
+        );
+        let flags: Vec<(&str, bool, bool)> = parsed
+            .messages
+            .iter()
+            .map(|m| (m.role.as_str(), m.system, m.compact_boundary))
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                ("user", false, false),
+                ("user", true, false),
+                ("user", true, true),
+                ("system", true, true),
+                ("user", false, false),
+            ]
+        );
+        assert_eq!(parsed.messages[3].parent_uuid, "p0");
+        let session = parsed.state.session().unwrap();
+        assert_eq!(session.first_message, "real prompt");
+        assert_eq!(session.user_message_count, 2);
+        assert_eq!(session.title, "Mine");
+        assert_eq!(parsed.report.skipped_records["system/turn_duration"], 1);
+    }
+
+    #[test]
+    fn categories() {
+        let of = |names: &[&str]| names.iter().map(|n| category(n)).collect::<Vec<_>>();
+        assert_eq!(of(&["Read", "Glob", "Grep"]), ["read", "search", "search"]);
+        assert_eq!(of(&["Edit", "Write", "MultiEdit"]), ["edit"; 3]);
+        assert_eq!(of(&["Bash", "Task", "Agent"]), ["shell", "task", "task"]);
+        assert_eq!(
+            of(&["WebFetch", "WebSearch", "TodoWrite"]),
+            ["web", "web", "other"]
+        );
+    }
+}

@@ -1,0 +1,559 @@
+//! Codex CLI rollouts: `~/.codex/sessions/YYYY/MM/DD/rollout-<time>-<uuid>.jsonl`.
+//!
+//! Each line is `{"timestamp", "type", "payload"}`: `session_meta` names the session,
+//! `turn_context` sets the model of the turn, `response_item` carries what the model saw and
+//! said (messages, reasoning, tool calls and their outputs), `event_msg` carries UI events, of
+//! which only `token_count` (usage) and `turn_aborted` matter here: the others repeat response
+//! items. `compacted` marks a compaction. Rollouts from before the envelope (spring 2025) hold a
+//! bare metadata object and bare response items, which are read too.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read, Seek};
+use std::path::Path;
+
+use agentsync_core::{Message, TokenUsage, ToolCall, UsageEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::fit::native_id;
+use super::session::SessionDraft;
+use super::transcript::ToolOutcome;
+use super::{Format, Sink, flag_at, str_at, timestamp_at};
+
+pub const AGENT: &str = "codex";
+pub const PARSER: &str = "codex/1";
+/// `UsageEvent::source` of the usage Codex reports in `token_count` events.
+pub const USAGE_SOURCE: &str = "codex/token_count";
+
+pub type ResumeState = super::ResumeState<State>;
+pub type Parsed = super::Parsed<State>;
+
+/// What the Codex format remembers between records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// The session id in the file name: the session's id when the log does not open with a
+    /// `session_meta` of its own.
+    file_id: String,
+    /// Whether a first record has named the session.
+    named: bool,
+    meta_seen: bool,
+    /// The model of the current turn.
+    model: String,
+    /// Cumulative totals of the last usage event: Codex often repeats a `token_count`.
+    last_usage_key: String,
+}
+
+/// The state to parse the rollout at `path` from its start.
+pub fn start(path: &Path) -> ResumeState {
+    let stem = path.file_stem().and_then(OsStr::to_str).unwrap_or_default();
+    let state = State {
+        file_id: id_in_file_name(stem).to_owned(),
+        ..State::default()
+    };
+    ResumeState::new(SessionDraft::new(AGENT, PARSER), state)
+}
+
+/// `rollout-2025-09-14T10-02-11-<uuid>` → `<uuid>`; any other stem as it is.
+fn id_in_file_name(stem: &str) -> &str {
+    const UUID_LEN: usize = 36;
+    let Some(tail) = stem.len().checked_sub(UUID_LEN).and_then(|i| stem.get(i..)) else {
+        return stem;
+    };
+    let looks_like_uuid = tail.bytes().enumerate().all(|(i, b)| match i {
+        8 | 13 | 18 | 23 => b == b'-',
+        _ => b.is_ascii_hexdigit(),
+    });
+    if looks_like_uuid { tail } else { stem }
+}
+
+/// Parses the rollout at `path` (read through `reader`) from where `resume` stopped, or from
+/// the start.
+pub fn parse_from<R: Read + Seek>(
+    path: &Path,
+    reader: R,
+    resume: Option<ResumeState>,
+) -> io::Result<Parsed> {
+    let state = resume.unwrap_or_else(|| start(path));
+    super::parse_lines(reader, state)
+}
+
+pub fn parse_file(path: &Path) -> io::Result<Parsed> {
+    parse_from(path, File::open(path)?, None)
+}
+
+/// The coarse class of a Codex tool, for filtering.
+pub fn category(tool: &str) -> &'static str {
+    match tool {
+        "shell" | "shell_command" | "local_shell" | "container.exec" | "exec_command"
+        | "write_stdin" | "unified_exec" => "shell",
+        "apply_patch" => "edit",
+        "read_file" | "view_image" => "read",
+        "grep_files" | "list_dir" => "search",
+        "web_search" => "web",
+        "spawn_agent" => "task",
+        _ => "other",
+    }
+}
+
+/// Response item types, which rollouts from before the envelope write bare.
+const RESPONSE_ITEMS: [&str; 9] = [
+    "message",
+    "reasoning",
+    "function_call",
+    "function_call_output",
+    "custom_tool_call",
+    "custom_tool_call_output",
+    "local_shell_call",
+    "web_search_call",
+    "ghost_snapshot",
+];
+
+/// The record's kind and payload.
+fn envelope(record: &Map<String, Value>) -> Result<(&str, &Map<String, Value>), String> {
+    match record.get("payload") {
+        Some(Value::Object(payload)) => Ok((str_at(record, "type"), payload)),
+        Some(_) => Err("a payload that is not an object".to_owned()),
+        None if record.contains_key("record_type") => Ok(("state", record)),
+        None if RESPONSE_ITEMS.contains(&str_at(record, "type")) => Ok(("response_item", record)),
+        None if !record.contains_key("type") && record.contains_key("id") => {
+            Ok(("session_meta", record))
+        }
+        None => Err(format!(
+            "a {:?} record without a payload",
+            str_at(record, "type")
+        )),
+    }
+}
+
+impl Format for State {
+    fn record(&mut self, record: &Map<String, Value>, sink: &mut Sink<'_>) -> Result<(), String> {
+        let (kind, payload) = envelope(record)?;
+        if !self.named {
+            self.named = true;
+            let own_id = match kind {
+                "session_meta" => native_id(str_at(payload, "id")),
+                _ => None,
+            };
+            sink.session.native_id = own_id.or_else(|| native_id(&self.file_id));
+        }
+        let time = timestamp_at(record, "timestamp");
+        if let Some(ms) = time {
+            sink.session.note_time(ms);
+        }
+        match kind {
+            "session_meta" => self.session_meta(payload, sink),
+            "turn_context" => {
+                let model = str_at(payload, "model");
+                if !model.is_empty() {
+                    self.model = model.to_owned();
+                }
+                sink.session.note_cwd(str_at(payload, "cwd"));
+            }
+            "response_item" => self.response_item(payload, time, sink),
+            "event_msg" => self.event(payload, time, sink),
+            "compacted" => {
+                sink.transcript.push(Message {
+                    role: "system".to_owned(),
+                    content: str_at(payload, "message").to_owned(),
+                    system: true,
+                    compact_boundary: true,
+                    timestamp_ms: time,
+                    ..Message::default()
+                });
+            }
+            other => sink.report.skipped(other),
+        }
+        Ok(())
+    }
+}
+
+impl State {
+    fn session_meta(&mut self, meta: &Map<String, Value>, sink: &mut Sink<'_>) {
+        if self.meta_seen {
+            // A forked session replays its parent's metadata: the first record owns the session.
+            sink.report.skipped("session_meta/repeated");
+            return;
+        }
+        self.meta_seen = true;
+        sink.session.note_cwd(str_at(meta, "cwd"));
+        sink.session.note_agent_version(str_at(meta, "cli_version"));
+        if let Some(git) = meta.get("git").and_then(Value::as_object) {
+            sink.session.note_git_branch(str_at(git, "branch"));
+        }
+        if let Some(ms) = timestamp_at(meta, "timestamp") {
+            sink.session.note_time(ms);
+        }
+        let parent = meta
+            .get("source")
+            .and_then(|source| source.pointer("/subagent/thread_spawn/parent_thread_id"))
+            .and_then(Value::as_str)
+            .and_then(native_id);
+        if let Some(parent) = parent {
+            sink.session.set_parent(&parent, "subagent");
+        }
+    }
+
+    fn response_item(&mut self, item: &Map<String, Value>, time: Option<i64>, sink: &mut Sink<'_>) {
+        let kind = str_at(item, "type");
+        match kind {
+            "message" => self.message(item, time, sink),
+            "reasoning" => self.reasoning(item, time, sink),
+            "function_call" => self.call(item, "arguments", time, sink),
+            "custom_tool_call" => self.call(item, "input", time, sink),
+            "local_shell_call" | "web_search_call" => self.call(item, "action", time, sink),
+            "function_call_output" | "custom_tool_call_output" => {
+                if !sink
+                    .transcript
+                    .attach(str_at(item, "call_id"), tool_outcome(item))
+                {
+                    sink.report.orphan_tool_results += 1;
+                }
+            }
+            other => sink.report.skipped(&format!("response_item/{other}")),
+        }
+    }
+
+    fn message(&mut self, item: &Map<String, Value>, time: Option<i64>, sink: &mut Sink<'_>) {
+        let role = str_at(item, "role");
+        let content = match item.get("content") {
+            Some(Value::Array(parts)) => content_text(parts),
+            Some(Value::String(text)) => text.clone(),
+            _ => String::new(),
+        };
+        if content.is_empty() {
+            sink.report.skipped("response_item/message-without-text");
+            return;
+        }
+        let mut message = Message {
+            role: role.to_owned(),
+            content,
+            timestamp_ms: time,
+            ..Message::default()
+        };
+        match role {
+            "assistant" => message.model = self.model.clone(),
+            "user" if is_injected_context(&message.content) => message.system = true,
+            "user" => {
+                // A new prompt: results of the previous turn's calls will not come any more.
+                sink.transcript.give_up_all();
+                let is_prompt = !message
+                    .content
+                    .trim_start()
+                    .starts_with("<user_shell_command>");
+                sink.session.note_user_message(&message.content, is_prompt);
+            }
+            // `developer` and `system`: instructions the harness gave the model.
+            _ => message.system = true,
+        }
+        sink.transcript.push(message);
+    }
+
+    fn reasoning(&mut self, item: &Map<String, Value>, time: Option<i64>, sink: &mut Sink<'_>) {
+        let texts = |key| match item.get(key) {
+            Some(Value::Array(parts)) => parts
+                .iter()
+                .filter_map(Value::as_object)
+                .map(|part| str_at(part, "text"))
+                .filter(|text| !text.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+            _ => String::new(),
+        };
+        // Summaries are what Codex shows; raw reasoning is logged only by some models. The
+        // encrypted form is opaque and never kept.
+        let mut thinking = texts("summary");
+        if thinking.is_empty() {
+            thinking = texts("content");
+        }
+        if thinking.is_empty() {
+            sink.report.skipped("response_item/reasoning-without-text");
+            return;
+        }
+        sink.transcript.push(Message {
+            role: "assistant".to_owned(),
+            thinking,
+            model: self.model.clone(),
+            timestamp_ms: time,
+            ..Message::default()
+        });
+    }
+
+    /// A tool call, with its input at `input_key` (a JSON string for function calls, free text
+    /// for custom tools, an object for built-in actions).
+    fn call(
+        &mut self,
+        item: &Map<String, Value>,
+        input_key: &str,
+        time: Option<i64>,
+        sink: &mut Sink<'_>,
+    ) {
+        let name = match str_at(item, "type") {
+            "local_shell_call" => "local_shell",
+            "web_search_call" => "web_search",
+            _ => str_at(item, "name"),
+        };
+        let input = match item.get(input_key) {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        };
+        let call = ToolCall {
+            // A web search has no call id: the provider ran it, there is no output to await.
+            id: str_at(item, "call_id").to_owned(),
+            name: name.to_owned(),
+            category: category(name).to_owned(),
+            input,
+            ..ToolCall::default()
+        };
+        sink.transcript.push(Message {
+            role: "assistant".to_owned(),
+            tool_calls: vec![call],
+            model: self.model.clone(),
+            timestamp_ms: time,
+            ..Message::default()
+        });
+    }
+
+    fn event(&mut self, event: &Map<String, Value>, time: Option<i64>, sink: &mut Sink<'_>) {
+        match str_at(event, "type") {
+            "token_count" => self.token_count(event, time, sink),
+            "turn_aborted" => sink.transcript.give_up_all(),
+            // user_message, agent_message, agent_reasoning, ...: copies of response items.
+            other => sink.report.skipped(&format!("event_msg/{other}")),
+        }
+    }
+
+    fn token_count(&mut self, event: &Map<String, Value>, time: Option<i64>, sink: &mut Sink<'_>) {
+        let (usage, key) = match event.get("info").and_then(Value::as_object) {
+            Some(info) => {
+                let Some(total) = info.get("total_token_usage").and_then(Value::as_object) else {
+                    sink.report.skipped("event_msg/token_count-without-usage");
+                    return;
+                };
+                let last = info
+                    .get("last_token_usage")
+                    .and_then(Value::as_object)
+                    .unwrap_or(total);
+                (usage_of(last), format!("total:{}", totals_key(total)))
+            }
+            // Early versions put the last call's counts in the event itself.
+            None if event.contains_key("total_tokens") => (
+                usage_of(event),
+                format!("call:{}:{}", time.unwrap_or_default(), totals_key(event)),
+            ),
+            None => {
+                sink.report.skipped("event_msg/token_count-without-usage");
+                return;
+            }
+        };
+        if key == self.last_usage_key {
+            sink.report.skipped("event_msg/token_count-repeated");
+            return;
+        }
+        self.last_usage_key.clone_from(&key);
+        sink.usage_events.push(UsageEvent {
+            message_ordinal: sink.transcript.last_ordinal(),
+            source: USAGE_SOURCE.to_owned(),
+            model: self.model.clone(),
+            usage,
+            cost_micro_usd: None,
+            occurred_ms: time,
+            dedup_key: key,
+        });
+    }
+}
+
+const USAGE_FIELDS: [&str; 5] = [
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_output_tokens",
+    "total_tokens",
+];
+
+fn count(usage: &Map<String, Value>, key: &str) -> u64 {
+    usage.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// Cumulative totals only grow, so they name one model call.
+fn totals_key(usage: &Map<String, Value>) -> String {
+    USAGE_FIELDS
+        .iter()
+        .map(|key| count(usage, key).to_string())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// OpenAI counts cached tokens inside `input_tokens` and reasoning inside `output_tokens`;
+/// the model counts cache reads apart from input (as Anthropic does), and reasoning as the part
+/// of the output it was.
+fn usage_of(usage: &Map<String, Value>) -> TokenUsage {
+    let cached = count(usage, "cached_input_tokens");
+    TokenUsage {
+        input: count(usage, "input_tokens").saturating_sub(cached),
+        cache_read: cached,
+        cache_creation: 0,
+        output: count(usage, "output_tokens"),
+        reasoning: count(usage, "reasoning_output_tokens"),
+    }
+}
+
+/// The text of message content parts (`input_text`, `output_text`); images as placeholders.
+fn content_text(parts: &[Value]) -> String {
+    parts
+        .iter()
+        .filter_map(Value::as_object)
+        .filter_map(|part| match str_at(part, "type") {
+            "input_image" | "image" => Some("[image]"),
+            _ => Some(str_at(part, "text")).filter(|text| !text.is_empty()),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Context Codex adds to the conversation as user messages: environment, instructions.
+fn is_injected_context(text: &str) -> bool {
+    const PREFIXES: [&str; 6] = [
+        "<environment_context>",
+        "<user_instructions>",
+        "<developer_instructions>",
+        "<permissions instructions>",
+        "# AGENTS.md instructions",
+        "<turn_aborted>",
+    ];
+    let text = text.trim_start();
+    PREFIXES.iter().any(|p| text.starts_with(p))
+}
+
+fn tool_outcome(item: &Map<String, Value>) -> ToolOutcome {
+    let (result, is_error) = match item.get("output") {
+        Some(Value::String(text)) => command_output(text),
+        Some(Value::Array(parts)) => command_output(&content_text(parts)),
+        // `{"content": ..., "success": false}`, as some versions write failed calls.
+        Some(Value::Object(payload)) => (
+            str_at(payload, "content").to_owned(),
+            payload.get("success").and_then(Value::as_bool) == Some(false),
+        ),
+        _ => (String::new(), false),
+    };
+    ToolOutcome {
+        result,
+        is_error: is_error || flag_at(item, "is_error"),
+        subagent_session: String::new(),
+    }
+}
+
+/// A command's output and whether it failed. Shell tools wrap their output as
+/// `{"output": ..., "metadata": {"exit_code": N}}` (until late 2025) or head it with an
+/// `Exit code: N` / `Process exited with code N` line (since); other tools return plain text.
+fn command_output(text: &str) -> (String, bool) {
+    if text.starts_with('{')
+        && let Ok(Value::Object(wrapped)) = serde_json::from_str::<Value>(text)
+        && let Some(output) = wrapped.get("output").and_then(Value::as_str)
+    {
+        let exit_code = wrapped
+            .get("metadata")
+            .and_then(|metadata| metadata.get("exit_code"))
+            .and_then(Value::as_i64);
+        return (output.to_owned(), exit_code.is_some_and(|code| code != 0));
+    }
+    let exit_code = text.lines().take(8).find_map(|line| {
+        line.strip_prefix("Exit code: ")
+            .or_else(|| line.strip_prefix("Process exited with code "))
+            .and_then(|code| code.trim().parse::<i64>().ok())
+    });
+    (text.to_owned(), exit_code.is_some_and(|code| code != 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATH: &str = "/home/u/.codex/sessions/2025/09/14/rollout-2025-09-14T10-02-11-0199473a-6c1f-7d52-9a3e-4f1b2c3d4e5f.jsonl";
+
+    fn parse(lines: &[&str]) -> Parsed {
+        let mut log = lines.join("\n");
+        log.push('\n');
+        parse_from(Path::new(PATH), io::Cursor::new(log), None).unwrap()
+    }
+
+    #[test]
+    fn the_file_name_names_a_rollout_without_metadata() {
+        assert_eq!(
+            id_in_file_name("rollout-2025-09-14T10-02-11-0199473a-6c1f-7d52-9a3e-4f1b2c3d4e5f"),
+            "0199473a-6c1f-7d52-9a3e-4f1b2c3d4e5f"
+        );
+        assert_eq!(id_in_file_name("rollout-short"), "rollout-short");
+        let parsed = parse(&[
+            r#"{"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}}"#,
+            r#"{"type":"session_meta","payload":{"id":"other"}}"#,
+        ]);
+        let session = parsed.state.session().unwrap();
+        assert_eq!(
+            session.native_id.as_str(),
+            "0199473a-6c1f-7d52-9a3e-4f1b2c3d4e5f"
+        );
+        assert_eq!(session.first_message, "hi");
+    }
+
+    #[test]
+    fn command_outputs_and_exit_codes() {
+        assert_eq!(
+            command_output(
+                r#"{"output":"boom\n","metadata":{"exit_code":2,"duration_seconds":0.1}}"#
+            ),
+            ("boom\n".to_owned(), true)
+        );
+        assert_eq!(
+            command_output(r#"{"output":"ok","metadata":{"exit_code":0}}"#),
+            ("ok".to_owned(), false)
+        );
+        let text =
+            "Chunk ID: 1\nWall time: 0.2 seconds\nProcess exited with code 101\nOutput:\nfail";
+        assert_eq!(command_output(text), (text.to_owned(), true));
+        assert_eq!(
+            command_output("Exit code: 0\nOutput:\n"),
+            ("Exit code: 0\nOutput:\n".to_owned(), false)
+        );
+        assert_eq!(command_output("{not json"), ("{not json".to_owned(), false));
+    }
+
+    #[test]
+    fn repeated_token_counts_make_one_usage_event() {
+        let count = |total: u64| {
+            format!(
+                r#"{{"timestamp":"2025-09-14T10:02:20.000Z","type":"event_msg","payload":{{"type":"token_count","info":{{"total_token_usage":{{"input_tokens":{total},"cached_input_tokens":100,"output_tokens":50,"reasoning_output_tokens":20,"total_tokens":{}}},"last_token_usage":{{"input_tokens":1000,"cached_input_tokens":100,"output_tokens":50,"reasoning_output_tokens":20,"total_tokens":1050}}}}}}}}"#,
+                total + 50
+            )
+        };
+        let lines = [
+            r#"{"type":"session_meta","payload":{"id":"s"}}"#.to_owned(),
+            r#"{"type":"turn_context","payload":{"model":"gpt-5-codex"}}"#.to_owned(),
+            r#"{"type":"event_msg","payload":{"type":"token_count","info":null}}"#.to_owned(),
+            count(1000),
+            count(1000),
+            count(2000),
+        ];
+        let parsed = parse(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(parsed.usage_events.len(), 2);
+        let event = &parsed.usage_events[0];
+        assert_eq!(
+            (
+                event.usage.input,
+                event.usage.cache_read,
+                event.usage.output,
+                event.usage.reasoning
+            ),
+            (900, 100, 50, 20)
+        );
+        assert_eq!(event.model, "gpt-5-codex");
+        assert_eq!(event.dedup_key, "total:1000:100:50:20:1050");
+        assert_eq!(event.message_ordinal, None);
+        assert_eq!(event.occurred_ms, Some(1_757_844_140_000));
+        assert_eq!(
+            parsed.report.skipped_records["event_msg/token_count-repeated"],
+            1
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Finding agents' session logs on disk.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Claude Code logs under `projects` (`~/.claude/projects`): `<project>/*.jsonl` and
+/// `<project>/<session>/subagents/*.jsonl`, sorted. A missing folder has none.
+pub fn claude_logs(projects: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut logs = Vec::new();
+    for project in subdirectories(projects)? {
+        logs.extend(jsonl_files(&project)?);
+        for session in subdirectories(&project)? {
+            logs.extend(jsonl_files(&session.join("subagents"))?);
+        }
+    }
+    logs.sort();
+    Ok(logs)
+}
+
+/// Codex rollouts under `sessions` (`~/.codex/sessions`): `rollout-*.jsonl` at any depth (the
+/// `YYYY/MM/DD` folders, or flat in older versions), sorted. A missing folder has none.
+pub fn codex_rollouts(sessions: &Path) -> io::Result<Vec<PathBuf>> {
+    // Deep enough for `YYYY/MM/DD`, bounded so a symlink loop cannot recurse forever.
+    const MAX_DEPTH: usize = 6;
+    let mut rollouts = Vec::new();
+    let mut folders = vec![(sessions.to_path_buf(), 0)];
+    while let Some((folder, depth)) = folders.pop() {
+        if depth < MAX_DEPTH {
+            folders.extend(subdirectories(&folder)?.into_iter().map(|d| (d, depth + 1)));
+        }
+        rollouts.extend(jsonl_files(&folder)?.into_iter().filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with("rollout-"))
+        }));
+    }
+    rollouts.sort();
+    Ok(rollouts)
+}
+
+fn entries(folder: &Path) -> io::Result<Vec<fs::DirEntry>> {
+    match fs::read_dir(folder) {
+        Ok(entries) => entries.collect(),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn subdirectories(folder: &Path) -> io::Result<Vec<PathBuf>> {
+    Ok(entries(folder)?
+        .into_iter()
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| entry.path())
+        .collect())
+}
+
+fn jsonl_files(folder: &Path) -> io::Result<Vec<PathBuf>> {
+    Ok(entries(folder)?
+        .into_iter()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "jsonl"))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_sessions_subagents_and_rollouts() {
+        let root = std::env::temp_dir().join(format!("agentsync-discover-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let files = [
+            "claude/p1/s1.jsonl",
+            "claude/p1/agent-a1.jsonl",
+            "claude/p1/s1/subagents/agent-a2.jsonl",
+            "claude/p1/s1/subagents/agent-a2.meta.json",
+            "claude/p2/notes.txt",
+            "codex/2025/09/14/rollout-2025-09-14T10-02-11-x.jsonl",
+            "codex/rollout-flat.jsonl",
+            "codex/2025/09/14/other.jsonl",
+        ];
+        for file in files {
+            let path = root.join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, "").unwrap();
+        }
+        let relative = |paths: Vec<PathBuf>| -> Vec<String> {
+            paths
+                .iter()
+                .map(|p| {
+                    p.strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/")
+                })
+                .collect()
+        };
+        assert_eq!(
+            relative(claude_logs(&root.join("claude")).unwrap()),
+            [
+                "claude/p1/agent-a1.jsonl",
+                "claude/p1/s1/subagents/agent-a2.jsonl",
+                "claude/p1/s1.jsonl"
+            ]
+        );
+        assert_eq!(
+            relative(codex_rollouts(&root.join("codex")).unwrap()),
+            [
+                "codex/2025/09/14/rollout-2025-09-14T10-02-11-x.jsonl",
+                "codex/rollout-flat.jsonl"
+            ]
+        );
+        assert!(claude_logs(&root.join("missing")).unwrap().is_empty());
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

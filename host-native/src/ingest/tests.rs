@@ -1,0 +1,791 @@
+//! Tests over the fixtures: real Claude Code records (from the `claude-code-log` package) and
+//! hand-built Codex rollouts in `tests/fixtures/`, plus the incremental-parsing property.
+
+use std::fs;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use agentsync_core::{Manifest, Message, Session, UsageEvent, segment_messages};
+use proptest::prelude::*;
+
+use super::timestamp::parse_rfc3339_ms;
+use super::{ParseReport, ResumeState, claude, codex};
+
+fn fixtures(folder: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(folder)
+}
+
+fn jsonl_files(folder: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(jsonl_files(&path));
+        } else if path.extension().is_some_and(|ext| ext == "jsonl") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+fn claude_fixture(relative: &str) -> PathBuf {
+    fixtures("claude-code").join(relative)
+}
+
+/// Everything a log gives once its session is over.
+#[derive(Debug, PartialEq)]
+struct Whole {
+    messages: Vec<Message>,
+    usage_events: Vec<UsageEvent>,
+    session: Option<Session>,
+    report: ParseReport,
+}
+
+/// Which parser reads a log.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Claude,
+    Codex,
+}
+
+/// Parses `bytes` (the log at `path`) in passes that stop at each of `cuts` (byte lengths of
+/// the log as it grew), then finishes the session. Between passes the state goes through JSON,
+/// as a host keeps it. Returns the result and the final state, as JSON, so states of both
+/// formats compare alike.
+fn parse_in_passes(kind: Kind, path: &Path, bytes: &[u8], cuts: &[usize]) -> (Whole, String) {
+    fn run<F: serde::Serialize + serde::de::DeserializeOwned>(
+        mut pass: impl FnMut(&[u8], Option<ResumeState<F>>) -> super::Parsed<F>,
+        bytes: &[u8],
+        cuts: &[usize],
+    ) -> (Whole, String) {
+        let mut whole = Whole {
+            messages: Vec::new(),
+            usage_events: Vec::new(),
+            session: None,
+            report: ParseReport::default(),
+        };
+        let mut state = None;
+        for &cut in cuts.iter().chain(std::iter::once(&bytes.len())) {
+            let parsed = pass(&bytes[..cut], state.take());
+            whole.messages.extend(parsed.messages);
+            whole.usage_events.extend(parsed.usage_events);
+            whole.report.merge(parsed.report);
+            let kept = serde_json::to_string(&parsed.state).unwrap();
+            state = Some(serde_json::from_str(&kept).unwrap());
+        }
+        let mut state = state.unwrap();
+        whole.messages.extend(state.finish());
+        whole.session = state.session();
+        // Passes each count the session once; only what the log holds must agree.
+        whole.report.sessions = 0;
+        whole.report.messages = 0;
+        let state = serde_json::to_string(&state).unwrap();
+        (whole, state)
+    }
+    match kind {
+        Kind::Claude => run(
+            |b, s| claude::parse_from(path, Cursor::new(b), s).unwrap(),
+            bytes,
+            cuts,
+        ),
+        Kind::Codex => run(
+            |b, s| codex::parse_from(path, Cursor::new(b), s).unwrap(),
+            bytes,
+            cuts,
+        ),
+    }
+}
+
+fn parse_whole(kind: Kind, path: &Path) -> Whole {
+    parse_in_passes(kind, path, &fs::read(path).unwrap(), &[]).0
+}
+
+/// What a host publishes must encode: the messages as segments, the session in a manifest.
+fn assert_publishable(whole: &Whole) {
+    let ordinals: Vec<u64> = whole.messages.iter().map(|m| m.ordinal).collect();
+    let expected: Vec<u64> = (0..whole.messages.len() as u64).collect();
+    assert_eq!(ordinals, expected, "ordinals are contiguous from 0");
+    let segments = segment_messages(&whole.messages).expect("messages encode as segments");
+    let session = whole.session.clone().expect("the session has an id");
+    let manifest = Manifest {
+        origin: "laptop-0a1b2c".parse().unwrap(),
+        session,
+        message_count: whole.messages.len() as u64,
+        segments: segments.into_iter().map(|s| s.reference).collect(),
+        usage_events: whole.usage_events.clone(),
+    };
+    let encoded = manifest
+        .encode()
+        .expect("the session encodes in a manifest");
+    assert_eq!(Manifest::decode(&encoded).unwrap(), manifest);
+}
+
+/// Every Claude Code fixture, one after the other, as one long log.
+fn all_claude_records() -> Vec<u8> {
+    jsonl_files(&fixtures("claude-code"))
+        .iter()
+        .flat_map(|path| fs::read(path).unwrap())
+        .collect()
+}
+
+const LONG_LOG: &str =
+    "/home/u/.claude/projects/-home-u-app/b25638d7-b104-4f06-a797-70ac33d069ed.jsonl";
+
+fn line_ends(bytes: &[u8]) -> Vec<usize> {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+#[test]
+fn every_claude_fixture_parses_and_publishes() {
+    let files = jsonl_files(&fixtures("claude-code"));
+    assert_eq!(files.len(), 59);
+    for path in &files {
+        let whole = parse_whole(Kind::Claude, path);
+        assert!(
+            whole.report.malformed_lines.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            whole.report.malformed_lines
+        );
+        let session = whole.session.as_ref().unwrap();
+        assert_eq!(session.agent, "claude");
+        assert_eq!(session.parser, claude::PARSER);
+        assert_publishable(&whole);
+    }
+}
+
+#[test]
+fn every_codex_fixture_parses_and_publishes() {
+    let files = jsonl_files(&fixtures("codex"));
+    assert_eq!(files.len(), 3);
+    for path in &files {
+        let whole = parse_whole(Kind::Codex, path);
+        assert!(
+            whole.report.malformed_lines.is_empty(),
+            "{}",
+            path.display()
+        );
+        assert_eq!(whole.report.orphan_tool_results, 0, "{}", path.display());
+        assert_publishable(&whole);
+    }
+}
+
+#[test]
+fn claude_assistant_record() {
+    let whole = parse_whole(Kind::Claude, &claude_fixture("assistant/assistant.jsonl"));
+    let [message] = whole.messages.as_slice() else {
+        panic!("one message: {:?}", whole.messages)
+    };
+    assert_eq!(message.role, "assistant");
+    assert!(message.content.starts_with("I'll help you rewrite this"));
+    assert_eq!(message.model, "claude-opus-4-1-20250805");
+    let u = &message.usage;
+    assert_eq!(
+        (u.input, u.output, u.cache_creation, u.cache_read),
+        (4, 2, 4756, 12008)
+    );
+    assert_eq!(message.source_uuid, "6610c2dd-f12c-4fc1-b1d4-fa78c1612692");
+    assert_eq!(message.parent_uuid, "39ea49bc-8cc9-4ec3-b598-4d75428d7c5e");
+    assert_eq!(
+        message.timestamp_ms,
+        parse_rfc3339_ms("2025-09-29T17:07:50.508Z")
+    );
+    assert!(!message.sidechain);
+    let session = whole.session.unwrap();
+    assert_eq!(session.cwd, "/Users/dain/workspace/danieldemmel.me-next");
+    assert_eq!(session.project, "danieldemmel.me-next");
+    assert_eq!(session.git_branch, "main");
+    assert_eq!(session.started_ms, message.timestamp_ms);
+    assert_eq!(session.ended_ms, message.timestamp_ms);
+    assert_eq!(session.user_message_count, 0);
+}
+
+#[test]
+fn claude_thinking_and_sidechains() {
+    let whole = parse_whole(Kind::Claude, &claude_fixture("assistant/thinking.jsonl"));
+    assert!(
+        whole.messages[0]
+            .thinking
+            .starts_with("The user is asking me to:")
+    );
+    assert!(whole.messages[0].content.is_empty());
+
+    for fixture in [
+        "assistant/assistant_sidechain.jsonl",
+        "user/user_sidechain.jsonl",
+    ] {
+        let whole = parse_whole(Kind::Claude, &claude_fixture(fixture));
+        assert!(whole.messages[0].sidechain, "{fixture}");
+    }
+    let whole = parse_whole(Kind::Claude, &claude_fixture("user/user_sidechain.jsonl"));
+    let session = whole.session.unwrap();
+    assert_eq!(
+        session.user_message_count, 0,
+        "a sidechain prompt in a main log is not the user's"
+    );
+    assert_eq!(session.first_message, "");
+}
+
+#[test]
+fn claude_user_records() {
+    let whole = parse_whole(Kind::Claude, &claude_fixture("user/user.jsonl"));
+    let session = whole.session.unwrap();
+    assert!(session.first_message.starts_with("Oh, I just found out"));
+    assert_eq!(session.user_message_count, 1);
+    assert_eq!(whole.messages[0].parent_uuid, "");
+
+    let whole = parse_whole(Kind::Claude, &claude_fixture("user/image.jsonl"));
+    let content = &whole.messages[0].content;
+    assert!(content.contains("[image: image/png]"), "{content}");
+    assert!(
+        content.len() < 1000,
+        "image bytes stay out of the transcript"
+    );
+
+    let whole = parse_whole(
+        Kind::Claude,
+        &claude_fixture("user/user_slash_command.jsonl"),
+    );
+    assert!(whole.messages[0].system, "isMeta text is not the user's");
+    for generated in ["user/command_output.jsonl", "user/bash_output.jsonl"] {
+        let whole = parse_whole(Kind::Claude, &claude_fixture(generated));
+        assert!(whole.messages[0].system, "{generated}");
+        assert_eq!(whole.session.unwrap().user_message_count, 0, "{generated}");
+    }
+    for typed in ["user/user_command.jsonl", "user/bash_input.jsonl"] {
+        let whole = parse_whole(Kind::Claude, &claude_fixture(typed));
+        let session = whole.session.unwrap();
+        assert!(!whole.messages[0].system, "{typed}");
+        assert_eq!(session.user_message_count, 1, "{typed}");
+        assert_eq!(
+            session.first_message, "",
+            "{typed}: a command is not a prompt"
+        );
+    }
+}
+
+#[test]
+fn claude_system_records() {
+    let whole = parse_whole(Kind::Claude, &claude_fixture("system/summary.jsonl"));
+    assert_eq!(whole.session.unwrap().title, "CSS Details Margin Styling");
+    assert!(whole.messages.is_empty());
+
+    let whole = parse_whole(Kind::Claude, &claude_fixture("system/system_info.jsonl"));
+    let message = &whole.messages[0];
+    assert_eq!((message.role.as_str(), message.system), ("system", true));
+    assert!(message.content.starts_with("Running"));
+
+    for (fixture, kind) in [
+        (
+            "system/file_history_snapshot.jsonl",
+            "file-history-snapshot",
+        ),
+        ("system/queue_operation.jsonl", "queue-operation"),
+    ] {
+        let whole = parse_whole(Kind::Claude, &claude_fixture(fixture));
+        assert!(whole.messages.is_empty());
+        assert_eq!(whole.report.skipped_records[kind], 1);
+    }
+}
+
+/// The fixtures hold a tool's use and its result as separate one-record files of one session.
+#[test]
+fn claude_tool_results_attach_to_their_calls() {
+    let tools = fixtures("claude-code/tools");
+    let mut attached = 0;
+    for use_file in jsonl_files(&tools) {
+        let name = use_file.file_name().unwrap().to_str().unwrap();
+        let Some(tool) = name.strip_suffix("-tool_use.jsonl") else {
+            continue;
+        };
+        for suffix in ["-tool_result.jsonl", "-tool_result_error.jsonl"] {
+            let result_file = tools.join(format!("{tool}{suffix}"));
+            if !result_file.exists() {
+                continue;
+            }
+            let result = fs::read(&result_file).unwrap();
+            let is_error = serde_json::from_slice::<serde_json::Value>(&result).unwrap()["message"]
+                ["content"][0]["is_error"]
+                == true;
+            let mut log = fs::read(&use_file).unwrap();
+            log.extend(result);
+            let (whole, _) = parse_in_passes(Kind::Claude, Path::new(LONG_LOG), &log, &[]);
+            let [message] = whole.messages.as_slice() else {
+                panic!("{tool}: the result is no message of its own")
+            };
+            let call = &message.tool_calls[0];
+            assert_eq!(call.name, tool);
+            if whole.report.orphan_tool_results == 0 {
+                attached += 1;
+                assert_eq!(call.is_error, is_error, "{tool}{suffix}");
+                assert!(!call.result.is_empty() || tool == "Bash", "{tool}{suffix}");
+            } else {
+                assert!(
+                    call.result.is_empty(),
+                    "{tool}{suffix}: from another session"
+                );
+            }
+        }
+    }
+    assert_eq!(attached, 20, "use/result pairs whose ids match");
+
+    let mut log = fs::read(tools.join("Task-tool_use.jsonl")).unwrap();
+    log.extend(fs::read(tools.join("Task-tool_result.jsonl")).unwrap());
+    let (whole, _) = parse_in_passes(Kind::Claude, Path::new(LONG_LOG), &log, &[]);
+    let call = &whole.messages[0].tool_calls[0];
+    assert_eq!(
+        (call.name.as_str(), call.category.as_str()),
+        ("Task", "task")
+    );
+    assert!(call.input.contains(r#""subagent_type":"Plan""#));
+    assert!(
+        call.result
+            .starts_with("Perfect! Now I have a comprehensive understanding")
+    );
+    assert_eq!(
+        call.subagent_session,
+        "cb2e607c-c758-415a-8b45-c49e4631906a.agent-ea02459f"
+    );
+}
+
+#[test]
+fn claude_call_without_a_result_is_held_until_the_session_ends() {
+    let path = claude_fixture("tools/Edit-tool_use.jsonl");
+    let parsed = claude::parse_file(&path).unwrap();
+    assert!(parsed.messages.is_empty());
+    let mut state = parsed.state;
+    assert_eq!(state.held_messages(), 1);
+    let finished = state.finish();
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0].tool_calls[0].category, "edit");
+    assert_eq!(finished[0].tool_calls[0].result, "");
+}
+
+fn codex_fixture(relative: &str) -> PathBuf {
+    fixtures("codex").join(relative)
+}
+
+#[test]
+fn codex_session_with_tools_usage_and_compaction() {
+    let whole = parse_whole(
+        Kind::Codex,
+        &codex_fixture(
+            "2025/09/14/rollout-2025-09-14T10-02-11-0199473a-6c1f-7d52-9a3e-4f1b2c3d4e5f.jsonl",
+        ),
+    );
+    let session = whole.session.clone().unwrap();
+    assert_eq!(
+        session.native_id.as_str(),
+        "0199473a-6c1f-7d52-9a3e-4f1b2c3d4e5f"
+    );
+    assert_eq!(
+        (session.agent.as_str(), session.parser.as_str()),
+        ("codex", codex::PARSER)
+    );
+    assert_eq!(session.cwd, "/home/dev/src/tally");
+    assert_eq!(session.project, "tally");
+    assert_eq!(session.git_branch, "fix/rounding");
+    assert!(
+        session
+            .first_message
+            .starts_with("The total in `summarize` is off by one cent")
+    );
+    assert_eq!(session.user_message_count, 3);
+    assert_eq!(
+        session.started_ms,
+        parse_rfc3339_ms("2025-09-14T10:02:11.459Z")
+    );
+    assert_eq!(
+        session.ended_ms,
+        parse_rfc3339_ms("2025-09-14T10:04:37.480Z")
+    );
+
+    let m = &whole.messages;
+    assert!(
+        m[0].system && m[1].system,
+        "instructions and environment are context"
+    );
+    assert_eq!(m[2].role, "user");
+    assert!(
+        m[3].thinking
+            .starts_with("**Locating the summarize function**")
+    );
+    assert_eq!(m[3].model, "gpt-5-codex");
+
+    let calls: Vec<_> = m.iter().flat_map(|m| &m.tool_calls).collect();
+    let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "shell",
+            "shell",
+            "apply_patch",
+            "apply_patch",
+            "shell",
+            "apply_patch",
+            "shell",
+            "shell",
+            "web_search"
+        ]
+    );
+    assert_eq!(
+        calls[0].input,
+        r#"{"command":["bash","-lc","rg -n \"fn summarize\" src"],"workdir":"/home/dev/src/tally"}"#
+    );
+    assert_eq!(
+        calls[0].result,
+        "src/report.rs:42:pub fn summarize(items: &[Item]) -> Summary {\n"
+    );
+    assert_eq!(calls[2].category, "edit");
+    assert!(calls[2].input.starts_with("*** Begin Patch"));
+    assert!(calls[4].is_error, "the first test run failed to build");
+    assert!(calls[4].result.contains("error[E0609]"));
+    assert!(!calls[6].is_error && calls[6].result.contains("7 passed"));
+    assert_eq!(calls[7].result, "", "the aborted clippy run has no output");
+    assert_eq!(
+        (calls[8].id.as_str(), calls[8].category.as_str()),
+        ("", "web")
+    );
+
+    let compaction: Vec<_> = m.iter().filter(|m| m.compact_boundary).collect();
+    assert_eq!(compaction.len(), 1);
+    assert!(
+        compaction[0]
+            .content
+            .starts_with("Summary of the conversation so far")
+    );
+    assert!(whole.report.skipped_records["event_msg/user_message"] >= 3);
+
+    let events = &whole.usage_events;
+    assert_eq!(
+        events.len(),
+        10,
+        "one event per model call: no empty or repeated counts"
+    );
+    let first = &events[0];
+    let u = &first.usage;
+    assert_eq!(
+        (u.input, u.cache_read, u.output, u.reasoning),
+        (6212 - 5120, 5120, 187, 128)
+    );
+    assert_eq!(first.source, codex::USAGE_SOURCE);
+    assert_eq!(first.model, "gpt-5-codex");
+    let called_at = first.message_ordinal.unwrap() as usize;
+    assert_eq!(
+        m[called_at].tool_calls[0].name, "shell",
+        "usage follows the call it paid for"
+    );
+    let output: u64 = events.iter().map(|e| e.usage.output).sum();
+    assert_eq!(output, 187 + 64 + 412 + 166 + 58 + 139 + 58 + 171 + 61 + 96);
+    let keys: std::collections::BTreeSet<_> = events.iter().map(|e| &e.dedup_key).collect();
+    assert_eq!(keys.len(), events.len());
+}
+
+#[test]
+fn codex_subagent_thread() {
+    let whole = parse_whole(
+        Kind::Codex,
+        &codex_fixture(
+            "2026/01/20/rollout-2026-01-20T09-15-42-019bd6a2-3f4e-7a81-b2c3-d4e5f6a7b8c9.jsonl",
+        ),
+    );
+    let session = whole.session.unwrap();
+    assert_eq!(
+        session.parent_session,
+        "019bd6a0-9c1d-7e42-8f53-a6b7c8d9e0f1"
+    );
+    assert_eq!(session.relationship, "subagent");
+    assert!(session.first_message.starts_with("Review src/report.rs"));
+    let m = &whole.messages;
+    assert_eq!((m[0].role.as_str(), m[0].system), ("developer", true));
+    assert_eq!(
+        whole.report.skipped_records["response_item/reasoning-without-text"],
+        1
+    );
+    let calls: Vec<_> = m.iter().flat_map(|m| &m.tool_calls).collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].category, "shell");
+    assert!(!calls[0].is_error);
+    assert!(calls[1].is_error, "Process exited with code 101");
+    assert_eq!(m.last().unwrap().model, "gpt-5.2-codex");
+}
+
+#[test]
+fn codex_rollout_from_before_the_envelope() {
+    let whole = parse_whole(
+        Kind::Codex,
+        &codex_fixture(
+            "2025/05/07/rollout-2025-05-07T17-24-21-5973b6c0-94b8-487b-a530-2aeb6098ae0e.jsonl",
+        ),
+    );
+    let session = whole.session.unwrap();
+    assert_eq!(
+        session.native_id.as_str(),
+        "5973b6c0-94b8-487b-a530-2aeb6098ae0e"
+    );
+    assert_eq!(session.git_branch, "main");
+    assert_eq!(
+        session.started_ms,
+        parse_rfc3339_ms("2025-05-07T17:24:21.123Z")
+    );
+    let shape: Vec<(&str, bool, usize)> = whole
+        .messages
+        .iter()
+        .map(|m| (m.role.as_str(), m.thinking.is_empty(), m.tool_calls.len()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("user", true, 0),
+            ("assistant", false, 0),
+            ("assistant", true, 1),
+            ("assistant", true, 0)
+        ]
+    );
+    assert_eq!(
+        whole.messages[2].tool_calls[0].result,
+        "# tally\n\nA tiny CLI that totals shopping lists.\n"
+    );
+    assert_eq!(whole.report.skipped_records["state"], 4);
+}
+
+#[test]
+fn malformed_lines_are_reported_and_skipped() {
+    let log = [
+        &br#"{"type":"user","uuid":"u1","message":{"role":"user","content":"first"}}"#[..],
+        b"{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\"cut off",
+        b"[1,2,3]",
+        br#"{"no":"type"}"#,
+        br#"{"type":"assistant","uuid":"a1"}"#,
+        b"{\"type\":\"user\",\"message\":{\"content\":\"\xff\"}}",
+        b"",
+        br#"{"type":"mystery-record","data":1}"#,
+        br#"{"type":"user","uuid":"u2","message":{"role":"user","content":"second"}}"#,
+    ]
+    .join(&b'\n');
+    let mut log = log;
+    log.push(b'\n');
+    let parsed = claude::parse_from(Path::new(LONG_LOG), Cursor::new(&log), None).unwrap();
+    let contents: Vec<&str> = parsed.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, ["first", "second"]);
+    assert_eq!(
+        parsed
+            .messages
+            .iter()
+            .map(|m| m.ordinal)
+            .collect::<Vec<_>>(),
+        [0, 1]
+    );
+    let lines: Vec<u64> = parsed
+        .report
+        .malformed_lines
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(lines, [2, 3, 4, 5, 6]);
+    let reasons: Vec<&str> = parsed
+        .report
+        .malformed_lines
+        .iter()
+        .map(|(_, r)| r.as_str())
+        .collect();
+    assert!(reasons[0].starts_with("invalid JSON"), "{reasons:?}");
+    assert_eq!(reasons[1], "not a JSON object");
+    assert_eq!(reasons[2], "a record without a type");
+    assert_eq!(reasons[3], "a assistant record without a message");
+    assert_eq!(parsed.report.skipped_records["mystery-record"], 1);
+    assert_eq!(parsed.state.offset, log.len() as u64);
+    assert_eq!(parsed.state.lines, 9);
+}
+
+#[test]
+fn a_partial_last_line_waits_for_its_newline() {
+    let line = br#"{"type":"user","message":{"role":"user","content":"hello"}}"#;
+    let mut log = line.to_vec();
+    log.push(b'\n');
+    log.extend_from_slice(&line[..20]);
+    let first = claude::parse_from(Path::new(LONG_LOG), Cursor::new(&log), None).unwrap();
+    assert_eq!(first.messages.len(), 1);
+    assert_eq!(first.state.offset, line.len() as u64 + 1);
+    assert!(first.report.malformed_lines.is_empty());
+
+    log.extend_from_slice(&line[20..]);
+    log.push(b'\n');
+    let second =
+        claude::parse_from(Path::new(LONG_LOG), Cursor::new(&log), Some(first.state)).unwrap();
+    assert_eq!(second.messages.len(), 1);
+    assert_eq!(second.messages[0].ordinal, 1);
+    assert!(second.report.malformed_lines.is_empty());
+
+    let shrunk = claude::parse_from(
+        Path::new(LONG_LOG),
+        Cursor::new(&log[..10]),
+        Some(second.state),
+    );
+    assert_eq!(shrunk.unwrap_err().kind(), std::io::ErrorKind::InvalidData);
+}
+
+/// Parsing a log in one pass equals parsing its first k lines, then the rest, for every k.
+#[test]
+fn resuming_after_any_line_gives_the_same_session() {
+    let mut logs = vec![(Kind::Claude, PathBuf::from(LONG_LOG), all_claude_records())];
+    for path in jsonl_files(&fixtures("codex")) {
+        let bytes = fs::read(&path).unwrap();
+        logs.push((Kind::Codex, path, bytes));
+    }
+    for (kind, path, bytes) in logs {
+        let one_pass = parse_in_passes(kind, &path, &bytes, &[]);
+        assert_publishable(&one_pass.0);
+        for cut in std::iter::once(0).chain(line_ends(&bytes)) {
+            let two_passes = parse_in_passes(kind, &path, &bytes, &[cut]);
+            assert_eq!(
+                two_passes,
+                one_pass,
+                "{} cut after byte {cut}",
+                path.display()
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The same at any byte, in any number of passes: a pass that stops mid-line leaves the
+    /// partial line for the next.
+    #[test]
+    fn resuming_at_any_bytes_gives_the_same_session(
+        fractions in proptest::collection::vec(0.0f64..=1.0, 1..5),
+        codex_log in 0usize..3,
+    ) {
+        let codex_files = jsonl_files(&fixtures("codex"));
+        let logs = [
+            (Kind::Claude, PathBuf::from(LONG_LOG), all_claude_records()),
+            (Kind::Codex, codex_files[codex_log].clone(), fs::read(&codex_files[codex_log]).unwrap()),
+        ];
+        for (kind, path, bytes) in logs {
+            let mut cuts: Vec<usize> =
+                fractions.iter().map(|f| (f * bytes.len() as f64) as usize).collect();
+            cuts.sort_unstable();
+            let one_pass = parse_in_passes(kind, &path, &bytes, &[]);
+            prop_assert_eq!(parse_in_passes(kind, &path, &bytes, &cuts), one_pass);
+        }
+    }
+
+    /// Generated Claude Code logs: prompts, split assistant messages with tool calls, results
+    /// in any order or missing, sidechains, garbage lines. Any cut gives the same session, and
+    /// the session publishes.
+    #[test]
+    fn generated_claude_logs_resume_and_publish(
+        steps in proptest::collection::vec(claude_step(), 0..40),
+        cut in 0.0f64..=1.0,
+    ) {
+        let bytes = claude_log(&steps);
+        let path = Path::new(LONG_LOG);
+        let one_pass = parse_in_passes(Kind::Claude, path, &bytes, &[]);
+        assert_publishable(&one_pass.0);
+        let cut = (cut * bytes.len() as f64) as usize;
+        prop_assert_eq!(parse_in_passes(Kind::Claude, path, &bytes, &[cut]), one_pass);
+    }
+}
+
+#[derive(Debug, Clone)]
+enum ClaudeStep {
+    Prompt {
+        text: String,
+        sidechain: bool,
+    },
+    /// An API message of `blocks` records; each block is text or a call to tool `calls[i]`.
+    Assistant {
+        id: u8,
+        calls: Vec<u8>,
+        texts: u8,
+        sidechain: bool,
+    },
+    Result {
+        call: u8,
+        is_error: bool,
+    },
+    Garbage(String),
+}
+
+fn claude_step() -> impl Strategy<Value = ClaudeStep> {
+    prop_oneof![
+        ("[a-z \\n\"é]{0,30}", any::<bool>())
+            .prop_map(|(text, sidechain)| ClaudeStep::Prompt { text, sidechain }),
+        (
+            any::<u8>(),
+            proptest::collection::vec(0u8..12, 0..3),
+            0u8..3,
+            any::<bool>()
+        )
+            .prop_map(|(id, calls, texts, sidechain)| ClaudeStep::Assistant {
+                id,
+                calls,
+                texts,
+                sidechain
+            }),
+        (0u8..12, any::<bool>()).prop_map(|(call, is_error)| ClaudeStep::Result { call, is_error }),
+        "[{}\\[\\]a-z:,\"]{0,20}".prop_map(ClaudeStep::Garbage),
+    ]
+}
+
+fn claude_log(steps: &[ClaudeStep]) -> Vec<u8> {
+    use serde_json::json;
+    let mut lines = Vec::new();
+    for (n, step) in steps.iter().enumerate() {
+        let time = format!("2025-10-01T12:{:02}:{:02}.000Z", n / 60, n % 60);
+        match step {
+            ClaudeStep::Prompt { text, sidechain } => lines.push(
+                json!({"type": "user", "uuid": format!("u{n}"), "isSidechain": sidechain,
+                       "timestamp": time, "message": {"role": "user", "content": text}})
+                .to_string(),
+            ),
+            ClaudeStep::Assistant {
+                id,
+                calls,
+                texts,
+                sidechain,
+            } => {
+                let blocks = calls
+                    .iter()
+                    .map(|c| {
+                        json!({"type": "tool_use", "id": format!("toolu_{c}"), "name": "Bash",
+                                    "input": {"command": format!("echo {c}")}})
+                    })
+                    .chain(
+                        (0..*texts).map(|t| json!({"type": "text", "text": format!("text {t}")})),
+                    );
+                for (b, block) in blocks.enumerate() {
+                    lines.push(
+                        json!({"type": "assistant", "uuid": format!("a{n}-{b}"), "isSidechain": sidechain,
+                               "timestamp": time,
+                               "message": {"id": format!("msg_{id}"), "role": "assistant", "model": "claude-x",
+                                           "content": [block],
+                                           "usage": {"input_tokens": 3, "output_tokens": 10 * (b + 1)}}})
+                        .to_string(),
+                    );
+                }
+            }
+            ClaudeStep::Result { call, is_error } => lines.push(
+                json!({"type": "user", "uuid": format!("r{n}"), "timestamp": time,
+                       "message": {"role": "user", "content": [
+                           {"type": "tool_result", "tool_use_id": format!("toolu_{call}"),
+                            "content": format!("output {n}"), "is_error": is_error}]}})
+                .to_string(),
+            ),
+            ClaudeStep::Garbage(text) => lines.push(text.replace('\n', " ")),
+        }
+    }
+    let mut log = lines.join("\n").into_bytes();
+    log.push(b'\n');
+    log
+}

@@ -1,0 +1,229 @@
+//! Ordinals, and messages held back until their tool calls have results.
+//!
+//! Agents log a tool call in one record and its result in a later one. A message is published
+//! once, at a fixed ordinal, so it is held until every call in it has its result, and every
+//! later message waits behind it (ordinals are published in order). A parser gives up on calls
+//! whose results cannot come any more (a new prompt started another turn, the turn was
+//! aborted); a call given up on keeps an empty result.
+//!
+//! Holding depends only on the records seen, never on where a pass stopped, so parsing a log in
+//! one pass or in several gives the same messages.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use agentsync_core::{Message, ToolCall};
+use serde::{Deserialize, Serialize};
+
+use super::fit::fit_message;
+
+/// Messages held at most: beyond this the oldest held message's calls are given up on, so a
+/// call that never gets a result cannot hold a whole session back.
+pub const MAX_HELD_MESSAGES: usize = 1024;
+
+/// What a tool result carries back to its call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolOutcome {
+    pub result: String,
+    pub is_error: bool,
+    pub subagent_session: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transcript {
+    next_ordinal: u64,
+    /// Messages not yet handed out, in ordinal order.
+    held: VecDeque<Message>,
+    /// Calls whose result has not arrived: call id → ordinal of the message holding the call.
+    awaiting: BTreeMap<String, u64>,
+}
+
+impl Transcript {
+    /// Appends `message` at the next ordinal, which it returns. Calls with an id await their
+    /// result; calls without one (a web search run by the model provider) have none to await.
+    pub fn push(&mut self, mut message: Message) -> u64 {
+        let ordinal = self.next_ordinal;
+        self.next_ordinal += 1;
+        message.ordinal = ordinal;
+        for call in &message.tool_calls {
+            if !call.id.is_empty() {
+                self.awaiting.insert(call.id.clone(), ordinal);
+            }
+        }
+        self.held.push_back(message);
+        ordinal
+    }
+
+    /// The ordinal of the last message appended, if any.
+    pub fn last_ordinal(&self) -> Option<u64> {
+        self.next_ordinal.checked_sub(1)
+    }
+
+    /// Attaches a result to the awaiting call `call_id`; `false` if no such call awaits one.
+    pub fn attach(&mut self, call_id: &str, outcome: ToolOutcome) -> bool {
+        let Some(ordinal) = self.awaiting.remove(call_id) else {
+            return false;
+        };
+        let Some(call) = self.held_call(ordinal, call_id) else {
+            return false;
+        };
+        call.result = outcome.result;
+        call.is_error = outcome.is_error;
+        if !outcome.subagent_session.is_empty() {
+            call.subagent_session = outcome.subagent_session;
+        }
+        true
+    }
+
+    fn held_call(&mut self, ordinal: u64, call_id: &str) -> Option<&mut ToolCall> {
+        let first = self.held.front()?.ordinal;
+        let index = usize::try_from(ordinal.checked_sub(first)?).ok()?;
+        self.held
+            .get_mut(index)?
+            .tool_calls
+            .iter_mut()
+            .find(|call| call.id == call_id)
+    }
+
+    /// Gives up on the awaiting calls of held messages that match `which`.
+    pub fn give_up_where(&mut self, which: impl Fn(&Message) -> bool) {
+        let Some(first) = self.held.front().map(|m| m.ordinal) else {
+            return;
+        };
+        let held = &self.held;
+        self.awaiting.retain(|_, ordinal| {
+            let message = ordinal
+                .checked_sub(first)
+                .and_then(|index| usize::try_from(index).ok())
+                .and_then(|index| held.get(index));
+            !message.is_some_and(&which)
+        });
+    }
+
+    pub fn give_up_all(&mut self) {
+        self.awaiting.clear();
+    }
+
+    /// Moves out every held message that no longer waits for a result, nor behind one that does.
+    pub fn release(&mut self, out: &mut Vec<Message>) {
+        while self.held.len() > MAX_HELD_MESSAGES {
+            let oldest = self.held.front().map(|m| m.ordinal);
+            self.awaiting.retain(|_, ordinal| Some(*ordinal) != oldest);
+            let before = out.len();
+            self.release_ready(out);
+            if out.len() == before {
+                break;
+            }
+        }
+        self.release_ready(out);
+    }
+
+    fn release_ready(&mut self, out: &mut Vec<Message>) {
+        let first_waiting = self.awaiting.values().min().copied().unwrap_or(u64::MAX);
+        while self.held.front().is_some_and(|m| m.ordinal < first_waiting) {
+            if let Some(mut message) = self.held.pop_front() {
+                fit_message(&mut message);
+                out.push(message);
+            }
+        }
+    }
+
+    /// Messages still held.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(role: &str) -> Message {
+        Message {
+            role: role.into(),
+            content: "text".into(),
+            ..Message::default()
+        }
+    }
+
+    fn calling(ids: &[&str]) -> Message {
+        Message {
+            role: "assistant".into(),
+            tool_calls: ids
+                .iter()
+                .map(|id| ToolCall {
+                    id: (*id).into(),
+                    name: "Bash".into(),
+                    ..ToolCall::default()
+                })
+                .collect(),
+            ..Message::default()
+        }
+    }
+
+    fn ordinals(messages: &[Message]) -> Vec<u64> {
+        messages.iter().map(|m| m.ordinal).collect()
+    }
+
+    #[test]
+    fn messages_wait_for_their_results_in_order() {
+        let mut t = Transcript::default();
+        let mut out = Vec::new();
+        t.push(text("user"));
+        t.push(calling(&["a", "b"]));
+        t.push(text("assistant"));
+        t.release(&mut out);
+        assert_eq!(ordinals(&out), [0]);
+
+        let ok = |result: &str| ToolOutcome {
+            result: result.into(),
+            ..ToolOutcome::default()
+        };
+        assert!(t.attach("b", ok("B")));
+        t.release(&mut out);
+        assert_eq!(ordinals(&out), [0]);
+        assert!(!t.attach("b", ok("again")), "a result attaches once");
+        assert!(t.attach("a", ok("A")));
+        t.release(&mut out);
+        assert_eq!(ordinals(&out), [0, 1, 2]);
+        let results: Vec<&str> = out[1]
+            .tool_calls
+            .iter()
+            .map(|c| c.result.as_str())
+            .collect();
+        assert_eq!(results, ["A", "B"]);
+        assert_eq!(t.held(), 0);
+    }
+
+    #[test]
+    fn given_up_calls_keep_empty_results() {
+        let mut t = Transcript::default();
+        let mut out = Vec::new();
+        let mut side = calling(&["s"]);
+        side.sidechain = true;
+        t.push(side);
+        t.push(calling(&["m"]));
+        t.give_up_where(|m| !m.sidechain);
+        t.release(&mut out);
+        assert!(out.is_empty(), "the sidechain call still holds everything");
+        t.give_up_all();
+        t.release(&mut out);
+        assert_eq!(ordinals(&out), [0, 1]);
+        assert!(out.iter().all(|m| m.tool_calls[0].result.is_empty()));
+    }
+
+    #[test]
+    fn unresolved_calls_hold_a_bounded_number_of_messages() {
+        let mut t = Transcript::default();
+        let mut out = Vec::new();
+        t.push(calling(&["never"]));
+        for _ in 1..MAX_HELD_MESSAGES {
+            t.push(text("assistant"));
+        }
+        t.release(&mut out);
+        assert!(out.is_empty());
+        t.push(text("user"));
+        t.release(&mut out);
+        assert_eq!(out.len(), MAX_HELD_MESSAGES + 1);
+        assert_eq!(t.last_ordinal(), Some(MAX_HELD_MESSAGES as u64));
+    }
+}
