@@ -65,6 +65,13 @@ fn typed<T: serde::de::DeserializeOwned>(v: &Value, name: &'static str) -> Resul
     })
 }
 
+fn kind_field(v: &Value) -> Result<ArtifactKind, VectorError> {
+    ArtifactKind::from_name(str_field(v, "kind")?).map_err(|e| VectorError::Invalid {
+        field: "kind",
+        reason: e.to_string(),
+    })
+}
+
 fn signing_key(v: &Value) -> Result<OriginKey, VectorError> {
     let seed = hex_field(v, "signing_seed")?;
     let seed: [u8; 32] = seed.try_into().map_err(|_| VectorError::Invalid {
@@ -87,11 +94,7 @@ fn encoded_json(canonical: &[u8]) -> Value {
 }
 
 fn run_encode(v: &Value) -> Result<Outcome, VectorError> {
-    let kind =
-        ArtifactKind::from_name(str_field(v, "kind")?).map_err(|e| VectorError::Invalid {
-            field: "kind",
-            reason: e.to_string(),
-        })?;
+    let kind = kind_field(v)?;
     let result = match kind {
         ArtifactKind::Segment => {
             let messages: Vec<Message> = typed(v, "value")?;
@@ -109,11 +112,7 @@ fn run_encode(v: &Value) -> Result<Outcome, VectorError> {
 }
 
 fn run_decode(v: &Value) -> Result<Outcome, VectorError> {
-    let kind =
-        ArtifactKind::from_name(str_field(v, "kind")?).map_err(|e| VectorError::Invalid {
-            field: "kind",
-            reason: e.to_string(),
-        })?;
+    let kind = kind_field(v)?;
     let canonical = hex_field(v, "canonical_hex")?;
     Ok(match Artifact::decode(kind, &canonical) {
         Ok(a) => {
@@ -137,11 +136,7 @@ fn run_open(v: &Value) -> Result<Outcome, VectorError> {
 }
 
 fn run_seal(v: &Value) -> Result<Outcome, VectorError> {
-    let kind =
-        ArtifactKind::from_name(str_field(v, "kind")?).map_err(|e| VectorError::Invalid {
-            field: "kind",
-            reason: e.to_string(),
-        })?;
+    let kind = kind_field(v)?;
     let canonical = hex_field(v, "canonical_hex")?;
     Ok(match frame::seal(kind, &canonical, None) {
         Ok(stored) => Outcome::Ok(json!({ "stored_hex": hex::encode(stored) })),

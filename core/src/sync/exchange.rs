@@ -90,11 +90,7 @@ impl Relay<'_> {
         match Artifact::open(key, &bytes) {
             Ok(artifact) => Some((bytes, artifact)),
             Err(e) => {
-                let problem = Problem {
-                    key: text,
-                    class: e.class().to_owned(),
-                    reason: e.to_string(),
-                };
+                let problem = Problem::new(&text, &e);
                 if e.is_deferred() {
                     self.report.deferred.push(problem);
                 } else {
@@ -137,11 +133,9 @@ impl Relay<'_> {
             return;
         };
         if let Err(e) = self.keyring.check(origin, &signer) {
-            self.report.quarantined.push(Problem {
-                key: new_key.to_string(),
-                class: e.class().to_owned(),
-                reason: e.to_string(),
-            });
+            self.report
+                .quarantined
+                .push(Problem::new(&new_key.to_string(), &e));
             return;
         }
         let old_root: Option<Root> = old_key.and_then(|k| match self.existing(k) {
@@ -274,11 +268,10 @@ impl Relay<'_> {
                     Ok(_) => {
                         self.put(&key, &bytes);
                     }
-                    Err(e) => self.report.quarantined.push(Problem {
-                        key: entry.key.clone(),
-                        class: e.class().to_owned(),
-                        reason: e.to_string(),
-                    }),
+                    Err(e) => self
+                        .report
+                        .quarantined
+                        .push(Problem::new(&entry.key.clone(), &e)),
                 }
             }
         }

@@ -79,7 +79,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(key: &str, error: &Error) -> Self {
+    pub(crate) fn new(key: &str, error: &Error) -> Self {
         Problem {
             key: key.to_owned(),
             class: error.class().to_owned(),
