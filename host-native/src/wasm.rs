@@ -96,7 +96,7 @@ impl CoreComponent {
 /// folder this executable was built into (`<target>/<profile>/agentsync`, or
 /// `<target>/<profile>/deps/…` for a test).
 pub fn default_component_path() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os(COMPONENT_ENV) {
+    if let Some(path) = std::env::var_os(COMPONENT_ENV).filter(|v| !v.is_empty()) {
         let path = PathBuf::from(path);
         if !path.is_file() {
             anyhow::bail!(
