@@ -11,7 +11,10 @@ use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::time::UNIX_EPOCH;
+
 use agentsync_core::ArtifactKey;
+use agentsync_core::sync::store::{ListPage, Listing, PutOutcome, Store, StoreError};
 use anyhow::{Context, Result, bail};
 
 /// What `put_if_absent` did.
@@ -113,7 +116,6 @@ impl FolderStore {
     }
 
     /// Removes `key`; removing a missing key is not an error.
-    #[allow(dead_code)] // part of the store interface; used by GC once it exists
     pub fn delete(&self, key: &str) -> Result<()> {
         let path = self.path_of(key)?;
         match fs::remove_file(&path) {
@@ -121,6 +123,65 @@ impl FolderStore {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e).with_context(|| format!("deleting {}", path.display())),
         }
+    }
+}
+
+/// The core's sync engine over the folder (natively, and behind the component's imported WIT
+/// `store`). A listing is one page; a conflicting write is an error, not `Exists`.
+impl Store for FolderStore {
+    fn list_keys(
+        &mut self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<ListPage, StoreError> {
+        let failed = |e: anyhow::Error| store_error("list", prefix, e);
+        let keys = FolderStore::list_keys(self, prefix, start_after).map_err(failed)?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for key in keys {
+            let path = self.path_of(&key).map_err(failed)?;
+            let meta = fs::metadata(&path)
+                .with_context(|| format!("reading {}", path.display()))
+                .map_err(failed)?;
+            let modified_ms = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .and_then(|d| u64::try_from(d.as_millis()).ok());
+            entries.push(Listing {
+                key,
+                modified_ms,
+                size: meta.len(),
+            });
+        }
+        Ok(ListPage {
+            entries,
+            truncated: false,
+        })
+    }
+
+    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        FolderStore::get(self, key).map_err(|e| store_error("get", key, e))
+    }
+
+    fn put_if_absent(&mut self, key: &str, bytes: &[u8]) -> Result<PutOutcome, StoreError> {
+        match FolderStore::put_if_absent(self, key, bytes) {
+            Ok(Put::Written) => Ok(PutOutcome::Created),
+            Ok(Put::AlreadyPresent) => Ok(PutOutcome::Exists),
+            Err(e) => Err(store_error("put", key, e)),
+        }
+    }
+
+    fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        FolderStore::delete(self, key).map_err(|e| store_error("delete", key, e))
+    }
+}
+
+fn store_error(op: &str, key: &str, e: anyhow::Error) -> StoreError {
+    StoreError {
+        op: op.into(),
+        key: key.into(),
+        reason: format!("{e:#}"),
+        transient: false,
     }
 }
 

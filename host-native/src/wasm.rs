@@ -1,5 +1,10 @@
-//! The core as a WebAssembly component under wasmtime (`component/`, world `core` of
+//! The core as a WebAssembly component under wasmtime (`component/`, world `agentsync` of
 //! `wit/agentsync.wit`).
+//!
+//! The component imports `store`: the host answers it from a table of stores
+//! (`Box<dyn agentsync_core::sync::store::Store + Send>`, e.g. `crate::store::FolderStore`) kept
+//! in the wasmtime store's data and named by their index, the WIT `store-id`. The conformance
+//! runner registers none.
 //!
 //! The component is a std `wasm32-wasip2` build, so besides the world's own interfaces it imports
 //! the WASI preview-2 interfaces its std uses; they are linked with a context that has no
@@ -8,17 +13,21 @@
 
 use std::path::{Path, PathBuf};
 
+use agentsync_core::sync::store as core_store;
 use anyhow::{Context, Result, anyhow};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod bindings {
     wasmtime::component::bindgen!({
-        world: "core",
+        world: "agentsync",
         path: "../wit/agentsync.wit",
     });
 }
+
+use bindings::agentsync::core::store as wit_store;
+use bindings::exports::agentsync::core::engine::EngineError;
 
 /// The environment variable naming the component file.
 pub const COMPONENT_ENV: &str = "AGENTSYNC_COMPONENT";
@@ -34,6 +43,94 @@ pub const BUILD_COMMAND: &str =
 struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    /// The stores the component reaches through its `store` import; `store-id` is the index.
+    stores: Vec<Box<dyn core_store::Store + Send>>,
+}
+
+impl HostState {
+    fn store(
+        &mut self,
+        op: &str,
+        id: u32,
+        key: &str,
+    ) -> Result<&mut dyn core_store::Store, wit_store::StoreError> {
+        match self.stores.get_mut(id as usize) {
+            Some(store) => Ok(store.as_mut()),
+            None => Err(wit_store::StoreError {
+                op: op.into(),
+                key: key.into(),
+                reason: format!("no store with id {id}"),
+                transient: false,
+            }),
+        }
+    }
+}
+
+fn wit_error(e: core_store::StoreError) -> wit_store::StoreError {
+    wit_store::StoreError {
+        op: e.op,
+        key: e.key,
+        reason: e.reason,
+        transient: e.transient,
+    }
+}
+
+impl wit_store::Host for HostState {
+    fn list_keys(
+        &mut self,
+        store_id: u32,
+        prefix: String,
+        start_after: Option<String>,
+    ) -> Result<wit_store::KeyPage, wit_store::StoreError> {
+        let page = self
+            .store("list", store_id, &prefix)?
+            .list_keys(&prefix, start_after.as_deref())
+            .map_err(wit_error)?;
+        Ok(wit_store::KeyPage {
+            entries: page
+                .entries
+                .into_iter()
+                .map(|l| wit_store::Listing {
+                    key: l.key,
+                    modified_ms: l.modified_ms,
+                    size: l.size,
+                })
+                .collect(),
+            truncated: page.truncated,
+        })
+    }
+
+    fn get(
+        &mut self,
+        store_id: u32,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, wit_store::StoreError> {
+        self.store("get", store_id, &key)?
+            .get(&key)
+            .map_err(wit_error)
+    }
+
+    fn put_if_absent(
+        &mut self,
+        store_id: u32,
+        key: String,
+        bytes: Vec<u8>,
+    ) -> Result<wit_store::PutOutcome, wit_store::StoreError> {
+        match self
+            .store("put", store_id, &key)?
+            .put_if_absent(&key, &bytes)
+        {
+            Ok(core_store::PutOutcome::Created) => Ok(wit_store::PutOutcome::Created),
+            Ok(core_store::PutOutcome::Exists) => Ok(wit_store::PutOutcome::Exists),
+            Err(e) => Err(wit_error(e)),
+        }
+    }
+
+    fn delete(&mut self, store_id: u32, key: String) -> Result<(), wit_store::StoreError> {
+        self.store("delete", store_id, &key)?
+            .delete(&key)
+            .map_err(wit_error)
+    }
 }
 
 impl WasiView for HostState {
@@ -48,8 +145,12 @@ impl WasiView for HostState {
 /// One instance of the component, reused for every call.
 pub struct CoreComponent {
     store: Store<HostState>,
-    core: bindings::Core,
+    core: bindings::Agentsync,
 }
+
+/// The component seen as the sync engine (`engine` export).
+#[allow(dead_code)] // the CLI has no sync command yet; tests/engine.rs drives it
+pub type WasmEngine = CoreComponent;
 
 impl CoreComponent {
     /// Compiles and instantiates the component in `path`.
@@ -68,15 +169,19 @@ impl CoreComponent {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| anyhow!("{e:?}"))
             .context("linking WASI")?;
+        wit_store::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("linking the store import")?;
         let wasi = WasiCtx::builder().inherit_stderr().build();
         let mut store = Store::new(
             &engine,
             HostState {
                 wasi,
                 table: ResourceTable::new(),
+                stores: Vec::new(),
             },
         );
-        let core = bindings::Core::instantiate(&mut store, &component, &linker)
+        let core = bindings::Agentsync::instantiate(&mut store, &component, &linker)
             .map_err(|e| anyhow!("{e:?}"))
             .with_context(|| format!("cannot instantiate the component {}", path.display()))?;
         Ok(CoreComponent { store, core })
@@ -89,6 +194,59 @@ impl CoreComponent {
             .call_run_vector(&mut self.store, vector_json)
             .map_err(|e| anyhow!("{e:?}"))
             .context("the component trapped")
+    }
+}
+
+/// The sync engine: stores registered with [`CoreComponent::add_store`], plans run by the
+/// component's `engine` export. Results are the JSON the native core would serialize.
+#[allow(dead_code)] // the CLI has no sync command yet; tests/engine.rs drives it
+impl CoreComponent {
+    /// Hands a store to the component; returns its `store-id`.
+    pub fn add_store(&mut self, store: Box<dyn core_store::Store + Send>) -> u32 {
+        let stores = &mut self.store.data_mut().stores;
+        stores.push(store);
+        u32::try_from(stores.len() - 1).expect("fewer than 2^32 stores")
+    }
+
+    /// `engine.import-from`: the `ImportReport` JSON (`""` arguments: fresh state, no purges).
+    pub fn import_from(
+        &mut self,
+        store_id: u32,
+        local_origin: &str,
+        state_json: &str,
+        purged_json: &str,
+    ) -> Result<String> {
+        let result = self
+            .core
+            .agentsync_core_engine()
+            .call_import_from(
+                &mut self.store,
+                store_id,
+                local_origin,
+                state_json,
+                purged_json,
+            )
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("the component trapped")?;
+        result.map_err(engine_error)
+    }
+
+    /// `engine.exchange`: `{"report": ExchangeReport, "keyring": KeyRing}` as JSON.
+    pub fn exchange(&mut self, a: u32, b: u32, keyring_json: &str) -> Result<String> {
+        let result = self
+            .core
+            .agentsync_core_engine()
+            .call_exchange(&mut self.store, a, b, keyring_json)
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("the component trapped")?;
+        result.map_err(engine_error)
+    }
+}
+
+fn engine_error(e: EngineError) -> anyhow::Error {
+    match e {
+        EngineError::InvalidInput(reason) => anyhow!("invalid input: {reason}"),
+        EngineError::Store(e) => anyhow!("store {} {:?}: {}", e.op, e.key, e.reason),
     }
 }
 
