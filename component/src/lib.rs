@@ -99,6 +99,38 @@ impl engine::Guest for Component {
         to_json(&report)
     }
 
+    fn replay(
+        state_json: String,
+        clock: String,
+        wall_ms: u64,
+        events_json: String,
+        present_json: String,
+    ) -> Result<String, EngineError> {
+        let mut state: agentsync_core::LedgerState =
+            from_json_or_default(&state_json, "state-json")?;
+        let mut hlc_clock = if clock.is_empty() {
+            agentsync_core::HlcClock::default()
+        } else {
+            agentsync_core::HlcClock::resume(clock.parse().map_err(|e: Error| invalid("clock", e))?)
+        };
+        let events: Vec<agentsync_core::SignedEvent> =
+            from_json_or_default(&events_json, "events-json")?;
+        let present: Option<std::collections::BTreeSet<agentsync_core::SessionGid>> =
+            if present_json.is_empty() {
+                None
+            } else {
+                Some(from_json_or_default(&present_json, "present-json")?)
+            };
+        let replay = state.replay(&mut hlc_clock, wall_ms, events, &|gid| {
+            present.as_ref().is_none_or(|p| p.contains(gid))
+        });
+        to_json(&Replayed {
+            clock: hlc_clock.last().to_string(),
+            replay,
+            state,
+        })
+    }
+
     fn exchange(a: u32, b: u32, keyring_json: String) -> Result<String, EngineError> {
         let mut keyring = from_json_or_default(&keyring_json, "keyring-json")?;
         let report = exchange::exchange(&mut HostStore(a), &mut HostStore(b), &mut keyring);
@@ -107,6 +139,14 @@ impl engine::Guest for Component {
             keyring: &keyring,
         })
     }
+}
+
+/// What `replay` returns; fields in byte order, like a JSON object built by serde_json.
+#[derive(serde::Serialize)]
+struct Replayed {
+    clock: String,
+    replay: agentsync_core::Replay,
+    state: agentsync_core::LedgerState,
 }
 
 /// What `exchange` returns, in this field order.

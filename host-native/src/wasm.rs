@@ -231,6 +231,31 @@ impl CoreComponent {
         result.map_err(engine_error)
     }
 
+    /// `engine.replay`: `{"clock": hlc, "replay": Replay, "state": LedgerState}` as JSON.
+    pub fn replay(
+        &mut self,
+        state_json: &str,
+        clock: &str,
+        wall_ms: u64,
+        events_json: &str,
+        present_json: &str,
+    ) -> Result<String> {
+        let result = self
+            .core
+            .agentsync_core_engine()
+            .call_replay(
+                &mut self.store,
+                state_json,
+                clock,
+                wall_ms,
+                events_json,
+                present_json,
+            )
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("the component trapped")?;
+        result.map_err(engine_error)
+    }
+
     /// `engine.exchange`: `{"report": ExchangeReport, "keyring": KeyRing}` as JSON.
     pub fn exchange(&mut self, a: u32, b: u32, keyring_json: &str) -> Result<String> {
         let result = self
