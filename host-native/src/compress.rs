@@ -56,4 +56,36 @@ mod tests {
         assert_eq!(opened_c.header.id, opened_rust.header.id);
         assert_eq!(opened_c.header.id, encoded.id());
     }
+
+    /// The frame header is a zstd skippable frame, so plain zstd tools (zstdcat, libzstd's
+    /// streaming decoder used here) read a stored segment as its canonical NDJSON.
+    #[test]
+    fn libzstd_reads_a_stored_segment_as_ndjson() {
+        let messages: Vec<Message> = (0..3)
+            .map(|i| Message {
+                ordinal: i,
+                role: "user".into(),
+                content: format!("line {i}"),
+                ..Message::default()
+            })
+            .collect();
+        let segment = segment_messages(&messages).unwrap().remove(0);
+        let canonical = segment.canonical.clone();
+        let origin: OriginId = "laptop-0a1b2c".parse().unwrap();
+        for compressor in [
+            &ZstdCompressor as &dyn agentsync_core::Compressor,
+            &RuzstdCompressor,
+        ] {
+            let stored = Encoded::segment(&origin, segment.clone())
+                .seal(Some(compressor))
+                .unwrap();
+            let read = zstd::stream::decode_all(stored.as_slice()).unwrap();
+            assert_eq!(read, canonical);
+            assert!(
+                String::from_utf8(read)
+                    .unwrap()
+                    .starts_with("{\"count\":3,")
+            );
+        }
+    }
 }
