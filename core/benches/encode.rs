@@ -678,6 +678,7 @@ impl<'r> SessionGen<'r> {
         };
         ToolCall {
             category: category.into(),
+            file_path: String::new(),
             id,
             input: input.to_string(),
             is_error: self.rng.chance(0.03),

@@ -58,6 +58,9 @@ pub struct ToolCall {
     /// Coarse class for filtering (read, edit, shell, search, task, ...).
     #[serde(skip_serializing_if = "is_default")]
     pub category: String,
+    /// The file the call reads or edits, when it names one (for per-file filters).
+    #[serde(skip_serializing_if = "is_default")]
+    pub file_path: String,
     /// The agent's tool-use id.
     #[serde(skip_serializing_if = "is_default")]
     pub id: String,
@@ -80,6 +83,10 @@ pub struct ToolCall {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Message {
+    /// The model API's id of the response this message is part of (Claude `message.id`):
+    /// several records of one response share it.
+    #[serde(skip_serializing_if = "is_default")]
+    pub api_message_id: String,
     #[serde(skip_serializing_if = "is_default")]
     pub compact_boundary: bool,
     #[serde(skip_serializing_if = "is_default")]
@@ -89,6 +96,9 @@ pub struct Message {
     pub ordinal: u64,
     #[serde(skip_serializing_if = "is_default")]
     pub parent_uuid: String,
+    /// The API request id (Claude `requestId`).
+    #[serde(skip_serializing_if = "is_default")]
+    pub request_id: String,
     pub role: String,
     #[serde(skip_serializing_if = "is_default")]
     pub sidechain: bool,
@@ -175,11 +185,14 @@ impl Message {
         check_len("message.role", &self.role, MAX_LABEL)?;
         check_len("message.source_uuid", &self.source_uuid, MAX_PATH)?;
         check_len("message.parent_uuid", &self.parent_uuid, MAX_PATH)?;
+        check_len("message.api_message_id", &self.api_message_id, MAX_PATH)?;
+        check_len("message.request_id", &self.request_id, MAX_PATH)?;
         check_count("message.tool_calls", self.tool_calls.len(), MAX_TOOL_CALLS)?;
         for call in &self.tool_calls {
             check_len("tool_call.name", &call.name, MAX_LABEL)?;
             check_len("tool_call.category", &call.category, MAX_LABEL)?;
             check_len("tool_call.id", &call.id, MAX_PATH)?;
+            check_len("tool_call.file_path", &call.file_path, MAX_PATH)?;
             check_len("tool_call.input", &call.input, MAX_TEXT)?;
             check_len("tool_call.result", &call.result, MAX_TEXT)?;
             check_len(
@@ -321,5 +334,61 @@ impl UsageEvent {
         check_len("usage_event.source", &self.source, MAX_LABEL)?;
         check_len("usage_event.model", &self.model, MAX_LABEL)?;
         check_len("usage_event.dedup_key", &self.dedup_key, MAX_PATH)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The canonical line of a message writes keys in byte order: the struct fields are
+    /// declared alphabetically, and this fails if a new field is not.
+    #[test]
+    fn canonical_message_keys_are_in_byte_order() {
+        let message = Message {
+            api_message_id: "msg".into(),
+            compact_boundary: true,
+            content: "c".into(),
+            model: "m".into(),
+            ordinal: 1,
+            parent_uuid: "p".into(),
+            request_id: "r".into(),
+            role: "assistant".into(),
+            sidechain: true,
+            source_uuid: "s".into(),
+            system: true,
+            thinking: "t".into(),
+            timestamp_ms: Some(1),
+            tool_calls: vec![ToolCall {
+                category: "read".into(),
+                file_path: "/f".into(),
+                id: "t1".into(),
+                input: "{}".into(),
+                is_error: true,
+                name: "Read".into(),
+                result: "r".into(),
+                result_events: vec![ToolResultEvent {
+                    content: "c".into(),
+                    source: "s".into(),
+                    status: "ok".into(),
+                    subagent_session: "a".into(),
+                    timestamp_ms: Some(2),
+                }],
+                subagent_session: "a".into(),
+            }],
+            usage: TokenUsage {
+                cache_creation: 1,
+                cache_read: 2,
+                input: 3,
+                output: 4,
+                reasoning: 5,
+            },
+        };
+        let text = serde_json::to_string(&message).unwrap();
+        // serde_json's own map keeps keys sorted: re-serialising the parsed value gives the
+        // same bytes only if the struct wrote every object's keys in byte order.
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), text);
+        assert!(text.starts_with("{\"api_message_id\":\"msg\",\"compact_boundary\":true,"));
     }
 }

@@ -66,6 +66,7 @@ fn tool_call() -> impl Strategy<Value = ToolCall> {
         .prop_map(
             |(name, id, input, is_error, result, result_events)| ToolCall {
                 category: "shell".into(),
+                file_path: String::new(),
                 id,
                 input,
                 is_error,
@@ -90,11 +91,13 @@ fn message() -> impl Strategy<Value = Message> {
                 (role, sidechain, system, thinking),
                 (timestamp_ms, tool_calls, usage),
             )| Message {
+                api_message_id: String::new(),
                 compact_boundary,
                 content,
                 model,
                 ordinal: 0,
                 parent_uuid: String::new(),
+                request_id: String::new(),
                 role,
                 sidechain,
                 source_uuid,

@@ -276,6 +276,7 @@ impl State {
             thinking: thinking.join("\n"),
             tool_calls,
             model: str_at(message, "model").to_owned(),
+            api_message_id: api_id.to_owned(),
             usage,
             ..message_base(record, "assistant")
         });
@@ -362,8 +363,18 @@ fn message_base(record: &Map<String, Value>, role: &str) -> Message {
         parent_uuid: parent.to_owned(),
         sidechain: flag_at(record, "isSidechain"),
         timestamp_ms: timestamp_at(record, "timestamp"),
+        request_id: str_at(record, "requestId").to_owned(),
         ..Message::default()
     }
+}
+
+/// The file a tool call reads or edits (Read, Edit, Write, MultiEdit, NotebookEdit).
+fn file_path_of(input: Option<&Value>) -> &str {
+    let input = input.and_then(Value::as_object);
+    ["file_path", "notebook_path"]
+        .iter()
+        .find_map(|k| input.and_then(|i| i.get(*k)).and_then(Value::as_str))
+        .unwrap_or("")
 }
 
 fn tool_call(block: &Map<String, Value>) -> ToolCall {
@@ -374,6 +385,7 @@ fn tool_call(block: &Map<String, Value>) -> ToolCall {
         category: category(name).to_owned(),
         // Compact JSON with sorted keys: the same input always gives the same text.
         input: block.get("input").map(Value::to_string).unwrap_or_default(),
+        file_path: file_path_of(block.get("input")).to_owned(),
         ..ToolCall::default()
     }
 }

@@ -69,11 +69,14 @@ pub fn fit_message(message: &mut Message) {
     clip_in_place(&mut message.role, MAX_LABEL);
     clip_in_place(&mut message.source_uuid, MAX_PATH);
     clip_in_place(&mut message.parent_uuid, MAX_PATH);
+    clip_in_place(&mut message.api_message_id, MAX_PATH);
+    clip_in_place(&mut message.request_id, MAX_PATH);
     message.tool_calls.truncate(MAX_TOOL_CALLS);
     for call in &mut message.tool_calls {
         clip_in_place(&mut call.name, MAX_LABEL);
         clip_in_place(&mut call.category, MAX_LABEL);
         clip_in_place(&mut call.id, MAX_PATH);
+        clip_in_place(&mut call.file_path, MAX_PATH);
         clip_in_place(&mut call.subagent_session, MAX_PATH);
         clip_text(&mut call.input, MAX_TEXT);
         clip_text(&mut call.result, MAX_TEXT);

@@ -789,3 +789,20 @@ fn claude_log(steps: &[ClaudeStep]) -> Vec<u8> {
     log.push(b'\n');
     log
 }
+
+#[test]
+fn claude_read_call_keeps_its_file_and_api_ids() {
+    let whole = parse_whole(Kind::Claude, &claude_fixture("tools/Read-tool_use.jsonl"));
+    let message = &whole.messages[0];
+    assert_eq!(message.api_message_id, "msg_01KtTuXBk5jFyQMW1pR3Zs4N");
+    let raw = fs::read_to_string(claude_fixture("tools/Read-tool_use.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(raw.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        message.request_id,
+        record["requestId"].as_str().unwrap_or("")
+    );
+    assert_eq!(
+        message.tool_calls[0].file_path,
+        "/Users/dain/workspace/danieldemmel.me-next/public/tokenizer.js"
+    );
+}
