@@ -67,13 +67,7 @@ impl Bucket {
                 format!("index {} out of range for {} bits", self.index, self.bits),
             ));
         }
-        if self.entries.len() > MAX_BUCKET_ENTRIES {
-            return Err(Error::CountLimit {
-                what: "bucket entries",
-                limit: MAX_BUCKET_ENTRIES as u64,
-                actual: self.entries.len() as u64,
-            });
-        }
+        limits::check_count("bucket entries", self.entries.len(), MAX_BUCKET_ENTRIES)?;
         for pair in self.entries.windows(2) {
             if pair[0].session >= pair[1].session {
                 return Err(Error::malformed(
@@ -186,13 +180,7 @@ impl Root {
     fn validate(&self) -> Result<()> {
         check_bits(self.bits)?;
         let max = 1usize << self.bits;
-        if self.buckets.len() > max {
-            return Err(Error::CountLimit {
-                what: "root buckets",
-                limit: max as u64,
-                actual: self.buckets.len() as u64,
-            });
-        }
+        limits::check_count("root buckets", self.buckets.len(), max)?;
         for pair in self.buckets.windows(2) {
             if pair[0].index >= pair[1].index {
                 return Err(Error::malformed(

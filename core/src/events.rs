@@ -163,17 +163,7 @@ impl Op {
     }
 
     fn validate(&self) -> Result<()> {
-        let check = |what, s: &str, limit: usize| {
-            if s.len() > limit {
-                Err(Error::StringLimit {
-                    what,
-                    limit: limit as u64,
-                    actual: s.len() as u64,
-                })
-            } else {
-                Ok(())
-            }
-        };
+        let check = limits::check_len;
         match self {
             Op::Rename { name } => check("rename name", name, limits::MAX_NAME),
             Op::Pin { anchor, note } => {
@@ -328,13 +318,7 @@ impl EventBatch {
                 "a batch holds at least one event",
             ));
         }
-        if self.events.len() > MAX_EVENTS_PER_BATCH {
-            return Err(Error::CountLimit {
-                what: "batch events",
-                limit: MAX_EVENTS_PER_BATCH as u64,
-                actual: self.events.len() as u64,
-            });
-        }
+        limits::check_count("batch events", self.events.len(), MAX_EVENTS_PER_BATCH)?;
         for pair in self.events.windows(2) {
             if pair[0].hlc >= pair[1].hlc {
                 return Err(Error::malformed(

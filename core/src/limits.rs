@@ -2,6 +2,32 @@
 //! costs at most its bounded size. They are part of the wire spec (`docs/format.md`, "Limits"):
 //! a writer must never produce an artifact over them.
 
+use crate::error::{Error, Result};
+
+/// A string over `limit` bytes is a [`Error::StringLimit`].
+pub(crate) fn check_len(what: &'static str, value: &str, limit: usize) -> Result<()> {
+    if value.len() > limit {
+        return Err(Error::StringLimit {
+            what,
+            limit: limit as u64,
+            actual: value.len() as u64,
+        });
+    }
+    Ok(())
+}
+
+/// More than `limit` items is a [`Error::CountLimit`].
+pub(crate) fn check_count(what: &'static str, n: usize, limit: usize) -> Result<()> {
+    if n > limit {
+        return Err(Error::CountLimit {
+            what,
+            limit: limit as u64,
+            actual: n as u64,
+        });
+    }
+    Ok(())
+}
+
 pub const KIB: usize = 1024;
 pub const MIB: usize = 1024 * KIB;
 

@@ -40,20 +40,16 @@ impl Manifest {
 
     fn validate(&self) -> Result<()> {
         self.session.validate()?;
-        if self.segments.len() > limits::MAX_SEGMENTS_PER_SESSION {
-            return Err(Error::CountLimit {
-                what: "manifest segments",
-                limit: limits::MAX_SEGMENTS_PER_SESSION as u64,
-                actual: self.segments.len() as u64,
-            });
-        }
-        if self.usage_events.len() > limits::MAX_USAGE_EVENTS {
-            return Err(Error::CountLimit {
-                what: "manifest usage events",
-                limit: limits::MAX_USAGE_EVENTS as u64,
-                actual: self.usage_events.len() as u64,
-            });
-        }
+        limits::check_count(
+            "manifest segments",
+            self.segments.len(),
+            limits::MAX_SEGMENTS_PER_SESSION,
+        )?;
+        limits::check_count(
+            "manifest usage events",
+            self.usage_events.len(),
+            limits::MAX_USAGE_EVENTS,
+        )?;
         let mut next = 0u64;
         for seg in &self.segments {
             if seg.first_ordinal != next {

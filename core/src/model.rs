@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::binary::{Reader, Writer};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::limits;
 use crate::names::NativeId;
 
@@ -151,28 +151,6 @@ pub struct UsageEvent {
     pub cost_micro_usd: Option<u64>,
     pub occurred_ms: Option<i64>,
     pub dedup_key: String,
-}
-
-fn check_len(what: &'static str, value: &str, limit: usize) -> Result<()> {
-    if value.len() > limit {
-        return Err(Error::StringLimit {
-            what,
-            limit: limit as u64,
-            actual: value.len() as u64,
-        });
-    }
-    Ok(())
-}
-
-fn check_count(what: &'static str, n: usize, limit: usize) -> Result<()> {
-    if n > limit {
-        return Err(Error::CountLimit {
-            what,
-            limit: limit as u64,
-            actual: n as u64,
-        });
-    }
-    Ok(())
 }
 
 impl Message {

@@ -123,13 +123,7 @@ pub fn encode_segment(messages: &[Message]) -> Result<EncodedSegment> {
     let first = messages
         .first()
         .ok_or_else(|| Error::malformed("segment", "a segment holds at least one message"))?;
-    if messages.len() > SEGMENT_MAX_MESSAGES {
-        return Err(Error::CountLimit {
-            what: "segment messages",
-            limit: SEGMENT_MAX_MESSAGES as u64,
-            actual: messages.len() as u64,
-        });
-    }
+    crate::limits::check_count("segment messages", messages.len(), SEGMENT_MAX_MESSAGES)?;
     check_contiguous(messages)?;
     let lines = messages
         .iter()

@@ -561,12 +561,7 @@ impl Import {
             ArtifactKey::Root { .. } => {
                 self.candidates.remove(&origin);
             }
-            ArtifactKey::Bucket { .. } => {
-                if let Some(c) = self.candidates.get_mut(&origin) {
-                    c.complete = false;
-                }
-            }
-            ArtifactKey::Manifest { .. } => {
+            ArtifactKey::Bucket { .. } | ArtifactKey::Manifest { .. } => {
                 if let Some(c) = self.candidates.get_mut(&origin) {
                     c.complete = false;
                 }
