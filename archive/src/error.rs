@@ -1,0 +1,46 @@
+//! The archive's errors.
+
+use agentsync_core::SessionGid;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchiveError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored {what} does not decode: {source}")]
+    Stored {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+    #[error(
+        "the archive has schema version {found}; this build knows up to {known}: upgrade agentsync"
+    )]
+    NewerSchema { found: i64, known: i64 },
+    #[error("no session matches {0:?}")]
+    NoSuchSession(String),
+    #[error("{query:?} matches {count} sessions; give more of the id (for example {example})")]
+    AmbiguousSession {
+        query: String,
+        count: usize,
+        example: String,
+    },
+    #[error("the stored signing key is not 32 bytes: the identity table was edited by hand")]
+    BadIdentity,
+    #[error("session {0} was purged")]
+    Purged(SessionGid),
+    #[error(transparent)]
+    Core(#[from] agentsync_core::Error),
+    #[error(transparent)]
+    Edit(#[from] agentsync_core::ledger::EditError),
+}
+
+pub type Result<T, E = ArchiveError> = std::result::Result<T, E>;
+
+/// Decodes a JSON column, naming what it held when it does not decode.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(what: &'static str, json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|source| ArchiveError::Stored { what, source })
+}
+
+pub(crate) fn encode<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|source| ArchiveError::Stored { what, source })
+}

@@ -1,0 +1,75 @@
+//! agentsync-archive: the local archive every host keeps, in SQLite.
+//!
+//! One schema and one set of queries for the native CLI and the browser viewer (rusqlite runs
+//! on `sqlite-wasm-rs` there). The archive stores what the core hands out (sessions, messages,
+//! ledger events and state, engine states) and answers the questions the hosts ask (lists,
+//! search, conflicts, status). It decides nothing about the wire format: bytes and artifacts
+//! are the core's business, files and sockets the host's.
+//!
+//! Wall-clock times are parameters, never read here: the browser has no `SystemTime`.
+
+mod curation;
+mod error;
+mod schema;
+mod search;
+mod sessions;
+mod sources;
+mod sync_state;
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+pub use curation::ConflictRow;
+pub use error::{ArchiveError, Result};
+pub use search::SearchHit;
+pub use sessions::{OriginCount, SessionDetail, SessionFilter, SessionSummary};
+pub use sources::SourceRow;
+pub use sync_state::{ProblemRow, SyncRun};
+
+/// An open archive.
+pub struct Archive {
+    conn: Connection,
+}
+
+impl Archive {
+    /// Opens (creating if needed) the archive at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::prepare(Connection::open(path)?)
+    }
+
+    /// An archive that lives in memory (tests, the browser before persistence).
+    pub fn open_in_memory() -> Result<Self> {
+        Self::prepare(Connection::open_in_memory()?)
+    }
+
+    fn prepare(mut conn: Connection) -> Result<Self> {
+        schema::prepare(&mut conn)?;
+        Ok(Archive { conn })
+    }
+
+    /// Runs `f` in one transaction: all of it lands, or none.
+    pub fn transaction<T>(&mut self, f: impl FnOnce(&Archive) -> Result<T>) -> Result<T> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(value) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(value)
+            }
+            Err(e) => {
+                // The error that matters is `e`; a failed rollback leaves SQLite's own.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops and recreates the derived tables (sessions, messages, search index, curation
+    /// projection, ingest progress). Sync state stays; the host then re-ingests and re-imports.
+    pub fn rebuild_derived(&mut self) -> Result<()> {
+        self.transaction(|a| schema::recreate_derived(&a.conn))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,193 @@
+//! The archive's tables, and the migrations that create them.
+//!
+//! Two kinds of tables live here. **Sync state** (identity, persisted engine states, the event
+//! log, conflicts, problems, sync runs) is what a machine cannot get back from the store: it
+//! survives [`rebuild`](crate::Archive::rebuild_derived). **Derived tables** (sessions, messages,
+//! their full-text index, the curation projection, ingest progress) are rebuilt from the logs,
+//! the local mirror and the ledger.
+
+use rusqlite::Connection;
+
+use crate::error::{ArchiveError, Result};
+
+/// Tables only this machine knows: they survive a rebuild of the derived tables.
+const SYNC_STATE: &str = r#"
+    CREATE TABLE identity (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        origin TEXT NOT NULL,
+        secret BLOB NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE sync_state (
+        name TEXT PRIMARY KEY,
+        json TEXT NOT NULL
+    );
+    CREATE TABLE ledger_events (
+        origin TEXT NOT NULL,
+        id TEXT NOT NULL,
+        hlc TEXT NOT NULL,
+        json TEXT NOT NULL,
+        published INTEGER NOT NULL,
+        deferred TEXT,
+        PRIMARY KEY (origin, id)
+    );
+    CREATE INDEX ledger_events_unpublished ON ledger_events (published) WHERE published = 0;
+    CREATE INDEX ledger_events_deferred ON ledger_events (deferred) WHERE deferred IS NOT NULL;
+    CREATE TABLE conflicts (
+        session TEXT NOT NULL,
+        field TEXT NOT NULL,
+        loser_hlc TEXT NOT NULL,
+        loser_origin TEXT NOT NULL,
+        loser_event TEXT NOT NULL,
+        json TEXT NOT NULL,
+        PRIMARY KEY (session, field, loser_hlc, loser_origin, loser_event)
+    );
+    CREATE TABLE problems (
+        key TEXT PRIMARY KEY,
+        state TEXT NOT NULL CHECK (state IN ('quarantined', 'deferred')),
+        class TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL
+    );
+    CREATE TABLE sync_runs (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        finished_ms INTEGER NOT NULL,
+        report TEXT NOT NULL
+    );
+"#;
+
+/// The derived tables as they are now. A migration that changes them drops and recreates
+/// them all ([`Migration::RebuildDerived`]): their content comes back from the logs, the
+/// local mirror and the ledger.
+const DERIVED: &str = r#"
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        gid TEXT NOT NULL UNIQUE,
+        origin TEXT NOT NULL,
+        native_id TEXT NOT NULL,
+        own INTEGER NOT NULL,
+        agent TEXT NOT NULL,
+        project TEXT NOT NULL,
+        title TEXT NOT NULL,
+        first_message TEXT NOT NULL,
+        started_ms INTEGER,
+        ended_ms INTEGER,
+        message_count INTEGER NOT NULL,
+        revision INTEGER NOT NULL DEFAULT 0,
+        manifest TEXT,
+        session_json TEXT NOT NULL,
+        usage_json TEXT NOT NULL
+    );
+    CREATE INDEX sessions_origin ON sessions (origin);
+    CREATE INDEX sessions_started ON sessions (started_ms);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        session INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        ordinal INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        timestamp_ms INTEGER,
+        content TEXT NOT NULL,
+        thinking TEXT NOT NULL,
+        rest_json TEXT NOT NULL,
+        UNIQUE (session, ordinal)
+    );
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, thinking, content = 'messages', content_rowid = 'id'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content, thinking)
+        VALUES (new.id, new.content, new.thinking);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content, thinking)
+        VALUES ('delete', old.id, old.content, old.thinking);
+    END;
+
+    CREATE TABLE curation (
+        gid TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL DEFAULT '',
+        starred INTEGER NOT NULL DEFAULT 0,
+        trashed INTEGER NOT NULL DEFAULT 0,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE curation_tags (
+        gid TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (gid, tag)
+    );
+    CREATE TABLE curation_pins (
+        gid TEXT NOT NULL,
+        anchor TEXT NOT NULL,
+        json TEXT NOT NULL,
+        PRIMARY KEY (gid, anchor)
+    );
+
+    CREATE TABLE sources (
+        path TEXT PRIMARY KEY,
+        format TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        inode INTEGER NOT NULL,
+        native_id TEXT,
+        resume_json TEXT NOT NULL
+    );
+"#;
+
+/// Derived tables, dropped by a rebuild (the index first, then children before parents).
+const DERIVED_TABLES: &[&str] = &[
+    "messages_fts",
+    "messages",
+    "sessions",
+    "curation",
+    "curation_tags",
+    "curation_pins",
+    "sources",
+];
+
+enum Migration {
+    Sql(&'static str),
+    RebuildDerived,
+}
+
+/// Migrations in order; `PRAGMA user_version` counts those applied. Append, never edit.
+const MIGRATIONS: &[Migration] = &[Migration::Sql(SYNC_STATE), Migration::RebuildDerived];
+
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Sets the connection options and applies the migrations not applied yet.
+pub(crate) fn prepare(conn: &mut Connection) -> Result<()> {
+    // WAL: readers (the viewer, `sessions` while a sync runs) never block the writer.
+    // The browser's memory VFS refuses WAL and answers "memory"; that is fine.
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
+    )?;
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if applied > SCHEMA_VERSION {
+        return Err(ArchiveError::NewerSchema {
+            found: applied,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let tx = conn.transaction()?;
+        match migration {
+            Migration::Sql(sql) => tx.execute_batch(sql)?,
+            Migration::RebuildDerived => recreate_derived(&tx)?,
+        }
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Drops the derived tables (if present) and creates them empty.
+pub(crate) fn recreate_derived(conn: &Connection) -> Result<()> {
+    for table in DERIVED_TABLES {
+        conn.execute_batch(&format!("DROP TABLE IF EXISTS {table};"))?;
+    }
+    conn.execute_batch(DERIVED)?;
+    Ok(())
+}

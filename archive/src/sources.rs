@@ -1,0 +1,65 @@
+//! Ingest progress per log file: what was read, so an unchanged file costs one `stat` and an
+//! appended one is read from where the last pass stopped.
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::Archive;
+use crate::error::Result;
+
+/// What the last pass over one log file saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRow {
+    pub path: String,
+    /// `claude` or `codex`.
+    pub format: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub inode: u64,
+    pub native_id: Option<String>,
+    /// The parser's resume state, as JSON (the host owns its shape).
+    pub resume_json: String,
+}
+
+impl Archive {
+    pub fn source(&self, path: &str) -> Result<Option<SourceRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT path, format, size, mtime_ns, inode, native_id, resume_json
+                 FROM sources WHERE path = ?1",
+                [path],
+                |r| {
+                    Ok(SourceRow {
+                        path: r.get(0)?,
+                        format: r.get(1)?,
+                        size: r.get::<_, i64>(2)? as u64,
+                        mtime_ns: r.get(3)?,
+                        inode: r.get::<_, i64>(4)? as u64,
+                        native_id: r.get(5)?,
+                        resume_json: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn set_source(&self, row: &SourceRow) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO sources (path, format, size, mtime_ns, inode, native_id, resume_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (path) DO UPDATE SET format = excluded.format, size = excluded.size,
+                 mtime_ns = excluded.mtime_ns, inode = excluded.inode,
+                 native_id = excluded.native_id, resume_json = excluded.resume_json",
+            params![
+                row.path,
+                row.format,
+                row.size as i64,
+                row.mtime_ns,
+                row.inode as i64,
+                row.native_id,
+                row.resume_json
+            ],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,234 @@
+//! Archive tests against a real (in-memory) SQLite.
+
+use agentsync_core::sync::import::ApplyUnit;
+use agentsync_core::{ArtifactId, Message, NativeId, Op, OriginId, Session, SessionGid};
+
+use crate::{Archive, SessionFilter};
+
+fn origin(name: &str) -> OriginId {
+    name.parse().expect("origin")
+}
+
+fn session(native: &str, title: &str) -> Session {
+    Session {
+        native_id: native.parse::<NativeId>().expect("native id"),
+        agent: "claude-code".into(),
+        parser: "claude".into(),
+        project: "demo".into(),
+        title: title.into(),
+        first_message: format!("first message of {native}"),
+        cwd: String::new(),
+        git_branch: String::new(),
+        started_ms: Some(1_700_000_000_000),
+        ended_ms: None,
+        parent_session: String::new(),
+        relationship: String::new(),
+        user_message_count: 0,
+    }
+}
+
+fn message(ordinal: u64, content: &str) -> Message {
+    Message {
+        ordinal,
+        role: if ordinal % 2 == 0 {
+            "user"
+        } else {
+            "assistant"
+        }
+        .into(),
+        content: content.into(),
+        thinking: format!("thinking about {ordinal}"),
+        ..Message::default()
+    }
+}
+
+#[test]
+fn own_sessions_append_and_read_back_in_order() {
+    let archive = Archive::open_in_memory().expect("open");
+    let me = origin("laptop-0a1b2c");
+    let s = session("s1", "Fix the parser");
+    archive
+        .apply_own(
+            &me,
+            &s,
+            &[message(0, "hello"), message(1, "hi there")],
+            &[],
+            false,
+        )
+        .expect("first pass");
+    archive
+        .apply_own(&me, &s, &[message(2, "more")], &[], false)
+        .expect("append");
+    let gid = SessionGid::new(me.clone(), s.native_id.clone());
+    let all = archive.messages(&gid, 0).expect("messages");
+    assert_eq!(all.iter().map(|m| m.ordinal).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(all[1].content, "hi there");
+    assert_eq!(all[1].thinking, "thinking about 1");
+    assert_eq!(archive.messages(&gid, 2).expect("tail").len(), 1);
+    let revisions = archive.own_revisions().expect("revisions");
+    assert_eq!(revisions, vec![(s.native_id.clone(), 2)]);
+    let listed = archive.sessions(&SessionFilter::default()).expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].message_count, 3);
+    assert_eq!(listed[0].display_name, "Fix the parser");
+    // A rewritten log replaces everything.
+    archive
+        .apply_own(&me, &s, &[message(0, "only")], &[], true)
+        .expect("reset");
+    assert_eq!(archive.messages(&gid, 0).expect("messages").len(), 1);
+}
+
+#[test]
+fn import_units_replace_from_their_first_ordinal_and_search_finds_words() {
+    let archive = Archive::open_in_memory().expect("open");
+    let peer = origin("desktop-3d4e5f");
+    let gid = SessionGid::new(peer.clone(), "s9".parse().expect("native"));
+    let unit = |from: u64, messages: Vec<Message>, count: u64| ApplyUnit {
+        gid: gid.clone(),
+        session: session("s9", ""),
+        from_ordinal: from,
+        messages,
+        message_count: count,
+        usage_events: Vec::new(),
+        manifest: ArtifactId::of(b"m"),
+    };
+    archive
+        .apply_unit(&unit(
+            0,
+            vec![message(0, "zebra crossing"), message(1, "old tail")],
+            2,
+        ))
+        .expect("first");
+    archive
+        .apply_unit(&unit(
+            1,
+            vec![message(1, "new tail giraffe"), message(2, "x")],
+            3,
+        ))
+        .expect("tail");
+    let all = archive.messages(&gid, 0).expect("messages");
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[1].content, "new tail giraffe");
+    let hits = archive.search("giraf", 10).expect("search");
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].ordinal, 1);
+    assert!(hits[0].snippet.contains("[giraffe]"), "{}", hits[0].snippet);
+    assert!(archive.search("old tail", 10).expect("search").is_empty());
+    // Syntax characters are words, not FTS5 operators.
+    assert!(
+        archive
+            .search("\"AND -: (", 10)
+            .expect("odd input")
+            .is_empty()
+    );
+    let found = archive
+        .sessions(&SessionFilter {
+            search: Some("zebra".into()),
+            ..SessionFilter::default()
+        })
+        .expect("filtered");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].display_name, "first message of s9");
+}
+
+#[test]
+fn edits_project_onto_rows_and_purge_deletes() {
+    let mut archive = Archive::open_in_memory().expect("open");
+    let me = origin("laptop-0a1b2c");
+    for n in ["a1", "a2"] {
+        archive
+            .apply_own(&me, &session(n, n), &[message(0, "x")], &[], false)
+            .expect("session");
+    }
+    let a1: SessionGid = "laptop-0a1b2c~a1".parse().expect("gid");
+    let a2: SessionGid = "laptop-0a1b2c~a2".parse().expect("gid");
+    let t = 1_700_000_000_000;
+    archive
+        .edit(
+            &me,
+            t,
+            &a1,
+            Op::Rename {
+                name: "Mine".into(),
+            },
+        )
+        .expect("rename");
+    archive.edit(&me, t, &a1, Op::Star).expect("star");
+    archive
+        .edit(&me, t, &a1, Op::TagAdd { tag: "work".into() })
+        .expect("tag");
+    archive.edit(&me, t, &a2, Op::Trash).expect("trash");
+    let listed = archive.sessions(&SessionFilter::default()).expect("list");
+    assert_eq!(listed.len(), 1, "trashed sessions are hidden");
+    assert_eq!(listed[0].display_name, "Mine");
+    assert!(listed[0].starred);
+    assert_eq!(listed[0].tags, ["work"]);
+    let trashed = archive
+        .sessions(&SessionFilter {
+            trashed: true,
+            ..SessionFilter::default()
+        })
+        .expect("trashed");
+    assert_eq!(trashed[0].id, a2.to_string());
+    assert_eq!(archive.unpublished_events().expect("events").len(), 4);
+    archive.edit(&me, t, &a2, Op::Purge).expect("purge");
+    assert!(!archive.has_session(&a2).expect("has"));
+    assert!(matches!(
+        archive.edit(&me, t, &a2, Op::Star),
+        Err(crate::ArchiveError::NoSuchSession(_))
+    ));
+    // The ledger survives a rebuild; the projection comes back from it.
+    archive.rebuild_derived().expect("rebuild");
+    archive
+        .apply_own(&me, &session("a1", "a1"), &[message(0, "x")], &[], false)
+        .expect("re-ingest");
+    let ledger = archive.ledger().expect("ledger");
+    archive.reproject(&ledger).expect("reproject");
+    let listed = archive.sessions(&SessionFilter::default()).expect("list");
+    assert_eq!(listed[0].display_name, "Mine");
+    assert!(ledger.is_purged(&a2));
+    assert!(archive.identity().expect("identity").is_none());
+}
+
+#[test]
+fn resolve_accepts_full_ids_native_ids_and_unique_prefixes() {
+    let archive = Archive::open_in_memory().expect("open");
+    let me = origin("laptop-0a1b2c");
+    for n in ["abc123", "abd456"] {
+        archive
+            .apply_own(&me, &session(n, n), &[], &[], false)
+            .expect("session");
+    }
+    assert_eq!(
+        archive.resolve("abc123").expect("native").to_string(),
+        "laptop-0a1b2c~abc123"
+    );
+    assert_eq!(
+        archive.resolve("abd").expect("prefix").to_string(),
+        "laptop-0a1b2c~abd456"
+    );
+    assert!(matches!(
+        archive.resolve("ab"),
+        Err(crate::ArchiveError::AmbiguousSession { count: 2, .. })
+    ));
+    assert!(matches!(
+        archive.resolve("zz"),
+        Err(crate::ArchiveError::NoSuchSession(_))
+    ));
+}
+
+#[test]
+fn identity_is_created_once() {
+    let archive = Archive::open_in_memory().expect("open");
+    let first = agentsync_core::OriginKey::from_secret([7; 32]);
+    let second = agentsync_core::OriginKey::from_secret([9; 32]);
+    let (o1, k1) = archive
+        .create_identity(&origin("laptop-0a1b2c"), &first, 1)
+        .expect("create");
+    let (o2, k2) = archive
+        .create_identity(&origin("other-000000"), &second, 2)
+        .expect("second create keeps the first");
+    assert_eq!(o1, o2);
+    assert_eq!(k1.public(), k2.public());
+    assert_eq!(o2.as_str(), "laptop-0a1b2c");
+}
