@@ -30,7 +30,7 @@ fn session(native: &str, title: &str) -> Session {
 fn message(ordinal: u64, content: &str) -> Message {
     Message {
         ordinal,
-        role: if ordinal % 2 == 0 {
+        role: if ordinal.is_multiple_of(2) {
             "user"
         } else {
             "assistant"

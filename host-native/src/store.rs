@@ -1,28 +1,35 @@
 //! A blob store in a local folder, shaped like the WIT `store` interface (`wit/agentsync.wit`):
 //! `list-keys(prefix, start-after)`, `get`, `put-if-absent`, `delete`.
 //!
-//! Keys are `/`-separated and map to paths under the root folder. Writes go to a `.tmp-…` file
-//! in the target folder first and are then linked into place without overwriting, so a reader
-//! never sees a partial artifact and a key, once written, never changes. Temporary files are
-//! invisible to listings.
+//! Keys are `/`-separated and map to paths under the root folder. A write goes to a synced
+//! `.tmp-…` file in the key's folder first and is then hard-linked into place, which fails rather
+//! than overwrite, so a reader never sees a partial artifact and two racing writers cannot both
+//! win. Temporary files are invisible to listings.
+//!
+//! A key, once written, only changes to heal it: when an artifact key holds bytes that fail
+//! verification and a writer offers bytes that pass, the good copy replaces the bad one (edge case
+//! 13 in DESIGN.md). Two valid copies of one artifact may differ byte for byte (encoders compress
+//! differently; ids hash the uncompressed bytes), so they are compared by what they hold.
+//!
+//! The store never reads or writes through a symbolic link below its root: a link would let a
+//! GC `delete` or a relayed `put` reach files outside the store.
 
-use std::fs;
-use std::io::{self, ErrorKind};
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use std::time::UNIX_EPOCH;
-
-use agentsync_core::ArtifactKey;
 use agentsync_core::sync::store::{ListPage, Listing, PutOutcome, Store, StoreError};
+use agentsync_core::{Artifact, ArtifactKey};
 use anyhow::{Context, Result, bail};
 
 /// What `put_if_absent` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Put {
-    /// The key did not exist and now holds the bytes.
+    /// The key did not exist (or held a corrupt copy of the artifact) and now holds the bytes.
     Written,
-    /// The key already held exactly these bytes: nothing to do.
+    /// The key already held these bytes, or another valid copy of the same artifact.
     AlreadyPresent,
 }
 
@@ -32,6 +39,22 @@ pub struct FolderStore {
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// How often a read or write is retried when the file under a key changes while it is used
+/// (a racing writer, healer or GC); more than that means something keeps replacing it.
+const ATTEMPTS: usize = 3;
+
+/// What walking a key's folders found.
+enum Folders {
+    /// Every folder exists and none is a symbolic link.
+    Present(PathBuf),
+    /// A folder does not exist, so neither does anything below it.
+    Missing,
+    /// This path is a symbolic link.
+    Symlink(PathBuf),
+    /// This path is not a folder.
+    NotAFolder(PathBuf),
+}
 
 impl FolderStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -51,8 +74,93 @@ impl FolderStore {
     }
 
     /// Keys under `prefix` (which should end in `/`) that sort after `start_after`, in byte
-    /// order, without temporary files.
+    /// order, without temporary files or symbolic links.
     pub fn list_keys(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>> {
+        Ok(self
+            .list_entries(prefix, start_after)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    /// The bytes under `key`, or `None` if there are none.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.path_of(key)?;
+        match self.folders(key, false)? {
+            Folders::Present(_) => read_regular(key, &path),
+            Folders::Missing => Ok(None),
+            Folders::Symlink(at) => Err(symlink_refused(key, &at)),
+            Folders::NotAFolder(at) => Err(not_a_folder(key, &at)),
+        }
+    }
+
+    /// Writes `bytes` under `key` unless it exists. Writing the same bytes, or another valid
+    /// copy of the same artifact, again is a no-op. A corrupt copy of an artifact is replaced by
+    /// valid bytes. Anything else under an existing key is an error: keys are write-once.
+    pub fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<Put> {
+        let path = self.path_of(key)?;
+        if ArtifactKey::is_temporary(key) {
+            // It would be invisible to listings and could collide with a writer's temp file.
+            bail!("store key {key:?} has a temporary file's name");
+        }
+        if let Some(existing) = self.get(key)? {
+            return self.settle(key, &path, &existing, bytes);
+        }
+        let dir = self.create_folders(key)?;
+        let tmp = TempFile::write(&dir, bytes)?;
+        for _ in 0..ATTEMPTS {
+            match publish(&tmp.path, &path, bytes, |from, to| fs::hard_link(from, to)) {
+                Ok(()) => {
+                    sync_dir(&dir);
+                    return Ok(Put::Written);
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    // Another writer got there first (or a symlink or folder sits there, which
+                    // `get` refuses with a clear error).
+                    if let Some(existing) = self.get(key)? {
+                        return self.settle(key, &path, &existing, bytes);
+                    }
+                    // ...and was deleted again before we could read it: try once more.
+                }
+                Err(e) => return Err(e).with_context(|| format!("placing {}", path.display())),
+            }
+        }
+        bail!(
+            "{} kept appearing and disappearing while being written",
+            path.display()
+        )
+    }
+
+    /// Removes `key`; removing a missing key is not an error.
+    pub fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path_of(key)?;
+        match self.folders(key, false)? {
+            Folders::Present(_) => {}
+            Folders::Missing => return Ok(()),
+            Folders::Symlink(at) => return Err(symlink_refused(key, &at)),
+            Folders::NotAFolder(at) => return Err(not_a_folder(key, &at)),
+        }
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(symlink_refused(key, &path)),
+            Ok(meta) if !meta.is_file() => bail!("{} is not a file", path.display()),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("inspecting {}", path.display())),
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("deleting {}", path.display())),
+        }
+    }
+
+    /// Listed keys with their metadata, read from the directory walk itself so that a key
+    /// deleted mid-listing is simply absent rather than an error.
+    fn list_entries(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<(String, Metadata)>> {
         let dir_prefix = match prefix.rfind('/') {
             Some(i) => &prefix[..i],
             None => "",
@@ -60,99 +168,154 @@ impl FolderStore {
         let dir = if dir_prefix.is_empty() {
             self.root.clone()
         } else {
-            self.path_of(dir_prefix)?
+            // Validates the prefix's folder part as a key would be.
+            self.path_of(dir_prefix)?;
+            // A prefix through a symlink or a file has no keys under it.
+            match self.folders(&format!("{dir_prefix}/"), false)? {
+                Folders::Present(dir) => dir,
+                Folders::Missing | Folders::Symlink(_) | Folders::NotAFolder(_) => {
+                    return Ok(Vec::new());
+                }
+            }
         };
-        let mut keys = Vec::new();
-        collect_keys(&dir, dir_prefix, &mut keys)
+        let mut entries = Vec::new();
+        collect_entries(&dir, dir_prefix, prefix, &mut entries)
             .with_context(|| format!("listing {}", dir.display()))?;
-        keys.retain(|k| {
+        entries.retain(|(k, _)| {
             k.starts_with(prefix)
                 && !ArtifactKey::is_temporary(k)
                 && start_after.is_none_or(|after| k.as_str() > after)
         });
-        keys.sort();
-        Ok(keys)
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(entries)
     }
 
-    /// The bytes under `key`, or `None` if there are none.
-    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let path = self.path_of(key)?;
-        match fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        }
-    }
-
-    /// Writes `bytes` under `key` unless it exists. Writing the same bytes again is a no-op;
-    /// different bytes under an existing key are an error (artifacts are write-once).
-    pub fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<Put> {
-        let path = self.path_of(key)?;
-        if let Some(existing) = self.get(key)? {
-            return same_or_conflict(key, &existing, bytes);
-        }
-        let dir = path
-            .parent()
-            .with_context(|| format!("store key {key:?} has no folder"))?;
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = dir.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-        let placed = place_without_overwrite(&tmp, &path);
-        let _ = fs::remove_file(&tmp);
-        match placed {
-            Ok(()) => Ok(Put::Written),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                // Another writer won the race; it must have written the same bytes.
-                let existing =
-                    fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                same_or_conflict(key, &existing, bytes)
+    /// Walks the folders holding `key` (every part but the last) from the root, refusing to
+    /// pass through a symbolic link. The root itself may be a link: the user chose it.
+    fn folders(&self, key: &str, create: bool) -> Result<Folders> {
+        let parts: Vec<&str> = key.split('/').collect();
+        let folder_parts = &parts[..parts.len().saturating_sub(1)];
+        if create {
+            if !self.root.is_dir() {
+                fs::create_dir_all(&self.root)
+                    .with_context(|| format!("creating {}", self.root.display()))?;
+                if let Some(parent) = self.root.parent() {
+                    sync_dir(parent);
+                }
             }
-            Err(e) => Err(e).with_context(|| format!("placing {}", path.display())),
+        } else {
+            match fs::metadata(&self.root) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => return Ok(Folders::NotAFolder(self.root.clone())),
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Folders::Missing),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("inspecting {}", self.root.display()));
+                }
+            }
+        }
+        let mut dir = self.root.clone();
+        for part in folder_parts {
+            let parent = dir.clone();
+            dir.push(part);
+            let meta = match fs::symlink_metadata(&dir) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == ErrorKind::NotFound && !create => {
+                    return Ok(Folders::Missing);
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => match fs::create_dir(&dir) {
+                    Ok(()) => {
+                        // The new folder's name must be durable before anything in it is.
+                        sync_dir(&parent);
+                        continue;
+                    }
+                    // A racing writer created it: check what it is like any existing path.
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => fs::symlink_metadata(&dir)
+                        .with_context(|| format!("inspecting {}", dir.display()))?,
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("creating {}", dir.display()));
+                    }
+                },
+                Err(e) => return Err(e).with_context(|| format!("inspecting {}", dir.display())),
+            };
+            if meta.file_type().is_symlink() {
+                return Ok(Folders::Symlink(dir));
+            }
+            if !meta.is_dir() {
+                return Ok(Folders::NotAFolder(dir));
+            }
+        }
+        Ok(Folders::Present(dir))
+    }
+
+    /// Creates the folders holding `key` and returns the innermost one.
+    fn create_folders(&self, key: &str) -> Result<PathBuf> {
+        match self.folders(key, true)? {
+            Folders::Present(dir) => Ok(dir),
+            Folders::Symlink(at) => Err(symlink_refused(key, &at)),
+            Folders::NotAFolder(at) => Err(not_a_folder(key, &at)),
+            Folders::Missing => bail!("the folders of {key:?} vanished while being created"),
         }
     }
 
-    /// Removes `key`; removing a missing key is not an error.
-    pub fn delete(&self, key: &str) -> Result<()> {
-        let path = self.path_of(key)?;
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("deleting {}", path.display())),
+    /// Decides a write to a key that already holds `existing`.
+    fn settle(&self, key: &str, path: &Path, existing: &[u8], bytes: &[u8]) -> Result<Put> {
+        if existing == bytes {
+            return Ok(Put::AlreadyPresent);
         }
+        let Ok(artifact_key) = key.parse::<ArtifactKey>() else {
+            bail!("{key} already exists with different bytes (keys are write-once)");
+        };
+        if let Err(e) = Artifact::open(&artifact_key, bytes) {
+            bail!(
+                "{key} already exists and the new bytes are not a valid copy of it ({e}); \
+                 the stored copy is kept"
+            );
+        }
+        match Artifact::open(&artifact_key, existing) {
+            Ok(_) => Ok(Put::AlreadyPresent),
+            // A newer format or stage this build cannot read is not proof of corruption, and
+            // ids match, so the stored copy holds the same artifact.
+            Err(e) if e.is_deferred() => Ok(Put::AlreadyPresent),
+            Err(_) => {
+                self.replace(key, path, bytes)?;
+                Ok(Put::Written)
+            }
+        }
+    }
+
+    /// Atomically replaces the file under `key` with `bytes` (which the caller verified).
+    fn replace(&self, key: &str, path: &Path, bytes: &[u8]) -> Result<()> {
+        let dir = self.create_folders(key)?;
+        let tmp = TempFile::write(&dir, bytes)?;
+        // `rename` replaces a symlink itself, never its target, so no check is needed here.
+        fs::rename(&tmp.path, path).with_context(|| format!("replacing {}", path.display()))?;
+        sync_dir(&dir);
+        Ok(())
     }
 }
 
 /// The core's sync engine over the folder (natively, and behind the component's imported WIT
-/// `store`). A listing is one page; a conflicting write is an error, not `Exists`.
+/// `store`). A listing is one page; a conflicting or invalid write is an error, not `Exists`.
 impl Store for FolderStore {
     fn list_keys(
         &mut self,
         prefix: &str,
         start_after: Option<&str>,
     ) -> Result<ListPage, StoreError> {
-        let failed = |e: anyhow::Error| store_error("list", prefix, e);
-        let keys = FolderStore::list_keys(self, prefix, start_after).map_err(failed)?;
-        let mut entries = Vec::with_capacity(keys.len());
-        for key in keys {
-            let path = self.path_of(&key).map_err(failed)?;
-            let meta = fs::metadata(&path)
-                .with_context(|| format!("reading {}", path.display()))
-                .map_err(failed)?;
-            let modified_ms = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .and_then(|d| u64::try_from(d.as_millis()).ok());
-            entries.push(Listing {
+        let entries = self
+            .list_entries(prefix, start_after)
+            .map_err(|e| store_error("list", prefix, e))?
+            .into_iter()
+            .map(|(key, meta)| Listing {
                 key,
-                modified_ms,
+                modified_ms: meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .and_then(|d| u64::try_from(d.as_millis()).ok()),
                 size: meta.len(),
-            });
-        }
+            })
+            .collect();
         Ok(ListPage {
             entries,
             truncated: false,
@@ -185,30 +348,146 @@ fn store_error(op: &str, key: &str, e: anyhow::Error) -> StoreError {
     }
 }
 
-fn same_or_conflict(key: &str, existing: &[u8], bytes: &[u8]) -> Result<Put> {
-    if existing == bytes {
-        Ok(Put::AlreadyPresent)
-    } else {
-        bail!("{key} already exists with different bytes (artifacts are write-once)")
-    }
+fn symlink_refused(key: &str, at: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "store key {key:?}: {} is a symbolic link, which the store does not follow",
+        at.display()
+    )
 }
 
-/// Hard-links `tmp` to `path`, which fails if `path` exists. File systems without hard links
-/// fall back to a rename after an existence check.
-fn place_without_overwrite(tmp: &Path, path: &Path) -> io::Result<()> {
-    match fs::hard_link(tmp, path) {
+fn not_a_folder(key: &str, at: &Path) -> anyhow::Error {
+    anyhow::anyhow!("store key {key:?}: {} is not a folder", at.display())
+}
+
+/// Reads a regular file, refusing symbolic links. The file is checked before it is opened (so
+/// nothing else, e.g. a FIFO, is opened) and the opened file is checked to be the one inspected
+/// (so a link swapped in between is not followed).
+fn read_regular(key: &str, path: &Path) -> Result<Option<Vec<u8>>> {
+    for _ in 0..ATTEMPTS {
+        let before = match fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("inspecting {}", path.display())),
+        };
+        if before.file_type().is_symlink() {
+            return Err(symlink_refused(key, path));
+        }
+        if !before.is_file() {
+            bail!("{} is not a file", path.display());
+        }
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            // Deleted since it was inspected: the next look says so.
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+        };
+        let opened = file
+            .metadata()
+            .with_context(|| format!("inspecting {}", path.display()))?;
+        if !same_file(&before, &opened) {
+            // Replaced in between: by a healing writer, or by a link. Look again.
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(opened.len()).unwrap_or(0));
+        file.read_to_end(&mut bytes)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return Ok(Some(bytes));
+    }
+    bail!("{} kept changing while being read", path.display())
+}
+
+#[cfg(unix)]
+fn same_file(a: &Metadata, b: &Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &Metadata, b: &Metadata) -> bool {
+    b.is_file()
+}
+
+/// Publishes the synced temp file `tmp` at `path` without ever replacing what is there:
+/// `link` (a hard link) fails with `AlreadyExists` if `path` exists. File systems without hard
+/// links (FAT, some network shares) fall back to creating `path` exclusively and writing it
+/// there, where a racing reader can see a partial file; for artifacts such a copy fails
+/// verification and a later writer heals it.
+fn publish(
+    tmp: &Path,
+    path: &Path,
+    bytes: &[u8],
+    link: impl FnOnce(&Path, &Path) -> io::Result<()>,
+) -> io::Result<()> {
+    match link(tmp, path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(e),
         Err(_) => {
-            if path.exists() {
-                return Err(io::Error::from(ErrorKind::AlreadyExists));
+            let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+            if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
+                drop(file);
+                // Never leave a partial file behind under a write-once key.
+                let _ = fs::remove_file(path);
+                return Err(e);
             }
-            fs::rename(tmp, path)
+            Ok(())
         }
     }
 }
 
-fn collect_keys(dir: &Path, key_prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
+/// A synced temporary file, removed when dropped (after publishing, the hard link keeps the
+/// data; after a rename, there is nothing left to remove).
+struct TempFile {
+    path: PathBuf,
+}
+
+impl TempFile {
+    fn write(dir: &Path, bytes: &[u8]) -> Result<TempFile> {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        for _ in 0..16 {
+            // The pid and counter are unique among live writers; the time guards against a
+            // stale file left by a crashed process with a recycled pid.
+            let path = dir.join(format!(
+                ".tmp-{}-{}-{nanos:09}",
+                std::process::id(),
+                TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            let mut file = match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            };
+            let tmp = TempFile { path };
+            file.write_all(bytes)
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("writing {}", tmp.path.display()))?;
+            return Ok(tmp);
+        }
+        bail!("no free temporary file name in {}", dir.display())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Makes a folder's entries durable. Best effort: some platforms (Windows) cannot open a folder
+/// as a file and some file systems reject syncing one, and neither is worth failing a write.
+fn sync_dir(dir: &Path) {
+    if let Ok(handle) = File::open(dir) {
+        let _ = handle.sync_all();
+    }
+}
+
+fn collect_entries(
+    dir: &Path,
+    key_prefix: &str,
+    wanted: &str,
+    out: &mut Vec<(String, Metadata)>,
+) -> io::Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
@@ -224,10 +503,23 @@ fn collect_keys(dir: &Path, key_prefix: &str, out: &mut Vec<String>) -> io::Resu
         } else {
             format!("{key_prefix}/{name}")
         };
-        if entry.file_type()?.is_dir() {
-            collect_keys(&entry.path(), &key, out)?;
-        } else {
-            out.push(key);
+        // `DirEntry::file_type` and `metadata` do not follow symbolic links.
+        let file_type = entry.file_type()?;
+        if file_type.is_symlink() {
+            continue;
+        }
+        if file_type.is_dir() {
+            let folder = format!("{key}/");
+            if folder.starts_with(wanted) || wanted.starts_with(&folder) {
+                collect_entries(&entry.path(), &key, wanted, out)?;
+            }
+        } else if file_type.is_file() && !ArtifactKey::is_temporary(&key) {
+            match entry.metadata() {
+                Ok(meta) => out.push((key, meta)),
+                // Deleted since the folder was read.
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(())
@@ -235,20 +527,95 @@ fn collect_keys(dir: &Path, key_prefix: &str, out: &mut Vec<String>) -> io::Resu
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Barrier};
+
+    use agentsync_core::{Compressor, Encoded, Message, OriginId, RuzstdCompressor};
+
     use super::*;
 
-    fn temp_store(name: &str) -> FolderStore {
-        let dir = std::env::temp_dir().join(format!(
-            "agentsync-store-test-{name}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        FolderStore::new(dir)
+    /// A store in a fresh folder under the system temp dir, removed when dropped.
+    struct TestStore {
+        store: FolderStore,
+        base: PathBuf,
+    }
+
+    impl TestStore {
+        fn new(name: &str) -> Self {
+            let base = std::env::temp_dir().join(format!(
+                "agentsync-store-test-{name}-{}-{}",
+                std::process::id(),
+                TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = fs::remove_dir_all(&base);
+            fs::create_dir_all(&base).unwrap();
+            TestStore {
+                store: FolderStore::new(base.join("root")),
+                base,
+            }
+        }
+
+        /// A folder next to the store's root, outside it.
+        fn outside(&self) -> PathBuf {
+            let dir = self.base.join("outside");
+            fs::create_dir_all(&dir).unwrap();
+            dir
+        }
+    }
+
+    impl std::ops::Deref for TestStore {
+        type Target = FolderStore;
+        fn deref(&self) -> &FolderStore {
+            &self.store
+        }
+    }
+
+    impl Drop for TestStore {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.base);
+        }
+    }
+
+    /// The C zstd library, as the native host seals with (`crate::compress` is not in scope
+    /// when tests/engine.rs compiles this file on its own).
+    struct CZstd;
+
+    impl Compressor for CZstd {
+        fn compress(&self, canonical: &[u8]) -> agentsync_core::Result<Vec<u8>> {
+            Ok(zstd::bulk::compress(canonical, 3).unwrap())
+        }
+    }
+
+    /// A segment artifact: its key and its canonical bytes.
+    fn segment() -> Encoded {
+        let messages: Vec<Message> = (0..20)
+            .map(|i| Message {
+                ordinal: i,
+                role: "user".into(),
+                content: format!("message {i}: the quick brown fox jumps over the lazy dog. ")
+                    .repeat(4),
+                ..Message::default()
+            })
+            .collect();
+        let origin: OriginId = "test-0a0b0c".parse().unwrap();
+        let segment = agentsync_core::segment_messages(&messages)
+            .unwrap()
+            .remove(0);
+        Encoded::segment(&origin, segment)
+    }
+
+    fn temp_files(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with(".tmp-"))
+            .collect()
     }
 
     #[test]
     fn put_get_list_delete() {
-        let store = temp_store("basic");
+        let store = TestStore::new("basic");
+        assert_eq!(store.get("a/x/1").unwrap(), None);
+        assert_eq!(store.list_keys("", None).unwrap(), Vec::<String>::new());
         assert_eq!(store.put_if_absent("a/x/1", b"one").unwrap(), Put::Written);
         assert_eq!(store.put_if_absent("a/x/2", b"two").unwrap(), Put::Written);
         assert_eq!(
@@ -259,24 +626,317 @@ mod tests {
             store.put_if_absent("a/x/1", b"one").unwrap(),
             Put::AlreadyPresent
         );
-        assert!(store.put_if_absent("a/x/1", b"other").is_err());
         assert_eq!(store.get("a/x/2").unwrap().as_deref(), Some(&b"two"[..]));
         assert_eq!(store.get("a/x/3").unwrap(), None);
-        fs::write(store.path_of("a/x/.tmp-9").unwrap(), b"partial").unwrap();
+        assert_eq!(store.get("a/y/3").unwrap(), None);
         assert_eq!(store.list_keys("a/", None).unwrap(), ["a/x/1", "a/x/2"]);
         assert_eq!(store.list_keys("a/x/", Some("a/x/1")).unwrap(), ["a/x/2"]);
+        assert_eq!(store.list_keys("a/x/2", None).unwrap(), ["a/x/2"]);
         assert_eq!(store.list_keys("c/", None).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            store.list_keys("a/x/1/", None).unwrap(),
+            Vec::<String>::new()
+        );
+        // No temp file is left behind by a successful write.
+        assert!(temp_files(&store.path_of("a/x").unwrap()).is_empty());
         store.delete("a/x/1").unwrap();
         store.delete("a/x/1").unwrap();
+        store.delete("q/r/s").unwrap();
+        assert_eq!(store.get("a/x/1").unwrap(), None);
         assert_eq!(store.list_keys("", None).unwrap(), ["a/x/2", "b/x/1"]);
-        fs::remove_dir_all(&store.root).unwrap();
+    }
+
+    #[test]
+    fn keys_are_write_once() {
+        let store = TestStore::new("write-once");
+        assert_eq!(store.put_if_absent("a/b", b"first").unwrap(), Put::Written);
+        let err = store.put_if_absent("a/b", b"second").unwrap_err();
+        assert!(format!("{err:#}").contains("write-once"), "{err:#}");
+        assert_eq!(store.get("a/b").unwrap().as_deref(), Some(&b"first"[..]));
+        let mut as_trait: FolderStore = store.store.clone();
+        assert_eq!(
+            Store::put_if_absent(&mut as_trait, "a/b", b"first").unwrap(),
+            PutOutcome::Exists
+        );
+        let err = Store::put_if_absent(&mut as_trait, "a/b", b"third").unwrap_err();
+        assert_eq!((err.op.as_str(), err.key.as_str()), ("put", "a/b"));
     }
 
     #[test]
     fn keys_cannot_escape_the_root() {
-        let store = temp_store("escape");
-        for bad in ["../x", "a/../../x", "/x", "a//b", "a/./b", "a\\..\\b"] {
+        let store = TestStore::new("escape");
+        for bad in [
+            "../x",
+            "a/../../x",
+            "/x",
+            "a//b",
+            "a/./b",
+            "a\\..\\b",
+            "",
+            "a/",
+        ] {
             assert!(store.path_of(bad).is_err(), "{bad}");
+            assert!(store.put_if_absent(bad, b"x").is_err(), "{bad}");
+            assert!(store.get(bad).is_err(), "{bad}");
+            assert!(store.delete(bad).is_err(), "{bad}");
         }
+        assert!(store.put_if_absent("a/.tmp-1", b"x").is_err());
+        assert!(!store.base.join("x").exists());
+    }
+
+    #[test]
+    fn temp_files_are_not_listed() {
+        let store = TestStore::new("temp");
+        store.put_if_absent("a/x/1", b"one").unwrap();
+        let dir = store.path_of("a/x").unwrap();
+        fs::write(dir.join(".tmp-9"), b"partial").unwrap();
+        fs::write(dir.join(".tmp-123-4-000000001"), b"partial").unwrap();
+        assert_eq!(store.list_keys("a/", None).unwrap(), ["a/x/1"]);
+        assert_eq!(store.list_keys("", None).unwrap(), ["a/x/1"]);
+        let mut as_trait = store.store.clone();
+        let page = Store::list_keys(&mut as_trait, "a/x/", None).unwrap();
+        assert_eq!(page.entries.len(), 1);
+        assert_eq!(page.entries[0].key, "a/x/1");
+        assert_eq!(page.entries[0].size, 3);
+        assert!(page.entries[0].modified_ms.is_some());
+        assert!(!page.truncated);
+    }
+
+    #[test]
+    fn another_valid_encoding_of_the_artifact_is_already_present() {
+        let store = TestStore::new("encodings");
+        let encoded = segment();
+        let key = encoded.key.to_string();
+        let by_c = encoded.seal(Some(&CZstd)).unwrap();
+        let by_rust = encoded.seal(Some(&RuzstdCompressor)).unwrap();
+        let plain = encoded.seal(None).unwrap();
+        assert_ne!(by_c, by_rust);
+        assert_ne!(by_c, plain);
+
+        assert_eq!(store.put_if_absent(&key, &by_c).unwrap(), Put::Written);
+        assert_eq!(
+            store.put_if_absent(&key, &by_rust).unwrap(),
+            Put::AlreadyPresent
+        );
+        assert_eq!(
+            store.put_if_absent(&key, &plain).unwrap(),
+            Put::AlreadyPresent
+        );
+        assert_eq!(store.get(&key).unwrap(), Some(by_c));
+    }
+
+    #[test]
+    fn a_corrupt_copy_is_healed_by_a_valid_one() {
+        let encoded = segment();
+        let key = encoded.key.to_string();
+        let good = encoded.seal(Some(&CZstd)).unwrap();
+        let other_good = encoded.seal(Some(&RuzstdCompressor)).unwrap();
+        let truncated = good[..good.len() - 7].to_vec();
+        let mut flipped = good.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 0x10;
+        for (name, corrupt) in [("truncated", truncated), ("flipped", flipped)] {
+            let store = TestStore::new(&format!("heal-{name}"));
+            let path = store.path_of(&key).unwrap();
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, &corrupt).unwrap();
+            assert!(Artifact::open(&encoded.key, &corrupt).is_err(), "{name}");
+
+            assert_eq!(
+                store.put_if_absent(&key, &other_good).unwrap(),
+                Put::Written,
+                "{name}"
+            );
+            assert_eq!(store.get(&key).unwrap().as_ref(), Some(&other_good));
+            // Healed, the key is write-once again.
+            assert_eq!(
+                store.put_if_absent(&key, &good).unwrap(),
+                Put::AlreadyPresent
+            );
+            assert_eq!(store.get(&key).unwrap().as_ref(), Some(&other_good));
+            assert!(temp_files(path.parent().unwrap()).is_empty());
+            assert_eq!(
+                store.list_keys("", None).unwrap(),
+                std::slice::from_ref(&key)
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_new_bytes_are_refused_and_leave_the_stored_copy() {
+        let encoded = segment();
+        let key = encoded.key.to_string();
+        let good = encoded.seal(Some(&CZstd)).unwrap();
+        let bad = good[..good.len() / 2].to_vec();
+        let other = segment_of_other_content();
+        let other_bytes = other.seal(None).unwrap();
+
+        // Over a valid copy.
+        let store = TestStore::new("refuse-valid");
+        store.put_if_absent(&key, &good).unwrap();
+        for new in [&bad, &other_bytes] {
+            let err = store.put_if_absent(&key, new).unwrap_err();
+            let text = format!("{err:#}");
+            assert!(
+                text.contains(&key) && text.contains("not a valid copy"),
+                "{text}"
+            );
+            assert_eq!(store.get(&key).unwrap().as_ref(), Some(&good));
+        }
+
+        // Over a corrupt copy: never replaced by something that fails verification either.
+        let store = TestStore::new("refuse-corrupt");
+        let path = store.path_of(&key).unwrap();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut corrupt = good.clone();
+        corrupt.push(0);
+        fs::write(&path, &corrupt).unwrap();
+        let mut as_trait = store.store.clone();
+        let err = Store::put_if_absent(&mut as_trait, &key, &bad).unwrap_err();
+        assert_eq!(err.key, key);
+        assert!(err.reason.contains("not a valid copy"), "{}", err.reason);
+        assert_eq!(store.get(&key).unwrap(), Some(corrupt));
+    }
+
+    fn segment_of_other_content() -> Encoded {
+        let origin: OriginId = "test-0a0b0c".parse().unwrap();
+        let messages = vec![Message {
+            ordinal: 0,
+            role: "user".into(),
+            content: "something else".into(),
+            ..Message::default()
+        }];
+        let segment = agentsync_core::segment_messages(&messages)
+            .unwrap()
+            .remove(0);
+        Encoded::segment(&origin, segment)
+    }
+
+    #[test]
+    fn publishing_without_hard_links_creates_exclusively() {
+        let store = TestStore::new("no-links");
+        let dir = store.create_folders("a/b").unwrap();
+        let tmp = TempFile::write(&dir, b"bytes").unwrap();
+        let path = dir.join("b");
+        let unsupported = |_: &Path, _: &Path| Err(io::Error::from(ErrorKind::Unsupported));
+        publish(&tmp.path, &path, b"bytes", unsupported).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"bytes");
+        let err = publish(&tmp.path, &path, b"other", unsupported).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&path).unwrap(), b"bytes");
+        let denied = |_: &Path, _: &Path| Err(io::Error::from(ErrorKind::PermissionDenied));
+        publish(&tmp.path, &dir.join("c"), b"more", denied).unwrap();
+        assert_eq!(fs::read(dir.join("c")).unwrap(), b"more");
+        drop(tmp);
+        assert!(temp_files(&dir).is_empty());
+        assert_eq!(store.list_keys("a/", None).unwrap(), ["a/b", "a/c"]);
+    }
+
+    #[test]
+    fn concurrent_puts_of_one_key_create_it_once() {
+        let store = TestStore::new("concurrent");
+        let encoded = segment();
+        let key = encoded.key.to_string();
+        let bytes = encoded.seal(Some(&CZstd)).unwrap();
+        let barrier = Arc::new(Barrier::new(8));
+        let outcomes: Vec<Put> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let store = store.store.clone();
+                    let barrier = Arc::clone(&barrier);
+                    let (key, bytes) = (&key, &bytes);
+                    s.spawn(move || {
+                        barrier.wait();
+                        store.put_if_absent(key, bytes).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let created = outcomes.iter().filter(|o| **o == Put::Written).count();
+        assert_eq!(created, 1, "{outcomes:?}");
+        assert_eq!(store.get(&key).unwrap().as_ref(), Some(&bytes));
+        assert!(Artifact::open(&encoded.key, &bytes).is_ok());
+        let path = store.path_of(&key).unwrap();
+        assert!(temp_files(path.parent().unwrap()).is_empty());
+        assert_eq!(store.list_keys("", None).unwrap(), [key]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_file_is_refused_and_not_listed() {
+        use std::os::unix::fs::symlink;
+
+        let store = TestStore::new("symlink-file");
+        store.put_if_absent("a/x/1", b"one").unwrap();
+        let secret = store.outside().join("secret");
+        fs::write(&secret, b"outside").unwrap();
+        let link = store.path_of("a/x/2").unwrap();
+        symlink(&secret, &link).unwrap();
+        let dangling = store.path_of("a/x/3").unwrap();
+        symlink(store.outside().join("nothing"), &dangling).unwrap();
+
+        let err = store.get("a/x/2").unwrap_err();
+        assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
+        assert!(store.get("a/x/3").is_err());
+        assert_eq!(store.list_keys("", None).unwrap(), ["a/x/1"]);
+        assert_eq!(
+            store.list_keys("a/x/2", None).unwrap(),
+            Vec::<String>::new()
+        );
+
+        let err = store.put_if_absent("a/x/2", b"new").unwrap_err();
+        assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
+        let err = store.put_if_absent("a/x/3", b"new").unwrap_err();
+        assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
+        assert!(!store.outside().join("nothing").exists());
+        assert!(store.delete("a/x/2").is_err());
+        assert_eq!(fs::read(&secret).unwrap(), b"outside");
+        assert!(fs::symlink_metadata(&link).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_folder_is_not_followed() {
+        use std::os::unix::fs::symlink;
+
+        let store = TestStore::new("symlink-dir");
+        store.put_if_absent("a/x/1", b"one").unwrap();
+        let outside = store.outside();
+        fs::create_dir_all(outside.join("x")).unwrap();
+        fs::write(outside.join("x/1"), b"outside").unwrap();
+        symlink(&outside, store.path_of("b").unwrap()).unwrap();
+        symlink(outside.join("x"), store.path_of("a/y").unwrap()).unwrap();
+
+        assert_eq!(store.list_keys("", None).unwrap(), ["a/x/1"]);
+        assert_eq!(store.list_keys("b/", None).unwrap(), Vec::<String>::new());
+        assert_eq!(store.list_keys("b/x/", None).unwrap(), Vec::<String>::new());
+        assert_eq!(store.list_keys("a/y/", None).unwrap(), Vec::<String>::new());
+        for key in ["b/x/1", "a/y/1"] {
+            let err = store.get(key).unwrap_err();
+            assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
+            assert!(store.delete(key).is_err(), "{key}");
+            assert!(store.put_if_absent(key, b"outside").is_err(), "{key}");
+        }
+        assert!(store.put_if_absent("b/x/2", b"new").is_err());
+        assert!(store.put_if_absent("b/z/2", b"new").is_err());
+        assert!(store.put_if_absent("a/y/2", b"new").is_err());
+        assert_eq!(fs::read(outside.join("x/1")).unwrap(), b"outside");
+        assert!(!outside.join("x/2").exists());
+        assert!(!outside.join("z").exists());
+        assert!(temp_files(&outside.join("x")).is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_root_is_used() {
+        use std::os::unix::fs::symlink;
+
+        let store = TestStore::new("symlink-root");
+        let target = store.outside();
+        symlink(&target, &store.root).unwrap();
+        store.put_if_absent("a/1", b"one").unwrap();
+        assert_eq!(fs::read(target.join("a/1")).unwrap(), b"one");
+        assert_eq!(store.list_keys("", None).unwrap(), ["a/1"]);
     }
 }
