@@ -64,6 +64,13 @@ impl Archive {
         }
     }
 
+    /// SQLite's own consistency check: `ok`, or what is wrong.
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))?)
+    }
+
     /// Drops and recreates the derived tables (sessions, messages, search index, curation
     /// projection, ingest progress). Sync state stays; the host then re-ingests and re-imports.
     pub fn rebuild_derived(&mut self) -> Result<()> {

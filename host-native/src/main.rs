@@ -1,66 +1,209 @@
 //! `agentsync`: the native command-line host.
 
+mod commands;
 mod compress;
+mod config;
 mod conformance;
 mod demo;
+mod home;
+// Parser APIs the CLI does not call yet (whole-file parse, held-message finish) are tested.
 #[allow(dead_code)]
 mod ingest;
 mod inspect;
+mod origin;
+mod progress;
 mod store;
+mod sync;
 mod wasm;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use agentsync_archive::SessionFilter;
+use agentsync_core::Op;
+use anyhow::{Context as _, Result};
+use clap::{Args, Parser, Subcommand};
 
-/// Keep an archive of AI coding-agent sessions in sync across machines.
+use commands::{Context, Output, browse, curate, maintain, setup};
+
+/// Keep an archive of AI coding-agent sessions (Claude Code, Codex) on every machine you use,
+/// in sync through a shared folder.
 #[derive(Debug, Parser)]
 #[command(name = "agentsync", version, about)]
 struct Cli {
+    /// This machine's data folder (archive, local mirror, config). Default: $AGENTSYNC_HOME,
+    /// else the platform's data folder (~/.local/share/agentsync).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON (and no progress bars).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Debug, Args)]
+struct SessionArgs {
+    /// Session ids: the full `<origin>~<id>`, the agent's id, or a unique prefix.
+    #[arg(required = true, value_name = "SESSION")]
+    sessions: Vec<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print a stored artifact (segment, manifest, bucket, root, events) as JSON.
+    /// Create this machine's identity (origin id and signing key) and optionally set the
+    /// default sync target. Other commands do this on first use.
+    Init {
+        /// The origin id to use instead of `<host>-<6 hex>` (a-z, 0-9, '-').
+        #[arg(long)]
+        origin: Option<String>,
+        /// The shared folder `sync`, `gc` and `verify` use by default.
+        #[arg(long)]
+        target: Option<PathBuf>,
+    },
+    /// Read agent logs into the archive: the given files or folders, else
+    /// ~/.claude/projects and ~/.codex/sessions (or what the config names).
+    Ingest {
+        paths: Vec<PathBuf>,
+    },
+    /// List sessions, newest first (trashed ones only with --trashed).
+    Sessions {
+        /// Only sessions whose messages or names match these words.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long)]
+        starred: bool,
+        /// Show the trash instead.
+        #[arg(long)]
+        trashed: bool,
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long)]
+        origin: Option<String>,
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Show one session with its messages.
+    Show {
+        session: String,
+    },
+    /// Full-text search over messages.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+    },
+    /// Give a session a name (an empty name clears it).
+    Rename {
+        session: String,
+        name: String,
+    },
+    /// Star sessions.
+    Star(SessionArgs),
+    Unstar(SessionArgs),
+    /// Move sessions to the trash (hidden from lists, kept, restorable).
+    Trash(SessionArgs),
+    /// Take sessions out of the trash.
+    Restore(SessionArgs),
+    /// Delete sessions everywhere, for good: every machine drops them and never imports them
+    /// again.
+    Purge {
+        #[command(flatten)]
+        sessions: SessionArgs,
+        /// Confirm: purging cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Pin a message of a session (by ordinal, as `show` prints it).
+    Pin {
+        session: String,
+        ordinal: u64,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    Unpin {
+        session: String,
+        ordinal: u64,
+    },
+    /// Add (+tag or tag) and remove (-tag) tags.
+    Tag {
+        session: String,
+        #[arg(required = true, allow_hyphen_values = true, value_name = "+TAG|-TAG")]
+        changes: Vec<String>,
+    },
+    /// Set a session's note (an empty note clears it).
+    Note {
+        session: String,
+        text: String,
+    },
+    /// Ingest, publish, exchange with the target folder, import and apply peers' edits.
+    /// Exits 3 when items were deferred or quarantined.
+    Sync {
+        /// The shared folder (default: the config's `target`).
+        target: Option<PathBuf>,
+        #[arg(long)]
+        no_ingest: bool,
+        /// Keep running: sync on log changes, on the target's new checkpoints, and at least
+        /// every `watch.interval_secs`; a last sync on Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        /// Make TARGET the default and publish this machine's curation before importing.
+        #[arg(long)]
+        init: bool,
+        /// Which build of the core plans exchange, import and replay.
+        #[arg(long, value_enum, default_value = "native")]
+        engine: sync::EngineKind,
+        /// The component for `--engine wasm`.
+        #[arg(long)]
+        component: Option<PathBuf>,
+    },
+    /// Delete this machine's unreachable artifacts older than the grace window from the local
+    /// mirror and the target.
+    Gc {
+        target: Option<PathBuf>,
+        /// e.g. 7d, 12h, 30m (default: the config's gc.grace, 7d).
+        #[arg(long)]
+        grace: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Origins, checkpoints, counts, last sync, conflicts, deferred and quarantined items.
+    Status,
+    /// Concurrent edits that lost, kept visible.
+    Conflicts {
+        session: Option<String>,
+    },
+    /// Print any artifact (a file, or a key in the mirror or target) as JSON.
     Inspect {
-        /// The artifact file, e.g. `<store>/<origin>/segments/<id>.ndjson.zst`.
-        file: PathBuf,
-        /// The artifact's key, e.g. `roots/<origin>/<seq>-<id>.root`. Defaults to the file's
-        /// last three path components when they form a key; otherwise only the frame's own
-        /// header is checked.
+        /// A file, or a key such as `roots/<origin>/<seq>-<id>.root`.
+        file: String,
+        /// The key to check a file against (default: its last path components).
         #[arg(long)]
         key: Option<String>,
     },
-    /// Format-level demo: two simulated machines write sample sessions as artifacts into one
-    /// folder and read each other's back, verifying every artifact.
+    /// Check every artifact of a store (default: the local mirror): ids, signatures, pinned
+    /// keys, every reference of each origin's newest checkpoint; and the database. Exits 3
+    /// when something is wrong.
+    Verify {
+        target: Option<PathBuf>,
+    },
+    /// The demo: two machines ("laptop", "desktop") ingest sample sessions, sync through a
+    /// folder, edit concurrently, sync again and converge, keeping the conflict visible.
     Demo {
-        /// The shared folder (default: a new folder under the system temp dir).
+        /// Where to put the two machines and the shared folder (default: a new temp folder).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
     },
-    /// Run the conformance vectors with the native core or the core's WebAssembly component:
-    /// one result line per vector on stdout, then each is checked against its `expect`.
+    /// Run the conformance vectors with the native core or the WebAssembly component.
+    #[command(hide = true)]
     Conformance {
-        /// Which build of the core runs the vectors.
         #[arg(long, value_enum)]
         engine: conformance::EngineKind,
-        /// The component for `--engine wasm` (default: $AGENTSYNC_COMPONENT, else
-        /// `<target>/wasm32-wasip2/release/agentsync_component.wasm` beside this executable).
         #[arg(long)]
         component: Option<PathBuf>,
-        /// Vectors allowed to fail, one name a line (default: `expected-failures.txt` in the
-        /// first folder, if present). A listed vector that passes fails the run.
         #[arg(long)]
         expected_failures: Option<PathBuf>,
-        /// Folders searched recursively for `*.json` vector files (sorted by path), or files.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
@@ -69,8 +212,30 @@ enum Command {
 fn main() -> ExitCode {
     // Usage errors exit with 2 inside `parse`.
     let cli = Cli::parse();
+    let json = cli.json;
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(output)) => {
+            let text = if json {
+                serde_json::to_string_pretty(&output.value).unwrap_or_default()
+            } else {
+                output.text
+            };
+            let mut stdout = std::io::stdout().lock();
+            match writeln!(stdout, "{}", text.trim_end()).and_then(|()| stdout.flush()) {
+                // The reader went away (`agentsync ... | head`): not an error of ours.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: writing to stdout: {e}");
+                    return ExitCode::FAILURE;
+                }
+                _ => {}
+            }
+            if output.partial {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -78,37 +243,125 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<Option<Output>> {
+    if let Command::Conformance {
+        engine,
+        component,
+        expected_failures,
+        paths,
+    } = &cli.command
+    {
+        let options = conformance::Options {
+            engine: *engine,
+            component: component.as_deref(),
+            expected_failures: expected_failures.as_deref(),
+            paths,
+        };
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        conformance::run(&options, &mut stdout)?;
+        return Ok(None);
+    }
+    if let Command::Demo { dir } = &cli.command {
+        let report = demo::run(dir.as_deref())?;
+        return Output::new(&report, demo::render_text(&report)).map(Some);
+    }
+    let mut ctx = Context::new(cli.data_dir.as_deref(), cli.json)?;
+    let ops = |op: Op| move |_: &_, _: &_| Ok(vec![op.clone()]);
     let output = match cli.command {
-        Command::Conformance {
+        Command::Init { origin, target } => {
+            setup::init(&mut ctx, origin.as_deref(), target.as_deref())?
+        }
+        Command::Ingest { paths } => setup::ingest(&ctx, &paths)?,
+        Command::Sessions {
+            search,
+            starred,
+            trashed,
+            tag,
+            origin,
+            limit,
+        } => browse::sessions(
+            &ctx,
+            &SessionFilter {
+                search,
+                starred,
+                trashed,
+                tag,
+                origin,
+                limit,
+            },
+        )?,
+        Command::Show { session } => browse::show(&ctx, &session)?,
+        Command::Search { query, limit } => browse::search(&ctx, &query, limit)?,
+        Command::Rename { session, name } => {
+            curate::edit(&ctx, &[session], ops(Op::Rename { name }))?
+        }
+        Command::Star(a) => curate::edit(&ctx, &a.sessions, ops(Op::Star))?,
+        Command::Unstar(a) => curate::edit(&ctx, &a.sessions, ops(Op::Unstar))?,
+        Command::Trash(a) => curate::edit(&ctx, &a.sessions, ops(Op::Trash))?,
+        Command::Restore(a) => curate::edit(&ctx, &a.sessions, ops(Op::Restore))?,
+        Command::Purge { sessions, yes } => {
+            if !yes {
+                anyhow::bail!(
+                    "purge deletes the sessions on every machine, for good; add --yes to confirm"
+                );
+            }
+            curate::edit(&ctx, &sessions.sessions, ops(Op::Purge))?
+        }
+        Command::Pin {
+            session,
+            ordinal,
+            note,
+        } => curate::edit(&ctx, &[session], |archive, gid| {
+            Ok(vec![Op::Pin {
+                anchor: curate::anchor(archive, gid, ordinal)?,
+                note: note.clone(),
+            }])
+        })?,
+        Command::Unpin { session, ordinal } => curate::edit(&ctx, &[session], |archive, gid| {
+            Ok(vec![Op::Unpin {
+                anchor: curate::anchor(archive, gid, ordinal)?,
+            }])
+        })?,
+        Command::Tag { session, changes } => {
+            let tag_ops = curate::tag_ops(&changes)?;
+            curate::edit(&ctx, &[session], move |_, _| Ok(tag_ops.clone()))?
+        }
+        Command::Note { session, text } => {
+            curate::edit(&ctx, &[session], ops(Op::SetNote { note: text }))?
+        }
+        Command::Sync {
+            target,
+            no_ingest,
+            watch,
+            init,
             engine,
             component,
-            expected_failures,
-            paths,
         } => {
-            let options = conformance::Options {
+            let args = commands::sync::SyncArgs {
+                target,
+                no_ingest,
+                init,
                 engine,
-                component: component.as_deref(),
-                expected_failures: expected_failures.as_deref(),
-                paths: &paths,
+                component,
             };
-            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-            return conformance::run(&options, &mut stdout);
-        }
-        Command::Inspect { file, key } => inspect::inspect(&file, key.as_deref())?,
-        Command::Demo { dir, json } => {
-            let report = demo::run(dir.as_deref())?;
-            if json {
-                serde_json::to_string_pretty(&report).context("rendering the report")?
+            if watch {
+                commands::sync::watch(&mut ctx, &args)?
             } else {
-                demo::render_text(&report)
+                commands::sync::sync(&mut ctx, &args)?
             }
         }
+        Command::Gc {
+            target,
+            grace,
+            dry_run,
+        } => maintain::gc(&ctx, target.as_deref(), grace.as_deref(), dry_run)?,
+        Command::Status => browse::status(&ctx)?,
+        Command::Conflicts { session } => browse::conflicts(&ctx, session.as_deref())?,
+        Command::Inspect { file, key } => maintain::inspect(&ctx, &file, key.as_deref())?,
+        Command::Verify { target } => maintain::verify(&ctx, target.as_deref())?,
+        Command::Demo { .. } | Command::Conformance { .. } => {
+            return Err(anyhow::anyhow!("handled above")).context("dispatch");
+        }
     };
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{}", output.trim_end()).and_then(|()| stdout.flush()) {
-        // The reader went away (`agentsync ... | head`): not an error of ours.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing to stdout"),
-    }
+    Ok(Some(output))
 }

@@ -182,6 +182,16 @@ impl Exporter {
         Ok(())
     }
 
+    /// Hands out the segments and manifests encoded so far, so a host writes them before it
+    /// encodes more: memory stays bounded by one batch instead of the whole archive. Buckets
+    /// and the root still come from [`Exporter::commit`], after all data, so the write order
+    /// (data before references) holds.
+    pub fn take_data(&mut self) -> Vec<Encoded> {
+        let mut out = std::mem::take(&mut self.plan.segments);
+        out.append(&mut self.plan.manifests);
+        out
+    }
+
     /// Removes a purged session from the checkpoint.
     pub fn remove(&mut self, native: &NativeId) {
         self.next.checkpoint.remove(native);

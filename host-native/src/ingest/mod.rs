@@ -10,6 +10,7 @@ pub mod codex;
 pub mod discover;
 mod fit;
 mod lines;
+pub mod pass;
 mod session;
 mod timestamp;
 mod transcript;

@@ -1,0 +1,236 @@
+//! Reading the archive: `sessions`, `show`, `search`, `conflicts`, `status`.
+
+use agentsync_archive::SessionFilter;
+use agentsync_core::sync::export::ExportState;
+use agentsync_core::sync::import::ImportState;
+use anyhow::Result;
+use serde_json::json;
+
+use super::{Context, Output, format_time};
+
+pub fn sessions(ctx: &Context, filter: &SessionFilter) -> Result<Output> {
+    let archive = ctx.archive()?;
+    let list = archive.sessions(filter)?;
+    let mut text = String::new();
+    for s in &list {
+        let flags = format!(
+            "{}{}",
+            if s.starred { "*" } else { " " },
+            if s.trashed { "T" } else { " " }
+        );
+        let tags = if s.tags.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", s.tags.join(", "))
+        };
+        text.push_str(&format!(
+            "{flags} {}  {:>5} msgs  {}  {}  {}{tags}\n",
+            format_time(s.started_ms),
+            s.message_count,
+            s.id,
+            s.project,
+            s.display_name,
+        ));
+    }
+    if list.is_empty() {
+        text.push_str("no sessions (run `agentsync ingest` or `agentsync sync`)");
+    }
+    Output::new(&list, text)
+}
+
+pub fn show(ctx: &Context, session: &str) -> Result<Output> {
+    let archive = ctx.archive()?;
+    let gid = archive.resolve(session)?;
+    let detail = archive.session_detail(&gid)?;
+    let s = &detail.summary;
+    let mut text = format!(
+        "{}\n{}\nagent {}  project {}  started {}  {} messages\n",
+        s.display_name,
+        s.id,
+        s.agent,
+        s.project,
+        format_time(s.started_ms),
+        s.message_count
+    );
+    if !s.tags.is_empty() {
+        text.push_str(&format!("tags: {}\n", s.tags.join(", ")));
+    }
+    if !s.note.is_empty() {
+        text.push_str(&format!("note: {}\n", s.note));
+    }
+    for m in &detail.messages {
+        let pinned = detail.pins.iter().any(|p| {
+            p.ordinal == Some(m.ordinal)
+                || (!m.source_uuid.is_empty() && p.source_uuid == m.source_uuid)
+        });
+        text.push_str(&format!(
+            "\n#{} {}{} {}\n",
+            m.ordinal,
+            m.role,
+            if pinned { " (pinned)" } else { "" },
+            format_time(m.timestamp_ms)
+        ));
+        if !m.content.is_empty() {
+            text.push_str(m.content.trim_end());
+            text.push('\n');
+        }
+        for call in &m.tool_calls {
+            text.push_str(&format!(
+                "  → {} {}\n",
+                call.name,
+                first_line(&call.input, 100)
+            ));
+        }
+    }
+    Output::new(&detail, text)
+}
+
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    line.chars().take(max).collect()
+}
+
+pub fn search(ctx: &Context, query: &str, limit: u64) -> Result<Output> {
+    let archive = ctx.archive()?;
+    let hits = archive.search(query, limit)?;
+    let mut text = String::new();
+    for h in &hits {
+        text.push_str(&format!(
+            "{} #{} {}  {}\n    {}\n",
+            h.session,
+            h.ordinal,
+            h.role,
+            h.display_name,
+            h.snippet.replace('\n', " ")
+        ));
+    }
+    if hits.is_empty() {
+        text.push_str("no matches");
+    }
+    Output::new(&hits, text)
+}
+
+pub fn conflicts(ctx: &Context, session: Option<&str>) -> Result<Output> {
+    let archive = ctx.archive()?;
+    let gid = session.map(|s| archive.resolve(s)).transpose()?;
+    let list = archive.conflicts(gid.as_ref())?;
+    let mut text = String::new();
+    for c in &list {
+        text.push_str(&format!(
+            "{} {}: kept {} ({} {}), lost {} ({} {})\n",
+            c.session,
+            c.field,
+            c.winner.value,
+            c.winner.origin,
+            c.winner.hlc,
+            c.loser.value,
+            c.loser.origin,
+            c.loser.hlc
+        ));
+    }
+    if list.is_empty() {
+        text.push_str("no conflicts");
+    }
+    Output::new(&list, text)
+}
+
+pub fn status(ctx: &Context) -> Result<Output> {
+    let archive = ctx.archive()?;
+    let (origin, key) = ctx.identity(&archive)?;
+    let export: Option<ExportState> = archive.state("export")?;
+    let import: ImportState = archive.state("import")?.unwrap_or_default();
+    let counts = archive.origin_counts()?;
+    let mut names: std::collections::BTreeSet<String> =
+        counts.iter().map(|c| c.origin.clone()).collect();
+    names.insert(origin.to_string());
+    names.extend(import.origins.keys().map(|o| o.to_string()));
+    let origins: Vec<serde_json::Value> = names
+        .iter()
+        .map(|name| {
+            let held = counts.iter().find(|c| &c.origin == name);
+            let (root, published) = if name == origin.as_str() {
+                (
+                    export
+                        .as_ref()
+                        .and_then(|e| e.root.as_ref())
+                        .map(|r| r.to_string()),
+                    export.as_ref().map(|e| e.sessions.len()),
+                )
+            } else {
+                let progress = name.parse().ok().and_then(|o| import.origins.get(&o));
+                (
+                    progress
+                        .and_then(|p| p.root.as_ref())
+                        .map(|r| r.to_string()),
+                    progress.map(|p| p.sessions.len()),
+                )
+            };
+            json!({
+                "origin": name,
+                "local": name == origin.as_str(),
+                "newest_checkpoint": root,
+                "published_sessions": published.unwrap_or(0),
+                "local_sessions": held.map_or(0, |c| c.sessions),
+                "messages": held.map_or(0, |c| c.messages),
+            })
+        })
+        .collect();
+    let problems = archive.problems()?;
+    let quarantined: Vec<_> = problems
+        .iter()
+        .filter(|p| p.state == "quarantined")
+        .collect();
+    let deferred: Vec<_> = problems.iter().filter(|p| p.state == "deferred").collect();
+    let last = archive.last_sync()?;
+    let unpublished = archive.unpublished_events()?.len();
+    let value = json!({
+        "origin": origin.as_str(),
+        "public_key": key.public().to_hex(),
+        "data_dir": ctx.home.data_dir.display().to_string(),
+        "target": ctx.config.target,
+        "origins": origins,
+        "conflicts": archive.count_conflicts()?,
+        "deferred": deferred,
+        "quarantined": quarantined,
+        "deferred_events": archive.count_deferred_events()?,
+        "unpublished_events": unpublished,
+        "last_sync": last,
+    });
+    let mut text = format!("origin {origin}\n\n");
+    text.push_str("origin                         local  published  checkpoint\n");
+    for o in &origins {
+        text.push_str(&format!(
+            "{:<30} {:>5}  {:>9}  {}\n",
+            o["origin"].as_str().unwrap_or_default(),
+            o["local_sessions"],
+            o["published_sessions"],
+            o["newest_checkpoint"].as_str().unwrap_or("-"),
+        ));
+    }
+    text.push_str(&format!(
+        "\nconflicts {}  deferred {}  quarantined {}  unpublished edits {}\n",
+        value["conflicts"],
+        deferred.len(),
+        quarantined.len(),
+        unpublished
+    ));
+    for p in quarantined.iter().chain(&deferred) {
+        text.push_str(&format!(
+            "  {} {} {}: {}\n",
+            p.state, p.class, p.key, p.reason
+        ));
+    }
+    match &last {
+        Some(run) => text.push_str(&format!(
+            "last sync {} with {}",
+            format_time(Some(run.finished_ms)),
+            if run.target.is_empty() {
+                "(no target)"
+            } else {
+                &run.target
+            }
+        )),
+        None => text.push_str("never synced"),
+    }
+    Output::new(value, text)
+}

@@ -1,0 +1,84 @@
+//! Curation commands: each edit is one ledger event, applied locally at once and published by
+//! the next sync.
+
+use agentsync_archive::Archive;
+use agentsync_core::{Anchor, Op, SessionGid};
+use anyhow::{Result, bail};
+use serde_json::json;
+
+use super::{Context, Output, now_ms};
+
+/// Applies `ops(session)` to every session named (a bulk star emits one event per session).
+pub fn edit(
+    ctx: &Context,
+    sessions: &[String],
+    ops: impl Fn(&Archive, &SessionGid) -> Result<Vec<Op>>,
+) -> Result<Output> {
+    let mut archive = ctx.archive()?;
+    let (origin, _) = ctx.identity(&archive)?;
+    // Resolve every id first: a typo in the fifth id must not leave four edits behind.
+    let gids: Vec<SessionGid> = sessions
+        .iter()
+        .map(|s| archive.resolve(s))
+        .collect::<Result<_, _>>()?;
+    let mut events = Vec::new();
+    for gid in &gids {
+        for op in ops(&archive, gid)? {
+            let event = archive.edit(&origin, now_ms(), gid, op)?;
+            events.push(json!({
+                "session": gid.to_string(),
+                "op": event.event.op,
+                "hlc": event.event.hlc.to_string(),
+            }));
+        }
+    }
+    let text = format!(
+        "{} edit{} recorded on {} session{} (published by the next sync)",
+        events.len(),
+        if events.len() == 1 { "" } else { "s" },
+        gids.len(),
+        if gids.len() == 1 { "" } else { "s" }
+    );
+    Output::new(&events, text)
+}
+
+/// A pin's anchor: the message's source uuid, with its ordinal as fallback.
+pub fn anchor(archive: &Archive, gid: &SessionGid, ordinal: u64) -> Result<Anchor> {
+    let Some(message) = archive.messages(gid, ordinal)?.into_iter().next() else {
+        bail!("session {gid} has no message #{ordinal}");
+    };
+    if message.ordinal != ordinal {
+        bail!("session {gid} has no message #{ordinal}");
+    }
+    Ok(Anchor {
+        source_uuid: message.source_uuid,
+        ordinal: Some(ordinal),
+    })
+}
+
+/// `+tag` adds, `-tag` removes, a bare `tag` adds.
+pub fn tag_ops(changes: &[String]) -> Result<Vec<Op>> {
+    changes
+        .iter()
+        .map(|change| {
+            let (add, tag) = match change.as_bytes().first() {
+                Some(b'+') => (true, &change[1..]),
+                Some(b'-') => (false, &change[1..]),
+                _ => (true, change.as_str()),
+            };
+            let tag = tag.trim();
+            if tag.is_empty() {
+                bail!("empty tag in {change:?}");
+            }
+            Ok(if add {
+                Op::TagAdd {
+                    tag: tag.to_owned(),
+                }
+            } else {
+                Op::TagRemove {
+                    tag: tag.to_owned(),
+                }
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,279 @@
+//! Store upkeep: `gc`, `verify`, `inspect`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use agentsync_core::sync::export::ExportState;
+use agentsync_core::sync::gc;
+use agentsync_core::sync::import::ImportState;
+use agentsync_core::sync::store::{Store, list_all};
+use agentsync_core::{Artifact, ArtifactKey, OriginId, PublicKey};
+use anyhow::{Context as _, Result, anyhow};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Context, Output, now_ms};
+use crate::config::parse_duration_ms;
+use crate::store::FolderStore;
+
+/// Deletes this origin's unreachable artifacts older than the grace window, from the local
+/// mirror and the target. Never events, never another origin's artifacts.
+pub fn gc(
+    ctx: &Context,
+    target: Option<&Path>,
+    grace: Option<&str>,
+    dry_run: bool,
+) -> Result<Output> {
+    let archive = ctx.archive()?;
+    let (origin, _) = ctx.identity(&archive)?;
+    let grace_ms = parse_duration_ms(grace.unwrap_or(&ctx.config.gc.grace))?;
+    let export: Option<ExportState> = archive.state("export")?;
+    let (root, reachable) = match &export {
+        Some(e) => (e.root.clone(), e.reachable()),
+        None => (None, BTreeSet::new()),
+    };
+    let mut stores = vec![("mirror".to_owned(), ctx.home.mirror_dir())];
+    if let Some(t) = ctx.target(target) {
+        stores.push((t.display().to_string(), t));
+    }
+    let mut results = Vec::new();
+    let mut text = String::new();
+    for (name, dir) in stores {
+        let mut store = FolderStore::new(&dir);
+        let mut listing = list_all(&mut store, &format!("{origin}/"), None)?;
+        listing.extend(list_all(
+            &mut store,
+            &ArtifactKey::roots_prefix(&origin),
+            None,
+        )?);
+        let plan = gc::plan(
+            &origin,
+            root.as_ref(),
+            &reachable,
+            &listing,
+            now_ms(),
+            grace_ms,
+        );
+        let mut failed = Vec::new();
+        if !dry_run {
+            for key in &plan.delete {
+                if let Err(e) = Store::delete(&mut store, key) {
+                    failed.push(e.to_string());
+                }
+            }
+        }
+        text.push_str(&format!(
+            "{name}: {} {} unreachable artifact(s); {} kept inside the grace window\n",
+            if dry_run { "would delete" } else { "deleted" },
+            plan.delete.len() - failed.len(),
+            plan.kept_young
+        ));
+        for f in &failed {
+            text.push_str(&format!("  failed: {f}\n"));
+        }
+        results.push(json!({
+            "store": name,
+            "delete": plan.delete,
+            "kept_young": plan.kept_young,
+            "failed": failed,
+            "dry_run": dry_run,
+        }));
+    }
+    if root.is_none() {
+        text.push_str("nothing published yet: gc keeps everything until the first sync\n");
+    }
+    Output::new(&results, text)
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    pub store: String,
+    pub artifacts: usize,
+    pub roots_checked: usize,
+    pub problems: Vec<VerifyProblem>,
+    /// Files that are not artifact keys (a sync tool's own files, for example).
+    pub ignored: usize,
+    pub database: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifyProblem {
+    pub key: String,
+    pub problem: String,
+}
+
+/// Checks every artifact of a store (id, decoding, signature, pinned key) and every reference
+/// of each origin's newest root, plus the archive database's integrity.
+pub fn verify(ctx: &Context, target: Option<&Path>) -> Result<Output> {
+    let archive = ctx.archive()?;
+    let (origin, key) = ctx.identity(&archive)?;
+    let import: ImportState = archive.state("import")?.unwrap_or_default();
+    let own_key = key.public();
+    let pinned = |o: &OriginId| -> Option<PublicKey> {
+        if *o == origin {
+            Some(own_key)
+        } else {
+            import.keyring.get(o).copied()
+        }
+    };
+    let dir: PathBuf = target.map_or_else(|| ctx.home.mirror_dir(), Path::to_path_buf);
+    let mut store = FolderStore::new(&dir);
+    let mut report = VerifyReport {
+        store: dir.display().to_string(),
+        database: archive.integrity_check()?,
+        ..VerifyReport::default()
+    };
+    let listing = list_all(&mut store, "", None)?;
+    // Segments are checked, then dropped (`None`): only structure is kept in memory.
+    let mut valid: BTreeMap<ArtifactKey, Option<Artifact>> = BTreeMap::new();
+    let bar = ctx.progress.bar("verify", listing.len() as u64);
+    for entry in &listing {
+        bar.inc(1);
+        let Ok(key) = entry.key.parse::<ArtifactKey>() else {
+            report.ignored += 1;
+            continue;
+        };
+        report.artifacts += 1;
+        let problem = match Store::get(&mut store, &entry.key) {
+            Ok(Some(bytes)) => match Artifact::open(&key, &bytes) {
+                Ok(artifact) => match signer_problem(&artifact, &pinned) {
+                    Some(p) => Some(p),
+                    None => {
+                        let keep = !matches!(artifact, Artifact::Segment(_));
+                        valid.insert(key.clone(), keep.then_some(artifact));
+                        None
+                    }
+                },
+                Err(e) => Some(format!("{}: {e}", e.class())),
+            },
+            Ok(None) => Some("listed but gone".into()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(problem) = problem {
+            report.problems.push(VerifyProblem {
+                key: entry.key.clone(),
+                problem,
+            });
+        }
+    }
+    bar.finish();
+    check_references(&valid, &mut report);
+    let partial = !report.problems.is_empty() || report.database != "ok";
+    let mut text = format!(
+        "{}: {} artifacts, {} newest roots checked, {} problem(s); database {}",
+        report.store,
+        report.artifacts,
+        report.roots_checked,
+        report.problems.len(),
+        report.database
+    );
+    for p in &report.problems {
+        text.push_str(&format!("\n  {}: {}", p.key, p.problem));
+    }
+    let mut out = Output::new(&report, text)?;
+    out.partial = partial;
+    Ok(out)
+}
+
+fn signer_problem(
+    artifact: &Artifact,
+    pinned: &dyn Fn(&OriginId) -> Option<PublicKey>,
+) -> Option<String> {
+    let (origin, signer) = match artifact {
+        Artifact::Root { root, signer } => (&root.origin, signer),
+        Artifact::Events(batch) => (&batch.batch.origin, &batch.signer),
+        _ => return None,
+    };
+    match pinned(origin) {
+        Some(key) if key != *signer => Some(format!(
+            "signed by {}, but {origin}'s pinned key is {}",
+            signer.to_hex(),
+            key.to_hex()
+        )),
+        _ => None,
+    }
+}
+
+/// Every origin's newest valid root must reach only artifacts that are present and valid.
+fn check_references(valid: &BTreeMap<ArtifactKey, Option<Artifact>>, report: &mut VerifyReport) {
+    let mut newest: BTreeMap<OriginId, (&ArtifactKey, &Artifact)> = BTreeMap::new();
+    for (key, artifact) in valid {
+        if let (ArtifactKey::Root { origin, .. }, Some(artifact)) = (key, artifact) {
+            // Keys sort by sequence within an origin: the last one wins.
+            newest.insert(origin.clone(), (key, artifact));
+        }
+    }
+    for (origin, (root_key, artifact)) in newest {
+        let Artifact::Root { root, .. } = artifact else {
+            continue;
+        };
+        report.roots_checked += 1;
+        let mut missing = |what: ArtifactKey, from: &str| {
+            if !valid.contains_key(&what) {
+                report.problems.push(VerifyProblem {
+                    key: what.to_string(),
+                    problem: format!("referenced by {from}, missing or invalid"),
+                });
+                false
+            } else {
+                true
+            }
+        };
+        for bucket_ref in &root.buckets {
+            let bucket_key = ArtifactKey::Bucket {
+                origin: origin.clone(),
+                id: bucket_ref.id,
+            };
+            if !missing(bucket_key.clone(), &root_key.to_string()) {
+                continue;
+            }
+            let Some(Some(Artifact::Bucket(bucket))) = valid.get(&bucket_key) else {
+                continue;
+            };
+            for entry in &bucket.entries {
+                let manifest_key = ArtifactKey::Manifest {
+                    origin: origin.clone(),
+                    id: entry.manifest,
+                };
+                if !missing(manifest_key.clone(), &bucket_key.to_string()) {
+                    continue;
+                }
+                let Some(Some(Artifact::Manifest(manifest))) = valid.get(&manifest_key) else {
+                    continue;
+                };
+                for segment in &manifest.segments {
+                    missing(
+                        ArtifactKey::Segment {
+                            origin: origin.clone(),
+                            id: segment.id,
+                        },
+                        &manifest_key.to_string(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Any artifact as JSON: a file, or a key in the local mirror or target.
+pub fn inspect(ctx: &Context, what: &str, key: Option<&str>) -> Result<Output> {
+    let path = Path::new(what);
+    let text = if path.is_file() {
+        crate::inspect::inspect(path, key)?
+    } else {
+        let parsed: ArtifactKey = what
+            .parse()
+            .map_err(|e| anyhow!("{what:?} is neither a file nor an artifact key: {e}"))?;
+        let mut dirs = vec![ctx.home.mirror_dir()];
+        dirs.extend(ctx.target(None));
+        let file = dirs
+            .iter()
+            .map(|d| FolderStore::new(d).path_of(what))
+            .find_map(|p| p.ok().filter(|p| p.is_file()))
+            .with_context(|| format!("{parsed} is not in the local mirror or the target"))?;
+        crate::inspect::inspect(&file, Some(what))?
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text.clone()));
+    Output::new(value, text)
+}

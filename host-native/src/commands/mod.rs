@@ -1,0 +1,128 @@
+//! The CLI's commands, one module per group. Each returns an [`Output`]: data for `--json`,
+//! text for people, and whether the run was partial (exit code 3).
+
+pub mod browse;
+pub mod curate;
+pub mod maintain;
+pub mod setup;
+pub mod sync;
+
+use std::path::{Path, PathBuf};
+
+use agentsync_archive::Archive;
+use agentsync_core::{OriginId, OriginKey};
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::home::Home;
+use crate::progress::Progress;
+
+/// What every command gets: where the machine lives, its config, and how to print.
+pub struct Context {
+    pub home: Home,
+    pub config: Config,
+    pub json: bool,
+    pub progress: Progress,
+}
+
+impl Context {
+    pub fn new(data_dir: Option<&Path>, json: bool) -> Result<Context> {
+        let home = Home::locate(data_dir)?;
+        let config = Config::load(&home.config_file)?;
+        Ok(Context {
+            home,
+            config,
+            json,
+            progress: Progress::new(json),
+        })
+    }
+
+    pub fn archive(&self) -> Result<Archive> {
+        self.home.create()?;
+        let path = self.home.archive_path();
+        Archive::open(&path).with_context(|| format!("opening the archive {}", path.display()))
+    }
+
+    /// The machine's identity, minted by the first command that needs it.
+    pub fn identity(&self, archive: &Archive) -> Result<(OriginId, OriginKey)> {
+        crate::origin::ensure(archive, None, now_ms() as i64)
+    }
+
+    /// The sync target: the argument, else the config's.
+    pub fn target(&self, arg: Option<&Path>) -> Option<PathBuf> {
+        arg.map(Path::to_path_buf).or_else(|| {
+            self.config
+                .target
+                .as_deref()
+                .map(crate::config::expand_home)
+        })
+    }
+}
+
+/// A command's result.
+pub struct Output {
+    pub value: serde_json::Value,
+    pub text: String,
+    /// Exit with 3: the work is done except for deferred or quarantined items.
+    pub partial: bool,
+}
+
+impl Output {
+    pub fn new(value: impl Serialize, text: String) -> Result<Output> {
+        Ok(Output {
+            value: serde_json::to_value(value)?,
+            text,
+            partial: false,
+        })
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `2026-11-25 14:03` (UTC) for a time in milliseconds.
+pub fn format_time(ms: Option<i64>) -> String {
+    let Some(ms) = ms else {
+        return "-".into();
+    };
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_render_in_utc() {
+        assert_eq!(super::format_time(Some(0)), "1970-01-01 00:00");
+        assert_eq!(
+            super::format_time(Some(1_764_079_380_000)),
+            "2025-11-25 14:03"
+        );
+        assert_eq!(super::format_time(None), "-");
+    }
+}

@@ -1,0 +1,178 @@
+//! `sync` (once, or `--watch`).
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use notify::{RecursiveMode, Watcher};
+
+use super::{Context, Output, now_ms};
+use crate::sync::{self, EngineKind, SyncOptions, SyncReport};
+
+pub struct SyncArgs {
+    pub target: Option<PathBuf>,
+    pub no_ingest: bool,
+    pub init: bool,
+    pub engine: EngineKind,
+    pub component: Option<PathBuf>,
+}
+
+fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
+    let target = ctx.target(args.target.as_deref());
+    if args.init
+        && let Some(t) = &target
+        && ctx.config.target.is_none()
+    {
+        // `--init` makes this target the default; curation needs no baseline of its own here
+        // (every edit is a ledger event from the first one), so the first export publishes it.
+        ctx.config.target = Some(t.display().to_string());
+        ctx.config.save(&ctx.home.config_file)?;
+    }
+    let mut archive = ctx.archive()?;
+    let identity = ctx.identity(&archive)?;
+    let logs = if args.no_ingest {
+        None
+    } else {
+        Some(super::setup::logs(ctx, &[])?)
+    };
+    sync::run(
+        &mut archive,
+        &identity,
+        &ctx.home.mirror_dir(),
+        &SyncOptions {
+            target: target.as_deref(),
+            ingest: logs.as_deref(),
+            engine: args.engine,
+            component: args.component.as_deref(),
+            now_ms: now_ms(),
+        },
+        &ctx.progress,
+    )
+}
+
+pub fn render(report: &SyncReport) -> String {
+    let mut text = String::new();
+    if let Some(ingest) = &report.ingest {
+        text.push_str(&format!(
+            "ingest: {} files, {} sessions changed, {} messages\n",
+            ingest["files"], ingest["sessions_changed"], ingest["messages"]
+        ));
+    }
+    text.push_str(&format!(
+        "sync {} ↔ {}: exported {}, sent {}, exchanged {}, fetched {}, imported {} sessions \
+         ({} messages), {} edits published, {} applied, {} conflicts",
+        report.origin,
+        report.target.as_deref().unwrap_or("(no target)"),
+        report.exported,
+        report.sent,
+        report.exchanged,
+        report.fetched,
+        report.imported_sessions,
+        report.imported_messages,
+        report.events_published,
+        report.events_applied,
+        report.conflicts,
+    ));
+    for p in report.quarantined.iter().chain(&report.deferred) {
+        text.push_str(&format!(
+            "\n{} {} {}: {}",
+            p.state, p.class, p.key, p.reason
+        ));
+    }
+    if report.events_deferred > 0 {
+        text.push_str(&format!("\n{} edits deferred", report.events_deferred));
+    }
+    text
+}
+
+pub fn sync(ctx: &mut Context, args: &SyncArgs) -> Result<Output> {
+    let report = once(ctx, args)?;
+    let text = render(&report);
+    let mut out = Output::new(&report, text)?;
+    out.partial = report.is_partial();
+    Ok(out)
+}
+
+enum Wake {
+    Changed,
+    Stop,
+}
+
+/// Syncs now, then again on changes to the agents' logs or the target's roots (debounced),
+/// at least every interval, and once more on Ctrl-C.
+pub fn watch(ctx: &mut Context, args: &SyncArgs) -> Result<Output> {
+    let (tx, rx) = mpsc::channel();
+    let stop = tx.clone();
+    ctrlc::set_handler(move || {
+        let _ = stop.send(Wake::Stop);
+    })
+    .context("installing the Ctrl-C handler")?;
+    let changed = tx.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| !e.kind.is_access()) {
+            let _ = changed.send(Wake::Changed);
+        }
+    })
+    .context("starting the file watcher")?;
+    let mut watched: Vec<PathBuf> = ctx.config.claude_projects();
+    watched.extend(ctx.config.codex_sessions());
+    if let Some(target) = ctx.target(args.target.as_deref()) {
+        watched.push(target.join("roots"));
+        watched.push(target);
+    }
+    for dir in watched.iter().filter(|d| d.is_dir()) {
+        // A folder that cannot be watched (inotify limits, network file systems) is still
+        // covered by the interval.
+        let _ = watcher.watch(Path::new(dir), RecursiveMode::Recursive);
+    }
+    let interval = Duration::from_secs(ctx.config.watch.interval_secs.max(1));
+    let debounce = Duration::from_millis(ctx.config.watch.debounce_ms);
+    let mut runs = 0u64;
+    loop {
+        let report = once(ctx, args)?;
+        runs += 1;
+        print_run(ctx.json, &report);
+        match rx.recv_timeout(interval) {
+            Ok(Wake::Stop) => break,
+            Ok(Wake::Changed) => {
+                // Debounce: an agent writes many lines in a burst.
+                let quiet_until = Instant::now() + debounce;
+                let mut stop = false;
+                while let Some(left) = quiet_until.checked_duration_since(Instant::now()) {
+                    match rx.recv_timeout(left) {
+                        Ok(Wake::Stop) => {
+                            stop = true;
+                            break;
+                        }
+                        Ok(Wake::Changed) => {}
+                        Err(_) => break,
+                    }
+                }
+                if stop {
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // The final exchange: what was edited since the last run leaves before we exit.
+    let report = once(ctx, args)?;
+    runs += 1;
+    let partial = report.is_partial();
+    let text = format!("stopped after {runs} syncs\n{}", render(&report));
+    let mut out = Output::new(&report, text)?;
+    out.partial = partial;
+    Ok(out)
+}
+
+fn print_run(json: bool, report: &SyncReport) {
+    if json {
+        if let Ok(line) = serde_json::to_string(report) {
+            println!("{line}");
+        }
+    } else {
+        eprintln!("{}", render(report));
+    }
+}

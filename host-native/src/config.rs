@@ -1,0 +1,158 @@
+//! The one config file (TOML). Every key is optional; a missing file is the defaults.
+//!
+//! ```toml
+//! target = "/mnt/shared/agentsync"   # where `sync`, `gc` and `verify` go by default
+//! claude_projects = ["~/.claude/projects"]
+//! codex_sessions = ["~/.codex/sessions"]
+//! [watch]
+//! interval_secs = 300                # re-sync at least this often under --watch
+//! debounce_ms = 2000
+//! [gc]
+//! grace = "7d"
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Claude Code project folders (default `~/.claude/projects`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude_projects: Option<Vec<String>>,
+    /// Codex session folders (default `~/.codex/sessions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codex_sessions: Option<Vec<String>>,
+    #[serde(default)]
+    pub watch: WatchConfig,
+    #[serde(default)]
+    pub gc: GcConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchConfig {
+    pub interval_secs: u64,
+    pub debounce_ms: u64,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            interval_secs: 300,
+            debounce_ms: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcConfig {
+    pub grace: String,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig { grace: "7d".into() }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text)
+                .with_context(|| format!("reading the config file {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let text = toml::to_string_pretty(self).context("rendering the config")?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn claude_projects(&self) -> Vec<PathBuf> {
+        paths_or(&self.claude_projects, "~/.claude/projects")
+    }
+
+    pub fn codex_sessions(&self) -> Vec<PathBuf> {
+        paths_or(&self.codex_sessions, "~/.codex/sessions")
+    }
+}
+
+fn paths_or(configured: &Option<Vec<String>>, default: &str) -> Vec<PathBuf> {
+    match configured {
+        Some(list) => list.iter().map(|p| expand_home(p)).collect(),
+        None => vec![expand_home(default)],
+    }
+}
+
+/// `~/x` → `$HOME/x`.
+pub fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), directories::BaseDirs::new()) {
+        (Some(rest), Some(base)) => base.home_dir().join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// `30s`, `15m`, `12h`, `7d`, `2w` or plain milliseconds → milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let Ok(n) = number.parse::<u64>() else {
+        bail!("{text:?} is not a duration (examples: 90s, 15m, 12h, 7d)");
+    };
+    let scale: u64 = match unit {
+        "" | "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => bail!("{text:?}: unknown unit {unit:?} (use ms, s, m, h, d or w)"),
+    };
+    Ok(n.saturating_mul(scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_reject_nonsense() {
+        assert_eq!(parse_duration_ms("7d").expect("7d"), 7 * 86_400_000);
+        assert_eq!(parse_duration_ms("90s").expect("90s"), 90_000);
+        assert_eq!(parse_duration_ms("250").expect("ms"), 250);
+        assert!(parse_duration_ms("7 days").is_err());
+        assert!(parse_duration_ms("d").is_err());
+    }
+
+    #[test]
+    fn config_round_trips_and_rejects_unknown_keys() {
+        let config = Config {
+            target: Some("/tmp/shared".into()),
+            ..Config::default()
+        };
+        let text = toml::to_string_pretty(&config).expect("render");
+        assert_eq!(toml::from_str::<Config>(&text).expect("parse"), config);
+        assert!(toml::from_str::<Config>("targte = \"x\"").is_err());
+        assert_eq!(
+            toml::from_str::<Config>("")
+                .expect("empty")
+                .watch
+                .interval_secs,
+            300
+        );
+    }
+}

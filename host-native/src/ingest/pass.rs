@@ -1,0 +1,275 @@
+//! One ingest pass: find the logs, read what changed since the last pass, store it.
+//!
+//! An unchanged file (same size, mtime and inode) costs one `stat`. A grown file is read from
+//! where the last pass stopped, with the parser's saved resume state. A file that shrank or was
+//! replaced is read again from the start and its session's messages are replaced.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use agentsync_archive::{Archive, SourceRow};
+use agentsync_core::{LedgerState, OriginId, SessionGid};
+use anyhow::Result;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Parsed, ResumeState, claude, codex, discover};
+use crate::progress::Progress;
+
+/// Malformed lines and failures listed by name in a summary; the rest are counted.
+const LISTED: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Claude,
+    Codex,
+}
+
+impl LogFormat {
+    fn name(self) -> &'static str {
+        match self {
+            LogFormat::Claude => "claude",
+            LogFormat::Codex => "codex",
+        }
+    }
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestSummary {
+    pub files: u64,
+    pub unchanged: u64,
+    pub bytes_read: u64,
+    pub sessions_changed: u64,
+    pub messages: u64,
+    pub malformed_lines: u64,
+    /// `path:line: reason` for the first malformed lines.
+    pub malformed: Vec<String>,
+    /// Files that could not be read at all, `path: reason`. Never fatal for the others.
+    pub failed: Vec<String>,
+    /// Sessions skipped because they were purged.
+    pub purged: u64,
+}
+
+/// Every log under the agents' folders, or under the given paths (a folder is searched for
+/// both formats; a file is Codex when named `rollout-*`, Claude Code otherwise).
+pub fn discover_logs(
+    paths: &[PathBuf],
+    claude_roots: &[PathBuf],
+    codex_roots: &[PathBuf],
+) -> io::Result<Vec<(PathBuf, LogFormat)>> {
+    let mut out = Vec::new();
+    if paths.is_empty() {
+        for root in claude_roots {
+            out.extend(
+                discover::claude_logs(root)?
+                    .into_iter()
+                    .map(|p| (p, LogFormat::Claude)),
+            );
+        }
+        for root in codex_roots {
+            out.extend(
+                discover::codex_rollouts(root)?
+                    .into_iter()
+                    .map(|p| (p, LogFormat::Codex)),
+            );
+        }
+    }
+    for path in paths {
+        if path.is_file() {
+            let codex = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("rollout-"));
+            let format = if codex {
+                LogFormat::Codex
+            } else {
+                LogFormat::Claude
+            };
+            out.push((path.clone(), format));
+        } else if path.is_dir() {
+            // A folder may be a Claude `projects` folder, a Codex `sessions` folder, or a home
+            // holding both (`.claude/projects`, `.codex/sessions`).
+            for (claude, codex) in [
+                (path.clone(), path.clone()),
+                (path.join(".claude/projects"), path.join(".codex/sessions")),
+                (path.join("claude/projects"), path.join("codex/sessions")),
+            ] {
+                out.extend(
+                    discover::claude_logs(&claude)?
+                        .into_iter()
+                        .filter(|p| !is_rollout(p))
+                        .map(|p| (p, LogFormat::Claude)),
+                );
+                out.extend(
+                    discover::codex_rollouts(&codex)?
+                        .into_iter()
+                        .map(|p| (p, LogFormat::Codex)),
+                );
+            }
+        } else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} is neither a file nor a folder", path.display()),
+            ));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn is_rollout(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("rollout-"))
+}
+
+/// Reads every changed log into the archive, one transaction per file.
+pub fn run(
+    archive: &mut Archive,
+    origin: &OriginId,
+    logs: &[(PathBuf, LogFormat)],
+    progress: &Progress,
+) -> Result<IngestSummary> {
+    let ledger = archive.ledger()?;
+    let mut summary = IngestSummary {
+        files: logs.len() as u64,
+        ..IngestSummary::default()
+    };
+    let bar = progress.bar("ingest", logs.len() as u64);
+    for (path, format) in logs {
+        bar.inc(1);
+        let outcome = match format {
+            LogFormat::Claude => {
+                ingest_file(archive, origin, &ledger, path, *format, claude::parse_from)
+            }
+            LogFormat::Codex => {
+                ingest_file(archive, origin, &ledger, path, *format, codex::parse_from)
+            }
+        };
+        match outcome {
+            Ok(FileOutcome::Unchanged) => summary.unchanged += 1,
+            Ok(FileOutcome::Read(read)) => {
+                summary.bytes_read += read.bytes;
+                summary.messages += read.messages;
+                summary.sessions_changed += u64::from(read.changed);
+                summary.purged += u64::from(read.purged);
+                summary.malformed_lines += read.malformed.len() as u64 + read.malformed_unlisted;
+                for (line, reason) in read.malformed {
+                    if summary.malformed.len() < LISTED {
+                        summary
+                            .malformed
+                            .push(format!("{}:{line}: {reason}", path.display()));
+                    }
+                }
+            }
+            Err(e) => {
+                if summary.failed.len() < LISTED {
+                    summary.failed.push(format!("{}: {e:#}", path.display()));
+                }
+            }
+        }
+    }
+    bar.finish();
+    Ok(summary)
+}
+
+enum FileOutcome {
+    Unchanged,
+    Read(FileRead),
+}
+
+struct FileRead {
+    bytes: u64,
+    messages: u64,
+    changed: bool,
+    purged: bool,
+    malformed: Vec<(u64, String)>,
+    malformed_unlisted: u64,
+}
+
+#[cfg(unix)]
+fn stat(meta: &std::fs::Metadata) -> (i64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.mtime() * 1_000_000_000 + meta.mtime_nsec(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn stat(meta: &std::fs::Metadata) -> (i64, u64) {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64);
+    (mtime, 0)
+}
+
+fn ingest_file<F: Serialize + DeserializeOwned>(
+    archive: &mut Archive,
+    origin: &OriginId,
+    ledger: &LedgerState,
+    path: &Path,
+    format: LogFormat,
+    parse_from: fn(&Path, File, Option<ResumeState<F>>) -> io::Result<Parsed<F>>,
+) -> Result<FileOutcome> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    let (mtime_ns, inode) = stat(&meta);
+    let key = path.to_string_lossy().into_owned();
+    let known = archive.source(&key)?;
+    if let Some(row) = &known
+        && row.size == meta.len()
+        && row.mtime_ns == mtime_ns
+        && row.inode == inode
+    {
+        return Ok(FileOutcome::Unchanged);
+    }
+    // Resume only the same file grown: a replaced or shrunk one is read from the start.
+    let resume: Option<ResumeState<F>> = known
+        .as_ref()
+        .filter(|row| row.inode == inode && row.size <= meta.len() && row.format == format.name())
+        .and_then(|row| serde_json::from_str(&row.resume_json).ok());
+    let reset = known.is_some() && resume.is_none();
+    let start = resume.as_ref().map_or(0, |r| r.offset);
+    let parsed = parse_from(path, file, resume)?;
+    let mut read = FileRead {
+        bytes: parsed.state.offset.saturating_sub(start),
+        messages: parsed.messages.len() as u64,
+        changed: false,
+        purged: false,
+        malformed: parsed.report.malformed_lines.clone(),
+        malformed_unlisted: parsed.report.malformed_unlisted,
+    };
+    let session = parsed.state.session();
+    let row = SourceRow {
+        path: key,
+        format: format.name().to_owned(),
+        size: meta.len(),
+        mtime_ns,
+        inode,
+        native_id: session.as_ref().map(|s| s.native_id.to_string()),
+        resume_json: serde_json::to_string(&parsed.state)?,
+    };
+    archive.transaction(|a| {
+        if let Some(session) = &session {
+            let gid = SessionGid::new(origin.clone(), session.native_id.clone());
+            if ledger.is_purged(&gid) {
+                read.purged = true;
+            } else if reset || read.bytes > 0 || known.is_none() {
+                a.apply_own(
+                    origin,
+                    session,
+                    &parsed.messages,
+                    &parsed.usage_events,
+                    reset,
+                )?;
+                read.changed = true;
+            }
+        }
+        a.set_source(&row)
+    })?;
+    Ok(FileOutcome::Read(read))
+}

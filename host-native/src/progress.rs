@@ -1,0 +1,50 @@
+//! Progress bars for long work: on a terminal only, never under `--json` or in a pipe.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    visible: bool,
+}
+
+impl Progress {
+    /// Bars show when stderr is a terminal and the output is not JSON.
+    pub fn new(json: bool) -> Self {
+        Progress {
+            visible: !json && std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn bar(&self, label: &'static str, len: u64) -> Bar {
+        if !self.visible {
+            return Bar(None);
+        }
+        let bar = ProgressBar::new(len);
+        if let Ok(style) =
+            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg} ({eta})")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(label);
+        Bar(Some(bar))
+    }
+}
+
+/// A bar, or nothing when bars are hidden.
+pub struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    pub fn inc(&self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(n);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! One sync run (DESIGN §6): ingest → export → exchange → import → replay → report.
+//!
+//! The machine's artifacts live in its local mirror (`<data>/store`): export writes there,
+//! exchange relays between the mirror and the target, import reads the mirror. Every step
+//! resumes after a crash: artifacts are write-once (rewriting one is a no-op), engine states
+//! are saved only after what they describe landed, and applying an import unit is idempotent.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use agentsync_archive::{Archive, ProblemRow, SyncRun};
+use agentsync_core::ledger::SignedEvent;
+use agentsync_core::sync::exchange::ExchangeReport;
+use agentsync_core::sync::export::{ExportState, SessionExport};
+use agentsync_core::sync::import::{ImportReport, ImportState, Problem};
+use agentsync_core::sync::store::{PutOutcome, Store, list_all};
+use agentsync_core::{
+    ArtifactKey, Encoded, EventBatch, HlcClock, KeyRing, LedgerState, OriginId, OriginKey, Replay,
+    SessionGid,
+};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::compress::ZstdCompressor;
+use crate::ingest::pass::{self, IngestSummary, LogFormat};
+use crate::progress::Progress;
+use crate::store::FolderStore;
+
+/// Sessions encoded before their artifacts are written out (bounds export's memory).
+const EXPORT_BATCH: usize = 64;
+
+/// Which build of the core plans import, exchange and replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    Native,
+    Wasm,
+}
+
+/// What a sync did. The same shape with either engine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SyncReport {
+    pub origin: String,
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest: Option<serde_json::Value>,
+    /// Artifacts export created in the local mirror.
+    pub exported: usize,
+    pub events_published: usize,
+    /// Own artifacts copied to the target.
+    pub sent: usize,
+    /// Artifacts copied between the mirror and the target in either direction.
+    pub exchanged: usize,
+    pub fetched: usize,
+    pub imported_sessions: usize,
+    pub imported_messages: usize,
+    pub events_applied: usize,
+    pub events_deferred: u64,
+    pub conflicts: u64,
+    pub quarantined: Vec<ProblemRow>,
+    pub deferred: Vec<ProblemRow>,
+    pub requests: usize,
+}
+
+impl SyncReport {
+    /// Exit code 3: something was deferred or quarantined.
+    pub fn is_partial(&self) -> bool {
+        !self.quarantined.is_empty() || !self.deferred.is_empty() || self.events_deferred > 0
+    }
+}
+
+pub struct SyncOptions<'a> {
+    pub target: Option<&'a Path>,
+    /// Logs to ingest first (`None`: no ingest).
+    pub ingest: Option<&'a [(PathBuf, LogFormat)]>,
+    pub engine: EngineKind,
+    pub component: Option<&'a Path>,
+    pub now_ms: u64,
+}
+
+pub fn run(
+    archive: &mut Archive,
+    identity: &(OriginId, OriginKey),
+    mirror_dir: &Path,
+    options: &SyncOptions<'_>,
+    progress: &Progress,
+) -> Result<SyncReport> {
+    let (origin, key) = identity;
+    let mut report = SyncReport {
+        origin: origin.to_string(),
+        target: options.target.map(|t| t.display().to_string()),
+        ..SyncReport::default()
+    };
+    if let Some(logs) = options.ingest {
+        let summary: IngestSummary = pass::run(archive, origin, logs, progress)?;
+        report.ingest = Some(serde_json::to_value(summary)?);
+    }
+    let mut mirror = FolderStore::new(mirror_dir);
+    let mut target = options.target.map(FolderStore::new);
+    let (exported, published) = export(
+        archive,
+        origin,
+        key,
+        &mut mirror,
+        target.as_mut(),
+        options.now_ms,
+        progress,
+    )
+    .context("export")?;
+    report.exported = exported;
+    report.events_published = published;
+
+    let mut engine = Engine::new(options.engine, options.component)?;
+    let mut import_state: ImportState = archive.state("import")?.unwrap_or_default();
+    let mut problems = Problems::default();
+    if let Some(target) = &target {
+        let bar = progress.bar("exchange", 1);
+        let (exchange, keyring) = engine.exchange(&mirror, target, import_state.keyring.clone())?;
+        bar.finish();
+        import_state.keyring = keyring;
+        report.exchanged = exchange.copied.len();
+        report.sent = exchange
+            .copied
+            .iter()
+            .filter(|k| k.parse::<ArtifactKey>().is_ok_and(|k| k.origin() == origin))
+            .count();
+        problems.add(exchange.quarantined, exchange.deferred);
+    }
+
+    let purged: BTreeSet<SessionGid> = archive.ledger()?.purged().cloned().collect();
+    let imported = engine.import(&mirror, origin, import_state, purged)?;
+    report.fetched = imported.fetched;
+    report.requests = imported.requests;
+    report.imported_sessions = imported.units.len();
+    report.imported_messages = imported.units.iter().map(|u| u.messages.len()).sum();
+    let bar = progress.bar("import", imported.units.len() as u64);
+    for unit in &imported.units {
+        archive.transaction(|a| a.apply_unit(unit))?;
+        bar.inc(1);
+    }
+    bar.finish();
+    archive.set_state("import", &imported.state)?;
+    problems.add(imported.quarantined, imported.deferred);
+
+    let replay = replay(archive, &mut engine, imported.events, options.now_ms)?;
+    report.events_applied = replay.applied;
+
+    let now = i64::try_from(options.now_ms).unwrap_or(i64::MAX);
+    archive.set_problems(&problems.quarantined, &problems.deferred, now)?;
+    for row in archive.problems()? {
+        if row.state == "quarantined" {
+            report.quarantined.push(row);
+        } else {
+            report.deferred.push(row);
+        }
+    }
+    report.events_deferred = archive.count_deferred_events()?;
+    report.conflicts = archive.count_conflicts()?;
+    let mut recorded = serde_json::to_value(&report)?;
+    if let Some(obj) = recorded.as_object_mut() {
+        obj.remove("ingest");
+    }
+    archive.record_sync(&SyncRun {
+        target: report.target.clone().unwrap_or_default(),
+        finished_ms: now,
+        report: recorded,
+    })?;
+    Ok(report)
+}
+
+#[derive(Default)]
+struct Problems {
+    quarantined: Vec<Problem>,
+    deferred: Vec<Problem>,
+}
+
+impl Problems {
+    fn add(&mut self, quarantined: Vec<Problem>, deferred: Vec<Problem>) {
+        self.quarantined.extend(quarantined);
+        self.deferred.extend(deferred);
+    }
+}
+
+/// The newest root sequence of `origin` in a store (0: none), for an origin that lost its state.
+fn newest_seq(store: &mut dyn Store, origin: &OriginId) -> u64 {
+    list_all(store, &ArtifactKey::roots_prefix(origin), None)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|l| match l.key.parse::<ArtifactKey>() {
+            Ok(ArtifactKey::Root { seq, .. }) => Some(seq),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn write(store: &mut FolderStore, encoded: &Encoded, compressor: &ZstdCompressor) -> Result<bool> {
+    let stored = encoded
+        .seal(Some(compressor))
+        .with_context(|| format!("encoding {}", encoded.key))?;
+    Ok(
+        match store.put_if_absent(&encoded.key.to_string(), &stored)? {
+            PutOutcome::Created => true,
+            PutOutcome::Exists => false,
+        },
+    )
+}
+
+/// Writes what changed since the last export into the mirror: segments and manifests as they
+/// are encoded, then buckets and the root, then the unpublished events. The export state and
+/// the events' published flags are saved only after everything is written.
+fn export(
+    archive: &mut Archive,
+    origin: &OriginId,
+    key: &OriginKey,
+    mirror: &mut FolderStore,
+    target: Option<&mut FolderStore>,
+    now_ms: u64,
+    progress: &Progress,
+) -> Result<(usize, usize)> {
+    let compressor = ZstdCompressor;
+    let state: ExportState = archive
+        .state("export")?
+        .unwrap_or_else(|| ExportState::new(origin.clone()));
+    let ledger = archive.ledger()?;
+    let mut exporter = state.begin();
+    let changed: Vec<_> = archive
+        .own_revisions()?
+        .into_iter()
+        .filter_map(|(native, revision)| {
+            let marker = revision.to_string();
+            state
+                .tail_start(&native, &marker)
+                .map(|from| (native, marker, from))
+        })
+        .collect();
+    let bar = progress.bar("export", changed.len() as u64);
+    let mut written = 0;
+    for (i, (native, marker, from)) in changed.into_iter().enumerate() {
+        let gid = SessionGid::new(origin.clone(), native);
+        let (session, usage_events) = archive.session_record(&gid)?;
+        let messages = archive.messages(&gid, from)?;
+        exporter
+            .session(SessionExport {
+                marker,
+                session,
+                messages: &messages,
+                usage_events,
+            })
+            .with_context(|| format!("encoding session {gid}"))?;
+        if (i + 1) % EXPORT_BATCH == 0 {
+            for encoded in exporter.take_data() {
+                written += usize::from(write(mirror, &encoded, &compressor)?);
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish();
+    // Only purges remove a session from the checkpoint: a log the agent deleted (Claude Code
+    // prunes old ones) must not take the session out of the archive.
+    for native in state.sessions.keys() {
+        if ledger.is_purged(&SessionGid::new(origin.clone(), native.clone())) {
+            exporter.remove(native);
+        }
+    }
+    let mut newest_seen = newest_seq(mirror, origin);
+    if let Some(target) = target {
+        newest_seen = newest_seen.max(newest_seq(target, origin));
+    }
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let (plan, next) = exporter.commit(now, newest_seen, key)?;
+    for encoded in plan.in_write_order() {
+        written += usize::from(write(mirror, encoded, &compressor)?);
+    }
+    let events = archive.unpublished_events()?;
+    if !events.is_empty() {
+        let batch = EventBatch {
+            origin: origin.clone(),
+            events: events.iter().map(|e| e.event.clone()).collect(),
+        };
+        written += usize::from(write(mirror, &batch.seal(key)?, &compressor)?);
+    }
+    archive.transaction(|a| {
+        a.set_state("export", &next)?;
+        a.mark_published(&events)
+    })?;
+    Ok((written, events.len()))
+}
+
+/// Replays the imported events with those deferred earlier, and stores the outcome.
+fn replay(
+    archive: &mut Archive,
+    engine: &mut Engine,
+    imported: Vec<SignedEvent>,
+    now_ms: u64,
+) -> Result<Replay> {
+    let mut offered = archive.deferred_events()?;
+    offered.extend(imported.iter().cloned());
+    let mut present = BTreeSet::new();
+    for e in &offered {
+        if archive.has_session(&e.event.session)? {
+            present.insert(e.event.session.clone());
+        }
+    }
+    let (ledger, clock, replay) = engine.replay(
+        archive.ledger()?,
+        archive.clock()?,
+        now_ms,
+        offered.clone(),
+        present,
+    )?;
+    archive.transaction(|a| {
+        a.insert_events(&imported, true)?;
+        a.record_replay(&ledger, &clock, &replay, &offered)
+    })?;
+    Ok(replay)
+}
+
+/// The core, natively or as a WebAssembly component: same inputs, same results.
+enum Engine {
+    Native,
+    Wasm(Box<crate::wasm::CoreComponent>),
+}
+
+#[derive(Deserialize)]
+struct Exchanged {
+    report: ExchangeReport,
+    keyring: KeyRing,
+}
+
+#[derive(Deserialize)]
+struct Replayed {
+    clock: agentsync_core::Hlc,
+    replay: Replay,
+    state: LedgerState,
+}
+
+impl Engine {
+    fn new(kind: EngineKind, component: Option<&Path>) -> Result<Self> {
+        Ok(match kind {
+            EngineKind::Native => Engine::Native,
+            EngineKind::Wasm => {
+                let path = match component {
+                    Some(p) => p.to_path_buf(),
+                    None => crate::wasm::default_component_path()?,
+                };
+                Engine::Wasm(Box::new(crate::wasm::CoreComponent::load(&path)?))
+            }
+        })
+    }
+
+    fn exchange(
+        &mut self,
+        mirror: &FolderStore,
+        target: &FolderStore,
+        mut keyring: KeyRing,
+    ) -> Result<(ExchangeReport, KeyRing)> {
+        match self {
+            Engine::Native => {
+                let (mut a, mut b) = (mirror.clone(), target.clone());
+                let report = agentsync_core::sync::exchange::exchange(&mut a, &mut b, &mut keyring);
+                Ok((report, keyring))
+            }
+            Engine::Wasm(core) => {
+                let a = core.add_store(Box::new(mirror.clone()));
+                let b = core.add_store(Box::new(target.clone()));
+                let json = core.exchange(a, b, &serde_json::to_string(&keyring)?)?;
+                let out: Exchanged = serde_json::from_str(&json)?;
+                Ok((out.report, out.keyring))
+            }
+        }
+    }
+
+    fn import(
+        &mut self,
+        mirror: &FolderStore,
+        origin: &OriginId,
+        state: ImportState,
+        purged: BTreeSet<SessionGid>,
+    ) -> Result<ImportReport> {
+        match self {
+            Engine::Native => {
+                let mut store = mirror.clone();
+                Ok(agentsync_core::sync::import::run(
+                    agentsync_core::sync::import::Import::new(origin.clone(), state, purged),
+                    &mut store,
+                ))
+            }
+            Engine::Wasm(core) => {
+                let id = core.add_store(Box::new(mirror.clone()));
+                let json = core.import_from(
+                    id,
+                    origin.as_str(),
+                    &serde_json::to_string(&state)?,
+                    &serde_json::to_string(&purged)?,
+                )?;
+                Ok(serde_json::from_str(&json)?)
+            }
+        }
+    }
+
+    fn replay(
+        &mut self,
+        mut ledger: LedgerState,
+        mut clock: HlcClock,
+        now_ms: u64,
+        events: Vec<SignedEvent>,
+        present: BTreeSet<SessionGid>,
+    ) -> Result<(LedgerState, HlcClock, Replay)> {
+        match self {
+            Engine::Native => {
+                let replay = ledger.replay(&mut clock, now_ms, events, &|g| present.contains(g));
+                Ok((ledger, clock, replay))
+            }
+            Engine::Wasm(core) => {
+                let json = core.replay(
+                    &serde_json::to_string(&ledger)?,
+                    &clock.last().to_string(),
+                    now_ms,
+                    &serde_json::to_string(&events)?,
+                    &serde_json::to_string(&present)?,
+                )?;
+                let out: Replayed = serde_json::from_str(&json)?;
+                Ok((out.state, HlcClock::resume(out.clock), out.replay))
+            }
+        }
+    }
+}
