@@ -262,8 +262,7 @@ fn run(cli: Cli) -> Result<Option<Output>> {
         return Ok(None);
     }
     if let Command::Demo { dir } = &cli.command {
-        let report = demo::run(dir.as_deref())?;
-        return Output::new(&report, demo::render_text(&report)).map(Some);
+        return demo::run(dir.as_deref(), cli.json).map(Some);
     }
     let mut ctx = Context::new(cli.data_dir.as_deref(), cli.json)?;
     let ops = |op: Op| move |_: &_, _: &_| Ok(vec![op.clone()]);

@@ -75,6 +75,7 @@ impl FolderStore {
 
     /// Keys under `prefix` (which should end in `/`) that sort after `start_after`, in byte
     /// order, without temporary files or symbolic links.
+    #[cfg(test)]
     pub fn list_keys(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>> {
         Ok(self
             .list_entries(prefix, start_after)?
