@@ -164,3 +164,45 @@ fn inspect_renders_what_the_demo_wrote() {
     assert_eq!(agentsync(&["inspect"]).status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `sync --engine wasm` plans exchange, import and replay in the core's WebAssembly component
+/// (built by scripts/test): a third machine syncing that way ends where a native one does.
+#[test]
+fn sync_with_the_wasm_engine_converges_like_the_native_one() {
+    let dir = fresh_dir("wasm-sync");
+    demo_json(&dir);
+    let shared = dir.join("shared");
+    let mut listings = Vec::new();
+    for (machine, engine) in [("native", "native"), ("wasm", "wasm")] {
+        let data = dir.join(machine);
+        let data = data.to_str().unwrap();
+        let origin = format!("{machine}-000001");
+        let out = agentsync(&["--data-dir", data, "init", "--origin", &origin]);
+        assert!(out.status.success());
+        let out = agentsync(&[
+            "--data-dir",
+            data,
+            "--json",
+            "sync",
+            shared.to_str().unwrap(),
+            "--no-ingest",
+            "--engine",
+            engine,
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["imported_sessions"], 5);
+        let sessions = agentsync(&["--data-dir", data, "--json", "sessions"]);
+        let conflicts = agentsync(&["--data-dir", data, "--json", "conflicts"]);
+        listings.push((sessions.stdout, conflicts.stdout));
+    }
+    assert_eq!(listings[0], listings[1]);
+    let conflicts: Value = serde_json::from_slice(&listings[1].1).unwrap();
+    assert_eq!(conflicts.as_array().unwrap().len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

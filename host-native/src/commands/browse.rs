@@ -202,8 +202,8 @@ pub fn status(ctx: &Context) -> Result<Output> {
         text.push_str(&format!(
             "{:<30} {:>5}  {:>9}  {}\n",
             o["origin"].as_str().unwrap_or_default(),
-            o["local_sessions"],
-            o["published_sessions"],
+            o["local_sessions"].as_u64().unwrap_or(0),
+            o["published_sessions"].as_u64().unwrap_or(0),
             o["newest_checkpoint"].as_str().unwrap_or("-"),
         ));
     }

@@ -13,7 +13,7 @@ pub fn init(ctx: &mut Context, origin: Option<&str>, target: Option<&Path>) -> R
     let archive = ctx.archive()?;
     let (origin, key) = crate::origin::ensure(&archive, origin, now_ms() as i64)?;
     if let Some(target) = target {
-        ctx.config.target = Some(target.display().to_string());
+        ctx.config.target = Some(super::absolute_target(target)?);
         ctx.config.save(&ctx.home.config_file)?;
     }
     let value = json!({

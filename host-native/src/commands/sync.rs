@@ -26,7 +26,7 @@ fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
     {
         // `--init` makes this target the default; curation needs no baseline of its own here
         // (every edit is a ledger event from the first one), so the first export publishes it.
-        ctx.config.target = Some(t.display().to_string());
+        ctx.config.target = Some(super::absolute_target(t)?);
         ctx.config.save(&ctx.home.config_file)?;
     }
     let mut archive = ctx.archive()?;

@@ -1,0 +1,392 @@
+//! End-to-end tests of the real `agentsync` binary: several machines (data dirs) syncing
+//! through one shared folder converge; appends cost one tail segment; the CLI's exit codes and
+//! JSON output.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{ClaudeLog, Machine, Rng, Scratch, assert_converged, files_under, settle};
+use serde_json::{Value, json};
+
+const TAGS: [&str; 3] = ["red", "blue", "green"];
+const NAMES: [&str; 4] = ["alpha", "beta", "gamma", ""];
+
+/// What a machine knows it holds: session id → message count (refreshed after syncs).
+struct Known {
+    machine: Machine,
+    logs: Vec<ClaudeLog>,
+    sessions: BTreeMap<String, u64>,
+}
+
+impl Known {
+    fn refresh(&mut self) {
+        self.sessions = self
+            .machine
+            .sessions()
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(self.machine.trashed().as_array().unwrap())
+            .map(|s| {
+                (
+                    s["id"].as_str().unwrap().to_owned(),
+                    s["message_count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+    }
+}
+
+/// One random curation edit (or a log append) on a random session the machine holds.
+fn random_edit(rng: &mut Rng, k: &mut Known, round: usize) {
+    if k.sessions.is_empty() {
+        return;
+    }
+    let ids: Vec<String> = k.sessions.keys().cloned().collect();
+    let id = rng.pick(&ids).clone();
+    let count = k.sessions[&id];
+    let m = &k.machine;
+    match rng.below(13) {
+        0 | 1 => {
+            let name = format!("{}{}", rng.pick(&NAMES), if rng.chance(1, 2) { "" } else { "!" });
+            m.json(&["rename", &id, &name]);
+        }
+        2 => _ = m.json(&["star", &id]),
+        3 => _ = m.json(&["unstar", &id]),
+        4 => _ = m.json(&["trash", &id]),
+        5 => _ = m.json(&["restore", &id]),
+        6 => {
+            let sign = if rng.chance(2, 3) { "+" } else { "-" };
+            let tag = format!("{sign}{}", rng.pick(&TAGS));
+            m.json(&["tag", &id, &tag]);
+        }
+        7 => {
+            let note = format!("note {} from {}", rng.below(100), m.name);
+            m.json(&["note", &id, &note]);
+        }
+        8 if count > 0 => {
+            let ord = rng.below(count).to_string();
+            let note = format!("pin {round}");
+            m.json(&["pin", &id, &ord, "--note", &note]);
+        }
+        9 if count > 0 => {
+            let ord = rng.below(count).to_string();
+            m.json(&["unpin", &id, &ord]);
+        }
+        10 if rng.chance(1, 4) => {
+            m.json(&["purge", &id, "--yes"]);
+            k.sessions.remove(&id);
+        }
+        11 if !k.logs.is_empty() => {
+            // New messages in one of its own sessions.
+            let i = rng.below(k.logs.len() as u64) as usize;
+            let n = rng.range(1, 3);
+            k.logs[i].append(n);
+            m.ingest();
+            k.refresh();
+        }
+        _ => {
+            let tag = format!("+{}", rng.pick(&TAGS));
+            m.json(&["tag", &id, &tag, "-red"]);
+        }
+    }
+}
+
+fn convergence_case(seed: u64) {
+    let mut rng = Rng::new(seed);
+    let scratch = Scratch::new(&format!("converge-{seed}"));
+    let shared = scratch.join("shared");
+    let mut machines: Vec<Known> = ["a", "b", "c"]
+        .iter()
+        .map(|name| Known {
+            machine: Machine::new(&scratch.path, name),
+            logs: Vec::new(),
+            sessions: BTreeMap::new(),
+        })
+        .collect();
+    for k in &mut machines {
+        for p in 0..rng.range(1, 3) {
+            let session = rng.uuid();
+            let start = rng.below(5 * 86_400);
+            let n = rng.range(1, 9);
+            let project = format!("proj{}", p % 2);
+            k.logs.push(ClaudeLog::write(
+                &k.machine.projects(),
+                &project,
+                &session,
+                start,
+                n,
+            ));
+        }
+        k.machine.ingest();
+        k.refresh();
+    }
+    for round in 0..2 {
+        for _ in 0..14 {
+            let i = rng.below(3) as usize;
+            if rng.chance(1, 4) {
+                machines[i].machine.sync(&shared);
+                machines[i].refresh();
+            } else {
+                random_edit(&mut rng, &mut machines[i], round);
+            }
+        }
+        // Sync in a random order (some machines maybe twice, some not at all).
+        let mut order: Vec<usize> = (0..3).chain(0..3).collect();
+        rng.shuffle(&mut order);
+        order.truncate(rng.range(1, 5) as usize);
+        for i in order {
+            machines[i].machine.sync(&shared);
+            machines[i].refresh();
+        }
+    }
+    let refs: Vec<&Machine> = machines.iter().map(|k| &k.machine).collect();
+    settle(&refs, &shared, 8);
+    let snapshot = assert_converged(&refs);
+    // The comparison was not vacuous: sessions of every origin were compared.
+    let origins: BTreeSet<&str> = snapshot["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(snapshot["trashed"].as_array().unwrap())
+        .map(|s| s["origin"].as_str().unwrap())
+        .collect();
+    assert!(!origins.is_empty(), "seed {seed}: every session was purged");
+    for k in &machines {
+        k.machine.verify_ok(Some(&shared));
+    }
+}
+
+#[test]
+fn random_edits_on_three_machines_converge() {
+    for seed in [1, 2, 3, 4] {
+        convergence_case(seed);
+    }
+}
+
+#[test]
+fn concurrent_renames_end_as_one_conflict_everywhere() {
+    let scratch = Scratch::new("renames");
+    let shared = scratch.join("shared");
+    let a = Machine::new(&scratch.path, "a");
+    let b = Machine::new(&scratch.path, "b");
+    let c = Machine::new(&scratch.path, "c");
+    let log = ClaudeLog::write(
+        &a.projects(),
+        "web",
+        "5b1e6c3a-1f0d-4c9e-8a7b-2d3c4e5f6a7b",
+        0,
+        4,
+    );
+    a.ingest();
+    let gid = log.gid(&a.origin);
+    settle(&[&a, &b, &c], &shared, 6);
+    assert_eq!(c.session_ids(), [gid.clone()]);
+
+    a.json(&["rename", &gid, "name from a"]);
+    b.json(&["rename", &gid, "name from b"]);
+    settle(&[&a, &b, &c], &shared, 6);
+    let snapshot = assert_converged(&[&a, &b, &c]);
+    let conflicts = snapshot["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{conflicts:#?}");
+    let conflict = &conflicts[0];
+    assert_eq!(conflict["session"], gid.as_str());
+    assert_eq!(conflict["field"], "display_name");
+    let values: BTreeSet<&str> = [&conflict["winner"], &conflict["loser"]]
+        .iter()
+        .map(|v| v["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, BTreeSet::from(["name from a", "name from b"]));
+    assert_eq!(
+        snapshot["sessions"][0]["display_name"],
+        conflict["winner"]["value"]
+    );
+
+    // A later, informed rename is no new conflict.
+    c.json(&["rename", &gid, "settled"]);
+    settle(&[&a, &b, &c], &shared, 6);
+    let snapshot = assert_converged(&[&a, &b, &c]);
+    assert_eq!(snapshot["conflicts"].as_array().unwrap().len(), 1);
+    assert_eq!(snapshot["sessions"][0]["display_name"], "settled");
+}
+
+fn keys_under<'a>(files: &'a BTreeMap<String, Vec<u8>>, prefix: &str) -> BTreeSet<&'a str> {
+    files
+        .keys()
+        .filter(|k| k.starts_with(prefix))
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn appending_one_message_sends_one_tail_segment() {
+    let scratch = Scratch::new("tail");
+    let shared = scratch.join("shared");
+    let a = Machine::new(&scratch.path, "a");
+    let b = Machine::new(&scratch.path, "b");
+    let mut log = ClaudeLog::write(
+        &a.projects(),
+        "api",
+        "0c8f2d4e-6a1b-4c3d-9e5f-7a8b9c0d1e2f",
+        3600,
+        300,
+    );
+    // A second session that must not be touched.
+    ClaudeLog::write(
+        &a.projects(),
+        "api",
+        "1d9a3e5f-7b2c-4d4e-8f6a-8b9c0d1e2f3a",
+        7200,
+        5,
+    );
+    a.ingest();
+    a.sync_ok(&shared);
+    b.sync_ok(&shared);
+    let gid = log.gid(&a.origin);
+    assert_eq!(b.session(&gid).unwrap()["message_count"], 300);
+
+    let before = files_under(&shared);
+    let prefix = format!("{}/segments/", a.origin);
+    assert!(
+        keys_under(&before, &prefix).len() >= 4,
+        "300 messages span several segments: {:?}",
+        keys_under(&before, &prefix)
+    );
+
+    log.append(1);
+    let ingest = a.ingest();
+    assert_eq!(ingest["sessions_changed"], 1, "{ingest:#}");
+    assert_eq!(ingest["messages"], 1, "{ingest:#}");
+    a.sync_ok(&shared);
+    let after = files_under(&shared);
+
+    for (key, bytes) in &before {
+        assert_eq!(
+            after.get(key),
+            Some(bytes),
+            "{key} changed or vanished after an append"
+        );
+    }
+    let new: BTreeSet<&str> = after
+        .keys()
+        .filter(|k| !before.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    let count = |p: &str| new.iter().filter(|k| k.starts_with(p)).count();
+    let o = &a.origin;
+    assert_eq!(count(&format!("{o}/segments/")), 1, "{new:#?}");
+    assert_eq!(count(&format!("{o}/manifests/")), 1, "{new:#?}");
+    assert_eq!(count(&format!("{o}/buckets/")), 1, "{new:#?}");
+    assert_eq!(count(&format!("roots/{o}/")), 1, "{new:#?}");
+    assert_eq!(new.len(), 4, "nothing else is written: {new:#?}");
+
+    let report = b.sync_ok(&shared);
+    assert_eq!(report["imported_sessions"], 1, "{report:#}");
+    assert_eq!(b.session(&gid).unwrap()["message_count"], 301);
+    let shown = b.json(&["show", &gid]);
+    assert_eq!(shown["messages"].as_array().unwrap().len(), 301);
+    assert_eq!(
+        shown["messages"][300]["content"],
+        a.json(&["show", &gid])["messages"][300]["content"]
+    );
+    assert_converged(&[&a, &b]);
+}
+
+fn sessions_of(m: &Machine) -> Value {
+    json!([m.sessions(), m.trashed()])
+}
+
+#[test]
+fn cli_exit_codes_and_json() {
+    let scratch = Scratch::new("cli");
+    let shared = scratch.join("shared");
+    let a = Machine::new(&scratch.path, "a");
+    let log = ClaudeLog::write(
+        &a.projects(),
+        "cli",
+        "2e0b4f6a-8c3d-4e5f-8a7b-9c0d1e2f3a4b",
+        0,
+        3,
+    );
+    let gid = log.gid(&a.origin);
+
+    // Usage errors: exit 2.
+    for args in [
+        &["frobnicate"][..],
+        &["sync", "--no-such-flag"],
+        &["pin", &gid, "not-a-number"],
+        &["rename"],
+    ] {
+        let run = a.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(!run.stderr.is_empty(), "{args:?}: no usage message");
+    }
+
+    // Every --json output parses.
+    let ingest = a.json(&["ingest", a.projects().to_str().unwrap()]);
+    assert_eq!(ingest["messages"], 3);
+    let list = a.json(&["sessions"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], gid.as_str());
+    assert_eq!(list[0]["origin"], a.origin.as_str());
+    assert_eq!(list[0]["agent"], "claude");
+    assert_eq!(list[0]["message_count"], 3);
+    let shown = a.json(&["show", &gid]);
+    assert_eq!(shown["messages"].as_array().unwrap().len(), 3);
+    let hits = a.json(&["search", "question"]);
+    assert!(!hits.as_array().unwrap().is_empty(), "{hits:#}");
+    let edit = a.json(&["star", &gid]);
+    assert_eq!(edit.as_array().unwrap().len(), 1);
+    assert_eq!(a.json(&["conflicts"]), json!([]));
+    let status = a.json(&["status"]);
+    assert_eq!(status["origin"], a.origin.as_str());
+    assert_eq!(status["unpublished_events"], 1);
+    let report = a.sync_ok(&shared);
+    assert_eq!(report["events_published"], 1, "{report:#}");
+    assert_eq!(a.json(&["status"])["unpublished_events"], 0);
+    a.verify_ok(None);
+    a.verify_ok(Some(&shared));
+    a.json(&["gc", shared.to_str().unwrap(), "--dry-run"]);
+
+    // Unknown sessions: exit 1, and the message names the id.
+    for args in [
+        &["show", "no-such-session"][..],
+        &["rename", "no-such-session", "x"],
+        &["star", &gid, "no-such-session"],
+    ] {
+        let run = a.run(args);
+        assert_eq!(run.code, 1, "{args:?}: {run:?}");
+        assert!(
+            run.stderr.contains("no-such-session"),
+            "{args:?}: the error does not name the id: {}",
+            run.stderr
+        );
+    }
+    // The valid id before the typo was not starred a second time: nothing to publish.
+    assert_eq!(a.json(&["status"])["unpublished_events"], 0);
+
+    // Purge without --yes: exit 1, nothing changes, nothing is published.
+    let before = sessions_of(&a);
+    let run = a.run(&["purge", &gid]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    assert_eq!(sessions_of(&a), before);
+    assert_eq!(a.json(&["status"])["unpublished_events"], 0);
+    let report = a.sync_ok(&shared);
+    assert_eq!(report["events_published"], 0, "{report:#}");
+    assert_eq!(sessions_of(&a), before);
+
+    // And with --yes the session is gone, here and after a sync, and not re-ingested.
+    a.json(&["purge", &gid, "--yes"]);
+    assert_eq!(a.session_ids(), Vec::<String>::new());
+    a.sync_ok(&shared);
+    let ingest = a.json(&["ingest", a.projects().to_str().unwrap()]);
+    assert_eq!(ingest["sessions_changed"], 0, "{ingest:#}");
+    assert_eq!(a.session_ids(), Vec::<String>::new());
+    let b = Machine::new(&scratch.path, "b");
+    b.sync_ok(&shared);
+    assert_eq!(b.session_ids(), Vec::<String>::new());
+    let run = b.run(&["show", &gid]);
+    assert_eq!(run.code, 1);
+}
