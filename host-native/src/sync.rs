@@ -12,11 +12,11 @@ use agentsync_archive::{Archive, ProblemRow, SyncRun};
 use agentsync_core::ledger::SignedEvent;
 use agentsync_core::sync::exchange::ExchangeReport;
 use agentsync_core::sync::export::{ExportState, SessionExport};
-use agentsync_core::sync::import::{ImportReport, ImportState, Problem};
-use agentsync_core::sync::store::{PutOutcome, Store, list_all};
+use agentsync_core::sync::import::{ApplyUnit, Import, ImportReport, ImportState, Problem, Step};
+use agentsync_core::sync::store::{PutOutcome, Store, answer, list_all};
 use agentsync_core::{
-    ArtifactKey, Encoded, EventBatch, HlcClock, KeyRing, LedgerState, OriginId, OriginKey, Replay,
-    SessionGid,
+    ArtifactKey, Encoded, EventBatch, HlcClock, KeyRing, LedgerState, Op, OriginId, OriginKey,
+    Replay, SessionGid,
 };
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -127,17 +127,22 @@ pub fn run(
     }
 
     let purged: BTreeSet<SessionGid> = archive.ledger()?.purged().cloned().collect();
-    let imported = engine.import(&mirror, origin, import_state, purged)?;
+    let bar = progress.bar("import", 0);
+    let mut applied = (0usize, 0usize);
+    let imported = engine.import(&mirror, origin, import_state, purged, &mut |units| {
+        for unit in units {
+            archive.transaction(|a| a.apply_unit(&unit))?;
+            applied.0 += 1;
+            applied.1 += unit.messages.len();
+            bar.inc(1);
+        }
+        Ok(())
+    })?;
+    bar.finish();
     report.fetched = imported.fetched;
     report.requests = imported.requests;
-    report.imported_sessions = imported.units.len();
-    report.imported_messages = imported.units.iter().map(|u| u.messages.len()).sum();
-    let bar = progress.bar("import", imported.units.len() as u64);
-    for unit in &imported.units {
-        archive.transaction(|a| a.apply_unit(unit))?;
-        bar.inc(1);
-    }
-    bar.finish();
+    report.imported_sessions = applied.0;
+    report.imported_messages = applied.1;
     archive.set_state("import", &imported.state)?;
     problems.add(imported.quarantined, imported.deferred);
 
@@ -297,7 +302,9 @@ fn replay(
     offered.extend(imported.iter().cloned());
     let mut present = BTreeSet::new();
     for e in &offered {
-        if archive.has_session(&e.event.session)? {
+        // A session purged by one of these events needs no target either: otherwise the
+        // edits that came before its purge wait (and the sync exits 3) until the next run.
+        if e.event.op == Op::Purge || archive.has_session(&e.event.session)? {
             present.insert(e.event.session.clone());
         }
     }
@@ -370,20 +377,33 @@ impl Engine {
         }
     }
 
+    /// Runs an import, handing units to `apply` as they come (natively after every window of
+    /// segments, so memory holds one window; the component hands them all at the end).
     fn import(
         &mut self,
         mirror: &FolderStore,
         origin: &OriginId,
         state: ImportState,
         purged: BTreeSet<SessionGid>,
+        apply: &mut dyn FnMut(Vec<ApplyUnit>) -> Result<()>,
     ) -> Result<ImportReport> {
         match self {
             Engine::Native => {
                 let mut store = mirror.clone();
-                Ok(agentsync_core::sync::import::run(
-                    agentsync_core::sync::import::Import::new(origin.clone(), state, purged),
-                    &mut store,
-                ))
+                let mut import = Import::new(origin.clone(), state, purged);
+                loop {
+                    match import.poll() {
+                        Step::Requests(requests) => {
+                            let responses = answer(&mut store, &requests);
+                            import.handle(responses);
+                            apply(import.take_units())?;
+                        }
+                        Step::Done(mut report) => {
+                            apply(std::mem::take(&mut report.units))?;
+                            return Ok(*report);
+                        }
+                    }
+                }
             }
             Engine::Wasm(core) => {
                 let id = core.add_store(Box::new(mirror.clone()));
@@ -393,7 +413,9 @@ impl Engine {
                     &serde_json::to_string(&state)?,
                     &serde_json::to_string(&purged)?,
                 )?;
-                Ok(serde_json::from_str(&json)?)
+                let mut report: ImportReport = serde_json::from_str(&json)?;
+                apply(std::mem::take(&mut report.units))?;
+                Ok(report)
             }
         }
     }

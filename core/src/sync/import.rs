@@ -156,9 +156,18 @@ pub struct Import {
     candidates: BTreeMap<OriginId, Candidate>,
     events_listing: BTreeMap<OriginId, (Option<String>, Vec<String>)>,
     wanted: Vec<Wanted>,
+    window_bytes: u64,
+    /// `wanted[..window_end]` had their segments requested in the current round.
+    window_end: usize,
     segments: BTreeMap<ArtifactKey, Option<Vec<Message>>>,
+    /// Origins with a session that could not be imported this run: their root is not recorded.
+    incomplete: BTreeSet<OriginId>,
     report: ImportReport,
 }
+
+/// Segment bytes fetched per round: bounds what an import holds in memory at once (a host
+/// that drains [`Import::take_units`] after each round keeps only one window of messages).
+const SEGMENT_WINDOW_BYTES: u64 = 32 << 20;
 
 fn key_of(key: &str) -> Option<ArtifactKey> {
     key.parse().ok()
@@ -179,12 +188,21 @@ impl Import {
             candidates: BTreeMap::new(),
             events_listing: BTreeMap::new(),
             wanted: Vec::new(),
+            window_bytes: SEGMENT_WINDOW_BYTES,
+            window_end: 0,
             segments: BTreeMap::new(),
+            incomplete: BTreeSet::new(),
             report: ImportReport {
                 state,
                 ..ImportReport::default()
             },
         }
+    }
+
+    /// Sets how many segment bytes one round fetches (at least one session per round).
+    pub fn with_segment_window(mut self, bytes: u64) -> Self {
+        self.window_bytes = bytes;
+        self
     }
 
     /// The next requests, or the report when there is nothing left to do. Calling it again
@@ -217,6 +235,7 @@ impl Import {
                 .events_listing
                 .values()
                 .any(|(after, _)| after.as_deref() != Some("")),
+            Stage::FetchSegments => self.window_end < self.wanted.len(),
             _ => false,
         }
     }
@@ -346,15 +365,25 @@ impl Import {
                 out
             }
             Stage::FetchSegments => {
+                // The previous window's segments are all in: hand its sessions out.
+                self.complete_window();
                 let mut keys = BTreeSet::new();
-                for w in self.wanted.iter().filter(|w| !w.failed) {
+                let mut bytes = 0u64;
+                while self.window_end < self.wanted.len()
+                    && (bytes < self.window_bytes || self.window_end == 0)
+                {
+                    let w = &self.wanted[self.window_end];
+                    self.window_end += 1;
+                    if w.failed {
+                        continue;
+                    }
                     for seg in &w.manifest.segments[w.from_index..] {
                         let key = ArtifactKey::Segment {
                             origin: w.origin.clone(),
                             id: seg.id,
                         };
-                        if !self.segments.contains_key(&key) {
-                            keys.insert(key);
+                        if !self.segments.contains_key(&key) && keys.insert(key) {
+                            bytes += seg.bytes;
                         }
                     }
                 }
@@ -585,72 +614,99 @@ impl Import {
         }
     }
 
-    fn finish(&mut self) -> ImportReport {
-        let wanted = std::mem::take(&mut self.wanted);
-        let mut incomplete: BTreeSet<OriginId> = BTreeSet::new();
-        for w in wanted {
-            if w.failed {
-                incomplete.insert(w.origin.clone());
-                continue;
-            }
-            let mut messages = Vec::new();
-            let mut ok = true;
-            for seg in &w.manifest.segments[w.from_index..] {
-                let key = ArtifactKey::Segment {
+    /// Sessions handed out so far, for a host that applies them while the import runs (and
+    /// so holds one window of messages, not the whole import). The rest come in the report.
+    pub fn take_units(&mut self) -> Vec<ApplyUnit> {
+        std::mem::take(&mut self.report.units)
+    }
+
+    /// Turns the sessions of the fetched window into units and frees their segments.
+    fn complete_window(&mut self) {
+        let window: Vec<Wanted> = self.wanted.drain(..self.window_end).collect();
+        self.window_end = 0;
+        let mut done_with: BTreeSet<ArtifactKey> = BTreeSet::new();
+        for w in window {
+            for seg in &w.manifest.segments {
+                done_with.insert(ArtifactKey::Segment {
                     origin: w.origin.clone(),
                     id: seg.id,
-                };
-                match self.segments.get(&key) {
-                    Some(Some(m))
-                        if m.first().map(|x| x.ordinal) == Some(seg.first_ordinal)
-                            && m.len() == seg.count as usize =>
-                    {
-                        messages.extend(m.iter().cloned())
-                    }
-                    Some(Some(_)) => {
-                        self.report.quarantined.push(Problem {
-                            key: key.to_string(),
-                            class: "Malformed".into(),
-                            reason: "segment does not hold the ordinals its manifest lists".into(),
-                        });
-                        ok = false;
-                    }
-                    _ => ok = false,
-                }
+                });
             }
-            if !ok {
-                incomplete.insert(w.origin.clone());
-                continue;
-            }
-            let from_ordinal = w
-                .manifest
-                .segments
-                .get(w.from_index)
-                .map_or(w.manifest.message_count, |s| s.first_ordinal);
-            let gid = w.manifest.gid();
-            let progress = self
-                .report
-                .state
-                .origins
-                .entry(w.origin.clone())
-                .or_default();
-            progress.sessions.insert(
-                w.manifest.session.native_id.clone(),
-                ImportedSession {
-                    manifest: w.manifest_id,
-                    segments: w.manifest.segments.iter().map(|s| s.id).collect(),
-                },
-            );
-            self.report.units.push(ApplyUnit {
-                gid,
-                from_ordinal,
-                messages,
-                message_count: w.manifest.message_count,
-                usage_events: w.manifest.usage_events,
-                manifest: w.manifest_id,
-                session: w.manifest.session,
-            });
+            self.unit_of(w);
         }
+        for key in done_with {
+            self.segments.remove(&key);
+        }
+    }
+
+    fn unit_of(&mut self, w: Wanted) {
+        if w.failed {
+            self.incomplete.insert(w.origin.clone());
+            return;
+        }
+        let mut messages = Vec::new();
+        let mut ok = true;
+        for seg in &w.manifest.segments[w.from_index..] {
+            let key = ArtifactKey::Segment {
+                origin: w.origin.clone(),
+                id: seg.id,
+            };
+            match self.segments.get(&key) {
+                Some(Some(m))
+                    if m.first().map(|x| x.ordinal) == Some(seg.first_ordinal)
+                        && m.len() == seg.count as usize =>
+                {
+                    messages.extend(m.iter().cloned())
+                }
+                Some(Some(_)) => {
+                    self.report.quarantined.push(Problem {
+                        key: key.to_string(),
+                        class: "Malformed".into(),
+                        reason: "segment does not hold the ordinals its manifest lists".into(),
+                    });
+                    ok = false;
+                }
+                _ => ok = false,
+            }
+        }
+        if !ok {
+            self.incomplete.insert(w.origin.clone());
+            return;
+        }
+        let from_ordinal = w
+            .manifest
+            .segments
+            .get(w.from_index)
+            .map_or(w.manifest.message_count, |s| s.first_ordinal);
+        let gid = w.manifest.gid();
+        let progress = self
+            .report
+            .state
+            .origins
+            .entry(w.origin.clone())
+            .or_default();
+        progress.sessions.insert(
+            w.manifest.session.native_id.clone(),
+            ImportedSession {
+                manifest: w.manifest_id,
+                segments: w.manifest.segments.iter().map(|s| s.id).collect(),
+            },
+        );
+        self.report.units.push(ApplyUnit {
+            gid,
+            from_ordinal,
+            messages,
+            message_count: w.manifest.message_count,
+            usage_events: w.manifest.usage_events,
+            manifest: w.manifest_id,
+            session: w.manifest.session,
+        });
+    }
+
+    fn finish(&mut self) -> ImportReport {
+        self.window_end = self.wanted.len();
+        self.complete_window();
+        let incomplete = std::mem::take(&mut self.incomplete);
         for (origin, c) in std::mem::take(&mut self.candidates) {
             let Some(root) = c.root else { continue };
             if !c.complete || incomplete.contains(&origin) {
