@@ -30,7 +30,7 @@ use commands::{Context, Output, browse, curate, maintain, setup};
 /// Keep an archive of AI coding-agent sessions (Claude Code, Codex) on every machine you use,
 /// in sync through a shared folder.
 #[derive(Debug, Parser)]
-#[command(name = "agentsync", version, about)]
+#[command(name = "agentsync", version)]
 struct Cli {
     /// This machine's data folder (archive, local mirror, config). Default: $AGENTSYNC_HOME,
     /// else the platform's data folder (~/.local/share/agentsync).
@@ -58,7 +58,7 @@ enum Command {
         /// The origin id to use instead of `<host>-<6 hex>` (a-z, 0-9, '-').
         #[arg(long)]
         origin: Option<String>,
-        /// The shared folder `sync`, `gc` and `verify` use by default.
+        /// The shared folder `sync` and `gc` use by default (created if missing).
         #[arg(long)]
         target: Option<PathBuf>,
     },
@@ -72,15 +72,19 @@ enum Command {
         /// Only sessions whose messages or names match these words.
         #[arg(long)]
         search: Option<String>,
+        /// Only starred sessions.
         #[arg(long)]
         starred: bool,
         /// Show the trash instead.
         #[arg(long)]
         trashed: bool,
+        /// Only sessions with this tag.
         #[arg(long)]
         tag: Option<String>,
+        /// Only sessions from this origin (machine).
         #[arg(long)]
         origin: Option<String>,
+        /// At most this many sessions.
         #[arg(long)]
         limit: Option<u64>,
     },
@@ -101,6 +105,7 @@ enum Command {
     },
     /// Star sessions.
     Star(SessionArgs),
+    /// Remove the star from sessions.
     Unstar(SessionArgs),
     /// Move sessions to the trash (hidden from lists, kept, restorable).
     Trash(SessionArgs),
@@ -142,6 +147,7 @@ enum Command {
     Sync {
         /// The shared folder (default: the config's `target`).
         target: Option<PathBuf>,
+        /// Skip reading the agents' logs; only publish and exchange what the archive holds.
         #[arg(long)]
         no_ingest: bool,
         /// Keep running: sync on log changes, on the target's new checkpoints, and at least
@@ -161,10 +167,12 @@ enum Command {
     /// Delete this machine's unreachable artifacts older than the grace window from the local
     /// mirror and the target.
     Gc {
+        /// The shared folder (default: the config's `target`).
         target: Option<PathBuf>,
         /// e.g. 7d, 12h, 30m (default: the config's gc.grace, 7d).
         #[arg(long)]
         grace: Option<String>,
+        /// List what would be deleted, delete nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -238,10 +246,27 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if e.is::<UsageError>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
+
+/// A command line that parses but asks for something that needs more (exit code 2, like
+/// clap's own usage errors).
+#[derive(Debug)]
+struct UsageError(&'static str);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 fn run(cli: Cli) -> Result<Option<Output>> {
     if let Command::Conformance {
@@ -300,9 +325,10 @@ fn run(cli: Cli) -> Result<Option<Output>> {
         Command::Restore(a) => curate::edit(&ctx, &a.sessions, ops(Op::Restore))?,
         Command::Purge { sessions, yes } => {
             if !yes {
-                anyhow::bail!(
-                    "purge deletes the sessions on every machine, for good; add --yes to confirm"
-                );
+                return Err(UsageError(
+                    "purge deletes the sessions on every machine, for good; add --yes to confirm",
+                )
+                .into());
             }
             curate::edit(&ctx, &sessions.sessions, ops(Op::Purge))?
         }
