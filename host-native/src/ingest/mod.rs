@@ -16,6 +16,8 @@ mod timestamp;
 mod transcript;
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
