@@ -5,15 +5,16 @@
 //! resumes after a crash: artifacts are write-once (rewriting one is a no-op), engine states
 //! are saved only after what they describe landed, and applying an import unit is idempotent.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use agentsync_archive::{Archive, ProblemRow, SyncRun};
 use agentsync_core::ledger::SignedEvent;
+use agentsync_core::names::ROOTS_PREFIX;
 use agentsync_core::sync::exchange::ExchangeReport;
 use agentsync_core::sync::export::{ExportState, SessionExport};
 use agentsync_core::sync::import::{ApplyUnit, Import, ImportReport, ImportState, Problem, Step};
-use agentsync_core::sync::store::{PutOutcome, Store, answer, list_all};
+use agentsync_core::sync::store::{ListPage, PutOutcome, Store, StoreError, answer, list_all};
 use agentsync_core::{
     ArtifactKey, Encoded, EventBatch, HlcClock, KeyRing, LedgerState, Op, OriginId, OriginKey,
     Replay, SessionGid,
@@ -112,6 +113,7 @@ pub fn run(
     let mut engine = Engine::new(options.engine, options.component)?;
     let mut import_state: ImportState = archive.state("import")?.unwrap_or_default();
     let mut problems = Problems::default();
+    let mut exchange_incomplete = false;
     if let Some(target) = &target {
         let bar = progress.bar("exchange", 1);
         let (exchange, keyring) = engine.exchange(&mirror, target, import_state.keyring.clone())?;
@@ -123,30 +125,61 @@ pub fn run(
             .iter()
             .filter(|k| k.parse::<ArtifactKey>().is_ok_and(|k| k.origin() == origin))
             .count();
+        exchange_incomplete = !exchange.quarantined.is_empty() || !exchange.deferred.is_empty();
+        let copied: BTreeSet<String> = exchange.copied.into_iter().collect();
+        let since = archive
+            .last_sync()?
+            .map_or(0, |run| u64::try_from(run.finished_ms).unwrap_or(0))
+            .saturating_sub(HEAL_MARGIN_MS);
+        let healed = heal_own(&mirror, target, origin, since, &copied);
+        report.sent += healed;
+        report.exchanged += healed;
         problems.add(exchange.quarantined, exchange.deferred);
     }
 
-    let purged: BTreeSet<SessionGid> = archive.ledger()?.purged().cloned().collect();
-    let bar = progress.bar("import", 0);
-    let mut applied = (0usize, 0usize);
-    let imported = engine.import(&mirror, origin, import_state, purged, &mut |units| {
-        for unit in units {
-            archive.transaction(|a| a.apply_unit(&unit))?;
-            applied.0 += 1;
-            applied.1 += unit.messages.len();
-            bar.inc(1);
+    let mut purged: BTreeSet<SessionGid> = archive.ledger()?.purged().cloned().collect();
+    let mut events = import_into(
+        archive,
+        &mut engine,
+        &mirror,
+        (origin, import_state, purged.clone()),
+        &mut report,
+        &mut problems,
+        progress,
+    )?;
+    // The exchange relays an origin's root only with everything it references, so one corrupt
+    // or missing artifact in the target keeps the whole origin out of the mirror. Import what
+    // can be imported of those origins straight from the target (DESIGN edge case 13: only
+    // what depends on the bad artifact waits); the rest follows once a good copy arrives.
+    if let Some(target) = &target
+        && exchange_incomplete
+    {
+        let lagging = lagging_origins(&mirror, target, origin);
+        if !lagging.is_empty() {
+            purged.extend(
+                events
+                    .iter()
+                    .filter(|e| e.event.op == Op::Purge)
+                    .map(|e| e.event.session.clone()),
+            );
+            let view = RootsOf {
+                store: target.clone(),
+                origins: lagging,
+            };
+            let state: ImportState = archive.state("import")?.unwrap_or_default();
+            events.extend(import_into(
+                archive,
+                &mut engine,
+                &view,
+                (origin, state, purged),
+                &mut report,
+                &mut problems,
+                progress,
+            )?);
         }
-        Ok(())
-    })?;
-    bar.finish();
-    report.fetched = imported.fetched;
-    report.requests = imported.requests;
-    report.imported_sessions = applied.0;
-    report.imported_messages = applied.1;
-    archive.set_state("import", &imported.state)?;
-    problems.add(imported.quarantined, imported.deferred);
+    }
 
-    let replay = replay(archive, &mut engine, imported.events, options.now_ms)?;
+    let replay = replay(archive, &mut engine, events, options.now_ms)?;
     report.events_applied = replay.applied;
 
     let now = i64::try_from(options.now_ms).unwrap_or(i64::MAX);
@@ -170,6 +203,148 @@ pub fn run(
         report: recorded,
     })?;
     Ok(report)
+}
+
+/// Imports from `store`, applying units as they come; saves the import state, adds to the
+/// report and problems, and returns the events to replay.
+fn import_into<S: Store + Clone + Send + 'static>(
+    archive: &mut Archive,
+    engine: &mut Engine,
+    store: &S,
+    (origin, state, purged): (&OriginId, ImportState, BTreeSet<SessionGid>),
+    report: &mut SyncReport,
+    problems: &mut Problems,
+    progress: &Progress,
+) -> Result<Vec<SignedEvent>> {
+    let bar = progress.bar("import", 0);
+    let imported = engine.import(store, origin, state, purged, &mut |units| {
+        for unit in units {
+            archive.transaction(|a| a.apply_unit(&unit))?;
+            report.imported_sessions += 1;
+            report.imported_messages += unit.messages.len();
+            bar.inc(1);
+        }
+        Ok(())
+    })?;
+    bar.finish();
+    report.fetched += imported.fetched;
+    report.requests += imported.requests;
+    archive.set_state("import", &imported.state)?;
+    problems.add(imported.quarantined, imported.deferred);
+    Ok(imported.events)
+}
+
+/// How far before the last sync's start own artifacts in the target are checked again (clock
+/// differences between this machine and the target's file times).
+const HEAL_MARGIN_MS: u64 = 10 * 60 * 1000;
+
+/// Offers the mirror's copy of every own artifact in the target that changed since `since_ms`
+/// (this machine writes its keys only while it syncs, so a later change was someone else's),
+/// except those just copied. The store replaces a corrupt copy with the good one and leaves a
+/// valid one alone (DESIGN edge case 13). Returns how many copies were replaced.
+fn heal_own(
+    mirror: &FolderStore,
+    target: &FolderStore,
+    origin: &OriginId,
+    since_ms: u64,
+    skip: &BTreeSet<String>,
+) -> usize {
+    let mut listing = Vec::new();
+    for prefix in [format!("{origin}/"), ArtifactKey::roots_prefix(origin)] {
+        listing.extend(list_all(&mut target.clone(), &prefix, None).unwrap_or_default());
+    }
+    let mut healed = 0;
+    for entry in listing {
+        if skip.contains(&entry.key) || entry.modified_ms.is_some_and(|m| m < since_ms) {
+            continue;
+        }
+        if let Ok(Some(good)) = mirror.get(&entry.key)
+            && let Ok(crate::store::Put::Written) = target.put_if_absent(&entry.key, &good)
+        {
+            healed += 1;
+        }
+    }
+    healed
+}
+
+/// Foreign origins whose newest root in the target is newer than the mirror's.
+fn lagging_origins(
+    mirror: &FolderStore,
+    target: &FolderStore,
+    local: &OriginId,
+) -> BTreeSet<OriginId> {
+    let newest = |store: &FolderStore| {
+        let mut out: BTreeMap<OriginId, ArtifactKey> = BTreeMap::new();
+        let listing = list_all(&mut store.clone(), ROOTS_PREFIX, None).unwrap_or_default();
+        for key in listing
+            .iter()
+            .filter_map(|l| l.key.parse::<ArtifactKey>().ok())
+        {
+            if matches!(key, ArtifactKey::Root { .. })
+                && out.get(key.origin()).is_none_or(|k| *k < key)
+            {
+                out.insert(key.origin().clone(), key);
+            }
+        }
+        out
+    };
+    let in_mirror = newest(mirror);
+    newest(target)
+        .into_iter()
+        .filter(|(o, key)| o != local && in_mirror.get(o).is_none_or(|k| k < key))
+        .map(|(o, _)| o)
+        .collect()
+}
+
+/// A read-only view of a store that lists only the roots of `origins`, so that an import from
+/// it touches nothing else.
+#[derive(Clone)]
+struct RootsOf {
+    store: FolderStore,
+    origins: BTreeSet<OriginId>,
+}
+
+impl Store for RootsOf {
+    fn list_keys(
+        &mut self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<ListPage, StoreError> {
+        if !prefix.starts_with(ROOTS_PREFIX) {
+            return Store::list_keys(&mut self.store, prefix, start_after);
+        }
+        let mut entries = list_all(&mut self.store, prefix, start_after)?;
+        entries.retain(|l| {
+            l.key
+                .parse::<ArtifactKey>()
+                .is_ok_and(|k| self.origins.contains(k.origin()))
+        });
+        Ok(ListPage {
+            entries,
+            truncated: false,
+        })
+    }
+
+    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Store::get(&mut self.store, key)
+    }
+
+    fn put_if_absent(&mut self, key: &str, _: &[u8]) -> Result<PutOutcome, StoreError> {
+        Err(read_only("put", key))
+    }
+
+    fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        Err(read_only("delete", key))
+    }
+}
+
+fn read_only(op: &str, key: &str) -> StoreError {
+    StoreError {
+        op: op.into(),
+        key: key.into(),
+        reason: "read-only view".into(),
+        transient: false,
+    }
 }
 
 #[derive(Default)]
@@ -379,9 +554,9 @@ impl Engine {
 
     /// Runs an import, handing units to `apply` as they come (natively after every window of
     /// segments, so memory holds one window; the component hands them all at the end).
-    fn import(
+    fn import<S: Store + Clone + Send + 'static>(
         &mut self,
-        mirror: &FolderStore,
+        mirror: &S,
         origin: &OriginId,
         state: ImportState,
         purged: BTreeSet<SessionGid>,

@@ -49,7 +49,11 @@ fn random_edit(rng: &mut Rng, k: &mut Known, round: usize) {
     let m = &k.machine;
     match rng.below(13) {
         0 | 1 => {
-            let name = format!("{}{}", rng.pick(&NAMES), if rng.chance(1, 2) { "" } else { "!" });
+            let name = format!(
+                "{}{}",
+                rng.pick(&NAMES),
+                if rng.chance(1, 2) { "" } else { "!" }
+            );
             m.json(&["rename", &id, &name]);
         }
         2 => _ = m.json(&["star", &id]),
@@ -106,7 +110,7 @@ fn convergence_case(seed: u64) {
         })
         .collect();
     for k in &mut machines {
-        for p in 0..rng.range(1, 3) {
+        for p in 0..rng.range(1, 2) {
             let session = rng.uuid();
             let start = rng.below(5 * 86_400);
             let n = rng.range(1, 9);
@@ -122,10 +126,10 @@ fn convergence_case(seed: u64) {
         k.machine.ingest();
         k.refresh();
     }
-    for round in 0..2 {
-        for _ in 0..14 {
+    for round in 0..3 {
+        for _ in 0..16 {
             let i = rng.below(3) as usize;
-            if rng.chance(1, 4) {
+            if rng.chance(1, 6) {
                 machines[i].machine.sync(&shared);
                 machines[i].refresh();
             } else {
@@ -153,6 +157,13 @@ fn convergence_case(seed: u64) {
         .map(|s| s["origin"].as_str().unwrap())
         .collect();
     assert!(!origins.is_empty(), "seed {seed}: every session was purged");
+    eprintln!(
+        "seed {seed}: {} sessions ({} trashed) from {} origins, {} conflicts",
+        snapshot["sessions"].as_array().unwrap().len(),
+        snapshot["trashed"].as_array().unwrap().len(),
+        origins.len(),
+        snapshot["conflicts"].as_array().unwrap().len()
+    );
     for k in &machines {
         k.machine.verify_ok(Some(&shared));
     }
@@ -160,8 +171,13 @@ fn convergence_case(seed: u64) {
 
 #[test]
 fn random_edits_on_three_machines_converge() {
-    for seed in [1, 2, 3, 4] {
-        convergence_case(seed);
+    // CONVERGE_SEED=<n> runs another history instead.
+    match std::env::var("CONVERGE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        Some(seed) => convergence_case(seed),
+        None => (1..=5).for_each(convergence_case),
     }
 }
 
@@ -182,7 +198,7 @@ fn concurrent_renames_end_as_one_conflict_everywhere() {
     a.ingest();
     let gid = log.gid(&a.origin);
     settle(&[&a, &b, &c], &shared, 6);
-    assert_eq!(c.session_ids(), [gid.clone()]);
+    assert_eq!(c.session_ids(), std::slice::from_ref(&gid));
 
     a.json(&["rename", &gid, "name from a"]);
     b.json(&["rename", &gid, "name from b"]);
@@ -203,11 +219,12 @@ fn concurrent_renames_end_as_one_conflict_everywhere() {
         conflict["winner"]["value"]
     );
 
-    // A later, informed rename is no new conflict.
+    // A later rename that saw both is no conflict, and its winner saw the losers: the
+    // conflict is resolved, on every machine alike.
     c.json(&["rename", &gid, "settled"]);
     settle(&[&a, &b, &c], &shared, 6);
     let snapshot = assert_converged(&[&a, &b, &c]);
-    assert_eq!(snapshot["conflicts"].as_array().unwrap().len(), 1);
+    assert_eq!(snapshot["conflicts"], json!([]));
     assert_eq!(snapshot["sessions"][0]["display_name"], "settled");
 }
 
@@ -366,10 +383,21 @@ fn cli_exit_codes_and_json() {
     // The valid id before the typo was not starred a second time: nothing to publish.
     assert_eq!(a.json(&["status"])["unpublished_events"], 0);
 
-    // Purge without --yes: exit 1, nothing changes, nothing is published.
+    // A global option after the tag changes is refused, not recorded as a tag "-json".
+    let run = a.run(&["tag", &gid, "+x", "--json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("--json"), "{}", run.stderr);
+    assert_eq!(a.json(&["status"])["unpublished_events"], 0);
+    let tagged = a.json(&["tag", &gid, "+x", "-x"]);
+    assert_eq!(tagged.as_array().unwrap().len(), 2);
+    assert_eq!(a.session(&gid).unwrap()["tags"], json!([]));
+    let report = a.sync_ok(&shared);
+    assert_eq!(report["events_published"], 2, "{report:#}");
+
+    // Purge without --yes: a usage error (exit 2), nothing changes, nothing is published.
     let before = sessions_of(&a);
     let run = a.run(&["purge", &gid]);
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("--yes"), "{}", run.stderr);
     assert_eq!(sessions_of(&a), before);
     assert_eq!(a.json(&["status"])["unpublished_events"], 0);

@@ -45,7 +45,8 @@ fn demo_folder(name: &str) -> PathBuf {
         "demo failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    dir
+    // The two machines' artifacts meet in the demo's shared folder.
+    dir.join("shared")
 }
 
 fn wasm_engine() -> WasmEngine {

@@ -70,6 +70,11 @@ pub fn tag_ops(changes: &[String]) -> Result<Vec<Op>> {
             if tag.is_empty() {
                 bail!("empty tag in {change:?}");
             }
+            // `tag S +x --json` hands `--json` over as a change: refuse it rather than remove
+            // a tag "-json" on every machine.
+            if tag.starts_with('-') {
+                bail!("{change:?} looks like an option: put options before the session");
+            }
             Ok(if add {
                 Op::TagAdd {
                     tag: tag.to_owned(),

@@ -63,8 +63,8 @@ impl Context {
 /// A target folder as the config stores it: absolute, so commands run from anywhere agree.
 pub fn absolute_target(path: &Path) -> Result<String> {
     std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
-    let absolute = std::fs::canonicalize(path)
-        .with_context(|| format!("resolving {}", path.display()))?;
+    let absolute =
+        std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
     Ok(absolute.display().to_string())
 }
 

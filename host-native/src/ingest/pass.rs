@@ -207,13 +207,16 @@ fn stat(meta: &std::fs::Metadata) -> (i64, u64) {
     (mtime, 0)
 }
 
+/// A format's `parse_from`: reads a log from where a resume state stopped.
+type ParseFrom<F> = fn(&Path, File, Option<ResumeState<F>>) -> io::Result<Parsed<F>>;
+
 fn ingest_file<F: Serialize + DeserializeOwned>(
     archive: &mut Archive,
     origin: &OriginId,
     ledger: &LedgerState,
     path: &Path,
     format: LogFormat,
-    parse_from: fn(&Path, File, Option<ResumeState<F>>) -> io::Result<Parsed<F>>,
+    parse_from: ParseFrom<F>,
 ) -> Result<FileOutcome> {
     let file = File::open(path)?;
     let meta = file.metadata()?;

@@ -84,10 +84,8 @@ static SCRATCH_COUNTER: AtomicU64 = AtomicU64::new(0);
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
         let n = SCRATCH_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "agentsync-e2e-{name}-{}-{n}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("agentsync-e2e-{name}-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).unwrap();
         Scratch { path }
@@ -194,7 +192,10 @@ impl Machine {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        let out = self.command(args).output().expect("the agentsync binary runs");
+        let out = self
+            .command(args)
+            .output()
+            .expect("the agentsync binary runs");
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -205,8 +206,9 @@ impl Machine {
 
     /// `--json` run that must exit 0; its output.
     pub fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
+        // `--json` first: after `tag S -x` it would be taken for a tag change.
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
         self.run(&all).expect(0).json()
     }
 
@@ -289,7 +291,12 @@ impl Machine {
         let sessions = self.sessions();
         let trashed = self.trashed();
         let mut details = serde_json::Map::new();
-        for s in sessions.as_array().unwrap().iter().chain(trashed.as_array().unwrap()) {
+        for s in sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(trashed.as_array().unwrap())
+        {
             let id = s["id"].as_str().unwrap();
             details.insert(id.to_owned(), self.json(&["show", id]));
         }
@@ -310,12 +317,9 @@ impl Machine {
         args.push("--json");
         let run = self.run(&args);
         assert_eq!(
-            run.code,
-            0,
+            run.code, 0,
             "verify {target:?} on {} found problems:\n{}\n{}",
-            self.name,
-            run.stdout,
-            run.stderr
+            self.name, run.stdout, run.stderr
         );
         let report = run.json();
         assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
@@ -465,7 +469,7 @@ impl ClaudeLog {
         };
         let cwd = format!("/home/dev/{}", self.project);
         let uuid = self.uuid_of(index);
-        if index % 2 == 0 {
+        if index.is_multiple_of(2) {
             serde_json::json!({
                 "parentUuid": parent,
                 "isSidechain": false,
@@ -516,7 +520,10 @@ impl ClaudeLog {
             text.push_str(&self.record(i).to_string());
             text.push('\n');
         }
-        let mut file = fs::OpenOptions::new().append(true).open(&self.path).unwrap();
+        let mut file = fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .unwrap();
         file.write_all(text.as_bytes()).unwrap();
         self.messages += n;
     }
@@ -541,7 +548,11 @@ pub fn files_under(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
             if e.file_type().unwrap().is_dir() {
                 stack.push(p);
             } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                let rel = p
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.insert(rel, fs::read(&p).unwrap());
             }
         }
