@@ -57,6 +57,15 @@ fn plain(value: &Value) -> serde_json::Value {
     }
 }
 
+/// The value a field has before any event wrote it.
+fn is_default(value: &Value) -> bool {
+    match value {
+        Value::Text(t) => t.is_empty(),
+        Value::Flag(f) => !f,
+        Value::Pin(p) => p.is_none(),
+    }
+}
+
 fn side(entry: &Entry) -> ConflictSide {
     ConflictSide {
         value: plain(&entry.value),
@@ -85,19 +94,30 @@ impl Archive {
     }
 
     /// Records a local edit: one event, applied through the ledger like a remote one, and kept
-    /// unpublished until the next sync writes it out.
+    /// unpublished until the next sync writes it out. An edit that changes nothing (starring a
+    /// starred session, removing an absent tag) records nothing and returns `None`, unless the
+    /// field is in conflict: then it is the user's way of confirming the value, and is kept.
     pub fn edit(
         &mut self,
         origin: &OriginId,
         wall_ms: u64,
         session: &SessionGid,
         op: Op,
-    ) -> Result<SignedEvent> {
+    ) -> Result<Option<SignedEvent>> {
         self.transaction(|a| {
             if !a.has_session(session)? {
                 return Err(ArchiveError::NoSuchSession(session.to_string()));
             }
             let mut ledger = a.ledger()?;
+            if let Some((field, value)) = agentsync_core::ledger::field_value(&op) {
+                let unchanged = match ledger.register(session, &field) {
+                    Some(r) => r.winner.value == value && r.conflicts().next().is_none(),
+                    None => is_default(&value),
+                };
+                if unchanged {
+                    return Ok(None);
+                }
+            }
             let mut clock = a.clock()?;
             let event = ledger.edit(&mut clock, wall_ms, origin, session.clone(), op)?;
             a.insert_events(std::slice::from_ref(&event), false)?;
@@ -107,7 +127,7 @@ impl Archive {
                 None => {}
             }
             a.save_ledger(&ledger, &clock)?;
-            Ok(event)
+            Ok(Some(event))
         })
     }
 

@@ -171,6 +171,27 @@ fn edits_project_onto_rows_and_purge_deletes() {
         .expect("trashed");
     assert_eq!(trashed[0].id, a2.to_string());
     assert_eq!(archive.unpublished_events().expect("events").len(), 4);
+    // Edits that change nothing record nothing.
+    assert!(
+        archive
+            .edit(&me, t, &a1, Op::Star)
+            .expect("star again")
+            .is_none()
+    );
+    assert!(
+        archive
+            .edit(
+                &me,
+                t,
+                &a1,
+                Op::TagRemove {
+                    tag: "absent".into()
+                }
+            )
+            .expect("untag")
+            .is_none()
+    );
+    assert_eq!(archive.unpublished_events().expect("events").len(), 4);
     archive.edit(&me, t, &a2, Op::Purge).expect("purge");
     assert!(!archive.has_session(&a2).expect("has"));
     assert!(matches!(

@@ -223,6 +223,13 @@ fn main() -> ExitCode {
     let json = cli.json;
     match run(cli) {
         Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(output)) if output.printed => {
+            if output.partial {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
         Ok(Some(output)) => {
             let text = if json {
                 serde_json::to_string_pretty(&output.value).unwrap_or_default()

@@ -63,9 +63,17 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    /// Exit code 3: something was deferred or quarantined.
+    /// Exit code 3: something was deferred or quarantined, or a log could not be read.
     pub fn is_partial(&self) -> bool {
-        !self.quarantined.is_empty() || !self.deferred.is_empty() || self.events_deferred > 0
+        let ingest_failed = self
+            .ingest
+            .as_ref()
+            .and_then(|i| i["failed"].as_array())
+            .is_some_and(|f| !f.is_empty());
+        !self.quarantined.is_empty()
+            || !self.deferred.is_empty()
+            || self.events_deferred > 0
+            || ingest_failed
     }
 }
 

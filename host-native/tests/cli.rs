@@ -206,3 +206,48 @@ fn sync_with_the_wasm_engine_converges_like_the_native_one() {
     assert_eq!(conflicts.as_array().unwrap().len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A missing target is an error (an unmounted share must not become a local folder), unless
+/// `--init` asks for it to be created.
+#[test]
+fn a_missing_target_is_refused_unless_init_creates_it() {
+    let dir = fresh_dir("missing-target");
+    let data = dir.join("m");
+    let data = data.to_str().unwrap();
+    let missing = dir.join("not-mounted");
+    let out = agentsync(&[
+        "--data-dir",
+        data,
+        "sync",
+        missing.to_str().unwrap(),
+        "--no-ingest",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a folder"));
+    assert!(!missing.exists());
+    let out = agentsync(&["--data-dir", data, "verify", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = agentsync(&[
+        "--data-dir",
+        data,
+        "sync",
+        missing.to_str().unwrap(),
+        "--no-ingest",
+        "--init",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(missing.is_dir());
+    // `--init` made it the default target.
+    let out = agentsync(&["--data-dir", data, "--json", "sync", "--no-ingest"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["target"].as_str().unwrap(),
+        std::fs::canonicalize(&missing).unwrap().to_str().unwrap()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

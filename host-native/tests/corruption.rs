@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{ClaudeLog, Machine, Rng, Scratch, assert_converged, flip_bytes};
+use common::{ClaudeLog, Machine, Rng, Scratch, assert_converged, flip_bytes, shared_folder};
 use serde_json::{Value, json};
 
 /// Machine `a` with four sessions, synced to the shared folder.
@@ -58,7 +58,7 @@ fn problem_keys(list: &Value) -> Vec<&str> {
 
 fn quarantine_then_recover(kind: &str, seed: u64) {
     let scratch = Scratch::new(&format!("quarantine-{kind}"));
-    let shared = scratch.join("shared");
+    let shared = shared_folder(&scratch.path);
     let (a, logs) = origin_with_sessions(&scratch, &shared, seed);
     let files = artifacts(&shared, &a.origin, kind);
     assert_eq!(files.len(), logs.len(), "one {kind} file per session");
@@ -140,7 +140,7 @@ fn a_corrupt_manifest_is_quarantined_alone_and_recovered() {
 #[test]
 fn the_origin_heals_its_corrupt_copies() {
     let scratch = Scratch::new("heal");
-    let shared = scratch.join("shared");
+    let shared = shared_folder(&scratch.path);
     let (a, logs) = origin_with_sessions(&scratch, &shared, 13);
     let mut victims = vec![
         artifacts(&shared, &a.origin, "segments")[2].clone(),
@@ -178,7 +178,7 @@ fn the_origin_heals_its_corrupt_copies() {
 #[test]
 fn a_corrupt_update_waits_for_the_origin_to_heal_it() {
     let scratch = Scratch::new("update");
-    let shared = scratch.join("shared");
+    let shared = shared_folder(&scratch.path);
     let (a, mut logs) = origin_with_sessions(&scratch, &shared, 14);
     let b = Machine::new(&scratch.path, "b");
     b.sync_ok(&shared);

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{ClaudeLog, Machine, Rng, Scratch, assert_converged, settle};
+use common::{ClaudeLog, Machine, Rng, Scratch, assert_converged, settle, shared_folder};
 use serde_json::{Value, json};
 
 const TRIALS: usize = 24;
@@ -127,7 +127,7 @@ fn killed_syncs_resume_and_converge() {
         .unwrap_or(0x5eed_c0de);
     let mut rng = Rng::new(seed);
     let scratch = Scratch::new("crash");
-    let shared = scratch.join("shared");
+    let shared = shared_folder(&scratch.path);
     let mut sides: Vec<Side> = ["a", "b"]
         .iter()
         .map(|name| Side {

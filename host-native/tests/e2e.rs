@@ -6,7 +6,9 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{ClaudeLog, Machine, Rng, Scratch, assert_converged, files_under, settle};
+use common::{
+    ClaudeLog, Machine, Rng, Scratch, assert_converged, files_under, settle, shared_folder,
+};
 use serde_json::{Value, json};
 
 const TAGS: [&str; 3] = ["red", "blue", "green"];
@@ -100,7 +102,7 @@ fn random_edit(rng: &mut Rng, k: &mut Known, round: usize) {
 fn convergence_case(seed: u64) {
     let mut rng = Rng::new(seed);
     let scratch = Scratch::new(&format!("converge-{seed}"));
-    let shared = scratch.join("shared");
+    let shared = shared_folder(&scratch.path);
     let mut machines: Vec<Known> = ["a", "b", "c"]
         .iter()
         .map(|name| Known {
@@ -184,7 +186,7 @@ fn random_edits_on_three_machines_converge() {
 #[test]
 fn concurrent_renames_end_as_one_conflict_everywhere() {
     let scratch = Scratch::new("renames");
-    let shared = scratch.join("shared");
+    let shared = shared_folder(&scratch.path);
     let a = Machine::new(&scratch.path, "a");
     let b = Machine::new(&scratch.path, "b");
     let c = Machine::new(&scratch.path, "c");
@@ -239,7 +241,7 @@ fn keys_under<'a>(files: &'a BTreeMap<String, Vec<u8>>, prefix: &str) -> BTreeSe
 #[test]
 fn appending_one_message_sends_one_tail_segment() {
     let scratch = Scratch::new("tail");
-    let shared = scratch.join("shared");
+    let shared = shared_folder(&scratch.path);
     let a = Machine::new(&scratch.path, "a");
     let b = Machine::new(&scratch.path, "b");
     let mut log = ClaudeLog::write(
@@ -317,7 +319,7 @@ fn sessions_of(m: &Machine) -> Value {
 #[test]
 fn cli_exit_codes_and_json() {
     let scratch = Scratch::new("cli");
-    let shared = scratch.join("shared");
+    let shared = shared_folder(&scratch.path);
     let a = Machine::new(&scratch.path, "a");
     let log = ClaudeLog::write(
         &a.projects(),

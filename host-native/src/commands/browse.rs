@@ -1,6 +1,7 @@
 //! Reading the archive: `sessions`, `show`, `search`, `conflicts`, `status`.
 
 use agentsync_archive::SessionFilter;
+use agentsync_core::SessionGid;
 use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::import::ImportState;
 use anyhow::Result;
@@ -32,8 +33,15 @@ pub fn sessions(ctx: &Context, filter: &SessionFilter) -> Result<Output> {
             s.display_name,
         ));
     }
-    if list.is_empty() {
-        text.push_str("no sessions (run `agentsync ingest` or `agentsync sync`)");
+    let filtered = filter.search.is_some()
+        || filter.starred
+        || filter.trashed
+        || filter.tag.is_some()
+        || filter.origin.is_some();
+    if list.is_empty() && filtered {
+        text.push_str("no sessions match");
+    } else if list.is_empty() {
+        text.push_str("no sessions yet (run `agentsync ingest` or `agentsync sync`)");
     }
     Output::new(&list, text)
 }
@@ -59,17 +67,24 @@ pub fn show(ctx: &Context, session: &str) -> Result<Output> {
         text.push_str(&format!("note: {}\n", s.note));
     }
     for m in &detail.messages {
-        let pinned = detail.pins.iter().any(|p| {
+        let pin = detail.pins.iter().find(|p| {
             p.ordinal == Some(m.ordinal)
                 || (!m.source_uuid.is_empty() && p.source_uuid == m.source_uuid)
         });
+        let pinned = match pin {
+            Some(p) if !p.note.is_empty() => format!(" (pinned: {})", p.note),
+            Some(_) => " (pinned)".to_owned(),
+            None => String::new(),
+        };
         text.push_str(&format!(
-            "\n#{} {}{} {}\n",
+            "\n#{} {}{pinned} {}\n",
             m.ordinal,
             m.role,
-            if pinned { " (pinned)" } else { "" },
             format_time(m.timestamp_ms)
         ));
+        if !m.thinking.is_empty() {
+            text.push_str(&format!("  [thinking] {}\n", first_line(&m.thinking, 160)));
+        }
         if !m.content.is_empty() {
             text.push_str(m.content.trim_end());
             text.push('\n');
@@ -138,6 +153,7 @@ pub fn status(ctx: &Context) -> Result<Output> {
     let archive = ctx.archive()?;
     let (origin, key) = ctx.identity(&archive)?;
     let export: Option<ExportState> = archive.state("export")?;
+    let ledger = archive.ledger()?;
     let import: ImportState = archive.state("import")?.unwrap_or_default();
     let counts = archive.origin_counts()?;
     let mut names: std::collections::BTreeSet<String> =
@@ -157,12 +173,23 @@ pub fn status(ctx: &Context) -> Result<Output> {
                     export.as_ref().map(|e| e.sessions.len()),
                 )
             } else {
-                let progress = name.parse().ok().and_then(|o| import.origins.get(&o));
+                let parsed: Option<agentsync_core::OriginId> = name.parse().ok();
+                let progress = parsed
+                    .as_ref()
+                    .and_then(|o| import.origins.get(o).map(|p| (o, p)));
+                // Purged sessions stay in the import state (so they are never fetched again)
+                // but are no longer published.
+                let published = progress.map(|(o, p)| {
+                    p.sessions
+                        .keys()
+                        .filter(|n| !ledger.is_purged(&SessionGid::new(o.clone(), (*n).clone())))
+                        .count()
+                });
                 (
                     progress
-                        .and_then(|p| p.root.as_ref())
+                        .and_then(|(_, p)| p.root.as_ref())
                         .map(|r| r.to_string()),
-                    progress.map(|p| p.sessions.len()),
+                    published,
                 )
             };
             json!({
@@ -208,11 +235,12 @@ pub fn status(ctx: &Context) -> Result<Output> {
         ));
     }
     text.push_str(&format!(
-        "\nconflicts {}  deferred {}  quarantined {}  unpublished edits {}\n",
+        "\nconflicts {}  deferred {}  quarantined {}  unpublished edits {}  deferred edits {}\n",
         value["conflicts"],
         deferred.len(),
         quarantined.len(),
-        unpublished
+        unpublished,
+        value["deferred_events"],
     ));
     for p in quarantined.iter().chain(&deferred) {
         text.push_str(&format!(

@@ -24,7 +24,9 @@ pub fn edit(
     let mut events = Vec::new();
     for gid in &gids {
         for op in ops(&archive, gid)? {
-            let event = archive.edit(&origin, now_ms(), gid, op)?;
+            let Some(event) = archive.edit(&origin, now_ms(), gid, op)? else {
+                continue;
+            };
             events.push(json!({
                 "session": gid.to_string(),
                 "op": event.event.op,
@@ -32,13 +34,15 @@ pub fn edit(
             }));
         }
     }
-    let text = format!(
-        "{} edit{} recorded on {} session{} (published by the next sync)",
-        events.len(),
-        if events.len() == 1 { "" } else { "s" },
-        gids.len(),
-        if gids.len() == 1 { "" } else { "s" }
-    );
+    let text = if events.is_empty() {
+        "nothing to change: the sessions already look like that".to_owned()
+    } else {
+        format!(
+            "{} recorded on {} (published by the next sync)",
+            super::count(events.len(), "edit"),
+            super::count(gids.len(), "session")
+        )
+    };
     Output::new(&events, text)
 }
 

@@ -117,6 +117,9 @@ pub fn verify(ctx: &Context, target: Option<&Path>) -> Result<Output> {
         }
     };
     let dir: PathBuf = target.map_or_else(|| ctx.home.mirror_dir(), Path::to_path_buf);
+    if target.is_some() && !dir.is_dir() {
+        anyhow::bail!("{} is not a folder: nothing to verify", dir.display());
+    }
     let mut store = FolderStore::new(&dir);
     let mut report = VerifyReport {
         store: dir.display().to_string(),

@@ -74,6 +74,8 @@ pub struct Output {
     pub text: String,
     /// Exit with 3: the work is done except for deferred or quarantined items.
     pub partial: bool,
+    /// The command printed its output as it went (`sync --watch`): print nothing more.
+    pub printed: bool,
 }
 
 impl Output {
@@ -82,8 +84,14 @@ impl Output {
             value: serde_json::to_value(value)?,
             text,
             partial: false,
+            printed: false,
         })
     }
+}
+
+/// `1 session`, `2 sessions`.
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 pub fn now_ms() -> u64 {

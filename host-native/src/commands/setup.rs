@@ -51,11 +51,11 @@ pub fn ingest(ctx: &Context, paths: &[PathBuf]) -> Result<Output> {
     let logs = logs(ctx, paths)?;
     let summary = pass::run(&mut archive, &origin, &logs, &ctx.progress)?;
     let mut text = format!(
-        "{} files ({} unchanged), {} sessions changed, {} messages, {:.1} MB read",
-        summary.files,
+        "{} ({} unchanged), {} changed, {}, {:.1} MB read",
+        super::count(summary.files as usize, "file"),
         summary.unchanged,
-        summary.sessions_changed,
-        summary.messages,
+        super::count(summary.sessions_changed as usize, "session"),
+        super::count(summary.messages as usize, "message"),
         summary.bytes_read as f64 / 1e6
     );
     if summary.malformed_lines > 0 {
@@ -69,6 +69,12 @@ pub fn ingest(ctx: &Context, paths: &[PathBuf]) -> Result<Output> {
     }
     for f in &summary.failed {
         text.push_str(&format!("\nfailed: {f}"));
+    }
+    if summary.files == 0 {
+        text.push_str(
+            "\nno logs found: pass a Claude Code `projects` folder (~/.claude/projects), a Codex \
+             `sessions` folder (~/.codex/sessions), a home holding them, or log files",
+        );
     }
     let failed = !summary.failed.is_empty();
     let mut out = Output::new(&summary, text)?;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use notify::{RecursiveMode, Watcher};
 
 use super::{Context, Output, now_ms};
@@ -20,14 +20,24 @@ pub struct SyncArgs {
 
 fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
     let target = ctx.target(args.target.as_deref());
-    if args.init
-        && let Some(t) = &target
-        && ctx.config.target.is_none()
-    {
-        // `--init` makes this target the default; curation needs no baseline of its own here
-        // (every edit is a ledger event from the first one), so the first export publishes it.
-        ctx.config.target = Some(super::absolute_target(t)?);
-        ctx.config.save(&ctx.home.config_file)?;
+    if let Some(t) = &target {
+        if args.init {
+            // `--init` makes this target the default (creating it); curation needs no baseline
+            // of its own here (every edit is a ledger event from the first one), so the first
+            // export publishes it.
+            let absolute = super::absolute_target(t)?;
+            if ctx.config.target.as_deref() != Some(absolute.as_str()) {
+                ctx.config.target = Some(absolute);
+                ctx.config.save(&ctx.home.config_file)?;
+            }
+        } else if !t.is_dir() {
+            // An unmounted share must not turn into a fresh local folder.
+            bail!(
+                "the sync target {} is not a folder (not mounted?); create it, or pass --init \
+                 to create it and make it the default",
+                t.display()
+            );
+        }
     }
     let mut archive = ctx.archive()?;
     let identity = ctx.identity(&archive)?;
@@ -58,21 +68,27 @@ pub fn render(report: &SyncReport) -> String {
             "ingest: {} files, {} sessions changed, {} messages\n",
             ingest["files"], ingest["sessions_changed"], ingest["messages"]
         ));
+        for failed in ingest["failed"].as_array().into_iter().flatten() {
+            text.push_str(&format!(
+                "ingest failed: {}\n",
+                failed.as_str().unwrap_or_default()
+            ));
+        }
     }
     text.push_str(&format!(
-        "sync {} ↔ {}: exported {}, sent {}, exchanged {}, fetched {}, imported {} sessions \
-         ({} messages), {} edits published, {} applied, {} conflicts",
+        "sync {} ↔ {}: exported {}, sent {}, exchanged {}, fetched {}, imported {} ({}), \
+         {} published, {} applied, {}",
         report.origin,
         report.target.as_deref().unwrap_or("(no target)"),
         report.exported,
         report.sent,
         report.exchanged,
         report.fetched,
-        report.imported_sessions,
-        report.imported_messages,
-        report.events_published,
+        super::count(report.imported_sessions, "session"),
+        super::count(report.imported_messages, "message"),
+        super::count(report.events_published, "edit"),
         report.events_applied,
-        report.conflicts,
+        super::count(report.conflicts as usize, "conflict"),
     ));
     for p in report.quarantined.iter().chain(&report.deferred) {
         text.push_str(&format!(
@@ -133,6 +149,15 @@ pub fn watch(ctx: &mut Context, args: &SyncArgs) -> Result<Output> {
         let report = once(ctx, args)?;
         runs += 1;
         print_run(ctx.json, &report);
+        // What the run itself wrote (the mirror, the target's roots) is not a reason to run
+        // again.
+        let mut stop = false;
+        while let Ok(wake) = rx.try_recv() {
+            stop |= matches!(wake, Wake::Stop);
+        }
+        if stop {
+            break;
+        }
         match rx.recv_timeout(interval) {
             Ok(Wake::Stop) => break,
             Ok(Wake::Changed) => {
@@ -160,11 +185,17 @@ pub fn watch(ctx: &mut Context, args: &SyncArgs) -> Result<Output> {
     // The final exchange: what was edited since the last run leaves before we exit.
     let report = once(ctx, args)?;
     runs += 1;
-    let partial = report.is_partial();
-    let text = format!("stopped after {runs} syncs\n{}", render(&report));
-    let mut out = Output::new(&report, text)?;
-    out.partial = partial;
-    Ok(out)
+    print_run(ctx.json, &report);
+    if !ctx.json {
+        eprintln!("stopped after {runs} syncs");
+    }
+    // Every run was printed as it happened (one JSON object a line under --json).
+    Ok(Output {
+        value: serde_json::Value::Null,
+        text: String::new(),
+        partial: report.is_partial(),
+        printed: true,
+    })
 }
 
 fn print_run(json: bool, report: &SyncReport) {

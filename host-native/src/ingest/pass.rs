@@ -94,6 +94,7 @@ pub fn discover_logs(
             // holding both (`.claude/projects`, `.codex/sessions`).
             for (claude, codex) in [
                 (path.clone(), path.clone()),
+                (path.join("projects"), path.join("sessions")),
                 (path.join(".claude/projects"), path.join(".codex/sessions")),
                 (path.join("claude/projects"), path.join("codex/sessions")),
             ] {

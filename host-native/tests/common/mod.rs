@@ -569,3 +569,10 @@ pub fn flip_bytes(path: &Path) {
     }
     fs::write(path, bytes).unwrap();
 }
+
+/// The shared folder of a test world (created: `sync` refuses a target that does not exist).
+pub fn shared_folder(scratch: &Path) -> PathBuf {
+    let shared = scratch.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    shared
+}
