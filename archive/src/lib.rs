@@ -64,6 +64,22 @@ impl Archive {
         }
     }
 
+    /// Runs `f` all-or-nothing inside whatever transaction is open (a savepoint), so a
+    /// failure of one item rolls back only that item of a larger batch.
+    pub fn atomically<T>(&self, f: impl FnOnce(&Archive) -> Result<T>) -> Result<T> {
+        self.conn.execute_batch("SAVEPOINT item")?;
+        match f(self) {
+            Ok(value) => {
+                self.conn.execute_batch("RELEASE item")?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK TO item; RELEASE item");
+                Err(e)
+            }
+        }
+    }
+
     /// SQLite's own consistency check: `ok`, or what is wrong.
     pub fn integrity_check(&self) -> Result<String> {
         Ok(self

@@ -187,6 +187,11 @@ pub fn run(
         }
     }
 
+    // Whatever data was written after the last root is made durable before we report.
+    mirror.flush()?;
+    if let Some(target) = &target {
+        target.flush()?;
+    }
     let replay = replay(archive, &mut engine, events, options.now_ms)?;
     report.events_applied = replay.applied;
 

@@ -128,7 +128,11 @@ fn is_rollout(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with("rollout-"))
 }
 
-/// Reads every changed log into the archive, one transaction per file.
+/// Files stored per transaction: one commit per file made the search index merge and flush
+/// for every file (most of ingest's time); a batch lets it do that once per batch.
+const FILES_PER_TRANSACTION: usize = 256;
+
+/// Reads every changed log into the archive, in batches of files, each file all-or-nothing.
 pub fn run(
     archive: &mut Archive,
     origin: &OriginId,
@@ -141,16 +145,36 @@ pub fn run(
         ..IngestSummary::default()
     };
     let bar = progress.bar("ingest", logs.len() as u64);
-    for (path, format) in logs {
-        bar.inc(1);
-        let outcome = match format {
-            LogFormat::Claude => {
-                ingest_file(archive, origin, &ledger, path, *format, claude::parse_from)
+    for batch in logs.chunks(FILES_PER_TRANSACTION) {
+        archive.transaction(|a| {
+            for (path, format) in batch {
+                bar.inc(1);
+                let outcome = ingest_one(a, origin, &ledger, path, *format);
+                summary.add(path, outcome);
             }
-            LogFormat::Codex => {
-                ingest_file(archive, origin, &ledger, path, *format, codex::parse_from)
-            }
-        };
+            Ok(())
+        })?;
+    }
+    bar.finish();
+    Ok(summary)
+}
+
+fn ingest_one(
+    archive: &Archive,
+    origin: &OriginId,
+    ledger: &LedgerState,
+    path: &Path,
+    format: LogFormat,
+) -> Result<FileOutcome> {
+    match format {
+        LogFormat::Claude => ingest_file(archive, origin, ledger, path, format, claude::parse_from),
+        LogFormat::Codex => ingest_file(archive, origin, ledger, path, format, codex::parse_from),
+    }
+}
+
+impl IngestSummary {
+    fn add(&mut self, path: &Path, outcome: Result<FileOutcome>) {
+        let summary = self;
         match outcome {
             Ok(FileOutcome::Unchanged) => summary.unchanged += 1,
             Ok(FileOutcome::Read(read)) => {
@@ -174,8 +198,6 @@ pub fn run(
             }
         }
     }
-    bar.finish();
-    Ok(summary)
 }
 
 enum FileOutcome {
@@ -212,7 +234,7 @@ fn stat(meta: &std::fs::Metadata) -> (i64, u64) {
 type ParseFrom<F> = fn(&Path, File, Option<ResumeState<F>>) -> io::Result<Parsed<F>>;
 
 fn ingest_file<F: Serialize + DeserializeOwned>(
-    archive: &mut Archive,
+    archive: &Archive,
     origin: &OriginId,
     ledger: &LedgerState,
     path: &Path,
@@ -257,7 +279,7 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
         native_id: session.as_ref().map(|s| s.native_id.to_string()),
         resume_json: serde_json::to_string(&parsed.state)?,
     };
-    archive.transaction(|a| {
+    archive.atomically(|a| {
         if let Some(session) = &session {
             let gid = SessionGid::new(origin.clone(), session.native_id.clone());
             if ledger.is_purged(&gid) {
