@@ -251,3 +251,72 @@ fn a_missing_target_is_refused_unless_init_creates_it() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `sync --watch` syncs at once, again at least every interval, prints one JSON object a line,
+/// and on Ctrl-C (SIGINT) runs a last sync and exits 0.
+#[cfg(unix)]
+#[test]
+fn watch_syncs_on_an_interval_and_once_more_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let dir = fresh_dir("watch");
+    demo_json(&dir);
+    let laptop = dir.join("laptop");
+    let config = std::fs::read_to_string(laptop.join("config.toml"))
+        .unwrap()
+        .replace("interval_secs = 300", "interval_secs = 1")
+        .replace("debounce_ms = 2000", "debounce_ms = 50");
+    assert!(config.contains("interval_secs = 1"), "{config}");
+    std::fs::write(laptop.join("config.toml"), config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agentsync"))
+        .args([
+            "--data-dir",
+            laptop.to_str().unwrap(),
+            "--json",
+            "sync",
+            "--watch",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // The first run, then one the interval triggered.
+    let mut lines = Vec::new();
+    while lines.len() < 2 {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => lines.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("watch printed {} lines in 60 s", lines.len());
+            }
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    lines.extend(rx.iter());
+    assert!(lines.len() >= 3, "a last sync after Ctrl-C: {lines:?}");
+    for line in &lines {
+        let report: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(report["origin"], "laptop-0a1b2c");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
