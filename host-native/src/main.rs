@@ -223,13 +223,7 @@ fn main() -> ExitCode {
     let json = cli.json;
     match run(cli) {
         Ok(None) => ExitCode::SUCCESS,
-        Ok(Some(output)) if output.printed => {
-            if output.partial {
-                ExitCode::from(3)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        Ok(Some(output)) if output.printed => exit_code(output.partial),
         Ok(Some(output)) => {
             let text = if json {
                 serde_json::to_string_pretty(&output.value).unwrap_or_default()
@@ -245,11 +239,7 @@ fn main() -> ExitCode {
                 }
                 _ => {}
             }
-            if output.partial {
-                ExitCode::from(3)
-            } else {
-                ExitCode::SUCCESS
-            }
+            exit_code(output.partial)
         }
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -259,6 +249,15 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// 3 when the work is done except for some items, else 0.
+fn exit_code(partial: bool) -> ExitCode {
+    if partial {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

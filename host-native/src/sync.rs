@@ -12,7 +12,7 @@ use agentsync_archive::{Archive, ProblemRow, SyncRun};
 use agentsync_core::ledger::SignedEvent;
 use agentsync_core::names::ROOTS_PREFIX;
 use agentsync_core::sync::exchange::ExchangeReport;
-use agentsync_core::sync::export::{ExportState, SessionExport};
+use agentsync_core::sync::export::{ExportState, SessionExport, newest_root_seq};
 use agentsync_core::sync::import::{ApplyUnit, Import, ImportReport, ImportState, Problem, Step};
 use agentsync_core::sync::store::{ListPage, PutOutcome, Store, StoreError, answer, list_all};
 use agentsync_core::{
@@ -374,19 +374,6 @@ impl Problems {
     }
 }
 
-/// The newest root sequence of `origin` in a store (0: none), for an origin that lost its state.
-fn newest_seq(store: &mut dyn Store, origin: &OriginId) -> u64 {
-    list_all(store, &ArtifactKey::roots_prefix(origin), None)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|l| match l.key.parse::<ArtifactKey>() {
-            Ok(ArtifactKey::Root { seq, .. }) => Some(seq),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 fn write(store: &mut FolderStore, encoded: &Encoded, compressor: &ZstdCompressor) -> Result<bool> {
     let stored = encoded
         .seal(Some(compressor))
@@ -456,9 +443,9 @@ fn export(
             exporter.remove(native);
         }
     }
-    let mut newest_seen = newest_seq(mirror, origin);
+    let mut newest_seen = newest_root_seq(mirror, origin);
     if let Some(target) = target {
-        newest_seen = newest_seen.max(newest_seq(target, origin));
+        newest_seen = newest_seen.max(newest_root_seq(target, origin));
     }
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
     let (plan, next) = exporter.commit(now, newest_seen, key)?;

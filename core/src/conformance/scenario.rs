@@ -319,15 +319,7 @@ impl World {
             .stores
             .get_mut(&store_name)
             .ok_or_else(|| invalid("store", "no such store"))?;
-        let newest_seen = list_all(store, &ArtifactKey::roots_prefix(&origin), None)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|l| match l.key.parse::<ArtifactKey>() {
-                Ok(ArtifactKey::Root { seq, .. }) => Some(seq),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
+        let newest_seen = crate::sync::export::newest_root_seq(store, &origin);
         let machine = self
             .machines
             .get_mut(&origin)

@@ -24,6 +24,7 @@ use crate::model::{Message, Session, UsageEvent};
 use crate::names::{ArtifactKey, NativeId, OriginId};
 use crate::segment::{SegmentRef, segment_messages};
 use crate::signature::OriginKey;
+use crate::sync::store::{Store, list_all};
 
 /// What was last exported of one session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +114,20 @@ impl ExportState {
             plan: ExportPlan::default(),
         }
     }
+}
+
+/// The newest root sequence of `origin` in a store (0: none): the `newest_seen` of
+/// [`Exporter::commit`], for a host that lost its state. A listing that fails counts as none.
+pub fn newest_root_seq(store: &mut dyn Store, origin: &OriginId) -> u64 {
+    list_all(store, &ArtifactKey::roots_prefix(origin), None)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|l| match l.key.parse::<ArtifactKey>() {
+            Ok(ArtifactKey::Root { seq, .. }) => Some(seq),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// One export run: feed it changed sessions, then commit.
