@@ -1,0 +1,208 @@
+//! `agentsync-bench-sqlite`: the bare SQLite + FTS5 baseline of the import benchmark.
+//!
+//! Copies the sessions and messages of an agentsync archive (`archive.db`, read-only) into a new
+//! database holding just those two tables and the FTS5 index over message text, built the way
+//! the archive builds it (external-content FTS5 kept by an insert trigger, WAL, `synchronous =
+//! NORMAL`, one transaction per 32 MiB of rows like the import's windows). It is what a program
+//! that only stores rows it already holds would pay, the practical limit of an import into the
+//! same SQLite: no fetching, decompression, verification, JSON or sync state.
+//!
+//! ```text
+//! agentsync-bench-sqlite --from MACHINE/archive.db --db /tmp/fresh.db [--json]
+//! ```
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, params_from_iter};
+use serde::Serialize;
+
+/// Insert an archive's sessions and messages into a fresh SQLite database with an FTS5 index.
+#[derive(Debug, Parser)]
+#[command(name = "agentsync-bench-sqlite", version, about)]
+struct Cli {
+    /// The archive to read (an agentsync `archive.db`); opened read-only.
+    #[arg(long)]
+    from: PathBuf,
+    /// The database to create; must not exist.
+    #[arg(long)]
+    db: PathBuf,
+    /// Commit after this many bytes of row text.
+    #[arg(long, default_value_t = 32 << 20)]
+    batch_bytes: usize,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    sessions: u64,
+    messages: u64,
+    /// Bytes of message text (content, thinking, the rest as JSON) inserted.
+    bytes: u64,
+    transactions: u64,
+    seconds: f64,
+}
+
+const SCHEMA: &str = r#"
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        gid TEXT NOT NULL UNIQUE,
+        origin TEXT NOT NULL,
+        native_id TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        project TEXT NOT NULL,
+        title TEXT NOT NULL,
+        first_message TEXT NOT NULL,
+        started_ms INTEGER,
+        ended_ms INTEGER,
+        message_count INTEGER NOT NULL,
+        session_json TEXT NOT NULL,
+        usage_json TEXT NOT NULL
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        session INTEGER NOT NULL REFERENCES sessions (id),
+        ordinal INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        timestamp_ms INTEGER,
+        content TEXT NOT NULL,
+        thinking TEXT NOT NULL,
+        rest_json TEXT NOT NULL,
+        UNIQUE (session, ordinal)
+    );
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, thinking, content = 'messages', content_rowid = 'id'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content, thinking)
+        VALUES (new.id, new.content, new.thinking);
+    END;
+"#;
+
+const SESSION_COLUMNS: &str = "id, gid, origin, native_id, agent, project, title, first_message, \
+     started_ms, ended_ms, message_count, session_json, usage_json";
+const MESSAGE_COLUMNS: &str =
+    "id, session, ordinal, role, timestamp_ms, content, thinking, rest_json";
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if cli.db.exists() {
+        bail!(
+            "{} exists; the baseline writes a fresh database",
+            cli.db.display()
+        );
+    }
+    let started = Instant::now();
+    let src = Connection::open_with_flags(&cli.from, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("opening {}", cli.from.display()))?;
+    let dst =
+        Connection::open(&cli.db).with_context(|| format!("creating {}", cli.db.display()))?;
+    let _mode: String = dst.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    dst.execute_batch("PRAGMA synchronous = NORMAL;")?;
+    dst.execute_batch(SCHEMA)?;
+
+    dst.execute_batch("BEGIN")?;
+    let sessions = copy(
+        &src,
+        &dst,
+        &format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY id"),
+        &format!(
+            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({})",
+            marks(13)
+        ),
+        13,
+        None,
+    )?;
+    let (mut bytes, mut transactions, mut batch) = (0u64, 1u64, 0usize);
+    let mut on_row = |row_bytes: usize| -> Result<()> {
+        bytes += row_bytes as u64;
+        batch += row_bytes;
+        if batch >= cli.batch_bytes {
+            dst.execute_batch("COMMIT; BEGIN")?;
+            transactions += 1;
+            batch = 0;
+        }
+        Ok(())
+    };
+    let messages = copy(
+        &src,
+        &dst,
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages ORDER BY id"),
+        &format!(
+            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({})",
+            marks(8)
+        ),
+        8,
+        Some(&mut on_row),
+    )?;
+    dst.execute_batch("COMMIT")?;
+    dst.close().map_err(|(_, e)| e)?;
+    let summary = Summary {
+        sessions,
+        messages,
+        bytes,
+        transactions,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "{}: {} sessions, {} messages ({:.1} MB of text) in {} transactions, {:.2} s",
+            cli.db.display(),
+            summary.sessions,
+            summary.messages,
+            summary.bytes as f64 / 1e6,
+            summary.transactions,
+            summary.seconds
+        );
+    }
+    Ok(())
+}
+
+/// `?1, ?2, …, ?n`.
+fn marks(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Copies the rows of `select` into `insert` (both with `columns` columns), calling `on_row`
+/// with the bytes of each row's text and blobs. Returns the number of rows.
+fn copy(
+    src: &Connection,
+    dst: &Connection,
+    select: &str,
+    insert: &str,
+    columns: usize,
+    mut on_row: Option<&mut dyn FnMut(usize) -> Result<()>>,
+) -> Result<u64> {
+    let mut read = src.prepare(select)?;
+    let mut write = dst.prepare(insert)?;
+    let mut rows = read.query([])?;
+    let mut count = 0u64;
+    while let Some(row) = rows.next()? {
+        let mut values: Vec<ToSqlOutput<'_>> = Vec::with_capacity(columns);
+        let mut bytes = 0usize;
+        for i in 0..columns {
+            let value = row.get_ref(i)?;
+            if let ValueRef::Text(b) | ValueRef::Blob(b) = value {
+                bytes += b.len();
+            }
+            values.push(ToSqlOutput::Borrowed(value));
+        }
+        write.execute(params_from_iter(values.iter()))?;
+        count += 1;
+        if let Some(f) = on_row.as_mut() {
+            f(bytes)?;
+        }
+    }
+    Ok(count)
+}
