@@ -29,14 +29,17 @@ pub fn codex_rollouts(sessions: &Path) -> io::Result<Vec<PathBuf>> {
         if depth < MAX_DEPTH {
             folders.extend(subdirectories(&folder)?.into_iter().map(|d| (d, depth + 1)));
         }
-        rollouts.extend(jsonl_files(&folder)?.into_iter().filter(|path| {
-            path.file_name()
-                .and_then(|name| name.to_str())
-                .is_some_and(|name| name.starts_with("rollout-"))
-        }));
+        rollouts.extend(jsonl_files(&folder)?.into_iter().filter(|p| is_rollout(p)));
     }
     rollouts.sort();
     Ok(rollouts)
+}
+
+/// Whether a file is named like a Codex rollout (`rollout-*`).
+pub fn is_rollout(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| name.starts_with("rollout-"))
 }
 
 fn entries(folder: &Path) -> io::Result<Vec<fs::DirEntry>> {

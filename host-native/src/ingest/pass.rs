@@ -79,11 +79,7 @@ pub fn discover_logs(
     }
     for path in paths {
         if path.is_file() {
-            let codex = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("rollout-"));
-            let format = if codex {
+            let format = if discover::is_rollout(path) {
                 LogFormat::Codex
             } else {
                 LogFormat::Claude
@@ -101,7 +97,7 @@ pub fn discover_logs(
                 out.extend(
                     discover::claude_logs(&claude)?
                         .into_iter()
-                        .filter(|p| !is_rollout(p))
+                        .filter(|p| !discover::is_rollout(p))
                         .map(|p| (p, LogFormat::Claude)),
                 );
                 out.extend(
@@ -120,12 +116,6 @@ pub fn discover_logs(
     out.sort();
     out.dedup();
     Ok(out)
-}
-
-fn is_rollout(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("rollout-"))
 }
 
 /// Files stored per transaction: one commit per file made the search index merge and flush
