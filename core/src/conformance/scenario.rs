@@ -12,18 +12,26 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use crate::error::Error;
-use crate::events::{EventBatch, Op};
+use crate::events::Op;
 use crate::hlc::HlcClock;
 use crate::ledger::{LedgerState, Projection, SignedEvent};
 use crate::model::{Message, Session, UsageEvent};
 use crate::names::{ArtifactKey, NativeId, OriginId, SessionGid};
 use crate::segment::message_line;
 use crate::signature::OriginKey;
+use crate::ledger::Replay;
+use crate::sync::engine::{
+    Input, Output, SessionData, Stages, SyncConfig, SyncEngine, SyncReport, SyncState,
+};
 use crate::sync::exchange;
-use crate::sync::export::{ExportState, SessionExport};
+use crate::sync::export::ExportState;
 use crate::sync::gc;
-use crate::sync::import::{self, Import, ImportState};
-use crate::sync::store::{ListPage, Listing, PutOutcome, Store, StoreError, list_all};
+use crate::sync::import::ImportState;
+use crate::sync::problem::Problem;
+use crate::sync::store::{
+    ListPage, Listing, PutOutcome, Request, Response, Store, StoreError, StoreId, answer_one,
+    list_all,
+};
 
 use super::VectorError;
 
@@ -66,12 +74,22 @@ impl Store for MemoryStore {
     }
 
     fn put_if_absent(&mut self, key: &str, bytes: &[u8]) -> Result<PutOutcome, StoreError> {
-        if self.objects.contains_key(key) {
-            return Ok(PutOutcome::Exists);
+        if let Some((existing, _)) = self.objects.get(key) {
+            return Ok(if existing == bytes {
+                PutOutcome::Exists
+            } else {
+                PutOutcome::Differs
+            });
         }
         self.objects
             .insert(key.to_owned(), (bytes.to_vec(), self.now_ms));
         Ok(PutOutcome::Created)
+    }
+
+    fn replace(&mut self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.objects
+            .insert(key.to_owned(), (bytes.to_vec(), self.now_ms));
+        Ok(())
     }
 
     fn delete(&mut self, key: &str) -> Result<(), StoreError> {
@@ -98,6 +116,188 @@ struct Machine {
     clock: HlcClock,
     unpublished: Vec<SignedEvent>,
     deferred_events: Vec<SignedEvent>,
+    last_sync_ms: Option<u64>,
+}
+
+/// What one engine run of a machine did.
+#[derive(Default)]
+struct EngineRun {
+    /// `None`: the run was stopped at its crash point.
+    report: Option<SyncReport>,
+    /// Artifacts created, by kind.
+    written: BTreeMap<&'static str, usize>,
+    writes: usize,
+    units: Vec<Value>,
+    events: usize,
+}
+
+fn problem_lists(problems: &[Problem]) -> (Vec<String>, Vec<String>) {
+    let line = |p: &Problem| format!("{} {}", p.class, p.key);
+    (
+        problems
+            .iter()
+            .filter(|p| p.is_quarantined())
+            .map(line)
+            .collect(),
+        problems
+            .iter()
+            .filter(|p| !p.is_quarantined())
+            .map(line)
+            .collect(),
+    )
+}
+
+impl Machine {
+    fn has(&self, gid: &SessionGid) -> bool {
+        if gid.origin == self.origin {
+            self.own.contains_key(&gid.native)
+        } else {
+            self.archive.contains_key(gid)
+        }
+    }
+
+    /// The simulator's host loop: the same loop every host runs.
+    fn run(
+        &mut self,
+        mirror: &mut MemoryStore,
+        mut target: Option<&mut MemoryStore>,
+        stages: Stages,
+        now: u64,
+        crash_after_writes: Option<usize>,
+    ) -> Result<EngineRun, VectorError> {
+        let config = SyncConfig {
+            origin: self.origin.clone(),
+            key: OriginKey::from_secret(self.key.secret()),
+            now_ms: now,
+            target: target.is_some(),
+            stages,
+            last_sync_ms: self.last_sync_ms,
+        };
+        let state = SyncState {
+            export: Some(self.export.clone()),
+            import: self.import.clone(),
+            ledger: self.ledger.clone(),
+            clock: self.clock.clone(),
+            unpublished: self.unpublished.clone(),
+            deferred_events: self.deferred_events.clone(),
+            revisions: self
+                .own
+                .iter()
+                .map(|(n, own)| (n.clone(), own.marker.to_string()))
+                .collect(),
+        };
+        let mut engine = SyncEngine::new(config, state);
+        let mut run = EngineRun::default();
+        let engine_error = |e: crate::sync::engine::EngineError| invalid("engine", e.to_string());
+        loop {
+            match engine.poll().map_err(engine_error)? {
+                Output::Store(requests) => {
+                    let mut responses = Vec::with_capacity(requests.len());
+                    for r in &requests {
+                        if crash_after_writes.is_some_and(|n| run.writes >= n)
+                            && matches!(r.request, Request::Put { .. } | Request::Replace { .. })
+                        {
+                            return Ok(run);
+                        }
+                        let store: &mut MemoryStore = match (r.store, target.as_deref_mut()) {
+                            (StoreId::Target, Some(t)) => t,
+                            _ => &mut *mirror,
+                        };
+                        let response = answer_one(store, &r.request);
+                        if matches!(
+                            response,
+                            Response::Put(PutOutcome::Created) | Response::Done
+                        ) && let Ok(key) = r.request.subject().parse::<ArtifactKey>()
+                        {
+                            *run.written.entry(key.kind().name()).or_default() += 1;
+                        }
+                        if matches!(r.request, Request::Put { .. } | Request::Replace { .. }) {
+                            run.writes += 1;
+                        }
+                        responses.push(response);
+                    }
+                    engine
+                        .handle(Input::Store(responses))
+                        .map_err(engine_error)?;
+                }
+                Output::ReadSessions(reads) => {
+                    let data = reads
+                        .iter()
+                        .map(|r| {
+                            let own = self.own.get(&r.native).ok_or_else(|| {
+                                invalid("engine", format!("no session {}", r.native))
+                            })?;
+                            let from = usize::try_from(r.from_ordinal)
+                                .unwrap_or(usize::MAX)
+                                .min(own.messages.len());
+                            Ok(SessionData {
+                                session: own.session.clone(),
+                                messages: own.messages[from..].to_vec(),
+                                usage_events: own.usage.clone(),
+                            })
+                        })
+                        .collect::<Result<Vec<_>, VectorError>>()?;
+                    engine
+                        .handle(Input::Sessions(data))
+                        .map_err(engine_error)?;
+                }
+                Output::CheckPresent(gids) => {
+                    let answers = gids.iter().map(|g| self.has(g)).collect();
+                    engine
+                        .handle(Input::Present(answers))
+                        .map_err(engine_error)?;
+                }
+                Output::Apply(units) => {
+                    for unit in units {
+                        run.units.push(json!([
+                            unit.gid.to_string(),
+                            unit.from_ordinal,
+                            unit.messages.len()
+                        ]));
+                        let entry = self
+                            .archive
+                            .entry(unit.gid.clone())
+                            .or_insert_with(|| (unit.session.clone(), Vec::new()));
+                        entry.0 = unit.session;
+                        entry
+                            .1
+                            .truncate(usize::try_from(unit.from_ordinal).unwrap_or(usize::MAX));
+                        entry.1.extend(unit.messages);
+                    }
+                }
+                Output::Exported { state, published } => {
+                    self.export = *state;
+                    let done: BTreeSet<_> = published.iter().map(|e| e.key()).collect();
+                    self.unpublished.retain(|e| !done.contains(&e.key()));
+                }
+                Output::Imported(state) => self.import = *state,
+                Output::Replayed(r) => {
+                    run.events = r.imported.len();
+                    self.ledger = r.ledger;
+                    self.clock = HlcClock::resume(r.clock);
+                    self.deferred_events = r.deferred;
+                    self.apply_purges(&r.replay);
+                }
+                Output::Progress(_) => {}
+                Output::Done(report) => {
+                    self.last_sync_ms = Some(now);
+                    run.report = Some(*report);
+                    return Ok(run);
+                }
+            }
+        }
+    }
+
+    fn apply_purges(&mut self, replay: &Replay) {
+        for p in &replay.projections {
+            if let Projection::Purge { session } = p {
+                self.archive.remove(session);
+                if session.origin == self.origin {
+                    self.own.remove(&session.native);
+                }
+            }
+        }
+    }
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> VectorError {
@@ -193,6 +393,7 @@ impl World {
             }
             "exchange" => self.exchange(step),
             "import" => self.import(step, now),
+            "sync" => self.sync(step, now),
             "edit" => self.edit(step, now),
             "drop" | "restore" | "corrupt" => self.fault(step),
             "gc" => self.gc(step, now),
@@ -269,88 +470,18 @@ impl World {
         &mut self,
         step: &Value,
         now: u64,
-        interrupt_after: Option<usize>,
+        crash_after_writes: Option<usize>,
     ) -> Result<Value, VectorError> {
-        let store_name = text(step, "store")?.to_owned();
-        let machine = self.machine(step)?;
-        let origin = machine.origin.clone();
-        let mut exporter = machine.export.begin();
-        for (native, own) in &machine.own {
-            let marker = own.marker.to_string();
-            if let Some(start) = machine.export.tail_start(native, &marker) {
-                let from = usize::try_from(start)
-                    .unwrap_or(usize::MAX)
-                    .min(own.messages.len());
-                exporter
-                    .session(SessionExport {
-                        marker,
-                        session: own.session.clone(),
-                        messages: &own.messages[from..],
-                        usage_events: own.usage.clone(),
-                    })
-                    .map_err(|e| invalid("export", e.to_string()))?;
-            }
-        }
-        let gone: Vec<NativeId> = machine
-            .export
-            .sessions
-            .keys()
-            .filter(|n| !machine.own.contains_key(*n))
-            .cloned()
-            .collect();
-        for native in &gone {
-            exporter.remove(native);
-        }
-        let events = std::mem::take(&mut machine.unpublished);
-        let batch = if events.is_empty() {
-            None
-        } else {
-            let batch = EventBatch {
-                origin: origin.clone(),
-                events: events.iter().map(|e| e.event.clone()).collect(),
-            };
-            Some(
-                batch
-                    .seal(&machine.key)
-                    .map_err(|e| invalid("export", e.to_string()))?,
-            )
+        let stages = Stages {
+            export: true,
+            exchange: false,
+            import: false,
         };
-        let store = self
-            .stores
-            .get_mut(&store_name)
-            .ok_or_else(|| invalid("store", "no such store"))?;
-        let newest_seen = crate::sync::export::newest_root_seq(store, &origin);
-        let machine = self
-            .machines
-            .get_mut(&origin)
-            .ok_or(VectorError::Field("origin"))?;
-        let (plan, next) = exporter
-            .commit(now as i64, newest_seen, &machine.key)
-            .map_err(|e| invalid("export", e.to_string()))?;
-        let store = self
-            .stores
-            .get_mut(&store_name)
-            .ok_or(VectorError::Field("store"))?;
-        let mut written = Vec::new();
-        for (i, encoded) in plan.in_write_order().chain(batch.as_ref()).enumerate() {
-            if interrupt_after.is_some_and(|n| i >= n) {
-                machine.unpublished = events;
-                return Ok(json!({"interrupted_after": written.len()}));
-            }
-            let stored = encoded
-                .seal(None)
-                .map_err(|e| invalid("export", e.to_string()))?;
-            if let Ok(PutOutcome::Created) = store.put_if_absent(&encoded.key.to_string(), &stored)
-            {
-                written.push(encoded.key.kind().name());
-            }
-        }
-        machine.export = next;
-        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
-        for k in written {
-            *kinds.entry(k).or_default() += 1;
-        }
-        Ok(json!({"written": kinds}))
+        let run = self.run_engine(step, "store", None, stages, now, crash_after_writes)?;
+        Ok(match run.report {
+            Some(_) => json!({"written": run.written}),
+            None => json!({"interrupted_after": run.writes}),
+        })
     }
 
     fn exchange(&mut self, step: &Value) -> Result<Value, VectorError> {
@@ -366,83 +497,110 @@ impl World {
         );
         // Relays pin keys like importers do; a scenario's relay keeps its own ring.
         let mut keyring = crate::keyring::KeyRing::default();
-        let report = exchange::exchange(&mut sa, &mut sb, &mut keyring);
+        let report = exchange::run(&mut sa, &mut sb, &mut keyring);
         self.stores.insert(a, sa);
         self.stores.insert(b, sb);
+        let (quarantined, deferred) = problem_lists(&report.problems);
         Ok(json!({
             "copied": report.copied.len(),
-            "quarantined": report.quarantined.iter().map(|p| format!("{} {}", p.class, p.key)).collect::<Vec<_>>(),
-            "deferred": report.deferred.iter().map(|p| format!("{} {}", p.class, p.key)).collect::<Vec<_>>(),
+            "healed": report.healed,
+            "quarantined": quarantined,
+            "deferred": deferred,
         }))
     }
 
     fn import(&mut self, step: &Value, now: u64) -> Result<Value, VectorError> {
-        let store_name = text(step, "store")?.to_owned();
-        let origin: OriginId = parse(step, "origin")?;
-        let machine = self
-            .machines
-            .get_mut(&origin)
-            .ok_or(VectorError::Field("origin"))?;
-        let purged: BTreeSet<SessionGid> = machine.ledger.purged().cloned().collect();
-        let store = self
-            .stores
-            .get_mut(&store_name)
-            .ok_or(VectorError::Field("store"))?;
-        let report = import::run(
-            Import::new(origin.clone(), machine.import.clone(), purged),
-            store,
-        );
-        for unit in &report.units {
-            let entry = machine
-                .archive
-                .entry(unit.gid.clone())
-                .or_insert_with(|| (unit.session.clone(), Vec::new()));
-            entry.0 = unit.session.clone();
-            entry
-                .1
-                .truncate(usize::try_from(unit.from_ordinal).unwrap_or(usize::MAX));
-            entry.1.extend(unit.messages.iter().cloned());
-        }
-        machine.import = report.state.clone();
-        let mut events = std::mem::take(&mut machine.deferred_events);
-        events.extend(report.events.iter().cloned());
-        let present: BTreeSet<SessionGid> = machine
-            .archive
-            .keys()
-            .cloned()
-            .chain(
-                machine
-                    .own
-                    .keys()
-                    .map(|n| SessionGid::new(origin.clone(), n.clone())),
-            )
-            .collect();
-        let replay = machine
-            .ledger
-            .replay(&mut machine.clock, now, events.clone(), &|g| {
-                present.contains(g)
-            });
-        let deferred_keys: BTreeSet<_> = replay.deferred.iter().map(|d| d.key.clone()).collect();
-        machine.deferred_events = events
-            .into_iter()
-            .filter(|e| deferred_keys.contains(&e.key()))
-            .collect();
-        for p in &replay.projections {
-            if let Projection::Purge { session } = p {
-                machine.archive.remove(session);
-                if session.origin == origin {
-                    machine.own.remove(&session.native);
-                }
-            }
-        }
+        let stages = Stages {
+            export: false,
+            exchange: false,
+            import: true,
+        };
+        let run = self.run_engine(step, "store", None, stages, now, None)?;
+        let report = run.report.unwrap_or_default();
+        let (quarantined, deferred) = problem_lists(&report.problems);
         Ok(json!({
-            "units": report.units.iter().map(|u| json!([u.gid.to_string(), u.from_ordinal, u.messages.len()])).collect::<Vec<_>>(),
-            "events": report.events.len(),
+            "units": run.units,
+            "events": run.events,
             "requests": report.requests,
-            "quarantined": report.quarantined.iter().map(|p| format!("{} {}", p.class, p.key)).collect::<Vec<_>>(),
-            "deferred": report.deferred.iter().map(|p| format!("{} {}", p.class, p.key)).collect::<Vec<_>>(),
-            "events_deferred": replay.deferred.len(),
+            "quarantined": quarantined,
+            "deferred": deferred,
+            "events_deferred": report.events_deferred,
         }))
+    }
+
+    /// A whole sync run of one machine: its own mirror and the shared target.
+    fn sync(&mut self, step: &Value, now: u64) -> Result<Value, VectorError> {
+        let crash = step
+            .get("crash_after_writes")
+            .and_then(Value::as_u64)
+            .map(|n| n as usize);
+        let run = self.run_engine(step, "mirror", Some("target"), Stages::ALL, now, crash)?;
+        let Some(report) = run.report else {
+            return Ok(json!({"interrupted_after": run.writes}));
+        };
+        let (quarantined, deferred) = problem_lists(&report.problems);
+        Ok(json!({
+            "written": run.written,
+            "units": run.units,
+            "events": run.events,
+            "sent": report.sent,
+            "exchanged": report.exchanged,
+            "healed": report.healed,
+            "requests": report.requests,
+            "quarantined": quarantined,
+            "deferred": deferred,
+            "shadowed_roots": report.shadowed_roots,
+            "events_deferred": report.events_deferred,
+        }))
+    }
+
+    /// Drives the core's sync engine for one machine, answering its requests from the named
+    /// stores. `crash_after_writes` stops the run (as a killed process would) once that many
+    /// writes landed: a deterministic crash point.
+    fn run_engine(
+        &mut self,
+        step: &Value,
+        mirror_field: &'static str,
+        target_field: Option<&'static str>,
+        stages: Stages,
+        now: u64,
+        crash_after_writes: Option<usize>,
+    ) -> Result<EngineRun, VectorError> {
+        let origin: OriginId = parse(step, "origin")?;
+        let mirror_name = text(step, mirror_field)?.to_owned();
+        let target_name = match target_field {
+            Some(f) => Some(text(step, f)?.to_owned()),
+            None => None,
+        };
+        let mut mirror = self
+            .stores
+            .remove(&mirror_name)
+            .ok_or_else(|| invalid(mirror_field, "no such store"))?;
+        let mut target = match &target_name {
+            Some(name) => match self.stores.remove(name) {
+                Some(t) => Some(t),
+                None => {
+                    self.stores.insert(mirror_name, mirror);
+                    return Err(invalid("target", "no such store"));
+                }
+            },
+            None => None,
+        };
+        let result = match self.machines.get_mut(&origin) {
+            Some(machine) => machine.run(
+                &mut mirror,
+                target.as_mut(),
+                stages,
+                now,
+                crash_after_writes,
+            ),
+            None => Err(invalid("origin", format!("no machine {origin}"))),
+        };
+        self.stores.insert(mirror_name, mirror);
+        if let (Some(name), Some(t)) = (target_name, target) {
+            self.stores.insert(name, t);
+        }
+        result
     }
 
     fn edit(&mut self, step: &Value, now: u64) -> Result<Value, VectorError> {
@@ -614,6 +772,7 @@ pub fn run(v: &Value) -> Result<Value, VectorError> {
                 clock: HlcClock::default(),
                 unpublished: Vec::new(),
                 deferred_events: Vec::new(),
+                last_sync_ms: None,
             },
         );
     }

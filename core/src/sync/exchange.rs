@@ -1,323 +1,741 @@
-//! Exchange: relay artifacts between two stores, guided by roots.
+//! Exchange: relay artifacts between the mirror and the target, guided by verified roots.
 //!
-//! For each origin, a store receives what the origin's newest root reaches (the buckets,
-//! manifests and segments it lacks, then the root itself, last) and the origin's event batches
-//! it lacks. Bytes are copied verbatim, after full verification (id, limits, decoding,
+//! For each origin whose newest verified root differs between the two stores, the store that
+//! lags receives what the newer root reaches and it lacks (buckets, manifests, segments),
+//! then the root itself, last; and for every origin, each store receives the event batches it
+//! lacks. Bytes are copied verbatim, after full verification (id, limits, decoding,
 //! signature, the pinned key). Guiding by roots instead of a blind union of names keeps a
 //! peer's mirror from copying back what the origin's GC deleted.
 //!
 //! A corrupt or missing artifact is reported and skipped, and the root that needs it is not
-//! copied, so a store never holds a root whose data it lacks.
+//! copied, so a store never holds a root whose data it lacks. A corrupt copy in the
+//! destination is replaced by the verified one ([`crate::sync::placement`]).
+//!
+//! Sans-IO: [`Exchange::requests`] gives a round of store requests (they are independent:
+//! run them in any order, or in parallel), [`Exchange::handle`] takes their answers in order.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::Artifact;
-use crate::checkpoint::{Bucket, Root};
-use crate::id::ArtifactId;
 use crate::keyring::KeyRing;
-use crate::manifest::Manifest;
-use crate::names::{ArtifactKey, OriginId, ROOTS_PREFIX};
-use crate::sync::import::Problem;
-use crate::sync::store::{PutOutcome, Store, StoreError, list_all};
+use crate::names::{ArtifactKey, OriginId};
+use crate::sync::placement::{Placed, Placement};
+use crate::sync::problem::Problem;
+use crate::sync::roots::{Newest, RootWalk, VerifiedRoot};
+use crate::sync::store::{ListPage, Request, Response, Store, StoreId, StoreRequest, answer_one};
+
+/// Segment bytes fetched per round of a relay: bounds what the exchange holds in memory.
+const SEGMENT_WINDOW_BYTES: u64 = 32 << 20;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExchangeReport {
-    /// Keys written to the destination, in write order.
-    pub copied: Vec<String>,
-    pub quarantined: Vec<Problem>,
-    pub deferred: Vec<Problem>,
+    /// Keys written, with the store written to, in write order.
+    pub copied: Vec<(StoreId, String)>,
+    /// Corrupt copies replaced by verified ones.
+    pub healed: usize,
+    pub problems: Vec<Problem>,
+    pub requests: usize,
 }
 
-impl ExchangeReport {
-    fn merge(&mut self, other: ExchangeReport) {
-        self.copied.extend(other.copied);
-        self.quarantined.extend(other.quarantined);
-        self.deferred.extend(other.deferred);
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    ListRoots,
+    WalkRoots,
+    ListKeys,
+    FetchBuckets,
+    FetchManifests,
+    Segments,
+    PutManifests,
+    PutBuckets,
+    PutRoots,
+    Done,
 }
 
-fn store_problem(e: &StoreError) -> Problem {
-    Problem {
-        key: e.key.clone(),
-        class: "StoreError".into(),
-        reason: e.to_string(),
-    }
+#[derive(Debug)]
+struct ListJob {
+    store: StoreId,
+    prefix: String,
+    after: Option<String>,
+    done: bool,
+    keys: BTreeSet<String>,
 }
 
-fn newest_roots(store: &mut dyn Store) -> Result<BTreeMap<OriginId, ArtifactKey>, StoreError> {
-    let mut out: BTreeMap<OriginId, ArtifactKey> = BTreeMap::new();
-    for entry in list_all(store, ROOTS_PREFIX, None)? {
-        if let Ok(key @ ArtifactKey::Root { .. }) = entry.key.parse::<ArtifactKey>() {
-            let slot = out
-                .entry(key.origin().clone())
-                .or_insert_with(|| key.clone());
-            if key > *slot {
-                *slot = key;
-            }
-        }
-    }
-    Ok(out)
+#[derive(Debug)]
+struct Relay {
+    origin: OriginId,
+    src: StoreId,
+    dst: StoreId,
+    root: VerifiedRoot,
+    /// Index of the listing job of the destination's `<origin>/` keys.
+    dst_listing: usize,
+    complete: bool,
 }
 
-struct Relay<'a> {
-    src: &'a mut dyn Store,
-    dst: &'a mut dyn Store,
-    keyring: &'a mut KeyRing,
+#[derive(Debug)]
+struct Item {
+    relay: usize,
+    key: ArtifactKey,
+    bytes: Vec<u8>,
+    /// Index of the item (bucket for a manifest) this one is needed by.
+    parent: Option<usize>,
+    ok: bool,
+}
+
+/// The exchange machine; see the module comment.
+#[derive(Debug)]
+pub struct Exchange {
+    phase: Phase,
+    walks: Vec<RootWalk>,
+    relays: Vec<Relay>,
+    jobs: Vec<ListJob>,
+    /// Per origin: the listing jobs of its events in the mirror and the target.
+    event_jobs: BTreeMap<OriginId, (usize, usize)>,
+    buckets: Vec<Item>,
+    manifests: Vec<Item>,
+    /// Segments to relay: key → (relay, size, manifests needing it).
+    segments: BTreeMap<ArtifactKey, (usize, u64, Vec<usize>)>,
+    segments_queue: Vec<ArtifactKey>,
+    in_flight: Vec<InFlight>,
+    placement: Placement,
+    /// The current phase's one-off requests went out.
+    issued: bool,
     report: ExchangeReport,
 }
 
-impl Relay<'_> {
-    /// Fetches and verifies `key` from the source; `None` (reported) if missing or corrupt.
-    fn fetch(&mut self, key: &ArtifactKey) -> Option<(Vec<u8>, Artifact)> {
+#[derive(Debug)]
+enum InFlight {
+    Walk(usize, usize),
+    Job(usize),
+    Bucket(usize),
+    Manifest(usize),
+    Segment(ArtifactKey),
+    Events { key: ArtifactKey, dst: StoreId },
+    Placement(usize),
+}
+
+impl Default for Exchange {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Exchange {
+    pub fn new() -> Self {
+        Exchange {
+            phase: Phase::ListRoots,
+            walks: vec![
+                RootWalk::new(StoreId::Mirror, None),
+                RootWalk::new(StoreId::Target, None),
+            ],
+            relays: Vec::new(),
+            jobs: Vec::new(),
+            event_jobs: BTreeMap::new(),
+            buckets: Vec::new(),
+            manifests: Vec::new(),
+            segments: BTreeMap::new(),
+            segments_queue: Vec::new(),
+            in_flight: Vec::new(),
+            placement: Placement::default(),
+            issued: false,
+            report: ExchangeReport::default(),
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// The report; complete once [`Exchange::is_done`].
+    pub fn into_report(mut self) -> ExchangeReport {
+        for w in &mut self.walks {
+            self.report.problems.append(&mut w.problems);
+            self.report.requests += w.requests;
+        }
+        self.report
+    }
+
+    /// The newest root per origin of each store as the walk found them (for the engine's
+    /// fallback import: origins the target holds newer than the mirror).
+    pub fn greatest(&self, store: StoreId) -> &BTreeMap<OriginId, ArtifactKey> {
+        &self.walks[store as usize].greatest
+    }
+
+    /// The next round of requests; empty only when the exchange is done.
+    pub fn requests(&mut self) -> Vec<StoreRequest> {
+        loop {
+            let mut out = Vec::new();
+            self.in_flight.clear();
+            let placing = self.placement.requests();
+            if !placing.is_empty() {
+                self.in_flight.push(InFlight::Placement(placing.len()));
+                out.extend(placing);
+            }
+            self.phase_requests(&mut out);
+            if !out.is_empty() || self.phase == Phase::Done {
+                return out;
+            }
+            self.issued = false;
+            self.advance();
+        }
+    }
+
+    fn phase_requests(&mut self, out: &mut Vec<StoreRequest>) {
+        match self.phase {
+            Phase::ListRoots | Phase::WalkRoots => {
+                for (i, w) in self.walks.iter_mut().enumerate() {
+                    if self.phase == Phase::ListRoots && w.is_listed() {
+                        continue;
+                    }
+                    let r = w.requests();
+                    if !r.is_empty() {
+                        self.in_flight.push(InFlight::Walk(i, r.len()));
+                        out.extend(r);
+                    }
+                }
+            }
+            Phase::ListKeys => {
+                for (i, job) in self.jobs.iter().enumerate() {
+                    if job.done {
+                        continue;
+                    }
+                    self.in_flight.push(InFlight::Job(i));
+                    out.push(StoreRequest {
+                        store: job.store,
+                        request: Request::List {
+                            prefix: job.prefix.clone(),
+                            start_after: job.after.clone(),
+                        },
+                    });
+                }
+            }
+            Phase::FetchBuckets | Phase::FetchManifests if self.issued => {}
+            Phase::FetchBuckets => {
+                self.issued = true;
+                // Buckets and event batches are independent: one round.
+                let fetches = std::mem::take(&mut self.buckets);
+                for (i, b) in fetches.iter().enumerate() {
+                    if b.bytes.is_empty() {
+                        self.in_flight.push(InFlight::Bucket(i));
+                        out.push(self.get(self.relays[b.relay].src, &b.key));
+                    }
+                }
+                self.buckets = fetches;
+                let events: Vec<(ArtifactKey, StoreId)> = self.missing_events();
+                self.event_jobs.clear();
+                for (key, dst) in events {
+                    out.push(self.get(dst.other(), &key));
+                    self.in_flight.push(InFlight::Events { key, dst });
+                }
+            }
+            Phase::FetchManifests => {
+                self.issued = true;
+                for (i, m) in self.manifests.iter().enumerate() {
+                    if m.bytes.is_empty() && m.ok {
+                        self.in_flight.push(InFlight::Manifest(i));
+                        out.push(self.get(self.relays[m.relay].src, &m.key));
+                    }
+                }
+            }
+            Phase::Segments => {
+                let mut bytes = 0u64;
+                while let Some(key) = self.segments_queue.pop() {
+                    let Some((relay, size, _)) = self.segments.get(&key) else {
+                        continue;
+                    };
+                    bytes += size;
+                    out.push(self.get(self.relays[*relay].src, &key));
+                    self.in_flight.push(InFlight::Segment(key));
+                    if bytes >= SEGMENT_WINDOW_BYTES {
+                        break;
+                    }
+                }
+            }
+            Phase::PutManifests | Phase::PutBuckets | Phase::PutRoots | Phase::Done => {}
+        }
+    }
+
+    fn get(&self, store: StoreId, key: &ArtifactKey) -> StoreRequest {
+        StoreRequest {
+            store,
+            request: Request::Get {
+                key: key.to_string(),
+            },
+        }
+    }
+
+    /// The phase's requests are all answered and placements are settled: move on.
+    fn advance(&mut self) {
+        self.phase = match self.phase {
+            Phase::ListRoots => {
+                if self.walks.iter().all(RootWalk::is_listed) {
+                    self.restrict_walks();
+                    Phase::WalkRoots
+                } else {
+                    Phase::ListRoots
+                }
+            }
+            Phase::WalkRoots => {
+                self.plan();
+                Phase::ListKeys
+            }
+            Phase::ListKeys => {
+                self.plan_buckets();
+                Phase::FetchBuckets
+            }
+            Phase::FetchBuckets => Phase::FetchManifests,
+            Phase::FetchManifests => {
+                self.plan_segments();
+                Phase::Segments
+            }
+            Phase::Segments => {
+                self.settle_segments();
+                self.place_items(true);
+                Phase::PutManifests
+            }
+            Phase::PutManifests => {
+                self.settle_items(true);
+                self.place_items(false);
+                Phase::PutBuckets
+            }
+            Phase::PutBuckets => {
+                self.settle_items(false);
+                self.place_roots();
+                Phase::PutRoots
+            }
+            Phase::PutRoots => {
+                self.settle_roots();
+                Phase::Done
+            }
+            Phase::Done => Phase::Done,
+        };
+    }
+
+    /// Answers to the last [`Exchange::requests`], in order.
+    pub fn handle(&mut self, responses: Vec<Response>, keyring: &mut KeyRing) {
+        let mut responses = responses.into_iter();
+        for flight in std::mem::take(&mut self.in_flight) {
+            match flight {
+                InFlight::Placement(n) => {
+                    self.report.requests += n;
+                    let batch: Vec<Response> = responses.by_ref().take(n).collect();
+                    self.placement.handle(batch);
+                }
+                InFlight::Walk(i, n) => {
+                    let batch: Vec<Response> = responses.by_ref().take(n).collect();
+                    self.walks[i].handle(batch, keyring);
+                }
+                other => {
+                    self.report.requests += 1;
+                    let response = responses.next().unwrap_or(Response::Got(None));
+                    self.handle_one(other, response, keyring);
+                }
+            }
+        }
+    }
+
+    fn handle_one(&mut self, flight: InFlight, response: Response, keyring: &mut KeyRing) {
+        match flight {
+            InFlight::Job(i) => {
+                let job = &mut self.jobs[i];
+                let page = match response {
+                    Response::Listed(page) => page,
+                    Response::Failed(e) => {
+                        self.report.problems.push(Problem::store(&e));
+                        ListPage::default()
+                    }
+                    _ => ListPage::default(),
+                };
+                let last = page.entries.last().map(|l| l.key.clone());
+                job.keys.extend(page.entries.into_iter().map(|l| l.key));
+                if page.truncated && last.is_some() {
+                    job.after = last;
+                } else {
+                    job.done = true;
+                }
+            }
+            InFlight::Bucket(i) => {
+                let relay = self.buckets[i].relay;
+                let key = self.buckets[i].key.clone();
+                match self.open(&key, response) {
+                    Some((bytes, Artifact::Bucket(bucket))) => {
+                        self.buckets[i].bytes = bytes;
+                        let listing = &self.jobs[self.relays[relay].dst_listing].keys;
+                        let origin = self.relays[relay].origin.clone();
+                        let needed: Vec<ArtifactKey> = bucket
+                            .entries
+                            .iter()
+                            .map(|e| ArtifactKey::Manifest {
+                                origin: origin.clone(),
+                                id: e.manifest,
+                            })
+                            .filter(|k| !listing.contains(&k.to_string()))
+                            .collect();
+                        for key in needed {
+                            self.manifests.push(Item {
+                                relay,
+                                key,
+                                bytes: Vec::new(),
+                                parent: Some(i),
+                                ok: true,
+                            });
+                        }
+                    }
+                    _ => {
+                        self.buckets[i].ok = false;
+                        self.relays[relay].complete = false;
+                    }
+                }
+            }
+            InFlight::Manifest(i) => {
+                let key = self.manifests[i].key.clone();
+                match self.open(&key, response) {
+                    Some((bytes, Artifact::Manifest(_))) => self.manifests[i].bytes = bytes,
+                    _ => self.fail_manifest(i),
+                }
+            }
+            InFlight::Segment(key) => {
+                let opened = self.open(&key, response);
+                let Some((relay, _, needed_by)) = self.segments.get(&key).cloned() else {
+                    return;
+                };
+                match opened {
+                    Some((bytes, Artifact::Segment(_))) => {
+                        self.placement
+                            .put(self.relays[relay].dst, key.to_string(), bytes);
+                    }
+                    _ => {
+                        for m in needed_by {
+                            self.fail_manifest(m);
+                        }
+                    }
+                }
+            }
+            InFlight::Events { key, dst } => match self.open(&key, response) {
+                Some((bytes, Artifact::Events(batch))) => {
+                    match keyring.check(key.origin(), &batch.signer) {
+                        Ok(_) => self.placement.put(dst, key.to_string(), bytes),
+                        Err(e) => self
+                            .report
+                            .problems
+                            .push(Problem::rejected(&key.to_string(), &e)),
+                    }
+                }
+                _ => {}
+            },
+            InFlight::Placement(_) | InFlight::Walk(..) => {}
+        }
+    }
+
+    /// Verifies a fetched artifact; `None` (reported) if missing or bad.
+    fn open(&mut self, key: &ArtifactKey, response: Response) -> Option<(Vec<u8>, Artifact)> {
         let text = key.to_string();
-        let bytes = match self.src.get(&text) {
-            Ok(Some(b)) => b,
-            Ok(None) => {
-                self.report.deferred.push(Problem {
-                    key: text,
-                    class: "Missing".into(),
-                    reason: "referenced but not in the source store".into(),
-                });
+        let bytes = match response {
+            Response::Got(Some(b)) => b,
+            Response::Got(None) => {
+                self.report.problems.push(Problem::missing(&text));
                 return None;
             }
-            Err(e) => {
-                self.report.deferred.push(store_problem(&e));
+            Response::Failed(e) => {
+                self.report.problems.push(Problem::store(&e));
+                return None;
+            }
+            other => {
+                self.report.problems.push(Problem::malformed(
+                    &text,
+                    &format!("unexpected answer from the store: {other:?}"),
+                ));
                 return None;
             }
         };
         match Artifact::open(key, &bytes) {
             Ok(artifact) => Some((bytes, artifact)),
             Err(e) => {
-                let problem = Problem::new(&text, &e);
-                if e.is_deferred() {
-                    self.report.deferred.push(problem);
-                } else {
-                    self.report.quarantined.push(problem);
-                }
+                self.report.problems.push(Problem::rejected(&text, &e));
                 None
             }
         }
     }
 
-    fn put(&mut self, key: &ArtifactKey, bytes: &[u8]) -> bool {
-        let text = key.to_string();
-        match self.dst.put_if_absent(&text, bytes) {
-            Ok(PutOutcome::Created) => {
-                self.report.copied.push(text);
-                true
-            }
-            Ok(PutOutcome::Exists) => true,
-            Err(e) => {
-                self.report.deferred.push(store_problem(&e));
-                false
-            }
+    fn fail_manifest(&mut self, i: usize) {
+        let m = &mut self.manifests[i];
+        m.ok = false;
+        if let Some(b) = m.parent {
+            self.buckets[b].ok = false;
+        }
+        self.relays[m.relay].complete = false;
+    }
+
+    /// Listing done: only origins whose greatest root names differ between the stores need
+    /// their roots fetched and verified.
+    fn restrict_walks(&mut self) {
+        let (m, t) = (&self.walks[0].greatest, &self.walks[1].greatest);
+        let differ: BTreeSet<OriginId> = m
+            .keys()
+            .chain(t.keys())
+            .filter(|o| m.get(*o) != t.get(*o))
+            .cloned()
+            .collect();
+        for w in &mut self.walks {
+            w.restrict(&differ);
         }
     }
 
-    /// Reads an artifact the destination already holds (to diff against); `None` if absent or
-    /// unusable, in which case everything is treated as new.
-    fn existing(&mut self, key: &ArtifactKey) -> Option<Artifact> {
-        let bytes = self.dst.get(&key.to_string()).ok()??;
-        Artifact::open(key, &bytes).ok()
-    }
-
-    fn copy_origin(
-        &mut self,
-        origin: &OriginId,
-        new_key: &ArtifactKey,
-        old_key: Option<&ArtifactKey>,
-    ) {
-        let Some((root_bytes, Artifact::Root { root, signer })) = self.fetch(new_key) else {
-            return;
-        };
-        if let Err(e) = self.keyring.check(origin, &signer) {
-            self.report
-                .quarantined
-                .push(Problem::new(&new_key.to_string(), &e));
-            return;
-        }
-        let old_root: Option<Root> = old_key.and_then(|k| match self.existing(k) {
-            Some(Artifact::Root { root, .. }) => Some(root),
-            _ => None,
-        });
-        let mut complete = true;
-        for bucket_ref in root.changed_buckets(old_root.as_ref()) {
-            let bucket_key = ArtifactKey::Bucket {
-                origin: origin.clone(),
-                id: bucket_ref.id,
+    /// Decides the relays and the listings they need.
+    fn plan(&mut self) {
+        let origins: BTreeSet<OriginId> = self.walks[0]
+            .greatest
+            .keys()
+            .chain(self.walks[1].greatest.keys())
+            .cloned()
+            .collect();
+        for origin in origins {
+            let newest = |w: &RootWalk| match w.found.get(&origin) {
+                Some(Newest::Verified(v)) => Some(v.clone()),
+                _ => None,
             };
-            if self.existing(&bucket_key).is_some() {
-                continue;
-            }
-            let Some((bucket_bytes, Artifact::Bucket(bucket))) = self.fetch(&bucket_key) else {
-                complete = false;
-                continue;
-            };
-            let old_entries = old_root
-                .as_ref()
-                .filter(|o| o.bits == root.bits)
-                .and_then(|o| o.buckets.iter().find(|b| b.index == bucket.index))
-                .and_then(|b| {
-                    match self.existing(&ArtifactKey::Bucket {
-                        origin: origin.clone(),
-                        id: b.id,
-                    }) {
-                        Some(Artifact::Bucket(old)) => Some(old),
-                        _ => None,
-                    }
-                });
-            complete &= self.copy_bucket_sessions(origin, &bucket, old_entries.as_ref());
-            if complete {
-                complete &= self.put(&bucket_key, &bucket_bytes);
-            }
-        }
-        if complete {
-            self.put(new_key, &root_bytes);
-        } else {
-            self.report.deferred.push(Problem {
-                key: new_key.to_string(),
-                class: "Incomplete".into(),
-                reason: "not relayed: an artifact it references is missing or corrupt".into(),
-            });
-        }
-    }
-
-    fn copy_bucket_sessions(
-        &mut self,
-        origin: &OriginId,
-        bucket: &Bucket,
-        old: Option<&Bucket>,
-    ) -> bool {
-        let old: BTreeMap<_, _> = old
-            .map(|b| {
-                b.entries
-                    .iter()
-                    .map(|e| (e.session.clone(), e.manifest))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut complete = true;
-        for entry in bucket.changed_since(&old) {
-            let manifest_key = ArtifactKey::Manifest {
-                origin: origin.clone(),
-                id: entry.manifest,
-            };
-            if self.existing(&manifest_key).is_some() {
-                continue;
-            }
-            let Some((bytes, Artifact::Manifest(manifest))) = self.fetch(&manifest_key) else {
-                complete = false;
-                continue;
-            };
-            let previous: BTreeSet<ArtifactId> = old
-                .get(&entry.session)
-                .and_then(|id| {
-                    match self.existing(&ArtifactKey::Manifest {
-                        origin: origin.clone(),
-                        id: *id,
-                    }) {
-                        Some(Artifact::Manifest(m)) => Some(segment_ids(&m)),
-                        _ => None,
-                    }
-                })
-                .unwrap_or_default();
-            let mut segments_ok = true;
-            for seg in &manifest.segments {
-                if previous.contains(&seg.id) {
-                    continue;
+            let (m, t) = (newest(&self.walks[0]), newest(&self.walks[1]));
+            let relay = match (m, t) {
+                (Some(m), t) if t.as_ref().is_none_or(|t| t.key < m.key) => {
+                    Some((StoreId::Mirror, StoreId::Target, m))
                 }
+                (m, Some(t)) if m.as_ref().is_none_or(|m| m.key < t.key) => {
+                    Some((StoreId::Target, StoreId::Mirror, t))
+                }
+                _ => None,
+            };
+            let mut job = |store: StoreId, prefix: String| {
+                self.jobs.push(ListJob {
+                    store,
+                    prefix,
+                    after: None,
+                    done: false,
+                    keys: BTreeSet::new(),
+                });
+                self.jobs.len() - 1
+            };
+            let events = ArtifactKey::events_prefix(&origin);
+            let whole = format!("{origin}/");
+            let (mirror_job, target_job) = match &relay {
+                Some((_, StoreId::Target, _)) => (job(StoreId::Mirror, events), job(StoreId::Target, whole)),
+                Some((_, StoreId::Mirror, _)) => (job(StoreId::Mirror, whole), job(StoreId::Target, events)),
+                None => (job(StoreId::Mirror, events.clone()), job(StoreId::Target, events)),
+            };
+            self.event_jobs
+                .insert(origin.clone(), (mirror_job, target_job));
+            if let Some((src, dst, root)) = relay {
+                let dst_listing = if dst == StoreId::Mirror { mirror_job } else { target_job };
+                self.relays.push(Relay {
+                    origin,
+                    src,
+                    dst,
+                    root,
+                    dst_listing,
+                    complete: true,
+                });
+            }
+        }
+    }
+
+    fn plan_buckets(&mut self) {
+        for (i, relay) in self.relays.iter().enumerate() {
+            let listing = &self.jobs[relay.dst_listing].keys;
+            for b in &relay.root.root.buckets {
+                let key = ArtifactKey::Bucket {
+                    origin: relay.origin.clone(),
+                    id: b.id,
+                };
+                if !listing.contains(&key.to_string()) {
+                    self.buckets.push(Item {
+                        relay: i,
+                        key,
+                        bytes: Vec::new(),
+                        parent: None,
+                        ok: true,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Event batches one store has and the other lacks, with the store that lacks them.
+    fn missing_events(&self) -> Vec<(ArtifactKey, StoreId)> {
+        let mut out = Vec::new();
+        for (origin, (m, t)) in &self.event_jobs {
+            let prefix = ArtifactKey::events_prefix(origin);
+            let keys = |job: usize| -> BTreeSet<&String> {
+                self.jobs[job]
+                    .keys
+                    .iter()
+                    .filter(|k| k.starts_with(&prefix))
+                    .collect()
+            };
+            let (in_m, in_t) = (keys(*m), keys(*t));
+            for (have, lack, dst) in [(&in_m, &in_t, StoreId::Target), (&in_t, &in_m, StoreId::Mirror)] {
+                for k in have.difference(lack) {
+                    if let Ok(key @ ArtifactKey::Events { .. }) = k.parse::<ArtifactKey>() {
+                        out.push((key, dst));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn plan_segments(&mut self) {
+        for (i, m) in self.manifests.iter().enumerate() {
+            if !m.ok {
+                continue;
+            }
+            let Ok(Artifact::Manifest(manifest)) = Artifact::open(&m.key, &m.bytes) else {
+                continue;
+            };
+            let relay = &self.relays[m.relay];
+            let listing = &self.jobs[relay.dst_listing].keys;
+            for seg in &manifest.segments {
                 let key = ArtifactKey::Segment {
-                    origin: origin.clone(),
+                    origin: relay.origin.clone(),
                     id: seg.id,
                 };
-                match self.fetch(&key) {
-                    Some((seg_bytes, _)) => segments_ok &= self.put(&key, &seg_bytes),
-                    None => segments_ok = false,
+                if listing.contains(&key.to_string()) {
+                    continue;
                 }
-            }
-            if segments_ok {
-                complete &= self.put(&manifest_key, &bytes);
-            } else {
-                complete = false;
+                let entry = self
+                    .segments
+                    .entry(key)
+                    .or_insert((m.relay, seg.bytes, Vec::new()));
+                entry.2.push(i);
             }
         }
-        complete
+        // Popped from the back: fetch in key order.
+        self.segments_queue = self.segments.keys().rev().cloned().collect();
     }
 
-    fn copy_events(&mut self, origin: &OriginId) {
-        let prefix = ArtifactKey::events_prefix(origin);
-        let src_keys = match list_all(self.src, &prefix, None) {
-            Ok(l) => l,
-            Err(e) => return self.report.deferred.push(store_problem(&e)),
-        };
-        let dst_keys: BTreeSet<String> = match list_all(self.dst, &prefix, None) {
-            Ok(l) => l.into_iter().map(|l| l.key).collect(),
-            Err(e) => return self.report.deferred.push(store_problem(&e)),
-        };
-        for entry in src_keys {
-            if dst_keys.contains(&entry.key) {
-                continue;
-            }
-            let Ok(key @ ArtifactKey::Events { .. }) = entry.key.parse::<ArtifactKey>() else {
-                continue;
-            };
-            if let Some((bytes, Artifact::Events(batch))) = self.fetch(&key) {
-                match self.keyring.check(origin, &batch.signer) {
-                    Ok(_) => {
-                        self.put(&key, &bytes);
+    fn settle_segments(&mut self) {
+        let segments = std::mem::take(&mut self.segments);
+        for (key, (relay, _, needed_by)) in segments {
+            let dst = self.relays[relay].dst;
+            match self.placement.take(dst, &key.to_string()) {
+                Some(placed) if placed.is_ok() => self.note(dst, &key, &placed),
+                Some(Placed::Failed(p)) => {
+                    self.report.problems.push(p);
+                    for m in needed_by {
+                        self.fail_manifest(m);
                     }
-                    Err(e) => self
-                        .report
-                        .quarantined
-                        .push(Problem::new(&entry.key.clone(), &e)),
+                }
+                // Fetch failed (already failed its manifests).
+                _ => {}
+            }
+        }
+    }
+
+    fn note(&mut self, dst: StoreId, key: &ArtifactKey, placed: &Placed) {
+        if placed.wrote() {
+            self.report.copied.push((dst, key.to_string()));
+        }
+        if *placed == Placed::Healed {
+            self.report.healed += 1;
+        }
+    }
+
+    /// Queues the manifests (or buckets) whose dependencies all landed.
+    fn place_items(&mut self, manifests: bool) {
+        let items = if manifests { &self.manifests } else { &self.buckets };
+        for item in items {
+            if item.ok && !item.bytes.is_empty() {
+                let dst = self.relays[item.relay].dst;
+                self.placement
+                    .put(dst, item.key.to_string(), item.bytes.clone());
+            }
+        }
+    }
+
+    fn settle_items(&mut self, manifests: bool) {
+        let count = if manifests { self.manifests.len() } else { self.buckets.len() };
+        for i in 0..count {
+            let item = if manifests { &self.manifests[i] } else { &self.buckets[i] };
+            if !item.ok || item.bytes.is_empty() {
+                continue;
+            }
+            let dst = self.relays[item.relay].dst;
+            let key = item.key.clone();
+            match self.placement.take(dst, &key.to_string()) {
+                Some(placed) if placed.is_ok() => self.note(dst, &key, &placed),
+                other => {
+                    if let Some(Placed::Failed(p)) = other {
+                        self.report.problems.push(p);
+                    }
+                    if manifests {
+                        self.fail_manifest(i);
+                    } else {
+                        self.buckets[i].ok = false;
+                        let relay = self.buckets[i].relay;
+                        self.relays[relay].complete = false;
+                    }
+                }
+            }
+        }
+        if !manifests {
+            // Event batches were placed alongside; note them now.
+            for ((store, key), placed) in self.placement.take_all() {
+                match placed {
+                    Placed::Failed(p) => self.report.problems.push(p),
+                    placed => {
+                        if let Ok(key) = key.parse::<ArtifactKey>() {
+                            self.note(store, &key, &placed);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn place_roots(&mut self) {
+        for relay in &self.relays {
+            if relay.complete {
+                self.placement.put(
+                    relay.dst,
+                    relay.root.key.to_string(),
+                    relay.root.bytes.clone(),
+                );
+            } else {
+                self.report
+                    .problems
+                    .push(Problem::incomplete(&relay.root.key.to_string()));
+            }
+        }
+    }
+
+    fn settle_roots(&mut self) {
+        for ((store, key), placed) in self.placement.take_all() {
+            match placed {
+                Placed::Failed(p) => self.report.problems.push(p),
+                placed => {
+                    if let Ok(key) = key.parse::<ArtifactKey>() {
+                        self.note(store, &key, &placed);
+                    }
                 }
             }
         }
     }
 }
 
-fn segment_ids(m: &Manifest) -> BTreeSet<ArtifactId> {
-    m.segments.iter().map(|s| s.id).collect()
-}
-
-/// Copies from `src` to `dst` what `dst` lacks of every origin's newest root and events.
-pub fn relay(src: &mut dyn Store, dst: &mut dyn Store, keyring: &mut KeyRing) -> ExchangeReport {
-    let mut report = ExchangeReport::default();
-    let src_roots = match newest_roots(src) {
-        Ok(r) => r,
-        Err(e) => {
-            report.deferred.push(store_problem(&e));
-            return report;
+/// Runs an exchange to the end against two synchronous stores.
+pub fn run(mirror: &mut dyn Store, target: &mut dyn Store, keyring: &mut KeyRing) -> ExchangeReport {
+    let mut exchange = Exchange::new();
+    loop {
+        let requests = exchange.requests();
+        if requests.is_empty() {
+            return exchange.into_report();
         }
-    };
-    let dst_roots = match newest_roots(dst) {
-        Ok(r) => r,
-        Err(e) => {
-            report.deferred.push(store_problem(&e));
-            return report;
-        }
-    };
-    let mut relay = Relay {
-        src,
-        dst,
-        keyring,
-        report,
-    };
-    for (origin, key) in &src_roots {
-        let old = dst_roots.get(origin);
-        if old.is_none_or(|old| old < key) {
-            relay.copy_origin(origin, key, old);
-        }
-        relay.copy_events(origin);
+        let responses = requests
+            .iter()
+            .map(|r| match r.store {
+                StoreId::Mirror => answer_one(mirror, &r.request),
+                StoreId::Target => answer_one(target, &r.request),
+            })
+            .collect();
+        exchange.handle(responses, keyring);
     }
-    relay.report
-}
-
-/// Both directions: afterwards each store holds every origin's newest complete root.
-pub fn exchange(a: &mut dyn Store, b: &mut dyn Store, keyring: &mut KeyRing) -> ExchangeReport {
-    let mut report = relay(a, b, keyring);
-    report.merge(relay(b, a, keyring));
-    report
 }

@@ -28,8 +28,10 @@ use crate::keyring::KeyRing;
 use crate::ledger::SignedEvent;
 use crate::manifest::Manifest;
 use crate::model::{Message, Session, UsageEvent};
-use crate::names::{ArtifactKey, NativeId, OriginId, ROOTS_PREFIX, SessionGid};
-use crate::sync::store::{ListPage, Request, Response, Store, answer};
+use crate::names::{ArtifactKey, NativeId, OriginId, SessionGid};
+pub use crate::sync::problem::Problem;
+use crate::sync::roots::{Newest, RootWalk};
+use crate::sync::store::{ListPage, Request, Response, Store, StoreId, StoreRequest, answer_one};
 
 /// What was imported of one foreign session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,38 +72,14 @@ pub struct ApplyUnit {
     pub manifest: ArtifactId,
 }
 
-/// An artifact that could not be used, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    pub key: String,
-    pub class: String,
-    pub reason: String,
-}
-
-impl Problem {
-    pub(crate) fn new(key: &str, error: &Error) -> Self {
-        Problem {
-            key: key.to_owned(),
-            class: error.class().to_owned(),
-            reason: error.to_string(),
-        }
-    }
-
-    fn missing(key: &str) -> Self {
-        Problem {
-            key: key.to_owned(),
-            class: "Missing".into(),
-            reason: "referenced but not in the store yet".into(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportReport {
     pub units: Vec<ApplyUnit>,
     pub events: Vec<SignedEvent>,
-    pub quarantined: Vec<Problem>,
-    pub deferred: Vec<Problem>,
+    pub problems: Vec<Problem>,
+    /// Newest roots that sort below the root already imported for their origin: ignored, so
+    /// a late or replayed old root never rolls sessions back.
+    pub older_roots: Vec<String>,
     /// Artifacts fetched and verified.
     pub fetched: usize,
     /// Store requests made (lists and gets).
@@ -110,14 +88,13 @@ pub struct ImportReport {
 }
 
 pub enum Step {
-    Requests(Vec<Request>),
+    Requests(Vec<StoreRequest>),
     Done(Box<ImportReport>),
 }
 
 #[derive(Debug, Clone)]
 enum Stage {
-    ListRoots,
-    FetchRoots,
+    Roots,
     ListEvents,
     FetchEvents,
     FetchBuckets,
@@ -145,14 +122,13 @@ struct Wanted {
 }
 
 pub struct Import {
-    local: OriginId,
+    store: StoreId,
     purged: BTreeSet<SessionGid>,
     stage: Stage,
     issued: bool,
     outstanding: Vec<Request>,
     events_blocked: BTreeSet<OriginId>,
-    roots_after: Option<String>,
-    newest: BTreeMap<OriginId, ArtifactKey>,
+    walk: RootWalk,
     candidates: BTreeMap<OriginId, Candidate>,
     events_listing: BTreeMap<OriginId, (Option<String>, Vec<String>)>,
     wanted: Vec<Wanted>,
@@ -176,15 +152,21 @@ fn key_of(key: &str) -> Option<ArtifactKey> {
 impl Import {
     /// `purged`: sessions the local ledger has purged; they are never imported again.
     pub fn new(local: OriginId, state: ImportState, purged: BTreeSet<SessionGid>) -> Self {
+        let floors = state
+            .origins
+            .iter()
+            .filter_map(|(o, p)| p.root.clone().map(|r| (o.clone(), r)))
+            .collect();
         Import {
-            local,
+            store: StoreId::Mirror,
             purged,
-            stage: Stage::ListRoots,
+            stage: Stage::Roots,
             issued: false,
             outstanding: Vec::new(),
             events_blocked: BTreeSet::new(),
-            roots_after: None,
-            newest: BTreeMap::new(),
+            walk: RootWalk::new(StoreId::Mirror, None)
+                .skip(local)
+                .with_floors(floors),
             candidates: BTreeMap::new(),
             events_listing: BTreeMap::new(),
             wanted: Vec::new(),
@@ -199,6 +181,21 @@ impl Import {
         }
     }
 
+    /// Imports from `store` (default: the mirror).
+    pub fn from_store(mut self, store: StoreId) -> Self {
+        self.store = store;
+        let walk = std::mem::replace(&mut self.walk, RootWalk::new(store, None));
+        self.walk = walk.on_store(store);
+        self
+    }
+
+    /// Imports only these origins (the engine's fallback import from the target).
+    pub fn only(mut self, origins: BTreeSet<OriginId>) -> Self {
+        let walk = std::mem::replace(&mut self.walk, RootWalk::new(self.store, None));
+        self.walk = walk.only(origins);
+        self
+    }
+
     /// Sets how many segment bytes one round fetches (at least one session per round).
     pub fn with_segment_window(mut self, bytes: u64) -> Self {
         self.window_bytes = bytes;
@@ -210,7 +207,16 @@ impl Import {
     pub fn poll(&mut self) -> Step {
         loop {
             if !self.outstanding.is_empty() {
-                return Step::Requests(self.outstanding.clone());
+                let store = self.store;
+                return Step::Requests(
+                    self.outstanding
+                        .iter()
+                        .map(|request| StoreRequest {
+                            store,
+                            request: request.clone(),
+                        })
+                        .collect(),
+                );
             }
             if let Stage::Done = self.stage {
                 return Step::Done(Box::new(self.finish()));
@@ -230,7 +236,7 @@ impl Import {
 
     fn more_pages(&self) -> bool {
         match self.stage {
-            Stage::ListRoots => self.roots_after.as_deref() != Some(""),
+            Stage::Roots => !self.walk.is_done(),
             Stage::ListEvents => self
                 .events_listing
                 .values()
@@ -242,8 +248,10 @@ impl Import {
 
     fn advance(&mut self) {
         self.stage = match self.stage {
-            Stage::ListRoots => Stage::FetchRoots,
-            Stage::FetchRoots => Stage::ListEvents,
+            Stage::Roots => {
+                self.walked();
+                Stage::ListEvents
+            }
             Stage::ListEvents => Stage::FetchEvents,
             Stage::FetchEvents => Stage::FetchBuckets,
             Stage::FetchBuckets => Stage::FetchManifests,
@@ -254,40 +262,7 @@ impl Import {
 
     fn requests_for_stage(&mut self) -> Vec<Request> {
         match self.stage {
-            Stage::ListRoots => {
-                if self.roots_after.as_deref() == Some("") {
-                    return Vec::new();
-                }
-                vec![Request::List {
-                    prefix: ROOTS_PREFIX.to_owned(),
-                    start_after: self.roots_after.clone(),
-                }]
-            }
-            Stage::FetchRoots => {
-                let newest = std::mem::take(&mut self.newest);
-                for (origin, key) in newest {
-                    let progress = self.report.state.origins.get(&origin);
-                    if progress.and_then(|p| p.root.as_ref()) == Some(&key) {
-                        self.events_listing.insert(origin, (None, Vec::new()));
-                        continue;
-                    }
-                    self.candidates.insert(
-                        origin,
-                        Candidate {
-                            key,
-                            root: None,
-                            complete: true,
-                            entries: Vec::new(),
-                        },
-                    );
-                }
-                self.candidates
-                    .values()
-                    .map(|c| Request::Get {
-                        key: c.key.to_string(),
-                    })
-                    .collect()
-            }
+            Stage::Roots => self.walk.requests().into_iter().map(|r| r.request).collect(),
             Stage::ListEvents => self
                 .events_listing
                 .iter()
@@ -398,6 +373,10 @@ impl Import {
     /// Feeds the responses to the requests of the last [`Import::poll`], in the same order.
     pub fn handle(&mut self, responses: Vec<Response>) {
         let requests = std::mem::take(&mut self.outstanding);
+        if let Stage::Roots = self.stage {
+            self.walk.handle(responses, &mut self.report.state.keyring);
+            return;
+        }
         self.report.requests += requests.len();
         for (request, response) in requests.into_iter().zip(responses) {
             match (request, response) {
@@ -405,28 +384,20 @@ impl Import {
                     self.listed(&prefix, page)
                 }
                 (Request::List { prefix, .. }, Response::Failed(e)) => {
-                    self.report.deferred.push(Problem {
-                        key: prefix.clone(),
-                        class: "StoreError".into(),
-                        reason: e.to_string(),
-                    });
+                    self.report.problems.push(Problem::store(&e));
                     self.listed(&prefix, ListPage::default());
                 }
                 (Request::Get { key }, Response::Got(bytes)) => self.got(&key, bytes),
                 (Request::Get { key }, Response::Failed(e)) => {
-                    self.report.deferred.push(Problem {
-                        key: key.clone(),
-                        class: "StoreError".into(),
-                        reason: e.to_string(),
-                    });
-                    self.got(&key, None);
+                    self.report.problems.push(Problem::store(&e));
+                    self.mark_failed_text(&key);
                 }
                 (request, _) => {
-                    self.report.deferred.push(Problem {
-                        key: format!("{request:?}"),
-                        class: "StoreError".into(),
-                        reason: "response of the wrong kind".into(),
-                    });
+                    self.report.problems.push(Problem::malformed(
+                        request.subject(),
+                        "the store answered with a response of the wrong kind",
+                    ));
+                    self.mark_failed_text(request.subject());
                 }
             }
         }
@@ -435,25 +406,6 @@ impl Import {
     fn listed(&mut self, prefix: &str, page: ListPage) {
         let last = page.entries.last().map(|l| l.key.clone());
         let more = page.truncated && last.is_some();
-        if prefix == ROOTS_PREFIX {
-            for entry in &page.entries {
-                let Some(key @ ArtifactKey::Root { .. }) = key_of(&entry.key) else {
-                    continue;
-                };
-                if *key.origin() == self.local {
-                    continue;
-                }
-                let slot = self
-                    .newest
-                    .entry(key.origin().clone())
-                    .or_insert_with(|| key.clone());
-                if key > *slot {
-                    *slot = key;
-                }
-            }
-            self.roots_after = if more { last } else { Some(String::new()) };
-            return;
-        }
         // An events listing.
         let origin = self
             .events_listing
@@ -492,17 +444,8 @@ impl Import {
             }
         };
         match artifact {
-            Artifact::Root { root, signer } => {
-                if let Err(e) = self.report.state.keyring.check(&origin, &signer) {
-                    self.failed(&key, key_text, &e);
-                    return;
-                }
-                self.events_listing
-                    .insert(origin.clone(), (None, Vec::new()));
-                if let Some(c) = self.candidates.get_mut(&origin) {
-                    c.root = Some(root);
-                }
-            }
+            // Roots come through the walk only.
+            Artifact::Root { .. } => {}
             Artifact::Events(batch) => {
                 if let Err(e) = self.report.state.keyring.check(&origin, &batch.signer) {
                     self.failed(&key, key_text, &e);
@@ -569,18 +512,48 @@ impl Import {
     }
 
     fn missing(&mut self, key: &ArtifactKey, text: &str) {
-        self.report.deferred.push(Problem::missing(text));
+        self.report.problems.push(Problem::missing(text));
         self.mark_failed(key);
     }
 
     fn failed(&mut self, key: &ArtifactKey, text: &str, error: &Error) {
-        let problem = Problem::new(text, error);
-        if error.is_deferred() {
-            self.report.deferred.push(problem);
-        } else {
-            self.report.quarantined.push(problem);
-        }
+        self.report.problems.push(Problem::rejected(text, error));
         self.mark_failed(key);
+    }
+
+    fn mark_failed_text(&mut self, key: &str) {
+        if let Some(key) = key_of(key) {
+            if let ArtifactKey::Segment { .. } = key {
+                self.segments.insert(key.clone(), None);
+            }
+            self.mark_failed(&key);
+        }
+    }
+
+    /// The walk is done: origins with a newer verified root become candidates, and every
+    /// origin it found has its events listed.
+    fn walked(&mut self) {
+        let walk = std::mem::replace(&mut self.walk, RootWalk::new(self.store, None));
+        self.report.requests += walk.requests;
+        self.report.problems.extend(walk.problems);
+        self.report
+            .older_roots
+            .extend(walk.older_than_floor.iter().map(ToString::to_string));
+        for (origin, newest) in walk.found {
+            self.events_listing
+                .insert(origin.clone(), (None, Vec::new()));
+            if let Newest::Verified(v) = newest {
+                self.candidates.insert(
+                    origin,
+                    Candidate {
+                        key: v.key,
+                        root: Some(v.root),
+                        complete: true,
+                        entries: Vec::new(),
+                    },
+                );
+            }
+        }
     }
 
     /// Whatever depends on a failed artifact waits for the next run.
@@ -659,11 +632,10 @@ impl Import {
                     messages.extend(m.iter().cloned())
                 }
                 Some(Some(_)) => {
-                    self.report.quarantined.push(Problem {
-                        key: key.to_string(),
-                        class: "Malformed".into(),
-                        reason: "segment does not hold the ordinals its manifest lists".into(),
-                    });
+                    self.report.problems.push(Problem::malformed(
+                        &key.to_string(),
+                        "segment does not hold the ordinals its manifest lists",
+                    ));
                     ok = false;
                 }
                 _ => ok = false,
@@ -727,7 +699,10 @@ pub fn run(mut import: Import, store: &mut dyn Store) -> ImportReport {
     loop {
         match import.poll() {
             Step::Requests(requests) => {
-                let responses = answer(store, &requests);
+                let responses = requests
+                    .iter()
+                    .map(|r| answer_one(store, &r.request))
+                    .collect();
                 import.handle(responses);
             }
             Step::Done(report) => return *report,

@@ -6,8 +6,12 @@
 //! native host in a loop, the browser with async fetch). Exchange relays between two stores
 //! through the [`store::Store`] trait, which a synchronous host implements.
 
+pub mod engine;
 pub mod exchange;
 pub mod export;
 pub mod gc;
 pub mod import;
+pub mod placement;
+pub mod problem;
+pub mod roots;
 pub mod store;

@@ -23,8 +23,37 @@ pub struct ListPage {
 #[serde(rename_all = "snake_case")]
 pub enum PutOutcome {
     Created,
-    /// The key existed already; its bytes were not changed.
+    /// The key already held these very bytes.
     Exists,
+    /// The key holds other bytes, which were left alone. For an artifact that is either
+    /// another valid copy (compressed differently) or a corrupt one: the engine reads it back
+    /// and decides whether to [`Request::Replace`] it.
+    Differs,
+}
+
+/// Which of the host's stores a request is for: the machine's local mirror of the archive's
+/// artifacts, or the shared target it syncs with (a folder, an HTTP peer, an S3 bucket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreId {
+    Mirror,
+    Target,
+}
+
+impl StoreId {
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreId::Mirror => "mirror",
+            StoreId::Target => "target",
+        }
+    }
+
+    pub(crate) fn other(self) -> StoreId {
+        match self {
+            StoreId::Mirror => StoreId::Target,
+            StoreId::Target => StoreId::Mirror,
+        }
+    }
 }
 
 /// A store operation that failed. `transient` failures (timeouts, 5xx) may be retried.
@@ -37,8 +66,10 @@ pub struct StoreError {
     pub transient: bool,
 }
 
-/// A synchronous store. `list_keys` (not `list`: a WIT keyword) returns keys under `prefix`
-/// strictly after `start_after`, in byte order, ignoring writers' `.tmp-` files.
+/// A synchronous store: dumb by design, it knows nothing of the format. `list_keys` (not
+/// `list`: a WIT keyword) returns keys under `prefix` strictly after `start_after`, in byte
+/// order, ignoring writers' `.tmp-` files. `replace` overwrites a key atomically; the engine
+/// asks for it only after verifying that the stored copy is corrupt and the new one is not.
 pub trait Store {
     fn list_keys(
         &mut self,
@@ -47,6 +78,7 @@ pub trait Store {
     ) -> Result<ListPage, StoreError>;
     fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn put_if_absent(&mut self, key: &str, bytes: &[u8]) -> Result<PutOutcome, StoreError>;
+    fn replace(&mut self, key: &str, bytes: &[u8]) -> Result<(), StoreError>;
     fn delete(&mut self, key: &str) -> Result<(), StoreError>;
 }
 
@@ -69,7 +101,7 @@ pub fn list_all(
     }
 }
 
-/// A request of the [`crate::sync::import::Import`] machine.
+/// One store operation the core asks a host to perform.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]
 pub enum Request {
@@ -80,6 +112,42 @@ pub enum Request {
     Get {
         key: String,
     },
+    /// Write unless the key exists.
+    Put {
+        key: String,
+        #[serde(with = "hex_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// Overwrite: the stored copy failed verification and `bytes` passed it.
+    Replace {
+        key: String,
+        #[serde(with = "hex_bytes")]
+        bytes: Vec<u8>,
+    },
+    Delete {
+        key: String,
+    },
+}
+
+impl Request {
+    /// The key or prefix the request is about (for problems and progress).
+    pub fn subject(&self) -> &str {
+        match self {
+            Request::List { prefix, .. } => prefix,
+            Request::Get { key }
+            | Request::Put { key, .. }
+            | Request::Replace { key, .. }
+            | Request::Delete { key } => key,
+        }
+    }
+}
+
+/// A request addressed to one of the host's stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreRequest {
+    pub store: StoreId,
+    #[serde(flatten)]
+    pub request: Request,
 }
 
 /// The answer to one [`Request`], in the order the requests were given.
@@ -89,25 +157,43 @@ pub enum Response {
     Listed(ListPage),
     /// `None`: the key does not exist (yet).
     Got(Option<Vec<u8>>),
+    Put(PutOutcome),
+    /// A replace or delete was done.
+    Done,
     Failed(StoreError),
 }
 
-/// Answers requests against a synchronous store.
+/// Answers one request against a synchronous store.
+pub fn answer_one(store: &mut dyn Store, request: &Request) -> Response {
+    let result = match request {
+        Request::List {
+            prefix,
+            start_after,
+        } => store
+            .list_keys(prefix, start_after.as_deref())
+            .map(Response::Listed),
+        Request::Get { key } => store.get(key).map(Response::Got),
+        Request::Put { key, bytes } => store.put_if_absent(key, bytes).map(Response::Put),
+        Request::Replace { key, bytes } => store.replace(key, bytes).map(|()| Response::Done),
+        Request::Delete { key } => store.delete(key).map(|()| Response::Done),
+    };
+    result.unwrap_or_else(Response::Failed)
+}
+
+/// Answers requests against a synchronous store, in order.
 pub fn answer(store: &mut dyn Store, requests: &[Request]) -> Vec<Response> {
-    requests
-        .iter()
-        .map(|r| match r {
-            Request::List {
-                prefix,
-                start_after,
-            } => match store.list_keys(prefix, start_after.as_deref()) {
-                Ok(page) => Response::Listed(page),
-                Err(e) => Response::Failed(e),
-            },
-            Request::Get { key } => match store.get(key) {
-                Ok(bytes) => Response::Got(bytes),
-                Err(e) => Response::Failed(e),
-            },
-        })
-        .collect()
+    requests.iter().map(|r| answer_one(store, r)).collect()
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
 }

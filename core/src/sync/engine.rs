@@ -1,0 +1,1093 @@
+//! The sync engine: one whole sync run (export → exchange → self-heal → import → fallback
+//! import → replay) as a sans-IO state machine, so every host (the CLI with the native core or
+//! the WebAssembly component, the simulator, the browser) runs the same protocol with the same
+//! small loop.
+//!
+//! # Driving it
+//!
+//! ```text
+//! let mut engine = SyncEngine::new(config, inputs);
+//! loop {
+//!     match engine.poll()? {
+//!         Output::Store(requests)     => engine.handle(Input::Store(run_them(requests)))?,
+//!         Output::ReadSessions(reads) => engine.handle(Input::Sessions(read_them(reads)))?,
+//!         Output::CheckPresent(gids)  => engine.handle(Input::Present(look_up(gids)))?,
+//!         Output::Apply(units)        => apply_to_archive(units),
+//!         Output::Exported { .. } | Output::Imported(_) | Output::Replayed(_) => persist(..),
+//!         Output::Progress(p)         => show(p),
+//!         Output::Done(report)        => break report,
+//!     }
+//! }
+//! ```
+//!
+//! An output that asks (`Store`, `ReadSessions`, `CheckPresent`) must be answered with the
+//! matching input, one answer per item, in order, before the next `poll`; the others need no
+//! answer. Store requests of one `Store` output are independent: a host may run them in
+//! parallel. After `Done`, `poll` returns [`EngineError::Finished`]; an input that does not
+//! match what was asked is an error, never a silent default.
+//!
+//! Persisting: a host saves what `Exported`, `Imported` and `Replayed` carry when it sees them
+//! (each describes work that has landed), and applies `Apply` units as they come. A run that
+//! stops anywhere resumes on the next run: artifacts are write-once, units are idempotent.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::{Artifact, Encoded};
+use crate::error::Error;
+use crate::events::{EventBatch, Op};
+use crate::frame::Compressor;
+use crate::hlc::HlcClock;
+use crate::ledger::{LedgerState, Replay, SignedEvent};
+use crate::limits;
+use crate::model::{Message, Session, UsageEvent};
+use crate::names::{ArtifactKey, NativeId, OriginId, SessionGid};
+use crate::signature::OriginKey;
+use crate::sync::exchange::Exchange;
+use crate::sync::export::{ExportState, Exporter, SessionExport};
+use crate::sync::import::{ApplyUnit, Import, ImportState, Step};
+use crate::sync::placement::{Placed, Placement};
+use crate::sync::problem::Problem;
+use crate::sync::roots::{Newest, RootWalk};
+use crate::sync::store::{ListPage, Request, Response, StoreId, StoreRequest};
+
+/// Sessions read from the host's archive per `ReadSessions` (bounds export's memory).
+pub const EXPORT_BATCH: usize = 64;
+
+/// Own artifacts in the target modified up to this long before the end of the last sync are
+/// checked again: file-time granularity.
+pub const HEAL_MARGIN_MS: u64 = 2_000;
+
+/// Which stages run. The CLI runs them all; the simulator's steps run subsets of the same
+/// stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stages {
+    pub export: bool,
+    /// Exchange and self-heal (only with a target).
+    pub exchange: bool,
+    /// Import and ledger replay.
+    pub import: bool,
+}
+
+impl Stages {
+    pub const ALL: Stages = Stages {
+        export: true,
+        exchange: true,
+        import: true,
+    };
+}
+
+/// What the host tells the engine about the run.
+pub struct SyncConfig {
+    pub origin: OriginId,
+    pub key: OriginKey,
+    pub now_ms: u64,
+    /// Whether the host has a target store (else only the mirror).
+    pub target: bool,
+    pub stages: Stages,
+    /// When the last sync finished (self-heal rechecks own keys modified after it).
+    pub last_sync_ms: Option<u64>,
+}
+
+/// The host's persisted sync state, loaded before the run.
+#[derive(Debug, Clone, Default)]
+pub struct SyncState {
+    pub export: Option<ExportState>,
+    pub import: ImportState,
+    pub ledger: LedgerState,
+    pub clock: HlcClock,
+    /// Local curation events not yet published.
+    pub unpublished: Vec<SignedEvent>,
+    /// Events an earlier replay deferred.
+    pub deferred_events: Vec<SignedEvent>,
+    /// Every own session with its change marker (anything that changes when it does).
+    pub revisions: Vec<(NativeId, String)>,
+}
+
+/// A session export needs from the archive: its record and messages from `from_ordinal` on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRead {
+    pub native: NativeId,
+    pub from_ordinal: u64,
+}
+
+/// The archive's answer to one [`SessionRead`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionData {
+    pub session: Session,
+    pub messages: Vec<Message>,
+    pub usage_events: Vec<UsageEvent>,
+}
+
+/// The stage a [`Progress`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageName {
+    Export,
+    Exchange,
+    Heal,
+    Import,
+    FallbackImport,
+    Replay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub stage: StageName,
+    pub done: u64,
+    /// 0 when unknown.
+    pub total: u64,
+}
+
+/// The outcome of the ledger replay, for the host to store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replayed {
+    pub ledger: LedgerState,
+    pub clock: crate::hlc::Hlc,
+    pub replay: Replay,
+    /// Events imported this run (to store as received).
+    pub imported: Vec<SignedEvent>,
+    /// Every event offered to the replay (imported and previously deferred).
+    pub offered: Vec<SignedEvent>,
+    /// Those of `offered` the replay deferred: offer them again next run.
+    pub deferred: Vec<SignedEvent>,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Artifacts export created in the mirror.
+    pub exported: usize,
+    pub events_published: usize,
+    /// Own artifacts written to the target (relayed or healed).
+    pub sent: usize,
+    /// Artifacts written between the mirror and the target in either direction.
+    pub exchanged: usize,
+    pub healed: usize,
+    pub fetched: usize,
+    pub imported_sessions: usize,
+    pub imported_messages: usize,
+    pub events_applied: usize,
+    pub events_deferred: usize,
+    /// Root names that did not verify and were passed over for an older root.
+    pub shadowed_roots: Vec<String>,
+    pub older_roots: Vec<String>,
+    pub problems: Vec<Problem>,
+    /// Store requests made.
+    pub requests: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Output {
+    Store(Vec<StoreRequest>),
+    ReadSessions(Vec<SessionRead>),
+    CheckPresent(Vec<SessionGid>),
+    Apply(Vec<ApplyUnit>),
+    /// Export landed: persist the state and mark `published` events as published.
+    Exported {
+        state: Box<ExportState>,
+        published: Vec<SignedEvent>,
+    },
+    Imported(Box<ImportState>),
+    Replayed(Box<Replayed>),
+    Progress(Progress),
+    Done(Box<SyncReport>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    Store(Vec<Response>),
+    Sessions(Vec<SessionData>),
+    Present(Vec<bool>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("the sync run is finished: poll after done")]
+    Finished,
+    #[error("expected {expected} answer(s) to the last output, got {got}")]
+    ResponseCount { expected: usize, got: usize },
+    #[error("expected {expected}, got {got}")]
+    UnexpectedInput {
+        expected: &'static str,
+        got: &'static str,
+    },
+    #[error("polled again before answering the last output")]
+    Unanswered,
+    #[error("export: {0}")]
+    Export(Error),
+    /// This machine's own artifacts could not be written to its mirror.
+    #[error("writing {key} to the mirror: {reason}")]
+    Mirror { key: String, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    Nothing,
+    Store(usize),
+    Sessions(usize),
+    Present(usize),
+}
+
+enum Phase {
+    Start,
+    OwnRoots(Vec<RootWalk>),
+    ReadSessions,
+    Commit,
+    PlaceBuckets,
+    PlaceRoot,
+    PlaceEvents,
+    Exchange(Box<Exchange>),
+    HealList(Vec<(StoreId, String, Option<String>)>, Vec<String>),
+    HealCheck(Vec<String>),
+    HealFetchGood(Vec<String>),
+    Import(Box<Import>),
+    FallbackImport(Box<Import>),
+    Present(Vec<SessionGid>),
+    Done,
+    Finished,
+}
+
+/// Work of an export run in progress.
+struct ExportRun {
+    exporter: Option<Exporter>,
+    state: ExportState,
+    /// Changed sessions still to read: (native, marker, from ordinal).
+    pending: VecDeque<(NativeId, String, u64)>,
+    in_flight: Vec<(NativeId, String)>,
+    newest_seen: u64,
+    buckets: Vec<Encoded>,
+    root: Option<Encoded>,
+    next: Option<ExportState>,
+    batches: Vec<Encoded>,
+    total: u64,
+}
+
+/// The sync engine; see the module comment.
+pub struct SyncEngine {
+    config: SyncConfig,
+    state: SyncState,
+    phase: Phase,
+    outputs: VecDeque<Output>,
+    awaiting: Awaiting,
+    /// Requests in flight for the placement (they come first in a `Store` output).
+    placing: usize,
+    placement: Placement,
+    export: Option<ExportRun>,
+    /// Own keys written to the target by the exchange (self-heal skips them).
+    sent_keys: BTreeSet<String>,
+    lagging: BTreeSet<OriginId>,
+    purged: BTreeSet<SessionGid>,
+    imported_events: Vec<SignedEvent>,
+    compressor: Option<Box<dyn Compressor + Send>>,
+    report: SyncReport,
+}
+
+impl SyncEngine {
+    /// Compresses own artifacts with `compressor` (default: stored uncompressed). Ids hash the
+    /// uncompressed bytes, so the choice never changes a name.
+    pub fn with_compressor(mut self, compressor: Box<dyn Compressor + Send>) -> Self {
+        self.compressor = Some(compressor);
+        self
+    }
+
+    pub fn new(config: SyncConfig, mut state: SyncState) -> Self {
+        let purged = state.ledger.purged().cloned().collect();
+        // Trust on first use starts with our own key: a forged root for our own origin in
+        // the target must never be accepted.
+        let mut report = SyncReport::default();
+        if let Err(e) = state
+            .import
+            .keyring
+            .pin(config.origin.clone(), config.key.public())
+        {
+            report
+                .problems
+                .push(Problem::rejected(&config.origin.to_string(), &e));
+        }
+        SyncEngine {
+            config,
+            state,
+            phase: Phase::Start,
+            outputs: VecDeque::new(),
+            awaiting: Awaiting::Nothing,
+            placing: 0,
+            placement: Placement::default(),
+            export: None,
+            sent_keys: BTreeSet::new(),
+            lagging: BTreeSet::new(),
+            purged,
+            imported_events: Vec::new(),
+            compressor: None,
+            report,
+        }
+    }
+
+    /// The next output; see the module comment.
+    pub fn poll(&mut self) -> Result<Output, EngineError> {
+        if self.awaiting != Awaiting::Nothing {
+            return Err(EngineError::Unanswered);
+        }
+        loop {
+            if let Some(out) = self.outputs.pop_front() {
+                self.awaiting = match &out {
+                    Output::Store(r) => Awaiting::Store(r.len()),
+                    Output::ReadSessions(r) => Awaiting::Sessions(r.len()),
+                    Output::CheckPresent(r) => Awaiting::Present(r.len()),
+                    _ => Awaiting::Nothing,
+                };
+                if let Output::Done(_) = out {
+                    self.phase = Phase::Finished;
+                }
+                return Ok(out);
+            }
+            if let Phase::Finished = self.phase {
+                return Err(EngineError::Finished);
+            }
+            self.step()?;
+        }
+    }
+
+    /// Answers the last output that asked for something.
+    pub fn handle(&mut self, input: Input) -> Result<(), EngineError> {
+        let (expected, got) = match (&self.awaiting, &input) {
+            (Awaiting::Store(n), Input::Store(r)) => (*n, r.len()),
+            (Awaiting::Sessions(n), Input::Sessions(r)) => (*n, r.len()),
+            (Awaiting::Present(n), Input::Present(r)) => (*n, r.len()),
+            (awaiting, input) => {
+                return Err(EngineError::UnexpectedInput {
+                    expected: match awaiting {
+                        Awaiting::Nothing => "no input",
+                        Awaiting::Store(_) => "store responses",
+                        Awaiting::Sessions(_) => "sessions",
+                        Awaiting::Present(_) => "presence answers",
+                    },
+                    got: match input {
+                        Input::Store(_) => "store responses",
+                        Input::Sessions(_) => "sessions",
+                        Input::Present(_) => "presence answers",
+                    },
+                });
+            }
+        };
+        if expected != got {
+            return Err(EngineError::ResponseCount { expected, got });
+        }
+        self.awaiting = Awaiting::Nothing;
+        match input {
+            Input::Store(mut responses) => {
+                self.report.requests += responses.len();
+                let rest = responses.split_off(self.placing.min(responses.len()));
+                if self.placing > 0 {
+                    self.placement.handle(responses);
+                    self.placing = 0;
+                }
+                self.store_answered(rest)
+            }
+            Input::Sessions(data) => self.sessions_answered(data),
+            Input::Present(answers) => {
+                self.present_answered(answers);
+                Ok(())
+            }
+        }
+    }
+
+    fn ask_store(&mut self, mut requests: Vec<StoreRequest>) {
+        let placing = self.placement.requests();
+        self.placing = placing.len();
+        let mut all = placing;
+        all.append(&mut requests);
+        if !all.is_empty() {
+            self.outputs.push_back(Output::Store(all));
+        }
+    }
+
+    fn progress(&mut self, stage: StageName, done: u64, total: u64) {
+        self.outputs
+            .push_back(Output::Progress(Progress { stage, done, total }));
+    }
+
+    /// Advances the phase until it has queued at least one output.
+    fn step(&mut self) -> Result<(), EngineError> {
+        let phase = std::mem::replace(&mut self.phase, Phase::Done);
+        self.phase = match phase {
+            Phase::Start => {
+                if self.config.stages.export {
+                    self.progress(StageName::Export, 0, 0);
+                    let origin = self.config.origin.clone();
+                    let state = self
+                        .state
+                        .export
+                        .clone()
+                        .unwrap_or_else(|| ExportState::new(origin.clone()));
+                    let floors: BTreeMap<OriginId, ArtifactKey> = state
+                        .root
+                        .clone()
+                        .map(|r| (origin.clone(), r))
+                        .into_iter()
+                        .collect();
+                    let mut walks = vec![
+                        RootWalk::new(StoreId::Mirror, Some(&origin)).with_floors(floors.clone()),
+                    ];
+                    if self.config.target {
+                        walks.push(
+                            RootWalk::new(StoreId::Target, Some(&origin)).with_floors(floors),
+                        );
+                    }
+                    self.export = Some(ExportRun {
+                        exporter: None,
+                        state,
+                        pending: VecDeque::new(),
+                        in_flight: Vec::new(),
+                        newest_seen: 0,
+                        buckets: Vec::new(),
+                        root: None,
+                        next: None,
+                        batches: Vec::new(),
+                        total: 0,
+                    });
+                    Phase::OwnRoots(walks)
+                } else {
+                    self.after_export()
+                }
+            }
+            Phase::OwnRoots(mut walks) => {
+                let requests: Vec<StoreRequest> =
+                    walks.iter_mut().flat_map(RootWalk::requests).collect();
+                if requests.is_empty() {
+                    self.own_roots_walked(walks);
+                    Phase::ReadSessions
+                } else {
+                    self.ask_store(requests);
+                    Phase::OwnRoots(walks)
+                }
+            }
+            Phase::ReadSessions => self.read_sessions()?,
+            Phase::Commit => {
+                if !self.placement.is_idle() {
+                    self.ask_store(Vec::new());
+                    Phase::Commit
+                } else {
+                    self.check_placed()?;
+                    self.commit()?
+                }
+            }
+            Phase::PlaceBuckets => self.place_next(Phase::PlaceBuckets, |run| {
+                (std::mem::take(&mut run.buckets), Phase::PlaceRoot)
+            })?,
+            Phase::PlaceRoot => self.place_next(Phase::PlaceRoot, |run| {
+                (run.root.take().into_iter().collect(), Phase::PlaceEvents)
+            })?,
+            Phase::PlaceEvents => self.place_next(Phase::PlaceEvents, |run| {
+                (std::mem::take(&mut run.batches), Phase::Done)
+            })?,
+            Phase::Exchange(mut exchange) => {
+                let requests = exchange.requests();
+                if requests.is_empty() {
+                    self.exchanged(*exchange);
+                    self.heal_start()
+                } else {
+                    self.ask_store(requests);
+                    Phase::Exchange(exchange)
+                }
+            }
+            Phase::HealList(jobs, found) => self.heal_list(jobs, found),
+            Phase::HealCheck(keys) if keys.is_empty() => Phase::HealFetchGood(keys),
+            Phase::HealCheck(keys) => {
+                self.ask_store(
+                    keys.iter()
+                        .map(|k| StoreRequest {
+                            store: StoreId::Target,
+                            request: Request::Get { key: k.clone() },
+                        })
+                        .collect(),
+                );
+                Phase::HealCheck(keys)
+            }
+            Phase::HealFetchGood(keys) => {
+                if keys.is_empty() {
+                    if self.placement.is_idle() {
+                        self.healed();
+                        self.import_start()
+                    } else {
+                        self.ask_store(Vec::new());
+                        Phase::HealFetchGood(keys)
+                    }
+                } else {
+                    self.ask_store(
+                        keys.iter()
+                            .map(|k| StoreRequest {
+                                store: StoreId::Mirror,
+                                request: Request::Get { key: k.clone() },
+                            })
+                            .collect(),
+                    );
+                    Phase::HealFetchGood(keys)
+                }
+            }
+            Phase::Import(import) => self.drive_import(import, false),
+            Phase::FallbackImport(import) => self.drive_import(import, true),
+            Phase::Present(gids) if gids.is_empty() => {
+                self.phase = Phase::Present(gids);
+                self.present_answered(Vec::new());
+                return Ok(());
+            }
+            Phase::Present(gids) => {
+                self.outputs.push_back(Output::CheckPresent(gids.clone()));
+                Phase::Present(gids)
+            }
+            Phase::Done => {
+                self.report.events_deferred = self.state.deferred_events.len();
+                self.report.shadowed_roots = self
+                    .report
+                    .problems
+                    .iter()
+                    .filter(|p| p.is_quarantined() && p.key.starts_with(crate::names::ROOTS_PREFIX))
+                    .map(|p| p.key.clone())
+                    .collect();
+                let report = std::mem::take(&mut self.report);
+                self.outputs.push_back(Output::Done(Box::new(report)));
+                Phase::Done
+            }
+            Phase::Finished => Phase::Finished,
+        };
+        Ok(())
+    }
+
+    fn store_answered(&mut self, responses: Vec<Response>) -> Result<(), EngineError> {
+        let phase = std::mem::replace(&mut self.phase, Phase::Done);
+        self.phase = match phase {
+            Phase::OwnRoots(mut walks) => {
+                let mut responses = responses.into_iter();
+                for w in &mut walks {
+                    // Each walk asked for its own requests, in order; a finished walk asked
+                    // for none.
+                    let n = w.pending();
+                    let batch: Vec<Response> = responses.by_ref().take(n).collect();
+                    w.handle(batch, &mut self.state.import.keyring);
+                }
+                Phase::OwnRoots(walks)
+            }
+            Phase::Exchange(mut exchange) => {
+                exchange.handle(responses, &mut self.state.import.keyring);
+                Phase::Exchange(exchange)
+            }
+            Phase::HealList(jobs, mut found) => {
+                let mut next = Vec::new();
+                for ((store, prefix, _), response) in jobs.into_iter().zip(responses) {
+                    let page = match response {
+                        Response::Listed(page) => page,
+                        Response::Failed(e) => {
+                            self.report.problems.push(Problem::store(&e));
+                            ListPage::default()
+                        }
+                        _ => ListPage::default(),
+                    };
+                    let since = self
+                        .config
+                        .last_sync_ms
+                        .map_or(0, |t| t.saturating_sub(HEAL_MARGIN_MS));
+                    let last = page.entries.last().map(|l| l.key.clone());
+                    for entry in page.entries {
+                        let recent = entry.modified_ms.is_none_or(|m| m >= since);
+                        if recent && !self.sent_keys.contains(&entry.key) {
+                            found.push(entry.key);
+                        }
+                    }
+                    if page.truncated && last.is_some() {
+                        next.push((store, prefix, last));
+                    }
+                }
+                if next.is_empty() {
+                    Phase::HealCheck(found)
+                } else {
+                    Phase::HealList(next, found)
+                }
+            }
+            Phase::HealCheck(keys) => {
+                let mut bad = Vec::new();
+                for (key, response) in keys.into_iter().zip(responses) {
+                    let Ok(parsed) = key.parse::<ArtifactKey>() else {
+                        continue;
+                    };
+                    if let Response::Got(Some(bytes)) = response
+                        && let Err(e) = Artifact::open(&parsed, &bytes)
+                        && !e.is_deferred()
+                    {
+                        bad.push(key);
+                    }
+                }
+                Phase::HealFetchGood(bad)
+            }
+            Phase::HealFetchGood(keys) => {
+                for (key, response) in keys.into_iter().zip(responses) {
+                    let Ok(parsed) = key.parse::<ArtifactKey>() else {
+                        continue;
+                    };
+                    if let Response::Got(Some(bytes)) = response
+                        && Artifact::open(&parsed, &bytes).is_ok()
+                    {
+                        self.placement.put(StoreId::Target, key, bytes);
+                    }
+                }
+                Phase::HealFetchGood(Vec::new())
+            }
+            Phase::Import(mut import) => {
+                import.handle(responses);
+                self.outputs.push_back(Output::Apply(import.take_units()));
+                Phase::Import(import)
+            }
+            Phase::FallbackImport(mut import) => {
+                import.handle(responses);
+                self.outputs.push_back(Output::Apply(import.take_units()));
+                Phase::FallbackImport(import)
+            }
+            // Placement-only rounds.
+            other => other,
+        };
+        Ok(())
+    }
+
+    fn own_roots_walked(&mut self, walks: Vec<RootWalk>) {
+        let Some(run) = self.export.as_mut() else {
+            return;
+        };
+        for w in walks {
+            self.report.problems.extend(w.problems);
+            for newest in w.found.values() {
+                if let Newest::Verified(v) = newest {
+                    run.newest_seen = run.newest_seen.max(v.root.seq);
+                }
+            }
+        }
+        let ledger = &self.state.ledger;
+        let origin = &self.config.origin;
+        run.pending = self
+            .state
+            .revisions
+            .iter()
+            .filter(|(native, _)| !ledger.is_purged(&SessionGid::new(origin.clone(), native.clone())))
+            .filter_map(|(native, marker)| {
+                run.state
+                    .tail_start(native, marker)
+                    .map(|from| (native.clone(), marker.clone(), from))
+            })
+            .collect();
+        run.total = run.pending.len() as u64;
+        run.exporter = Some(run.state.begin());
+    }
+
+    fn read_sessions(&mut self) -> Result<Phase, EngineError> {
+        let Some(run) = self.export.as_mut() else {
+            return Ok(self.after_export());
+        };
+        if run.pending.is_empty() {
+            return Ok(Phase::Commit);
+        }
+        let n = run.pending.len().min(EXPORT_BATCH);
+        let batch: Vec<(NativeId, String, u64)> = run.pending.drain(..n).collect();
+        run.in_flight = batch
+            .iter()
+            .map(|(n, m, _)| (n.clone(), m.clone()))
+            .collect();
+        self.outputs.push_back(Output::ReadSessions(
+            batch
+                .into_iter()
+                .map(|(native, _, from_ordinal)| SessionRead {
+                    native,
+                    from_ordinal,
+                })
+                .collect(),
+        ));
+        Ok(Phase::ReadSessions)
+    }
+
+    fn sessions_answered(&mut self, data: Vec<SessionData>) -> Result<(), EngineError> {
+        let Some(run) = self.export.as_mut() else {
+            return Ok(());
+        };
+        let Some(exporter) = run.exporter.as_mut() else {
+            return Ok(());
+        };
+        for ((_, marker), d) in std::mem::take(&mut run.in_flight).into_iter().zip(data) {
+            exporter
+                .session(SessionExport {
+                    marker,
+                    session: d.session,
+                    messages: &d.messages,
+                    usage_events: d.usage_events,
+                })
+                .map_err(EngineError::Export)?;
+        }
+        let data = exporter.take_data();
+        let done = run.total - run.pending.len() as u64;
+        let total = run.total;
+        self.place_own(data)?;
+        self.progress(StageName::Export, done, total);
+        // Write this batch before reading the next: memory holds one batch.
+        if !self.placement.is_idle() {
+            self.ask_store(Vec::new());
+        }
+        Ok(())
+    }
+
+    fn place_own(&mut self, encoded: Vec<Encoded>) -> Result<(), EngineError> {
+        for e in encoded {
+            let compressor = self.compressor.as_deref().map(|c| c as &dyn Compressor);
+            let stored = e.seal(compressor).map_err(EngineError::Export)?;
+            self.placement.put(StoreId::Mirror, e.key.to_string(), stored);
+        }
+        Ok(())
+    }
+
+    /// Every own artifact placed in the mirror landed, or the run stops.
+    fn check_placed(&mut self) -> Result<(), EngineError> {
+        for ((_, key), placed) in self.placement.take_all() {
+            match placed {
+                Placed::Failed(p) => {
+                    return Err(EngineError::Mirror {
+                        key,
+                        reason: p.reason,
+                    });
+                }
+                placed => {
+                    if placed.wrote() {
+                        self.report.exported += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<Phase, EngineError> {
+        let Some(run) = self.export.as_mut() else {
+            return Ok(self.after_export());
+        };
+        let Some(mut exporter) = run.exporter.take() else {
+            return Ok(self.after_export());
+        };
+        // Only purges remove a session from the checkpoint: a log the agent deleted must not
+        // take the session out of the archive.
+        let origin = self.config.origin.clone();
+        for native in run.state.sessions.keys() {
+            if self
+                .state
+                .ledger
+                .is_purged(&SessionGid::new(origin.clone(), native.clone()))
+            {
+                exporter.remove(native);
+            }
+        }
+        let now = i64::try_from(self.config.now_ms).unwrap_or(i64::MAX);
+        let (plan, next) = exporter
+            .commit(now, run.newest_seen, &self.config.key)
+            .map_err(EngineError::Export)?;
+        let mut data: Vec<Encoded> = plan.segments;
+        data.extend(plan.manifests);
+        run.buckets = plan.buckets;
+        run.root = plan.root;
+        run.next = Some(next);
+        run.batches = event_batches(&origin, &self.state.unpublished, &self.config.key)
+            .map_err(EngineError::Export)?;
+        self.place_own(data)?;
+        Ok(Phase::PlaceBuckets)
+    }
+
+    /// Waits for the placement, then places the next level of the export.
+    fn place_next(
+        &mut self,
+        current: Phase,
+        next: impl FnOnce(&mut ExportRun) -> (Vec<Encoded>, Phase),
+    ) -> Result<Phase, EngineError> {
+        if !self.placement.is_idle() {
+            self.ask_store(Vec::new());
+            return Ok(current);
+        }
+        self.check_placed()?;
+        let Some(run) = self.export.as_mut() else {
+            return Ok(self.after_export());
+        };
+        let (encoded, phase) = next(run);
+        if let Phase::Done = phase
+            && encoded.is_empty()
+        {
+            return Ok(self.export_landed());
+        }
+        self.place_own(encoded)?;
+        if let Phase::Done = phase {
+            // Events were the last level: wait for them, then report.
+            self.ask_store(Vec::new());
+            return Ok(Phase::PlaceEvents);
+        }
+        Ok(phase)
+    }
+
+    fn export_landed(&mut self) -> Phase {
+        if let Some(run) = self.export.take()
+            && let Some(next) = run.next
+        {
+            let published = std::mem::take(&mut self.state.unpublished);
+            self.report.events_published = published.len();
+            if next != run.state || !published.is_empty() {
+                self.outputs.push_back(Output::Exported {
+                    state: Box::new(next.clone()),
+                    published,
+                });
+            }
+            self.state.export = Some(next);
+        }
+        self.after_export()
+    }
+
+    fn after_export(&mut self) -> Phase {
+        if self.config.target && self.config.stages.exchange {
+            self.progress(StageName::Exchange, 0, 0);
+            Phase::Exchange(Box::new(Exchange::new()))
+        } else {
+            self.import_start()
+        }
+    }
+
+    fn exchanged(&mut self, exchange: Exchange) {
+        // Origins whose newest root in the target is newer than the mirror's: if the relay
+        // failed, import them straight from the target (only what depends on the bad artifact
+        // waits).
+        let mirror = exchange.greatest(StoreId::Mirror).clone();
+        let target = exchange.greatest(StoreId::Target).clone();
+        let report = exchange.into_report();
+        let origin = &self.config.origin;
+        if !report.problems.is_empty() {
+            self.lagging = target
+                .into_iter()
+                .filter(|(o, key)| o != origin && mirror.get(o).is_none_or(|m| m < key))
+                .map(|(o, _)| o)
+                .collect();
+        }
+        for (store, key) in &report.copied {
+            self.report.exchanged += 1;
+            let own = key
+                .parse::<ArtifactKey>()
+                .is_ok_and(|k| k.origin() == origin);
+            if *store == StoreId::Target && own {
+                self.report.sent += 1;
+                self.sent_keys.insert(key.clone());
+            }
+        }
+        self.report.healed += report.healed;
+        self.report.problems.extend(report.problems);
+    }
+
+    fn heal_start(&mut self) -> Phase {
+        self.progress(StageName::Heal, 0, 0);
+        let origin = &self.config.origin;
+        Phase::HealList(
+            vec![
+                (StoreId::Target, format!("{origin}/"), None),
+                (StoreId::Target, ArtifactKey::roots_prefix(origin), None),
+            ],
+            Vec::new(),
+        )
+    }
+
+    fn heal_list(
+        &mut self,
+        jobs: Vec<(StoreId, String, Option<String>)>,
+        found: Vec<String>,
+    ) -> Phase {
+        self.ask_store(
+            jobs.iter()
+                .map(|(store, prefix, after)| StoreRequest {
+                    store: *store,
+                    request: Request::List {
+                        prefix: prefix.clone(),
+                        start_after: after.clone(),
+                    },
+                })
+                .collect(),
+        );
+        Phase::HealList(jobs, found)
+    }
+
+    fn healed(&mut self) {
+        for ((_, _), placed) in self.placement.take_all() {
+            match placed {
+                Placed::Failed(p) => self.report.problems.push(p),
+                placed if placed.wrote() => {
+                    self.report.healed += 1;
+                    self.report.sent += 1;
+                    self.report.exchanged += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn import_start(&mut self) -> Phase {
+        if !self.config.stages.import {
+            return Phase::Done;
+        }
+        self.progress(StageName::Import, 0, 0);
+        let import = Import::new(
+            self.config.origin.clone(),
+            self.state.import.clone(),
+            self.purged.clone(),
+        );
+        Phase::Import(Box::new(import))
+    }
+
+    fn drive_import(&mut self, mut import: Box<Import>, fallback: bool) -> Phase {
+        match import.poll() {
+            Step::Requests(requests) => {
+                self.ask_store(requests);
+                if fallback {
+                    Phase::FallbackImport(import)
+                } else {
+                    Phase::Import(import)
+                }
+            }
+            Step::Done(mut report) => {
+                let units = std::mem::take(&mut report.units);
+                self.report.imported_sessions += units.len();
+                self.report.imported_messages +=
+                    units.iter().map(|u| u.messages.len()).sum::<usize>();
+                self.outputs.push_back(Output::Apply(units));
+                self.report.fetched += report.fetched;
+                self.report.problems.extend(report.problems);
+                self.report.older_roots.extend(report.older_roots);
+                for e in &report.events {
+                    if e.event.op == Op::Purge {
+                        self.purged.insert(e.event.session.clone());
+                    }
+                }
+                self.imported_events.extend(report.events);
+                self.state.import = report.state;
+                self.outputs
+                    .push_back(Output::Imported(Box::new(self.state.import.clone())));
+                let lagging = std::mem::take(&mut self.lagging);
+                if !fallback && !lagging.is_empty() {
+                    self.progress(StageName::FallbackImport, 0, 0);
+                    let import = Import::new(
+                        self.config.origin.clone(),
+                        self.state.import.clone(),
+                        self.purged.clone(),
+                    )
+                    .from_store(StoreId::Target)
+                    .only(lagging);
+                    return Phase::FallbackImport(Box::new(import));
+                }
+                self.replay_start()
+            }
+        }
+    }
+
+    fn replay_start(&mut self) -> Phase {
+        self.progress(StageName::Replay, 0, 0);
+        let mut gids: Vec<SessionGid> = self
+            .state
+            .deferred_events
+            .iter()
+            .chain(&self.imported_events)
+            .filter(|e| e.event.op != Op::Purge)
+            .map(|e| e.event.session.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        gids.retain(|g| !self.purged.contains(g));
+        Phase::Present(gids)
+    }
+
+    fn present_answered(&mut self, answers: Vec<bool>) {
+        let Phase::Present(gids) = std::mem::replace(&mut self.phase, Phase::Done) else {
+            return;
+        };
+        let mut present: BTreeSet<SessionGid> = gids
+            .into_iter()
+            .zip(answers)
+            .filter(|(_, here)| *here)
+            .map(|(g, _)| g)
+            .collect();
+        // A session purged by one of these events needs no target either.
+        let mut offered = std::mem::take(&mut self.state.deferred_events);
+        offered.extend(self.imported_events.iter().cloned());
+        for e in &offered {
+            if e.event.op == Op::Purge {
+                present.insert(e.event.session.clone());
+            }
+        }
+        let replay = self.state.ledger.replay(
+            &mut self.state.clock,
+            self.config.now_ms,
+            offered.clone(),
+            &|g| present.contains(g),
+        );
+        self.report.events_applied = replay.applied;
+        let deferred_keys: BTreeSet<_> = replay.deferred.iter().map(|d| d.key.clone()).collect();
+        self.state.deferred_events = offered
+            .iter()
+            .filter(|e| deferred_keys.contains(&e.key()))
+            .cloned()
+            .collect();
+        self.outputs.push_back(Output::Replayed(Box::new(Replayed {
+            ledger: self.state.ledger.clone(),
+            clock: self.state.clock.last(),
+            replay,
+            imported: std::mem::take(&mut self.imported_events),
+            offered,
+            deferred: self.state.deferred_events.clone(),
+        })));
+        self.phase = Phase::Done;
+    }
+
+    /// The ledger and clock as the run left them (for hosts that keep them in memory).
+    pub fn ledger(&self) -> (&LedgerState, &HlcClock) {
+        (&self.state.ledger, &self.state.clock)
+    }
+
+    /// Events a replay deferred, to offer again next run.
+    pub fn deferred_events(&self) -> &[SignedEvent] {
+        &self.state.deferred_events
+    }
+}
+
+/// Seals unpublished events into batches that every reader accepts: split under the reader's
+/// own limits ([`limits::MAX_EVENTS_PER_BATCH`] events, [`limits::EVENTS`] bytes), never one
+/// batch a reader would refuse.
+pub fn event_batches(
+    origin: &OriginId,
+    events: &[SignedEvent],
+    key: &OriginKey,
+) -> Result<Vec<Encoded>, Error> {
+    let mut out = Vec::new();
+    let mut chunk: Vec<crate::events::Event> = Vec::new();
+    let mut bytes = 0usize;
+    let budget = limits::EVENTS.max_canonical / 2;
+    for e in events {
+        let size = e.event.record_bytes().len();
+        if !chunk.is_empty()
+            && (chunk.len() >= limits::MAX_EVENTS_PER_BATCH || bytes + size > budget)
+        {
+            out.push(
+                EventBatch {
+                    origin: origin.clone(),
+                    events: std::mem::take(&mut chunk),
+                }
+                .seal(key)?,
+            );
+            bytes = 0;
+        }
+        bytes += size;
+        chunk.push(e.event.clone());
+    }
+    if !chunk.is_empty() {
+        out.push(
+            EventBatch {
+                origin: origin.clone(),
+                events: chunk,
+            }
+            .seal(key)?,
+        );
+    }
+    Ok(out)
+}
