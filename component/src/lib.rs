@@ -14,15 +14,14 @@
 
 use agentsync_core::{Artifact, ArtifactId, ArtifactKey, ArtifactKind, Error, frame};
 
-use agentsync::core::store as wit_store;
 use agentsync::core::types::{
     ArtifactKind as WitKind, ExpectedFound, FormatError, FutureVersion, IdMismatch, InvalidName,
     KeyInfo, KeyMismatch, LimitExceeded, NestingLimit, OtherError, Reason, UnsupportedStage,
 };
-use agentsync_core::sync::store::{ListPage, Listing, PutOutcome, Store, StoreError};
-use agentsync_core::sync::{exchange, import};
-use exports::agentsync::core::engine::{self, EngineError};
+use exports::agentsync::core::engine;
 use exports::agentsync::core::{conformance, format};
+
+mod sync_engine;
 
 wit_bindgen::generate!({
     world: "agentsync",
@@ -81,147 +80,7 @@ impl format::Guest for Component {
 }
 
 impl engine::Guest for Component {
-    fn import_from(
-        store_id: u32,
-        local_origin: String,
-        state_json: String,
-        purged_json: String,
-    ) -> Result<String, EngineError> {
-        let local = local_origin
-            .parse()
-            .map_err(|e: Error| invalid("local-origin", e))?;
-        let state = from_json_or_default(&state_json, "state-json")?;
-        let purged = from_json_or_default(&purged_json, "purged-json")?;
-        let report = import::run(
-            import::Import::new(local, state, purged),
-            &mut HostStore(store_id),
-        );
-        to_json(&report)
-    }
-
-    fn replay(
-        state_json: String,
-        clock: String,
-        wall_ms: u64,
-        events_json: String,
-        present_json: String,
-    ) -> Result<String, EngineError> {
-        let mut state: agentsync_core::LedgerState =
-            from_json_or_default(&state_json, "state-json")?;
-        let mut hlc_clock = if clock.is_empty() {
-            agentsync_core::HlcClock::default()
-        } else {
-            agentsync_core::HlcClock::resume(clock.parse().map_err(|e: Error| invalid("clock", e))?)
-        };
-        let events: Vec<agentsync_core::SignedEvent> =
-            from_json_or_default(&events_json, "events-json")?;
-        let present: Option<std::collections::BTreeSet<agentsync_core::SessionGid>> =
-            if present_json.is_empty() {
-                None
-            } else {
-                Some(from_json_or_default(&present_json, "present-json")?)
-            };
-        let replay = state.replay(&mut hlc_clock, wall_ms, events, &|gid| {
-            present.as_ref().is_none_or(|p| p.contains(gid))
-        });
-        to_json(&Replayed {
-            clock: hlc_clock.last().to_string(),
-            replay,
-            state,
-        })
-    }
-
-    fn exchange(a: u32, b: u32, keyring_json: String) -> Result<String, EngineError> {
-        let mut keyring = from_json_or_default(&keyring_json, "keyring-json")?;
-        let report = exchange::exchange(&mut HostStore(a), &mut HostStore(b), &mut keyring);
-        to_json(&Exchanged {
-            report: &report,
-            keyring: &keyring,
-        })
-    }
-}
-
-/// What `replay` returns; fields in byte order, like a JSON object built by serde_json.
-#[derive(serde::Serialize)]
-struct Replayed {
-    clock: String,
-    replay: agentsync_core::Replay,
-    state: agentsync_core::LedgerState,
-}
-
-/// What `exchange` returns, in this field order.
-#[derive(serde::Serialize)]
-struct Exchanged<'a> {
-    report: &'a exchange::ExchangeReport,
-    keyring: &'a agentsync_core::KeyRing,
-}
-
-/// A store the host supplies, by its id: the core's `Store` over the imported WIT `store`.
-struct HostStore(u32);
-
-impl Store for HostStore {
-    fn list_keys(
-        &mut self,
-        prefix: &str,
-        start_after: Option<&str>,
-    ) -> Result<ListPage, StoreError> {
-        let page = wit_store::list_keys(self.0, prefix, start_after).map_err(store_error)?;
-        Ok(ListPage {
-            entries: page
-                .entries
-                .into_iter()
-                .map(|l| Listing {
-                    key: l.key,
-                    modified_ms: l.modified_ms,
-                    size: l.size,
-                })
-                .collect(),
-            truncated: page.truncated,
-        })
-    }
-
-    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        wit_store::get(self.0, key).map_err(store_error)
-    }
-
-    fn put_if_absent(&mut self, key: &str, bytes: &[u8]) -> Result<PutOutcome, StoreError> {
-        match wit_store::put_if_absent(self.0, key, bytes).map_err(store_error)? {
-            wit_store::PutOutcome::Created => Ok(PutOutcome::Created),
-            wit_store::PutOutcome::Exists => Ok(PutOutcome::Exists),
-        }
-    }
-
-    fn delete(&mut self, key: &str) -> Result<(), StoreError> {
-        wit_store::delete(self.0, key).map_err(store_error)
-    }
-}
-
-fn store_error(e: wit_store::StoreError) -> StoreError {
-    StoreError {
-        op: e.op,
-        key: e.key,
-        reason: e.reason,
-        transient: e.transient,
-    }
-}
-
-fn invalid(what: &str, e: impl std::fmt::Display) -> EngineError {
-    EngineError::InvalidInput(format!("{what}: {e}"))
-}
-
-/// `""` is the default value (a fresh state, no purged sessions, an empty key ring).
-fn from_json_or_default<T: serde::de::DeserializeOwned + Default>(
-    json: &str,
-    what: &str,
-) -> Result<T, EngineError> {
-    if json.is_empty() {
-        return Ok(T::default());
-    }
-    serde_json::from_str(json).map_err(|e| invalid(what, e))
-}
-
-fn to_json(value: &impl serde::Serialize) -> Result<String, EngineError> {
-    serde_json::to_string(value).map_err(|e| invalid("result JSON", e))
+    type SyncEngine = sync_engine::EngineResource;
 }
 
 fn core_kind(kind: WitKind) -> ArtifactKind {

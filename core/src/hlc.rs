@@ -54,6 +54,15 @@ pub struct TooFarAhead {
     pub max_drift_ms: u64,
 }
 
+impl Default for Hlc {
+    fn default() -> Self {
+        Hlc {
+            millis: 0,
+            counter: 0,
+        }
+    }
+}
+
 /// A hybrid logical clock. Persist [`HlcClock::last`] and restore it with [`HlcClock::resume`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HlcClock {
@@ -63,10 +72,7 @@ pub struct HlcClock {
 
 impl Default for HlcClock {
     fn default() -> Self {
-        HlcClock::resume(Hlc {
-            millis: 0,
-            counter: 0,
-        })
+        HlcClock::resume(Hlc::default())
     }
 }
 

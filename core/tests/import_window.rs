@@ -38,6 +38,10 @@ impl Store for Memory {
         self.0.insert(key.to_owned(), bytes.to_vec());
         Ok(PutOutcome::Created)
     }
+    fn replace(&mut self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.0.insert(key.to_owned(), bytes.to_vec());
+        Ok(())
+    }
     fn delete(&mut self, key: &str) -> Result<(), StoreError> {
         self.0.remove(key);
         Ok(())
@@ -105,6 +109,7 @@ fn windowed_import_with_drained_units_equals_one_round() {
     let report = loop {
         match import.poll() {
             Step::Requests(requests) => {
+                let requests: Vec<_> = requests.into_iter().map(|r| r.request).collect();
                 let responses = answer(&mut store, &requests);
                 import.handle(responses);
                 let units = import.take_units();

@@ -42,6 +42,16 @@ impl Bar {
         }
     }
 
+    /// Moves the bar to `done` of `total` (a total of 0 leaves the length as it is).
+    pub fn set(&self, done: u64, total: u64) {
+        if let Some(bar) = &self.0 {
+            if total > 0 {
+                bar.set_length(total);
+            }
+            bar.set_position(done);
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();

@@ -23,16 +23,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use agentsync_core::sync::store::{ListPage, Listing, PutOutcome, Store, StoreError};
-use agentsync_core::{Artifact, ArtifactKey};
+use agentsync_core::ArtifactKey;
 use anyhow::{Context, Result, bail};
 
 /// What `put_if_absent` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Put {
-    /// The key did not exist (or held a corrupt copy of the artifact) and now holds the bytes.
+    /// The key did not exist and now holds the bytes.
     Written,
-    /// The key already held these bytes, or another valid copy of the same artifact.
+    /// The key already held these bytes.
     AlreadyPresent,
+    /// The key holds other bytes, left alone (the sync engine decides whether to replace them).
+    Differs,
 }
 
 #[derive(Debug, Clone)]
@@ -158,9 +160,9 @@ impl FolderStore {
         }
     }
 
-    /// Writes `bytes` under `key` unless it exists. Writing the same bytes, or another valid
-    /// copy of the same artifact, again is a no-op. A corrupt copy of an artifact is replaced by
-    /// valid bytes. Anything else under an existing key is an error: keys are write-once.
+    /// Writes `bytes` under `key` unless it exists; an existing key keeps its bytes. The store
+    /// knows nothing of the format: healing a corrupt copy is the sync engine's decision
+    /// ([`FolderStore::replace`]).
     pub fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<Put> {
         let path = self.path_of(key)?;
         if ArtifactKey::is_temporary(key) {
@@ -332,29 +334,27 @@ impl FolderStore {
     }
 
     /// Decides a write to a key that already holds `existing`.
-    fn settle(&self, key: &str, path: &Path, existing: &[u8], bytes: &[u8]) -> Result<Put> {
-        if existing == bytes {
-            return Ok(Put::AlreadyPresent);
+    fn settle(&self, _key: &str, _path: &Path, existing: &[u8], bytes: &[u8]) -> Result<Put> {
+        Ok(if existing == bytes {
+            Put::AlreadyPresent
+        } else {
+            Put::Differs
+        })
+    }
+
+    /// Atomically replaces whatever is under `key` with `bytes`.
+    pub fn replace_key(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        if ArtifactKey::is_temporary(key) {
+            bail!("store key {key:?} has a temporary file's name");
         }
-        let Ok(artifact_key) = key.parse::<ArtifactKey>() else {
-            bail!("{key} already exists with different bytes (keys are write-once)");
-        };
-        if let Err(e) = Artifact::open(&artifact_key, bytes) {
-            bail!(
-                "{key} already exists and the new bytes are not a valid copy of it ({e}); \
-                 the stored copy is kept"
-            );
+        let path = self.path_of(key)?;
+        if let Folders::Symlink(at) = self.folders(key, false)? {
+            return Err(symlink_refused(key, &at));
         }
-        match Artifact::open(&artifact_key, existing) {
-            Ok(_) => Ok(Put::AlreadyPresent),
-            // A newer format or stage this build cannot read is not proof of corruption, and
-            // ids match, so the stored copy holds the same artifact.
-            Err(e) if e.is_deferred() => Ok(Put::AlreadyPresent),
-            Err(_) => {
-                self.replace(key, path, bytes)?;
-                Ok(Put::Written)
-            }
+        if is_barrier(key) {
+            self.flush()?;
         }
+        self.replace(key, &path, bytes)
     }
 
     /// Atomically replaces the file under `key` with `bytes` (which the caller verified).
@@ -404,8 +404,13 @@ impl Store for FolderStore {
         match FolderStore::put_if_absent(self, key, bytes) {
             Ok(Put::Written) => Ok(PutOutcome::Created),
             Ok(Put::AlreadyPresent) => Ok(PutOutcome::Exists),
+            Ok(Put::Differs) => Ok(PutOutcome::Differs),
             Err(e) => Err(store_error("put", key, e)),
         }
+    }
+
+    fn replace(&mut self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        FolderStore::replace_key(self, key, bytes).map_err(|e| store_error("replace", key, e))
     }
 
     fn delete(&mut self, key: &str) -> Result<(), StoreError> {
@@ -616,7 +621,7 @@ fn collect_entries(
 mod tests {
     use std::sync::{Arc, Barrier};
 
-    use agentsync_core::{Compressor, Encoded, Message, OriginId, RuzstdCompressor};
+    use agentsync_core::{Artifact, Compressor, Encoded, Message, OriginId, RuzstdCompressor};
 
     use super::*;
 

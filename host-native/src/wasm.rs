@@ -1,10 +1,8 @@
 //! The core as a WebAssembly component under wasmtime (`component/`, world `agentsync` of
 //! `wit/agentsync.wit`).
 //!
-//! The component imports `store`: the host answers it from a table of stores
-//! (`Box<dyn agentsync_core::sync::store::Store + Send>`, e.g. `crate::store::FolderStore`) kept
-//! in the wasmtime store's data and named by their index, the WIT `store-id`. The conformance
-//! runner registers none.
+//! The component imports nothing of the world's own: its sync engine hands store requests out
+//! as values ([`ComponentEngine`]), which the host loop answers like the native engine's.
 //!
 //! The component is a std `wasm32-wasip2` build, so besides the world's own interfaces it imports
 //! the WASI preview-2 interfaces its std uses; they are linked with a context that has no
@@ -15,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use agentsync_core::sync::store as core_store;
 use anyhow::{Context, Result, anyhow};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -26,8 +24,11 @@ mod bindings {
     });
 }
 
-use bindings::agentsync::core::store as wit_store;
-use bindings::exports::agentsync::core::engine::EngineError;
+use agentsync_core::SessionGid;
+use agentsync_core::sync::engine::{
+    Input, Output, Progress, SessionRead, StageName, SyncConfig, SyncState,
+};
+use bindings::exports::agentsync::core::engine as wit;
 
 /// The environment variable naming the component file.
 pub const COMPONENT_ENV: &str = "AGENTSYNC_COMPONENT";
@@ -43,94 +44,6 @@ pub const BUILD_COMMAND: &str =
 struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    /// The stores the component reaches through its `store` import; `store-id` is the index.
-    stores: Vec<Box<dyn core_store::Store + Send>>,
-}
-
-impl HostState {
-    fn store(
-        &mut self,
-        op: &str,
-        id: u32,
-        key: &str,
-    ) -> Result<&mut dyn core_store::Store, wit_store::StoreError> {
-        match self.stores.get_mut(id as usize) {
-            Some(store) => Ok(store.as_mut()),
-            None => Err(wit_store::StoreError {
-                op: op.into(),
-                key: key.into(),
-                reason: format!("no store with id {id}"),
-                transient: false,
-            }),
-        }
-    }
-}
-
-fn wit_error(e: core_store::StoreError) -> wit_store::StoreError {
-    wit_store::StoreError {
-        op: e.op,
-        key: e.key,
-        reason: e.reason,
-        transient: e.transient,
-    }
-}
-
-impl wit_store::Host for HostState {
-    fn list_keys(
-        &mut self,
-        store_id: u32,
-        prefix: String,
-        start_after: Option<String>,
-    ) -> Result<wit_store::KeyPage, wit_store::StoreError> {
-        let page = self
-            .store("list", store_id, &prefix)?
-            .list_keys(&prefix, start_after.as_deref())
-            .map_err(wit_error)?;
-        Ok(wit_store::KeyPage {
-            entries: page
-                .entries
-                .into_iter()
-                .map(|l| wit_store::Listing {
-                    key: l.key,
-                    modified_ms: l.modified_ms,
-                    size: l.size,
-                })
-                .collect(),
-            truncated: page.truncated,
-        })
-    }
-
-    fn get(
-        &mut self,
-        store_id: u32,
-        key: String,
-    ) -> Result<Option<Vec<u8>>, wit_store::StoreError> {
-        self.store("get", store_id, &key)?
-            .get(&key)
-            .map_err(wit_error)
-    }
-
-    fn put_if_absent(
-        &mut self,
-        store_id: u32,
-        key: String,
-        bytes: Vec<u8>,
-    ) -> Result<wit_store::PutOutcome, wit_store::StoreError> {
-        match self
-            .store("put", store_id, &key)?
-            .put_if_absent(&key, &bytes)
-        {
-            Ok(core_store::PutOutcome::Created) => Ok(wit_store::PutOutcome::Created),
-            Ok(core_store::PutOutcome::Exists) => Ok(wit_store::PutOutcome::Exists),
-            Err(e) => Err(wit_error(e)),
-        }
-    }
-
-    fn delete(&mut self, store_id: u32, key: String) -> Result<(), wit_store::StoreError> {
-        self.store("delete", store_id, &key)?
-            .delete(&key)
-            .map_err(wit_error)
-    }
 }
 
 impl WasiView for HostState {
@@ -147,10 +60,6 @@ pub struct CoreComponent {
     store: Store<HostState>,
     core: bindings::Agentsync,
 }
-
-/// The component seen as the sync engine (`engine` export).
-#[allow(dead_code)] // the CLI has no sync command yet; tests/engine.rs drives it
-pub type WasmEngine = CoreComponent;
 
 impl CoreComponent {
     /// Compiles and instantiates the component in `path`.
@@ -169,16 +78,12 @@ impl CoreComponent {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| anyhow!("{e:?}"))
             .context("linking WASI")?;
-        wit_store::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| anyhow!("{e:?}"))
-            .context("linking the store import")?;
         let wasi = WasiCtx::builder().inherit_stderr().build();
         let mut store = Store::new(
             &engine,
             HostState {
                 wasi,
                 table: ResourceTable::new(),
-                stores: Vec::new(),
             },
         );
         let core = bindings::Agentsync::instantiate(&mut store, &component, &linker)
@@ -197,81 +102,186 @@ impl CoreComponent {
     }
 }
 
-/// The sync engine: stores registered with [`CoreComponent::add_store`], plans run by the
-/// component's `engine` export. Results are the JSON the native core would serialize.
-#[allow(dead_code)] // the CLI has no sync command yet; tests/engine.rs drives it
-impl CoreComponent {
-    /// Hands a store to the component; returns its `store-id`.
-    pub fn add_store(&mut self, store: Box<dyn core_store::Store + Send>) -> u32 {
-        let stores = &mut self.store.data_mut().stores;
-        stores.push(store);
-        u32::try_from(stores.len() - 1).expect("fewer than 2^32 stores")
-    }
+/// A sync run inside the component: the core's engine as the WIT resource `sync-engine`,
+/// driven by the same host loop as the native engine (`crate::sync::Driver`).
+pub struct ComponentEngine {
+    component: CoreComponent,
+    engine: ResourceAny,
+}
 
-    /// `engine.import-from`: the `ImportReport` JSON (`""` arguments: fresh state, no purges).
-    pub fn import_from(
-        &mut self,
-        store_id: u32,
-        local_origin: &str,
-        state_json: &str,
-        purged_json: &str,
-    ) -> Result<String> {
-        let result = self
+impl ComponentEngine {
+    pub fn start(path: &Path, config: &SyncConfig, state: &SyncState) -> Result<Self> {
+        let mut component = CoreComponent::load(path)?;
+        let wit_config = wit::Config {
+            origin: config.origin.to_string(),
+            secret_key: config.key.secret().to_vec(),
+            now_ms: config.now_ms,
+            has_target: config.target,
+            run_export: config.stages.export,
+            run_exchange: config.stages.exchange,
+            run_import: config.stages.import,
+            last_sync_ms: config.last_sync_ms,
+        };
+        let state_json = serde_json::to_string(state)?;
+        let engine = component
             .core
             .agentsync_core_engine()
-            .call_import_from(
-                &mut self.store,
-                store_id,
-                local_origin,
-                state_json,
-                purged_json,
-            )
+            .sync_engine()
+            .call_start(&mut component.store, &wit_config, &state_json)
             .map_err(|e| anyhow!("{e:?}"))
-            .context("the component trapped")?;
-        result.map_err(engine_error)
-    }
-
-    /// `engine.replay`: `{"clock": hlc, "replay": Replay, "state": LedgerState}` as JSON.
-    pub fn replay(
-        &mut self,
-        state_json: &str,
-        clock: &str,
-        wall_ms: u64,
-        events_json: &str,
-        present_json: &str,
-    ) -> Result<String> {
-        let result = self
-            .core
-            .agentsync_core_engine()
-            .call_replay(
-                &mut self.store,
-                state_json,
-                clock,
-                wall_ms,
-                events_json,
-                present_json,
-            )
-            .map_err(|e| anyhow!("{e:?}"))
-            .context("the component trapped")?;
-        result.map_err(engine_error)
-    }
-
-    /// `engine.exchange`: `{"report": ExchangeReport, "keyring": KeyRing}` as JSON.
-    pub fn exchange(&mut self, a: u32, b: u32, keyring_json: &str) -> Result<String> {
-        let result = self
-            .core
-            .agentsync_core_engine()
-            .call_exchange(&mut self.store, a, b, keyring_json)
-            .map_err(|e| anyhow!("{e:?}"))
-            .context("the component trapped")?;
-        result.map_err(engine_error)
+            .context("the component trapped")?
+            .map_err(engine_error)?;
+        Ok(ComponentEngine { component, engine })
     }
 }
 
-fn engine_error(e: EngineError) -> anyhow::Error {
+impl crate::sync::Driver for ComponentEngine {
+    fn poll(&mut self) -> Result<Output> {
+        let output = self
+            .component
+            .core
+            .agentsync_core_engine()
+            .sync_engine()
+            .call_poll(&mut self.component.store, self.engine)
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("the component trapped")?
+            .map_err(engine_error)?;
+        Ok(match output {
+            wit::Output::Store(requests) => {
+                Output::Store(requests.into_iter().map(core_request).collect())
+            }
+            wit::Output::ReadSessions(reads) => Output::ReadSessions(
+                reads
+                    .into_iter()
+                    .map(|r| {
+                        Ok(SessionRead {
+                            native: r.native_id.parse()?,
+                            from_ordinal: r.from_ordinal,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, agentsync_core::Error>>()?,
+            ),
+            wit::Output::CheckPresent(gids) => Output::CheckPresent(
+                gids.iter()
+                    .map(|g| g.parse())
+                    .collect::<Result<Vec<SessionGid>, _>>()?,
+            ),
+            wit::Output::Apply(json) => Output::Apply(serde_json::from_str(&json)?),
+            wit::Output::Exported(json) => {
+                #[derive(serde::Deserialize)]
+                struct Exported {
+                    state: Box<agentsync_core::sync::export::ExportState>,
+                    published: Vec<agentsync_core::SignedEvent>,
+                }
+                let e: Exported = serde_json::from_str(&json)?;
+                Output::Exported {
+                    state: e.state,
+                    published: e.published,
+                }
+            }
+            wit::Output::Imported(json) => Output::Imported(serde_json::from_str(&json)?),
+            wit::Output::Replayed(json) => Output::Replayed(serde_json::from_str(&json)?),
+            wit::Output::Progress(p) => Output::Progress(Progress {
+                stage: match p.stage {
+                    wit::Stage::Export => StageName::Export,
+                    wit::Stage::Exchange => StageName::Exchange,
+                    wit::Stage::Heal => StageName::Heal,
+                    wit::Stage::Import => StageName::Import,
+                    wit::Stage::FallbackImport => StageName::FallbackImport,
+                    wit::Stage::Replay => StageName::Replay,
+                },
+                done: p.done,
+                total: p.total,
+            }),
+            wit::Output::Done(json) => Output::Done(serde_json::from_str(&json)?),
+        })
+    }
+
+    fn handle(&mut self, input: Input) -> Result<()> {
+        let input = match input {
+            Input::Store(responses) => {
+                wit::Input::Store(responses.into_iter().map(wit_response).collect())
+            }
+            Input::Sessions(data) => wit::Input::Sessions(serde_json::to_string(&data)?),
+            Input::Present(answers) => wit::Input::Present(answers),
+        };
+        self.component
+            .core
+            .agentsync_core_engine()
+            .sync_engine()
+            .call_handle(&mut self.component.store, self.engine, &input)
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("the component trapped")?
+            .map_err(engine_error)
+    }
+}
+
+fn core_request(r: wit::StoreRequest) -> core_store::StoreRequest {
+    core_store::StoreRequest {
+        store: match r.store {
+            wit::StoreId::Mirror => core_store::StoreId::Mirror,
+            wit::StoreId::Target => core_store::StoreId::Target,
+        },
+        request: match r.request {
+            wit::Request::List(l) => core_store::Request::List {
+                prefix: l.prefix,
+                start_after: l.start_after,
+            },
+            wit::Request::Get(key) => core_store::Request::Get { key },
+            wit::Request::Put(w) => core_store::Request::Put {
+                key: w.key,
+                bytes: w.bytes,
+            },
+            wit::Request::Replace(w) => core_store::Request::Replace {
+                key: w.key,
+                bytes: w.bytes,
+            },
+            wit::Request::Delete(key) => core_store::Request::Delete { key },
+        },
+    }
+}
+
+fn wit_response(r: core_store::Response) -> wit::Response {
+    match r {
+        core_store::Response::Listed(page) => wit::Response::Listed(wit::KeyPage {
+            entries: page
+                .entries
+                .into_iter()
+                .map(|l| wit::Listing {
+                    key: l.key,
+                    modified_ms: l.modified_ms,
+                    size: l.size,
+                })
+                .collect(),
+            truncated: page.truncated,
+        }),
+        core_store::Response::Got(bytes) => wit::Response::Got(bytes),
+        core_store::Response::Put(outcome) => wit::Response::Put(match outcome {
+            core_store::PutOutcome::Created => wit::PutOutcome::Created,
+            core_store::PutOutcome::Exists => wit::PutOutcome::Exists,
+            core_store::PutOutcome::Differs => wit::PutOutcome::Differs,
+        }),
+        core_store::Response::Done => wit::Response::Done,
+        core_store::Response::Failed(e) => wit::Response::Failed(wit::StoreError {
+            op: e.op,
+            key: e.key,
+            reason: e.reason,
+            transient: e.transient,
+        }),
+    }
+}
+
+fn engine_error(e: wit::EngineError) -> anyhow::Error {
     match e {
-        EngineError::InvalidInput(reason) => anyhow!("invalid input: {reason}"),
-        EngineError::Store(e) => anyhow!("store {} {:?}: {}", e.op, e.key, e.reason),
+        wit::EngineError::Finished => anyhow!("the sync engine is finished"),
+        wit::EngineError::ResponseCount(c) => {
+            anyhow!("expected {} answers, gave {}", c.expected, c.got)
+        }
+        wit::EngineError::UnexpectedInput(m)
+        | wit::EngineError::Export(m)
+        | wit::EngineError::Mirror(m)
+        | wit::EngineError::InvalidInput(m) => anyhow!("{m}"),
+        wit::EngineError::Unanswered => anyhow!("polled before answering"),
     }
 }
 

@@ -177,7 +177,7 @@ impl Machine {
             export: Some(self.export.clone()),
             import: self.import.clone(),
             ledger: self.ledger.clone(),
-            clock: self.clock.clone(),
+            clock: self.clock.last(),
             unpublished: self.unpublished.clone(),
             deferred_events: self.deferred_events.clone(),
             revisions: self

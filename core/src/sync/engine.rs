@@ -91,12 +91,13 @@ pub struct SyncConfig {
 }
 
 /// The host's persisted sync state, loaded before the run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncState {
     pub export: Option<ExportState>,
     pub import: ImportState,
     pub ledger: LedgerState,
-    pub clock: HlcClock,
+    /// The ledger clock's last timestamp ([`HlcClock::last`]).
+    pub clock: crate::hlc::Hlc,
     /// Local curation events not yet published.
     pub unpublished: Vec<SignedEvent>,
     /// Events an earlier replay deferred.
@@ -268,6 +269,7 @@ struct ExportRun {
 pub struct SyncEngine {
     config: SyncConfig,
     state: SyncState,
+    clock: HlcClock,
     phase: Phase,
     outputs: VecDeque<Output>,
     awaiting: Awaiting,
@@ -308,6 +310,7 @@ impl SyncEngine {
         }
         SyncEngine {
             config,
+            clock: HlcClock::resume(state.clock),
             state,
             phase: Phase::Start,
             outputs: VecDeque::new(),
@@ -1017,7 +1020,7 @@ impl SyncEngine {
             }
         }
         let replay = self.state.ledger.replay(
-            &mut self.state.clock,
+            &mut self.clock,
             self.config.now_ms,
             offered.clone(),
             &|g| present.contains(g),
@@ -1031,7 +1034,7 @@ impl SyncEngine {
             .collect();
         self.outputs.push_back(Output::Replayed(Box::new(Replayed {
             ledger: self.state.ledger.clone(),
-            clock: self.state.clock.last(),
+            clock: self.clock.last(),
             replay,
             imported: std::mem::take(&mut self.imported_events),
             offered,
@@ -1042,7 +1045,7 @@ impl SyncEngine {
 
     /// The ledger and clock as the run left them (for hosts that keep them in memory).
     pub fn ledger(&self) -> (&LedgerState, &HlcClock) {
-        (&self.state.ledger, &self.state.clock)
+        (&self.state.ledger, &self.clock)
     }
 
     /// Events a replay deferred, to offer again next run.
