@@ -167,12 +167,10 @@ fn core_response(r: Response) -> CoreResponse {
 fn engine_error(e: CoreError) -> EngineError {
     match e {
         CoreError::Finished => EngineError::Finished,
-        CoreError::ResponseCount { expected, got } => {
-            EngineError::ResponseCount(CountMismatch {
-                expected: expected as u64,
-                got: got as u64,
-            })
-        }
+        CoreError::ResponseCount { expected, got } => EngineError::ResponseCount(CountMismatch {
+            expected: expected as u64,
+            got: got as u64,
+        }),
         CoreError::Unanswered => EngineError::Unanswered,
         CoreError::Export(e) => EngineError::Export(e.to_string()),
         e @ CoreError::Mirror { .. } => EngineError::Mirror(e.to_string()),

@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use agentsync_core::sync::store::{ListPage, Listing, PutOutcome, Store, StoreError};
 use agentsync_core::ArtifactKey;
+use agentsync_core::sync::store::{ListPage, Listing, PutOutcome, Store, StoreError};
 use anyhow::{Context, Result, bail};
 
 /// What `put_if_absent` did.

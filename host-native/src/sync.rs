@@ -128,9 +128,9 @@ pub fn run(
             .collect(),
     };
     let mut engine: Box<dyn Driver> = match options.engine {
-        EngineKind::Native => Box::new(
-            SyncEngine::new(config, state).with_compressor(Box::new(ZstdCompressor)),
-        ),
+        EngineKind::Native => {
+            Box::new(SyncEngine::new(config, state).with_compressor(Box::new(ZstdCompressor)))
+        }
         EngineKind::Wasm => {
             let path = match options.component {
                 Some(p) => p.to_path_buf(),
@@ -196,6 +196,16 @@ impl Driver for SyncEngine {
 
     fn handle(&mut self, input: Input) -> Result<()> {
         Ok(SyncEngine::handle(self, input)?)
+    }
+}
+
+impl Driver for crate::wasm::ComponentEngine {
+    fn poll(&mut self) -> Result<Output> {
+        crate::wasm::ComponentEngine::poll(self)
+    }
+
+    fn handle(&mut self, input: Input) -> Result<()> {
+        crate::wasm::ComponentEngine::handle(self, input)
     }
 }
 

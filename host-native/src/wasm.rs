@@ -103,7 +103,7 @@ impl CoreComponent {
 }
 
 /// A sync run inside the component: the core's engine as the WIT resource `sync-engine`,
-/// driven by the same host loop as the native engine (`crate::sync::Driver`).
+/// driven by the same host loop as the native engine (`sync::Driver`).
 pub struct ComponentEngine {
     component: CoreComponent,
     engine: ResourceAny,
@@ -135,8 +135,8 @@ impl ComponentEngine {
     }
 }
 
-impl crate::sync::Driver for ComponentEngine {
-    fn poll(&mut self) -> Result<Output> {
+impl ComponentEngine {
+    pub fn poll(&mut self) -> Result<Output> {
         let output = self
             .component
             .core
@@ -197,7 +197,7 @@ impl crate::sync::Driver for ComponentEngine {
         })
     }
 
-    fn handle(&mut self, input: Input) -> Result<()> {
+    pub fn handle(&mut self, input: Input) -> Result<()> {
         let input = match input {
             Input::Store(responses) => {
                 wit::Input::Store(responses.into_iter().map(wit_response).collect())

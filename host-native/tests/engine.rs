@@ -1,5 +1,5 @@
-//! The sync engine natively and as the component's `engine` export, over the same folder
-//! stores: reports and written files must be byte-identical.
+//! The sync engine natively and inside the component (`engine.sync-engine`), over copies of the
+//! same folder stores: every output, and every file written, must be identical.
 //!
 //! The wasm run needs the component: `cargo build -p agentsync-component --target wasm32-wasip2
 //! --release` (scripts/test builds it and names it in `AGENTSYNC_COMPONENT`).
@@ -12,19 +12,20 @@ mod store;
 #[path = "../src/wasm.rs"]
 mod wasm;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use agentsync_core::KeyRing;
-use agentsync_core::sync::exchange::{self, ExchangeReport};
-use agentsync_core::sync::import::{self, Import, ImportReport, ImportState};
-use serde_json::Value;
+use agentsync_core::sync::engine::{
+    Input, Output, SessionData, Stages, SyncConfig, SyncEngine, SyncState,
+};
+use agentsync_core::sync::store::{StoreId, answer_one};
+use agentsync_core::{Message, OriginKey, Session};
 
 use store::FolderStore;
-use wasm::WasmEngine;
+use wasm::ComponentEngine;
 
-/// The origin importing the demo's two origins.
+/// The origin syncing with the demo's two origins.
 const LOCAL: &str = "server-9f8e7d";
 
 fn fresh_dir(name: &str) -> PathBuf {
@@ -45,181 +46,179 @@ fn demo_folder(name: &str) -> PathBuf {
         "demo failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The two machines' artifacts meet in the demo's shared folder.
     dir.join("shared")
 }
 
-fn wasm_engine() -> WasmEngine {
-    WasmEngine::load(&wasm::default_component_path().unwrap()).unwrap()
-}
-
-fn native_import(dir: &Path, state: ImportState) -> String {
-    let import = Import::new(LOCAL.parse().unwrap(), state, BTreeSet::new());
-    let report = import::run(import, &mut FolderStore::new(dir));
-    serde_json::to_string(&report).unwrap()
-}
-
-#[test]
-fn import_reports_are_byte_identical() {
-    let dir = demo_folder("import");
-    let mut engine = wasm_engine();
-    let id = engine.add_store(Box::new(FolderStore::new(&dir)));
-
-    let native = native_import(&dir, ImportState::default());
-    let wasm = engine.import_from(id, LOCAL, "", "").unwrap();
-    assert_eq!(native, wasm);
-    let report: ImportReport = serde_json::from_str(&native).unwrap();
-    assert!(!report.units.is_empty(), "the demo's sessions are imported");
-    assert!(!report.events.is_empty(), "the demo's events are imported");
-    assert_eq!(report.state.origins.len(), 2);
-    assert!(report.quarantined.is_empty() && report.deferred.is_empty());
-
-    // Resuming from the persisted state finds nothing new, on both engines.
-    let state = serde_json::to_string(&report.state).unwrap();
-    let native = native_import(&dir, report.state);
-    let wasm = engine.import_from(id, LOCAL, &state, "").unwrap();
-    assert_eq!(native, wasm);
-    let again: ImportReport = serde_json::from_str(&native).unwrap();
-    assert!(again.units.is_empty());
-
-    let bad = engine.import_from(id, "Not An Origin", "", "").unwrap_err();
-    assert!(format!("{bad:#}").contains("invalid input"), "{bad:#}");
-    let bad = engine.import_from(id, LOCAL, "{", "").unwrap_err();
-    assert!(format!("{bad:#}").contains("state-json"), "{bad:#}");
-}
-
-/// Every file under `dir`, by relative path.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(dir: &Path, base: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
             if path.is_dir() {
-                walk(&path, base, out);
+                stack.push(path);
             } else {
                 let rel = path
-                    .strip_prefix(base)
+                    .strip_prefix(dir)
                     .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .to_owned();
+                    .to_string_lossy()
+                    .into_owned();
                 out.insert(rel, std::fs::read(&path).unwrap());
             }
         }
     }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
     out
 }
 
-#[derive(serde::Serialize)]
-struct Exchanged<'a> {
-    report: &'a ExchangeReport,
-    keyring: &'a KeyRing,
+fn copy_dir(from: &Path, to: &Path) {
+    for (rel, bytes) in files(from) {
+        let path = to.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
 }
 
-#[test]
-fn exchanges_write_identical_folders() {
-    let src = demo_folder("exchange-src");
-    let (native_dst, wasm_dst) = (fresh_dir("exchange-native"), fresh_dir("exchange-wasm"));
-
-    let mut keyring = KeyRing::default();
-    let report = exchange::exchange(
-        &mut FolderStore::new(&src),
-        &mut FolderStore::new(&native_dst),
-        &mut keyring,
-    );
-    let native = serde_json::to_string(&Exchanged {
-        report: &report,
-        keyring: &keyring,
-    })
+fn session() -> (Session, Vec<Message>) {
+    let session: Session = serde_json::from_value(serde_json::json!({
+        "native_id": "s1", "agent": "claude-code", "parser": "claude",
+        "project": "p", "cwd": "", "git_branch": "", "started_ms": null, "ended_ms": null,
+        "title": "local", "first_message": "", "parent_session": "", "relationship": "",
+        "user_message_count": 1
+    }))
     .unwrap();
-
-    let mut engine = wasm_engine();
-    let a = engine.add_store(Box::new(FolderStore::new(&src)));
-    let b = engine.add_store(Box::new(FolderStore::new(&wasm_dst)));
-    let wasm = engine.exchange(a, b, "").unwrap();
-    assert_eq!(native, wasm);
-
-    assert!(!report.copied.is_empty(), "the demo's artifacts are copied");
-    assert!(report.quarantined.is_empty() && report.deferred.is_empty());
-    let parsed: Value = serde_json::from_str(&wasm).unwrap();
-    assert_eq!(parsed["keyring"]["pinned"].as_object().unwrap().len(), 2);
-
-    let (native_files, wasm_files) = (files(&native_dst), files(&wasm_dst));
-    assert_eq!(native_files.len(), report.copied.len());
-    assert_eq!(
-        native_files.keys().collect::<Vec<_>>(),
-        wasm_files.keys().collect::<Vec<_>>()
-    );
-    assert!(native_files == wasm_files, "the copies differ in bytes");
-
-    // A store id the host never registered is the store's error, folded into the report.
-    let again = engine.exchange(a, 7, "").unwrap();
-    let again: Value = serde_json::from_str(&again).unwrap();
-    assert!(
-        !again["report"]["deferred"].as_array().unwrap().is_empty(),
-        "{again}"
-    );
+    let messages = (0..5)
+        .map(|ordinal| Message {
+            ordinal,
+            role: if ordinal % 2 == 0 {
+                "user"
+            } else {
+                "assistant"
+            }
+            .into(),
+            content: format!("message {ordinal}"),
+            ..Message::default()
+        })
+        .collect();
+    (session, messages)
 }
 
-/// Curation events of two origins, concurrent on one field, one of them for a session the
-/// replaying machine does not have.
-fn curation_events() -> Vec<agentsync_core::SignedEvent> {
-    use agentsync_core::{HlcClock, LedgerState, Op, OriginId, SessionGid};
-    let here: SessionGid = "laptop-0a1b2c~s-1".parse().unwrap();
-    let missing: SessionGid = "laptop-0a1b2c~s-2".parse().unwrap();
-    let mut events = Vec::new();
-    for (origin, name, wall) in [
-        ("laptop-0a1b2c", "mine", 1_000),
-        ("desktop-3d4e5f", "theirs", 2_000),
-    ] {
-        let origin: OriginId = origin.parse().unwrap();
-        let mut ledger = LedgerState::default();
-        let mut clock = HlcClock::default();
-        for (session, op) in [
-            (&here, Op::Rename { name: name.into() }),
-            (&here, Op::Star),
-            (&missing, Op::TagAdd { tag: "t".into() }),
-        ] {
-            events.push(
-                ledger
-                    .edit(&mut clock, wall, &origin, session.clone(), op)
-                    .unwrap(),
-            );
+/// Runs one engine to the end against a mirror and a target folder, recording every output.
+fn run(
+    mut poll: impl FnMut() -> Output,
+    mut handle: impl FnMut(Input),
+    mirror: &Path,
+    target: &Path,
+) -> Vec<String> {
+    let (session, messages) = session();
+    let mut mirror = FolderStore::new(mirror);
+    let mut target = FolderStore::new(target);
+    let mut log = Vec::new();
+    loop {
+        let output = poll();
+        // Progress and the compressed bytes of own artifacts are allowed to differ (C zstd is
+        // not in the component); everything else must match.
+        match &output {
+            Output::Progress(_) => {}
+            Output::Store(requests) => log.push(format!(
+                "store {:?}",
+                requests
+                    .iter()
+                    .map(|r| (r.store, r.request.subject().to_owned()))
+                    .collect::<Vec<_>>()
+            )),
+            other => log.push(serde_json::to_string(other).unwrap()),
+        }
+        match output {
+            Output::Store(requests) => {
+                let responses = requests
+                    .iter()
+                    .map(|r| match r.store {
+                        StoreId::Mirror => answer_one(&mut mirror, &r.request),
+                        StoreId::Target => answer_one(&mut target, &r.request),
+                    })
+                    .collect();
+                handle(Input::Store(responses));
+            }
+            Output::ReadSessions(reads) => handle(Input::Sessions(
+                reads
+                    .iter()
+                    .map(|_| SessionData {
+                        session: session.clone(),
+                        messages: messages.clone(),
+                        usage_events: Vec::new(),
+                    })
+                    .collect(),
+            )),
+            Output::CheckPresent(gids) => handle(Input::Present(vec![true; gids.len()])),
+            Output::Done(_) => return log,
+            _ => {}
         }
     }
-    events
+}
+
+fn config() -> (SyncConfig, SyncState) {
+    let config = SyncConfig {
+        origin: LOCAL.parse().unwrap(),
+        key: OriginKey::from_secret([7; 32]),
+        now_ms: 1_764_078_194_000,
+        target: true,
+        stages: Stages::ALL,
+        last_sync_ms: None,
+    };
+    let state = SyncState {
+        revisions: vec![("s1".parse().unwrap(), "1".into())],
+        ..SyncState::default()
+    };
+    (config, state)
 }
 
 #[test]
-fn replay_gives_the_same_ledger_natively_and_in_the_component() {
-    use agentsync_core::{HlcClock, LedgerState, SessionGid};
-    let events = curation_events();
-    let present: BTreeSet<SessionGid> = ["laptop-0a1b2c~s-1".parse().unwrap()].into();
-    let mut state = LedgerState::default();
-    let mut clock = HlcClock::default();
-    let replay = state.replay(&mut clock, 10_000, events.clone(), &|g| present.contains(g));
-    assert_eq!(replay.deferred.len(), 2, "the missing session's tags wait");
-    assert_eq!(
-        state.conflicts().len(),
-        1,
-        "the concurrent renames conflict"
+fn a_whole_sync_run_is_identical_natively_and_in_the_component() {
+    let shared = demo_folder("demo");
+    let root = fresh_dir("runs");
+    let (native_target, wasm_target) = (root.join("native-target"), root.join("wasm-target"));
+    copy_dir(&shared, &native_target);
+    copy_dir(&shared, &wasm_target);
+
+    let (config, state) = config();
+    let engine = std::cell::RefCell::new(SyncEngine::new(config, state.clone()));
+    let native = run(
+        || engine.borrow_mut().poll().unwrap(),
+        |input| engine.borrow_mut().handle(input).unwrap(),
+        &root.join("native-mirror"),
+        &native_target,
     );
-    let native = serde_json::json!({
-        "clock": clock.last().to_string(),
-        "replay": replay,
-        "state": state,
-    });
-    let wasm = wasm_engine()
-        .replay(
-            "",
-            "",
-            10_000,
-            &serde_json::to_string(&events).unwrap(),
-            &serde_json::to_string(&present).unwrap(),
-        )
-        .unwrap();
-    // Same values; the component writes struct fields in declaration order.
-    let wasm: Value = serde_json::from_str(&wasm).unwrap();
-    assert_eq!(wasm, native);
+
+    let (config, state) = config();
+    let component = wasm::default_component_path().unwrap();
+    let wasm_engine =
+        std::cell::RefCell::new(ComponentEngine::start(&component, &config, &state).unwrap());
+    let wasm = run(
+        || wasm_engine.borrow_mut().poll().unwrap(),
+        |input| wasm_engine.borrow_mut().handle(input).unwrap(),
+        &root.join("wasm-mirror"),
+        &wasm_target,
+    );
+
+    assert_eq!(native.len(), wasm.len());
+    for (n, w) in native.iter().zip(&wasm) {
+        assert_eq!(n, w);
+    }
+    // Both imported the demo's five sessions and published their own.
+    let applied: usize = native
+        .iter()
+        .filter(|l| l.starts_with("{\"Apply\""))
+        .map(|l| l.matches("\"gid\"").count())
+        .sum();
+    assert_eq!(applied, 5, "{native:#?}");
+    let keys = |dir: &Path| files(dir).into_keys().collect::<Vec<_>>();
+    assert_eq!(keys(&native_target), keys(&wasm_target));
+    assert_eq!(
+        keys(&root.join("native-mirror")),
+        keys(&root.join("wasm-mirror"))
+    );
+    let _ = std::fs::remove_dir_all(&root);
 }

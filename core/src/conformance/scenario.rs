@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::events::Op;
 use crate::hlc::HlcClock;
+use crate::ledger::Replay;
 use crate::ledger::{LedgerState, Projection, SignedEvent};
 use crate::model::{Message, Session, UsageEvent};
 use crate::names::{ArtifactKey, NativeId, OriginId, SessionGid};
 use crate::segment::message_line;
 use crate::signature::OriginKey;
-use crate::ledger::Replay;
 use crate::sync::engine::{
     Input, Output, SessionData, Stages, SyncConfig, SyncEngine, SyncReport, SyncState,
 };
@@ -237,9 +237,7 @@ impl Machine {
                             })
                         })
                         .collect::<Result<Vec<_>, VectorError>>()?;
-                    engine
-                        .handle(Input::Sessions(data))
-                        .map_err(engine_error)?;
+                    engine.handle(Input::Sessions(data)).map_err(engine_error)?;
                 }
                 Output::CheckPresent(gids) => {
                     let answers = gids.iter().map(|g| self.has(g)).collect();
@@ -525,6 +523,7 @@ impl World {
             "quarantined": quarantined,
             "deferred": deferred,
             "events_deferred": report.events_deferred,
+            "older_roots": report.older_roots,
         }))
     }
 
@@ -550,6 +549,7 @@ impl World {
             "quarantined": quarantined,
             "deferred": deferred,
             "shadowed_roots": report.shadowed_roots,
+            "older_roots": report.older_roots,
             "events_deferred": report.events_deferred,
         }))
     }
@@ -662,9 +662,14 @@ impl World {
                 store.objects.extend(dropped);
             }
             _ => {
+                // A corrupted file is a written file: its modification time moves.
+                let now = store.now_ms;
                 let target = store.objects.iter_mut().find(|(k, _)| k.contains(&pattern));
-                if let Some(last) = target.and_then(|(_, (bytes, _))| bytes.last_mut()) {
+                if let Some((_, (bytes, modified))) = target
+                    && let Some(last) = bytes.last_mut()
+                {
                     *last ^= 0x55;
+                    *modified = now;
                     touched = 1;
                 }
             }

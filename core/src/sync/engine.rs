@@ -670,7 +670,9 @@ impl SyncEngine {
             .state
             .revisions
             .iter()
-            .filter(|(native, _)| !ledger.is_purged(&SessionGid::new(origin.clone(), native.clone())))
+            .filter(|(native, _)| {
+                !ledger.is_purged(&SessionGid::new(origin.clone(), native.clone()))
+            })
             .filter_map(|(native, marker)| {
                 run.state
                     .tail_start(native, marker)
@@ -739,7 +741,8 @@ impl SyncEngine {
         for e in encoded {
             let compressor = self.compressor.as_deref().map(|c| c as &dyn Compressor);
             let stored = e.seal(compressor).map_err(EngineError::Export)?;
-            self.placement.put(StoreId::Mirror, e.key.to_string(), stored);
+            self.placement
+                .put(StoreId::Mirror, e.key.to_string(), stored);
         }
         Ok(())
     }
@@ -1019,12 +1022,12 @@ impl SyncEngine {
                 present.insert(e.event.session.clone());
             }
         }
-        let replay = self.state.ledger.replay(
-            &mut self.clock,
-            self.config.now_ms,
-            offered.clone(),
-            &|g| present.contains(g),
-        );
+        let replay =
+            self.state
+                .ledger
+                .replay(&mut self.clock, self.config.now_ms, offered.clone(), &|g| {
+                    present.contains(g)
+                });
         self.report.events_applied = replay.applied;
         let deferred_keys: BTreeSet<_> = replay.deferred.iter().map(|d| d.key.clone()).collect();
         self.state.deferred_events = offered

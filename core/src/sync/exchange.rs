@@ -518,14 +518,25 @@ impl Exchange {
             let events = ArtifactKey::events_prefix(&origin);
             let whole = format!("{origin}/");
             let (mirror_job, target_job) = match &relay {
-                Some((_, StoreId::Target, _)) => (job(StoreId::Mirror, events), job(StoreId::Target, whole)),
-                Some((_, StoreId::Mirror, _)) => (job(StoreId::Mirror, whole), job(StoreId::Target, events)),
-                None => (job(StoreId::Mirror, events.clone()), job(StoreId::Target, events)),
+                Some((_, StoreId::Target, _)) => {
+                    (job(StoreId::Mirror, events), job(StoreId::Target, whole))
+                }
+                Some((_, StoreId::Mirror, _)) => {
+                    (job(StoreId::Mirror, whole), job(StoreId::Target, events))
+                }
+                None => (
+                    job(StoreId::Mirror, events.clone()),
+                    job(StoreId::Target, events),
+                ),
             };
             self.event_jobs
                 .insert(origin.clone(), (mirror_job, target_job));
             if let Some((src, dst, root)) = relay {
-                let dst_listing = if dst == StoreId::Mirror { mirror_job } else { target_job };
+                let dst_listing = if dst == StoreId::Mirror {
+                    mirror_job
+                } else {
+                    target_job
+                };
                 self.relays.push(Relay {
                     origin,
                     src,
@@ -572,7 +583,10 @@ impl Exchange {
                     .collect()
             };
             let (in_m, in_t) = (keys(*m), keys(*t));
-            for (have, lack, dst) in [(&in_m, &in_t, StoreId::Target), (&in_t, &in_m, StoreId::Mirror)] {
+            for (have, lack, dst) in [
+                (&in_m, &in_t, StoreId::Target),
+                (&in_t, &in_m, StoreId::Mirror),
+            ] {
                 for k in have.difference(lack) {
                     if let Ok(key @ ArtifactKey::Events { .. }) = k.parse::<ArtifactKey>() {
                         out.push((key, dst));
@@ -641,7 +655,11 @@ impl Exchange {
 
     /// Queues the manifests (or buckets) whose dependencies all landed.
     fn place_items(&mut self, manifests: bool) {
-        let items = if manifests { &self.manifests } else { &self.buckets };
+        let items = if manifests {
+            &self.manifests
+        } else {
+            &self.buckets
+        };
         for item in items {
             if item.ok && !item.bytes.is_empty() {
                 let dst = self.relays[item.relay].dst;
@@ -652,9 +670,17 @@ impl Exchange {
     }
 
     fn settle_items(&mut self, manifests: bool) {
-        let count = if manifests { self.manifests.len() } else { self.buckets.len() };
+        let count = if manifests {
+            self.manifests.len()
+        } else {
+            self.buckets.len()
+        };
         for i in 0..count {
-            let item = if manifests { &self.manifests[i] } else { &self.buckets[i] };
+            let item = if manifests {
+                &self.manifests[i]
+            } else {
+                &self.buckets[i]
+            };
             if !item.ok || item.bytes.is_empty() {
                 continue;
             }
@@ -722,7 +748,11 @@ impl Exchange {
 }
 
 /// Runs an exchange to the end against two synchronous stores.
-pub fn run(mirror: &mut dyn Store, target: &mut dyn Store, keyring: &mut KeyRing) -> ExchangeReport {
+pub fn run(
+    mirror: &mut dyn Store,
+    target: &mut dyn Store,
+    keyring: &mut KeyRing,
+) -> ExchangeReport {
     let mut exchange = Exchange::new();
     loop {
         let requests = exchange.requests();

@@ -262,7 +262,12 @@ impl Import {
 
     fn requests_for_stage(&mut self) -> Vec<Request> {
         match self.stage {
-            Stage::Roots => self.walk.requests().into_iter().map(|r| r.request).collect(),
+            Stage::Roots => self
+                .walk
+                .requests()
+                .into_iter()
+                .map(|r| r.request)
+                .collect(),
             Stage::ListEvents => self
                 .events_listing
                 .iter()

@@ -93,6 +93,12 @@ fn list_len(v: &Value) -> usize {
 }
 
 fn root_hex(origin_seed: u8, origin: &str, seq: u64) -> (String, String) {
+    signed_root_hex(origin_seed, origin, seq, true)
+}
+
+/// A root of `origin` signed with the key of `origin_seed`, stored with a newer frame version
+/// or not.
+fn signed_root_hex(origin_seed: u8, origin: &str, seq: u64, newer_frame: bool) -> (String, String) {
     let root = Root {
         origin: origin.parse().unwrap(),
         seq,
@@ -107,15 +113,233 @@ fn root_hex(origin_seed: u8, origin: &str, seq: u64) -> (String, String) {
     let id = agentsync_core::ArtifactId::of(&canonical);
     let mut stored =
         agentsync_core::frame::seal(agentsync_core::ArtifactKind::Root, &canonical, None).unwrap();
-    stored[12] = 2; // frame version 2: written by a newer agentsync
+    if newer_frame {
+        stored[12] = 2; // frame version 2: written by a newer agentsync
+    }
     (
         format!("roots/{origin}/{seq:020}-{id}.root"),
         hex::encode(stored),
     )
 }
 
+fn sync(origin: &str, mirror: &str, now: u64) -> Value {
+    json!({"do": "sync", "origin": origin, "mirror": mirror, "target": "shared", "now_ms": now})
+}
+
+/// Whole sync runs (export → exchange → self-heal → import → fallback → replay), each machine
+/// with its own mirror and one shared target: what the CLI runs.
+fn sync_vectors(out: &mut Vec<Value>) {
+    let shared = "shared";
+    let stores = &["ma", "mb", "mc", shared];
+
+    out.push(scenario(
+        "scenario-sync-three-machines-converge",
+        &[A, B, C],
+        stores,
+        vec![
+            session(A, "a1", 4),
+            session(B, "b1", 2),
+            session(C, "c1", 3),
+            sync(A, "ma", T),
+            sync(B, "mb", T + 10),
+            sync(C, "mc", T + 20),
+            sync(A, "ma", T + 30),
+            sync(B, "mb", T + 40),
+            edit(
+                A,
+                &gid(C, "c1"),
+                json!({"op": "rename", "name": "from a"}),
+                T + 50,
+            ),
+            sync(A, "ma", T + 60),
+            sync(B, "mb", T + 70),
+            sync(C, "mc", T + 80),
+        ],
+        |o| {
+            converged(o, &[A, B, C]);
+            assert_eq!(sessions_of(o, A).len(), 3);
+            for m in [A, B, C] {
+                let curation = &o["final"]["machines"][m]["curation"];
+                assert_eq!(list_len(curation), 1, "{m}: {curation}");
+            }
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-sync-no-op-writes-nothing",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 4),
+            sync(A, "ma", T),
+            sync(B, "mb", T + 10),
+            sync(A, "ma", T + 20),
+            sync(B, "mb", T + 30),
+            sync(A, "ma", T + 40),
+            sync(B, "mb", T + 50),
+        ],
+        |o| {
+            // After one round each has the other's root; from then on nothing moves.
+            for i in [4, 5, 6] {
+                let s = step(o, i);
+                assert_eq!(s["written"], json!({}), "{s}");
+                assert_eq!(list_len(&s["units"]), 0, "{s}");
+            }
+        },
+    ));
+
+    // Issue 17 item 1: a key that does not verify never shadows the origin's real roots, and
+    // never moves the exporter's sequence (seq + 1 would overflow at u64::MAX).
+    let forged = format!("roots/{A}/{}-{}.root", u64::MAX, "ab".repeat(32));
+    out.push(scenario(
+        "scenario-sync-forged-greatest-root-is-passed-over",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 4),
+            json!({"do": "put_raw", "store": shared, "key": forged, "hex": "deadbeef"}),
+            sync(A, "ma", T),
+            sync(B, "mb", T + 10),
+            session(A, "a2", 2),
+            sync(A, "ma", T + 20),
+            sync(B, "mb", T + 30),
+        ],
+        move |o| {
+            converged(o, &[A, B]);
+            assert_eq!(sessions_of(o, B).len(), 2);
+            for i in [2, 3, 5, 6] {
+                let s = step(o, i);
+                assert!(
+                    s["shadowed_roots"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|k| k == &json!(forged)),
+                    "step {i} names the forged key: {s}"
+                );
+            }
+        },
+    ));
+
+    // Issue 17 item 9: our own key is pinned before the first sync, and a peer that has seen
+    // an origin rejects a validly signed root of another key for it.
+    let (other_key, other_hex) = signed_root_hex(9, A, 1 << 40, false);
+    out.push(scenario(
+        "scenario-sync-root-signed-by-another-key-is-rejected",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 4),
+            sync(A, "ma", T),
+            sync(B, "mb", T + 10),
+            json!({"do": "put_raw", "store": shared, "key": other_key, "hex": other_hex}),
+            session(A, "a2", 2),
+            sync(A, "ma", T + 20),
+            sync(B, "mb", T + 30),
+        ],
+        |o| {
+            converged(o, &[A, B]);
+            assert_eq!(sessions_of(o, B).len(), 2);
+            for i in [5, 6] {
+                let s = step(o, i);
+                assert!(
+                    s["quarantined"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|p| p.as_str().unwrap().starts_with("KeyMismatch")),
+                    "step {i}: {s}"
+                );
+            }
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-sync-heals-a-corrupt-own-copy-in-the-target",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 4),
+            session(A, "a2", 4),
+            sync(A, "ma", T),
+            json!({"do": "corrupt", "store": shared, "key_contains": "/segments/", "now_ms": T + 5}),
+            sync(A, "ma", T + 10),
+            sync(B, "mb", T + 20),
+        ],
+        |o| {
+            assert_eq!(step(o, 4)["healed"], 1, "{}", step(o, 4));
+            assert_eq!(list_len(&step(o, 5)["quarantined"]), 0, "{}", step(o, 5));
+            converged(o, &[A, B]);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-sync-fallback-import-when-the-relay-is-blocked",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 4),
+            session(A, "a2", 4),
+            sync(A, "ma", T),
+            json!({"do": "corrupt", "store": shared, "key_contains": "/segments/", "now_ms": T + 5}),
+            sync(B, "mb", T + 10),
+            sync(A, "ma", T + 20),
+            sync(B, "mb", T + 30),
+        ],
+        |o| {
+            let blocked = step(o, 4);
+            assert_eq!(list_len(&blocked["quarantined"]), 2, "exchange and import: {blocked}");
+            assert_eq!(list_len(&blocked["units"]), 1, "the other session imports: {blocked}");
+            assert_eq!(step(o, 5)["healed"], 1);
+            converged(o, &[A, B]);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-sync-interrupted-runs-resume",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 300),
+            session(A, "a2", 3),
+            json!({"do": "sync", "origin": A, "mirror": "ma", "target": shared, "now_ms": T, "crash_after_writes": 2}),
+            json!({"do": "sync", "origin": A, "mirror": "ma", "target": shared, "now_ms": T + 10, "crash_after_writes": 5}),
+            sync(B, "mb", T + 20),
+            sync(A, "ma", T + 30),
+            sync(B, "mb", T + 40),
+        ],
+        |o| {
+            assert!(step(o, 2)["interrupted_after"].is_number());
+            assert!(step(o, 3)["interrupted_after"].is_number());
+            converged(o, &[A, B]);
+            assert_eq!(sessions_of(o, B).len(), 2);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-sync-purge-travels-and-blocks-reimport",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 4),
+            session(A, "a2", 4),
+            sync(A, "ma", T),
+            sync(B, "mb", T + 10),
+            edit(B, &gid(A, "a1"), json!({"op": "purge"}), T + 20),
+            sync(B, "mb", T + 30),
+            sync(A, "ma", T + 40),
+            sync(B, "mb", T + 50),
+        ],
+        |o| {
+            converged(o, &[A, B]);
+            assert_eq!(sessions_of(o, A).len(), 1);
+        },
+    ));
+}
+
 pub(crate) fn vectors() -> Vec<Value> {
     let mut out = Vec::new();
+    sync_vectors(&mut out);
     let f = "folder";
 
     out.push(scenario(
@@ -649,6 +873,27 @@ pub(crate) fn vectors() -> Vec<Value> {
                 stores["mirror"].as_u64().unwrap() < stores["peer"].as_u64().unwrap(),
                 "the peer keeps its old copies, but they are not copied back: {stores}"
             );
+        },
+    ));
+
+    // Issue 17 item 2: an older root arriving after a newer one never rolls sessions back.
+    out.push(scenario(
+        "scenario-older-root-never-rolls-back",
+        &[A, B],
+        &["old", f],
+        vec![
+            session(A, "a1", 3),
+            export(A, "old", T),
+            json!({"do": "append", "origin": A, "native": "a1", "messages": 2}),
+            export(A, f, T + 10),
+            import(B, f, T + 20),
+            import(B, "old", T + 30),
+        ],
+        |o| {
+            let s = step(o, 5);
+            assert_eq!(list_len(&s["units"]), 0, "{s}");
+            assert_eq!(list_len(&s["older_roots"]), 1, "{s}");
+            assert_eq!(sessions_of(o, B)[&gid(A, "a1")]["messages"], 5);
         },
     ));
 
