@@ -183,8 +183,8 @@ fn a_whole_sync_run_is_identical_natively_and_in_the_component() {
     copy_dir(&shared, &native_target);
     copy_dir(&shared, &wasm_target);
 
-    let (config, state) = config();
-    let engine = std::cell::RefCell::new(SyncEngine::new(config, state.clone()));
+    let (native_config, native_state) = config();
+    let engine = std::cell::RefCell::new(SyncEngine::new(native_config, native_state));
     let native = run(
         || engine.borrow_mut().poll().unwrap(),
         |input| engine.borrow_mut().handle(input).unwrap(),
@@ -192,10 +192,11 @@ fn a_whole_sync_run_is_identical_natively_and_in_the_component() {
         &native_target,
     );
 
-    let (config, state) = config();
+    let (wasm_config, wasm_state) = config();
     let component = wasm::default_component_path().unwrap();
-    let wasm_engine =
-        std::cell::RefCell::new(ComponentEngine::start(&component, &config, &state).unwrap());
+    let wasm_engine = std::cell::RefCell::new(
+        ComponentEngine::start(&component, &wasm_config, &wasm_state).unwrap(),
+    );
     let wasm = run(
         || wasm_engine.borrow_mut().poll().unwrap(),
         |input| wasm_engine.borrow_mut().handle(input).unwrap(),
