@@ -16,7 +16,7 @@ use core::str::FromStr;
 use crate::error::Error;
 
 /// An HLC timestamp: milliseconds since the Unix epoch (UTC) and a logical counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Hlc {
     pub millis: u64,
     pub counter: u16,
@@ -52,15 +52,6 @@ pub struct TooFarAhead {
     pub remote: Hlc,
     pub wall_ms: u64,
     pub max_drift_ms: u64,
-}
-
-impl Default for Hlc {
-    fn default() -> Self {
-        Hlc {
-            millis: 0,
-            counter: 0,
-        }
-    }
 }
 
 /// A hybrid logical clock. Persist [`HlcClock::last`] and restore it with [`HlcClock::resume`].

@@ -762,7 +762,10 @@ mod tests {
     fn keys_are_write_once() {
         let store = TestStore::new("write-once");
         assert_eq!(store.put_if_absent("a/b", b"first").unwrap(), Put::Written);
-        assert_eq!(store.put_if_absent("a/b", b"first").unwrap(), Put::AlreadyPresent);
+        assert_eq!(
+            store.put_if_absent("a/b", b"first").unwrap(),
+            Put::AlreadyPresent
+        );
         assert_eq!(store.put_if_absent("a/b", b"second").unwrap(), Put::Differs);
         assert_eq!(store.get("a/b").unwrap().as_deref(), Some(&b"first"[..]));
         let mut as_trait: FolderStore = store.store.clone();

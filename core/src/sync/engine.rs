@@ -850,7 +850,7 @@ impl SyncEngine {
     fn after_export(&mut self) -> Phase {
         if self.config.target && self.config.stages.exchange {
             self.progress(StageName::Exchange, 0, 0);
-            Phase::Exchange(Box::new(Exchange::new()))
+            Phase::Exchange(Box::default())
         } else {
             self.import_start()
         }

@@ -412,8 +412,8 @@ impl Exchange {
                     }
                 }
             }
-            InFlight::Events { key, dst } => match self.open(&key, response) {
-                Some((bytes, Artifact::Events(batch))) => {
+            InFlight::Events { key, dst } => {
+                if let Some((bytes, Artifact::Events(batch))) = self.open(&key, response) {
                     match keyring.check(key.origin(), &batch.signer) {
                         Ok(_) => self.placement.put(dst, key.to_string(), bytes),
                         Err(e) => self
@@ -422,8 +422,7 @@ impl Exchange {
                             .push(Problem::rejected(&key.to_string(), &e)),
                     }
                 }
-                _ => {}
-            },
+            }
             InFlight::Placement(_) | InFlight::Walk(..) => {}
         }
     }
