@@ -3,8 +3,7 @@
 use std::cell::RefCell;
 
 use agentsync_core::sync::engine::{
-    EngineError as CoreError, Input, Output, SessionData, StageName, Stages, SyncConfig,
-    SyncEngine, SyncState,
+    EngineError as CoreError, Input, Output, StageName, Stages, SyncConfig, SyncEngine, SyncState,
 };
 use agentsync_core::sync::store::{
     ListPage, Listing as CoreListing, PutOutcome as CorePut, Request as CoreRequest,
@@ -17,6 +16,8 @@ use crate::exports::agentsync::core::engine::{
     Listing, Progress, PutOutcome, Request, Response, SessionRead, Stage, StoreError, StoreId,
     StoreRequest, WriteRequest,
 };
+
+include!("../../wit/model_convert.rs");
 
 pub struct EngineResource(RefCell<SyncEngine>);
 
@@ -70,7 +71,9 @@ impl GuestSyncEngine for EngineResource {
             Output::CheckPresent(gids) => {
                 wit::Output::CheckPresent(gids.iter().map(SessionGid::to_string).collect())
             }
-            Output::Apply(units) => wit::Output::Apply(to_json(&units)?),
+            Output::Apply(units) => {
+                wit::Output::Apply(units.into_iter().map(apply_unit_to_wit).collect())
+            }
             Output::Exported { state, published } => wit::Output::Exported(to_json(
                 &serde_json::json!({"state": state, "published": published}),
             )?),
@@ -97,11 +100,12 @@ impl GuestSyncEngine for EngineResource {
             wit::Input::Store(responses) => {
                 Input::Store(responses.into_iter().map(core_response).collect())
             }
-            wit::Input::Sessions(json) => {
-                let data: Vec<SessionData> =
-                    serde_json::from_str(&json).map_err(|e| invalid("sessions", e))?;
-                Input::Sessions(data)
-            }
+            wit::Input::Sessions(data) => Input::Sessions(
+                data.into_iter()
+                    .map(session_data_to_core)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| invalid("sessions", e))?,
+            ),
             wit::Input::Present(answers) => Input::Present(answers),
         };
         self.0.borrow_mut().handle(input).map_err(engine_error)

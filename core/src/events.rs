@@ -162,7 +162,9 @@ impl Op {
         })
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the op against the limits every reader applies: a writer checks the same, so no
+    /// reader ever refuses what a writer published.
+    pub fn validate(&self) -> Result<()> {
         let check = limits::check_len;
         match self {
             Op::Rename { name } => check("rename name", name, limits::MAX_NAME),

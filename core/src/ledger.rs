@@ -301,6 +301,10 @@ pub enum EditError {
     UnknownOp(u64),
     #[error("a pin needs a source uuid or an ordinal")]
     AnchorMissing,
+    /// Over a limit every reader applies (a name, a tag, a note): refused at the edit, so it
+    /// never reaches a batch that readers would refuse.
+    #[error("{0}")]
+    Invalid(crate::error::Error),
 }
 
 /// The registers of every curated field, and the purged sessions. Serializes canonically
@@ -513,6 +517,7 @@ impl LedgerState {
         if self.is_purged(&session) {
             return Err(EditError::Purged(session));
         }
+        op.validate().map_err(EditError::Invalid)?;
         let (field, value) = match field_value(&op) {
             Some(fv) => fv,
             None if matches!(op, Op::Pin { .. } | Op::Unpin { .. }) => {

@@ -243,13 +243,25 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.is::<UsageError>() {
+            if e.is::<UsageError>() || is_refused_edit(&e) {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
             }
         }
     }
+}
+
+/// An edit over a limit every reader applies: a usage error (exit 2), and nothing was written.
+fn is_refused_edit(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<agentsync_archive::ArchiveError>(),
+            Some(agentsync_archive::ArchiveError::Edit(
+                agentsync_core::ledger::EditError::Invalid(_)
+            ))
+        )
+    })
 }
 
 /// 3 when the work is done except for some items, else 0.

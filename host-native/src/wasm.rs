@@ -166,7 +166,12 @@ impl ComponentEngine {
                     .map(|g| g.parse())
                     .collect::<Result<Vec<SessionGid>, _>>()?,
             ),
-            wit::Output::Apply(json) => Output::Apply(serde_json::from_str(&json)?),
+            wit::Output::Apply(units) => Output::Apply(
+                units
+                    .into_iter()
+                    .map(apply_unit_to_core)
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
             wit::Output::Exported(json) => {
                 #[derive(serde::Deserialize)]
                 struct Exported {
@@ -202,7 +207,9 @@ impl ComponentEngine {
             Input::Store(responses) => {
                 wit::Input::Store(responses.into_iter().map(wit_response).collect())
             }
-            Input::Sessions(data) => wit::Input::Sessions(serde_json::to_string(&data)?),
+            Input::Sessions(data) => {
+                wit::Input::Sessions(data.into_iter().map(session_data_to_wit).collect())
+            }
             Input::Present(answers) => wit::Input::Present(answers),
         };
         self.component
@@ -215,6 +222,8 @@ impl ComponentEngine {
             .map_err(engine_error)
     }
 }
+
+include!("../../wit/model_convert.rs");
 
 fn core_request(r: wit::StoreRequest) -> core_store::StoreRequest {
     core_store::StoreRequest {

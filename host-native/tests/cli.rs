@@ -320,3 +320,25 @@ fn watch_syncs_on_an_interval_and_once_more_on_ctrl_c() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 19 item 1 / issue 17 item 3: an edit over a reader's limit is refused at the command
+/// (exit 2, the limit named, nothing written), so it can never wedge a later sync.
+#[test]
+fn an_edit_over_the_limit_is_refused_and_sync_still_works() {
+    let dir = fresh_dir("too-long");
+    let report = demo_json(&dir);
+    let laptop = dir.join("laptop");
+    let data = laptop.to_str().unwrap();
+    let id = report["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let name = "n".repeat(1025);
+    let out = agentsync(&["--data-dir", data, "rename", &id, &name]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1024"), "the limit is named: {err}");
+    let out = agentsync(&["--data-dir", data, "--json", "show", &id]);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&name));
+    let out = agentsync(&["--data-dir", data, "sync", "--no-ingest"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-mod scenario;
+pub mod scenario;
 
 use serde_json::{Value, json};
 

@@ -795,6 +795,21 @@ impl SyncEngine {
         run.buckets = plan.buckets;
         run.root = plan.root;
         run.next = Some(next);
+        // An edit over a reader's limit (written by an older version) is never published:
+        // it is reported on every run, and everything else goes out.
+        let (valid, invalid): (Vec<SignedEvent>, Vec<SignedEvent>) = self
+            .state
+            .unpublished
+            .drain(..)
+            .partition(|e| e.event.op.validate().is_ok());
+        for e in &invalid {
+            if let Err(error) = e.event.op.validate() {
+                let mut problem = Problem::rejected(&unpublishable_key(e), &error);
+                problem.disposition = crate::sync::problem::Disposition::Deferred;
+                self.report.problems.push(problem);
+            }
+        }
+        self.state.unpublished = valid;
         run.batches = event_batches(&origin, &self.state.unpublished, &self.config.key)
             .map_err(EngineError::Export)?;
         self.place_own(data)?;
@@ -1055,6 +1070,16 @@ impl SyncEngine {
     pub fn deferred_events(&self) -> &[SignedEvent] {
         &self.state.deferred_events
     }
+}
+
+/// How a local edit that cannot be published is named in problems.
+pub fn unpublishable_key(event: &SignedEvent) -> String {
+    format!(
+        "edit (op {}) of {} at {}",
+        event.event.op.tag(),
+        event.event.session,
+        event.event.hlc
+    )
 }
 
 /// Seals unpublished events into batches that every reader accepts: split under the reader's

@@ -337,9 +337,280 @@ fn sync_vectors(out: &mut Vec<Value>) {
     ));
 }
 
+/// More whole runs: curation, appends, pagination, faults and recovery through the engine.
+fn more_sync_vectors(out: &mut Vec<Value>) {
+    let shared = "shared";
+    let stores = &["ma", "mb", "mc", shared];
+
+    out.push(scenario(
+        "scenario-sync-events-and-their-session-arrive-together",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 2),
+            edit(
+                A,
+                &gid(A, "a1"),
+                json!({"op": "rename", "name": "first"}),
+                T,
+            ),
+            edit(A, &gid(A, "a1"), json!({"op": "star"}), T + 1),
+            sync(A, "ma", T + 10),
+            sync(B, "mb", T + 20),
+        ],
+        |o| {
+            let s = step(o, 4);
+            assert_eq!(s["events"], 2, "{s}");
+            assert_eq!(
+                s["events_deferred"], 0,
+                "the session came in the same run: {s}"
+            );
+            let curation = &o["final"]["machines"][B]["curation"];
+            assert_eq!(list_len(curation), 2, "{curation}");
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-sync-concurrent-renames-conflict-on-both",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 2),
+            sync(A, "ma", T),
+            sync(B, "mb", T + 10),
+            edit(
+                A,
+                &gid(A, "a1"),
+                json!({"op": "rename", "name": "from a"}),
+                T + 20,
+            ),
+            edit(
+                B,
+                &gid(A, "a1"),
+                json!({"op": "rename", "name": "from b"}),
+                T + 21,
+            ),
+            sync(A, "ma", T + 30),
+            sync(B, "mb", T + 40),
+            sync(A, "ma", T + 50),
+        ],
+        |o| {
+            for m in [A, B] {
+                assert_eq!(o["final"]["machines"][m]["conflicts"], 1, "{m}");
+            }
+            assert_eq!(
+                o["final"]["machines"][A]["curation"],
+                o["final"]["machines"][B]["curation"]
+            );
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-sync-append-moves-only-the-tail",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "long", 1000),
+            sync(A, "ma", T),
+            sync(B, "mb", T + 10),
+            json!({"do": "append", "origin": A, "native": "long", "messages": 3}),
+            sync(A, "ma", T + 20),
+            sync(B, "mb", T + 30),
+        ],
+        |o| {
+            // One new tail segment, written to the mirror and relayed to the target.
+            let a = step(o, 4);
+            assert_eq!(a["written"]["segment"], 2, "{a}");
+            let units = &step(o, 5)["units"];
+            assert_eq!(list_len(units), 1, "{units}");
+            assert!(units[0][1].as_u64().unwrap() > 0, "only the tail: {units}");
+            converged(o, &[A, B]);
+        },
+    ));
+
+    out.push(scenario_paged(
+        "scenario-sync-every-listing-paginated",
+        &[A, B, C],
+        stores,
+        1,
+        vec![
+            session(A, "a1", 3),
+            session(A, "a2", 3),
+            session(B, "b1", 3),
+            session(C, "c1", 3),
+            edit(B, &gid(B, "b1"), json!({"op": "star"}), T),
+            sync(A, "ma", T + 10),
+            sync(B, "mb", T + 20),
+            sync(C, "mc", T + 30),
+            sync(A, "ma", T + 40),
+            sync(B, "mb", T + 50),
+        ],
+        |o| {
+            converged(o, &[A, B, C]);
+            assert_eq!(sessions_of(o, C).len(), 4);
+            assert_eq!(list_len(&o["final"]["machines"][A]["curation"]), 1);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-sync-missing-segment-defers-then-completes",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 3),
+            session(A, "a2", 3),
+            sync(A, "ma", T),
+            json!({"do": "drop", "store": shared, "key_contains": "/segments/"}),
+            sync(B, "mb", T + 10),
+            json!({"do": "restore", "store": shared}),
+            sync(B, "mb", T + 20),
+        ],
+        |o| {
+            let s = step(o, 4);
+            assert!(list_len(&s["deferred"]) >= 1, "{s}");
+            assert_eq!(
+                list_len(&s["quarantined"]),
+                0,
+                "missing is never corrupt: {s}"
+            );
+            converged(o, &[A, B]);
+        },
+    ));
+
+    // A newer-version root defers, and the walk falls back to the newest root it can read.
+    let (future_key, future_hex) = root_hex(1, A, 50);
+    out.push(scenario(
+        "scenario-sync-future-version-root-defers-and-falls-back",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 3),
+            sync(A, "ma", T),
+            json!({"do": "put_raw", "store": shared, "key": future_key, "hex": future_hex}),
+            sync(B, "mb", T + 10),
+        ],
+        |o| {
+            let s = step(o, 3);
+            assert_eq!(list_len(&s["quarantined"]), 0, "{s}");
+            assert!(
+                s["deferred"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p.as_str().unwrap().starts_with("FutureVersion")),
+                "{s}"
+            );
+            converged(o, &[A, B]);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-sync-own-purge-leaves-every-archive",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 3),
+            session(A, "a2", 3),
+            sync(A, "ma", T),
+            sync(B, "mb", T + 10),
+            edit(A, &gid(A, "a1"), json!({"op": "purge"}), T + 20),
+            sync(A, "ma", T + 30),
+            sync(B, "mb", T + 40),
+        ],
+        |o| {
+            converged(o, &[A, B]);
+            assert_eq!(sessions_of(o, B).len(), 1);
+            assert!(!sessions_of(o, B).contains_key(&gid(A, "a1")));
+        },
+    ));
+
+    let crash = |n: u64, now: u64| json!({"do": "sync", "origin": A, "mirror": "ma", "target": shared, "now_ms": now, "crash_after_writes": n});
+    out.push(scenario(
+        "scenario-sync-crashes-at-many-points-then-converges",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 200),
+            session(A, "a2", 2),
+            edit(A, &gid(A, "a2"), json!({"op": "star"}), T),
+            crash(0, T + 1),
+            crash(1, T + 2),
+            crash(4, T + 3),
+            crash(9, T + 4),
+            sync(A, "ma", T + 10),
+            sync(B, "mb", T + 20),
+        ],
+        |o| {
+            for i in 3..7 {
+                assert!(
+                    step(o, i)["interrupted_after"].is_number(),
+                    "{}",
+                    step(o, i)
+                );
+            }
+            converged(o, &[A, B]);
+            assert_eq!(list_len(&o["final"]["machines"][B]["curation"]), 1);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-sync-a-machine-offline-for-long-catches-up",
+        &[A, B, C],
+        stores,
+        vec![
+            session(A, "a1", 3),
+            session(B, "b1", 3),
+            sync(A, "ma", T),
+            sync(B, "mb", T + 10),
+            json!({"do": "append", "origin": A, "native": "a1", "messages": 5}),
+            edit(
+                B,
+                &gid(A, "a1"),
+                json!({"op": "rename", "name": "seen by b"}),
+                T + 20,
+            ),
+            sync(A, "ma", T + 30),
+            sync(B, "mb", T + 40),
+            session(B, "b2", 1),
+            sync(B, "mb", T + 50),
+            sync(A, "ma", T + 60),
+            sync(C, "mc", T + 70),
+        ],
+        |o| {
+            converged(o, &[A, B, C]);
+            assert_eq!(sessions_of(o, C).len(), 3);
+            assert_eq!(sessions_of(o, C)[&gid(A, "a1")]["messages"], 8);
+        },
+    ));
+
+    out.push(scenario(
+        "scenario-sync-a-lost-mirror-is-restored-from-the-target",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 3),
+            session(B, "b1", 3),
+            sync(A, "ma", T),
+            sync(B, "mb", T + 10),
+            sync(A, "ma", T + 20),
+            json!({"do": "drop", "store": "ma", "key_contains": ""}),
+            sync(A, "ma", T + 30),
+            sync(B, "mb", T + 40),
+        ],
+        |o| {
+            let s = step(o, 6);
+            assert!(s["exchanged"].as_u64().unwrap() > 0, "{s}");
+            assert_eq!(list_len(&s["quarantined"]), 0, "{s}");
+            assert_eq!(o["final"]["stores"]["ma"], o["final"]["stores"]["mb"]);
+            converged(o, &[A, B]);
+        },
+    ));
+}
+
 pub(crate) fn vectors() -> Vec<Value> {
     let mut out = Vec::new();
     sync_vectors(&mut out);
+    more_sync_vectors(&mut out);
     let f = "folder";
 
     out.push(scenario(
