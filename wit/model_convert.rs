@@ -172,7 +172,7 @@ fn session_to_core(
     })
 }
 
-fn apply_unit_to_wit(v: agentsync_core::sync::import::ApplyUnit) -> wit::ApplyUnit {
+pub(super) fn apply_unit_to_wit(v: agentsync_core::sync::import::ApplyUnit) -> wit::ApplyUnit {
     wit::ApplyUnit {
         gid: v.gid.to_string(),
         session: session_to_wit(v.session),
@@ -184,7 +184,7 @@ fn apply_unit_to_wit(v: agentsync_core::sync::import::ApplyUnit) -> wit::ApplyUn
     }
 }
 
-fn apply_unit_to_core(
+pub(super) fn apply_unit_to_core(
     v: wit::ApplyUnit,
 ) -> Result<agentsync_core::sync::import::ApplyUnit, agentsync_core::Error> {
     Ok(agentsync_core::sync::import::ApplyUnit {
@@ -198,7 +198,7 @@ fn apply_unit_to_core(
     })
 }
 
-fn session_data_to_wit(v: agentsync_core::sync::engine::SessionData) -> wit::SessionData {
+pub(super) fn session_data_to_wit(v: agentsync_core::sync::engine::SessionData) -> wit::SessionData {
     wit::SessionData {
         session: session_to_wit(v.session),
         messages: v.messages.into_iter().map(message_to_wit).collect(),
@@ -206,7 +206,7 @@ fn session_data_to_wit(v: agentsync_core::sync::engine::SessionData) -> wit::Ses
     }
 }
 
-fn session_data_to_core(
+pub(super) fn session_data_to_core(
     v: wit::SessionData,
 ) -> Result<agentsync_core::sync::engine::SessionData, agentsync_core::Error> {
     Ok(agentsync_core::sync::engine::SessionData {

@@ -17,7 +17,13 @@ use crate::exports::agentsync::core::engine::{
     StoreRequest, WriteRequest,
 };
 
-include!("../../wit/model_convert.rs");
+/// The data model across the boundary; each side uses one direction of each conversion.
+mod convert {
+    #![allow(dead_code)]
+    use crate::exports::agentsync::core::engine as wit;
+    include!("../../wit/model_convert.rs");
+}
+use convert::{apply_unit_to_wit, session_data_to_core};
 
 pub struct EngineResource(RefCell<SyncEngine>);
 

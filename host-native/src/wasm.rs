@@ -223,7 +223,13 @@ impl ComponentEngine {
     }
 }
 
-include!("../../wit/model_convert.rs");
+/// The data model across the boundary; each side uses one direction of each conversion.
+mod convert {
+    #![allow(dead_code)]
+    use super::bindings::exports::agentsync::core::engine as wit;
+    include!("../../wit/model_convert.rs");
+}
+use convert::{apply_unit_to_core, session_data_to_wit};
 
 fn core_request(r: wit::StoreRequest) -> core_store::StoreRequest {
     core_store::StoreRequest {
