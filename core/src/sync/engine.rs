@@ -55,10 +55,6 @@ use crate::sync::store::{ListPage, Request, Response, StoreId, StoreRequest};
 /// Sessions read from the host's archive per `ReadSessions` (bounds export's memory).
 pub const EXPORT_BATCH: usize = 64;
 
-/// Own artifacts in the target modified up to this long before the end of the last sync are
-/// checked again: file-time granularity.
-pub const HEAL_MARGIN_MS: u64 = 2_000;
-
 /// Which stages run. The CLI runs them all; the simulator's steps run subsets of the same
 /// stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +82,8 @@ pub struct SyncConfig {
     /// Whether the host has a target store (else only the mirror).
     pub target: bool,
     pub stages: Stages,
-    /// When the last sync finished (self-heal rechecks own keys modified after it).
+    /// When the last sync ended, by the host's clock after its last write (self-heal rechecks
+    /// own keys in the target modified after it).
     pub last_sync_ms: Option<u64>,
 }
 
@@ -587,13 +584,14 @@ impl SyncEngine {
                         }
                         _ => ListPage::default(),
                     };
-                    let since = self
-                        .config
-                        .last_sync_ms
-                        .map_or(0, |t| t.saturating_sub(HEAL_MARGIN_MS));
+                    // This machine writes its keys only while it syncs: a key modified after
+                    // the last sync ended was changed by someone else. (A file system whose
+                    // times are coarser, or a share whose clock runs behind, can hide a
+                    // corruption from this check; `verify TARGET` still finds it.)
+                    let since = self.config.last_sync_ms.unwrap_or(0);
                     let last = page.entries.last().map(|l| l.key.clone());
                     for entry in page.entries {
-                        let recent = entry.modified_ms.is_none_or(|m| m >= since);
+                        let recent = entry.modified_ms.is_none_or(|m| m > since);
                         if recent && !self.sent_keys.contains(&entry.key) {
                             found.push(entry.key);
                         }
