@@ -77,11 +77,13 @@ pub(crate) fn decode<T>(
     let value = r.record(what, limits::MAX_RECORD, read_body)?;
     let signer = if kind.is_signed() {
         let signed_prefix = r.consumed();
+        // Exactly a key and a signature: trailing bytes here would give one signed artifact
+        // many encodings (and ids).
         let (public, sig) = r.record("signature", limits::MAX_RECORD, |r| {
-            Ok((
-                PublicKey(r.array::<32>("public key")?),
-                r.array::<64>("signature")?,
-            ))
+            let public = PublicKey(r.array::<32>("public key")?);
+            let sig = r.array::<64>("signature")?;
+            r.finish("signature record")?;
+            Ok((public, sig))
         })?;
         signature::verify(&public, &sig, kind, signed_prefix)?;
         Some(public)

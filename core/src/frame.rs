@@ -175,7 +175,10 @@ pub fn read_header(stored: &[u8]) -> Result<(FrameHeader, usize)> {
             supported: u64::from(FRAME_VERSION),
         });
     }
-    if body_len < HEADER_BODY_LEN {
+    // Exactly 48 bytes in v1: a longer body would hold bytes no check covers, so a flipped
+    // byte there would be neither detected nor healable. (A newer frame version may differ;
+    // it was deferred above.)
+    if body_len != HEADER_BODY_LEN {
         return Err(Error::malformed(
             WHAT,
             format!("v1 header body is 48 bytes, found {body_len}"),

@@ -18,7 +18,17 @@ use crate::limits;
 /// `roots` is the top-level prefix of the checkpoint roots.
 pub const RESERVED_ORIGINS: [&str; 2] = ["local", "roots"];
 
-/// One machine's id: `[a-z0-9-]`, 1–63 characters, no leading or trailing `-`, not reserved.
+/// Names Windows refuses as a file or folder name, whatever the extension: an origin id is a
+/// folder in every store, so none of these can be one.
+fn is_windows_device(s: &str) -> bool {
+    matches!(s, "con" | "prn" | "aux" | "nul")
+        || (s.len() == 4
+            && (s.starts_with("com") || s.starts_with("lpt"))
+            && s.as_bytes()[3].is_ascii_digit())
+}
+
+/// One machine's id: `[a-z0-9-]`, 1–63 characters, no leading or trailing `-`, not reserved,
+/// not a Windows device name.
 /// Shared (`Arc`), because every event and order key carries one.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OriginId(Arc<str>);
@@ -52,6 +62,11 @@ impl FromStr for OriginId {
         }
         if RESERVED_ORIGINS.contains(&s) {
             return Err(invalid("reserved"));
+        }
+        if is_windows_device(s) {
+            return Err(invalid(
+                "a Windows device name (con, prn, aux, nul, com0-9, lpt0-9): no folder can have it",
+            ));
         }
         Ok(OriginId(Arc::from(s)))
     }

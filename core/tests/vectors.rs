@@ -225,6 +225,16 @@ fn names() -> Vec<Value> {
     name("origin-uppercase", "origin", "Laptop-a1b2c3", false);
     name("origin-local-reserved", "origin", "local", false);
     name("origin-roots-reserved", "origin", "roots", false);
+    // Issue 17 item 10: Windows cannot create these folders.
+    for device in ["con", "nul", "aux", "prn", "com1", "lpt9"] {
+        name(
+            &format!("origin-windows-device-{device}"),
+            "origin",
+            device,
+            false,
+        );
+    }
+    name("origin-like-a-device-ok", "origin", "console-1", true);
     name("origin-leading-dash", "origin", "-laptop", false);
     name("origin-too-long", "origin", &"a".repeat(64), false);
     name("native-uuid", "native", UUID, true);
@@ -620,6 +630,19 @@ fn buckets_and_roots() -> Vec<Value> {
         json!({"name": "root-bad-signature", "op": "decode", "kind": "root", "canonical_hex": hex::encode(&flipped)}),
         "BadSignature",
     ));
+    // Issue 17 item 5: the signature record is exactly a key and a signature; a byte appended
+    // inside it (length 96 -> 97) leaves the signature valid but must not give a second
+    // encoding (and id) of the same signed root.
+    let mut padded = root_bytes.clone();
+    let len_at = root_bytes.len() - 97;
+    assert_eq!(padded[len_at], 96);
+    padded[len_at] = 97;
+    padded.push(0);
+    out.push(rejects(
+        json!({"name": "root-signature-record-trailing-bytes", "op": "decode", "kind": "root",
+               "canonical_hex": hex::encode(&padded)}),
+        "Malformed",
+    ));
     let mut unsigned = root_bytes.clone();
     unsigned.truncate(root_bytes.len() - 97);
     out.push(rejects(
@@ -809,6 +832,24 @@ fn stored() -> Vec<Value> {
         json!({"name": "open-encrypted-deferred", "op": "open", "key": seg_key,
                "stored_hex": frame_with(1, 1, 1, 1, text.len() as u64, text, b"ciphertext").hex()}),
         "UnsupportedStage",
+    ));
+    // Issue 17 item 5: a v1 header body is exactly 48 bytes, so no header byte escapes a check.
+    let long_header = b()
+        .raw(&[0x5a, 0x2a, 0x4d, 0x18])
+        .raw(&49u32.to_le_bytes())
+        .raw(b"AGSY")
+        .u8(1)
+        .u8(1)
+        .u8(0)
+        .u8(0)
+        .raw(&(text.len() as u64).to_le_bytes())
+        .raw(blake3::hash(text).as_bytes())
+        .u8(0xaa)
+        .raw(text);
+    out.push(rejects(
+        json!({"name": "open-header-body-longer-than-v1", "op": "open", "key": seg_key,
+               "stored_hex": long_header.hex()}),
+        "Malformed",
     ));
     out.push(rejects(
         json!({"name": "open-bad-magic", "op": "open", "key": seg_key,

@@ -275,9 +275,6 @@ fn drive(
             Output::Apply(units) => {
                 for unit in units {
                     archive.transaction(|a| a.apply_unit(&unit))?;
-                    if let Some((_, b)) = &bar {
-                        b.inc(1);
-                    }
                 }
             }
             Output::Exported { state, published } => {

@@ -71,9 +71,7 @@ impl CoreComponent {
             );
         }
         let engine = Engine::default();
-        let component = Component::from_file(&engine, path)
-            .map_err(|e| anyhow!("{e:?}"))
-            .with_context(|| format!("cannot load the component {}", path.display()))?;
+        let component = compiled(&engine, path, cache_dir())?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| anyhow!("{e:?}"))
@@ -300,6 +298,60 @@ fn engine_error(e: wit::EngineError) -> anyhow::Error {
     }
 }
 
+/// The component compiled for this machine: from the cache when a run compiled the same
+/// component with the same wasmtime before (compiling takes seconds), else compiled and
+/// cached. The cache is `$AGENTSYNC_CACHE_DIR`, else `$XDG_CACHE_HOME/agentsync`, else
+/// `~/.cache/agentsync`; a cache that cannot be written only costs the next run a compile.
+fn compiled(engine: &Engine, path: &Path, cache: Option<PathBuf>) -> Result<Component> {
+    let wasm = std::fs::read(path)
+        .with_context(|| format!("cannot read the component {}", path.display()))?;
+    let cached = cache.map(|dir| {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let id = agentsync_core::ArtifactId::of(&wasm).to_hex();
+        dir.join(format!(
+            "component-{}-{:016x}.cwasm",
+            &id[..32],
+            hasher.finish()
+        ))
+    });
+    if let Some(file) = cached.as_deref().filter(|f| f.is_file()) {
+        // SAFETY: the file is one this function wrote from `Component::serialize` of this very
+        // component (its name holds the component's hash and the engine's compatibility hash),
+        // in the user's own cache folder; wasmtime checks its version and configuration and
+        // refuses a mismatch, in which case we compile again below.
+        if let Ok(component) = unsafe { Component::deserialize_file(engine, file) } {
+            return Ok(component);
+        }
+    }
+    let component = Component::new(engine, &wasm)
+        .map_err(|e| anyhow!("{e:?}"))
+        .with_context(|| format!("cannot load the component {}", path.display()))?;
+    if let Some(file) = cached
+        && let Ok(bytes) = component.serialize()
+        && let Some(dir) = file.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+        if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &file).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    Ok(component)
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    let env = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("AGENTSYNC_CACHE_DIR")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("agentsync")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache").join("agentsync")))
+}
+
 /// The component to run: `$AGENTSYNC_COMPONENT` if set, else the release build in the target
 /// folder this executable was built into (`<target>/<profile>/agentsync`, or
 /// `<target>/<profile>/deps/…` for a test).
@@ -379,6 +431,73 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    /// The engine asks for every store operation in its outputs: the component calls nothing
+    /// of the host's but the WASI interfaces its std uses (a browser can drive it unchanged).
+    #[test]
+    fn the_component_imports_only_what_std_needs_from_wasi() {
+        let engine = Engine::default();
+        let path = default_component_path().unwrap();
+        let component = Component::from_file(&engine, &path).unwrap();
+        let mut wasi = 0;
+        for (name, item) in component.component_type().imports(&engine) {
+            if name.starts_with("wasi:") {
+                wasi += 1;
+                continue;
+            }
+            // Interfaces that only define types (`types`) come along as imports; none of
+            // ours may hold a function the component could call.
+            let wasmtime::component::types::ComponentItem::ComponentInstance(instance) = item.ty
+            else {
+                panic!("unexpected import {name}");
+            };
+            let functions: Vec<String> = instance
+                .exports(&engine)
+                .filter(|(_, e)| {
+                    matches!(
+                        e.ty,
+                        wasmtime::component::types::ComponentItem::ComponentFunc(_)
+                    )
+                })
+                .map(|(n, _)| n.to_owned())
+                .collect();
+            assert!(
+                functions.is_empty(),
+                "{name} imports functions {functions:?}"
+            );
+        }
+        assert!(wasi > 0, "a std wasip2 build imports WASI");
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(&engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        assert!(
+            exports.iter().any(|e| e == "agentsync:core/engine@0.2.0"),
+            "{exports:?}"
+        );
+    }
+
+    /// A second load of the same component comes from the compile cache.
+    #[test]
+    fn a_compiled_component_is_cached() {
+        let dir = std::env::temp_dir().join(format!("agentsync-wasm-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = default_component_path().unwrap();
+        let engine = Engine::default();
+        compiled(&engine, &path, Some(dir.clone())).unwrap();
+        let cached: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+        assert_eq!(cached.len(), 1, "{cached:?}");
+        let mtime = cached[0].metadata().unwrap().modified().unwrap();
+        compiled(&engine, &path, Some(dir.clone())).unwrap();
+        let again = std::fs::read_dir(&dir).unwrap().flatten().next().unwrap();
+        assert_eq!(
+            again.metadata().unwrap().modified().unwrap(),
+            mtime,
+            "not rewritten"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -403,6 +403,18 @@ impl SyncEngine {
         }
     }
 
+    /// Hands out a window of imported sessions (none: no output).
+    fn apply(&mut self, units: Vec<ApplyUnit>) {
+        if units.is_empty() {
+            return;
+        }
+        self.report.imported_sessions += units.len();
+        self.report.imported_messages += units.iter().map(|u| u.messages.len()).sum::<usize>();
+        let done = self.report.imported_sessions as u64;
+        self.outputs.push_back(Output::Apply(units));
+        self.progress(StageName::Import, done, 0);
+    }
+
     fn progress(&mut self, stage: StageName, done: u64, total: u64) {
         self.outputs
             .push_back(Output::Progress(Progress { stage, done, total }));
@@ -636,12 +648,12 @@ impl SyncEngine {
             }
             Phase::Import(mut import) => {
                 import.handle(responses);
-                self.outputs.push_back(Output::Apply(import.take_units()));
+                self.apply(import.take_units());
                 Phase::Import(import)
             }
             Phase::FallbackImport(mut import) => {
                 import.handle(responses);
-                self.outputs.push_back(Output::Apply(import.take_units()));
+                self.apply(import.take_units());
                 Phase::FallbackImport(import)
             }
             // Placement-only rounds.
@@ -968,10 +980,7 @@ impl SyncEngine {
             }
             Step::Done(mut report) => {
                 let units = std::mem::take(&mut report.units);
-                self.report.imported_sessions += units.len();
-                self.report.imported_messages +=
-                    units.iter().map(|u| u.messages.len()).sum::<usize>();
-                self.outputs.push_back(Output::Apply(units));
+                self.apply(units);
                 self.report.fetched += report.fetched;
                 self.report.problems.extend(report.problems);
                 self.report.older_roots.extend(report.older_roots);

@@ -48,8 +48,11 @@ pub struct OriginProgress {
     pub bits: u8,
     pub buckets: BTreeMap<u32, ArtifactId>,
     pub sessions: BTreeMap<NativeId, ImportedSession>,
-    /// Every event batch up to this key was handled.
-    pub events_after: Option<String>,
+    /// Event batches handled (fetched, verified, handed to the replay). A set, not a
+    /// watermark: a dumb transport delivers batches in any order, and a batch that failed
+    /// (corrupt, missing) must be retried, never stepped over by a later one (issue 17 item 4).
+    #[serde(default)]
+    pub events_seen: BTreeSet<String>,
 }
 
 /// The host's persisted import state (it survives a rebuild of the derived tables).
@@ -127,7 +130,6 @@ pub struct Import {
     stage: Stage,
     issued: bool,
     outstanding: Vec<Request>,
-    events_blocked: BTreeSet<OriginId>,
     walk: RootWalk,
     candidates: BTreeMap<OriginId, Candidate>,
     events_listing: BTreeMap<OriginId, (Option<String>, Vec<String>)>,
@@ -163,7 +165,6 @@ impl Import {
             stage: Stage::Roots,
             issued: false,
             outstanding: Vec::new(),
-            events_blocked: BTreeSet::new(),
             walk: RootWalk::new(StoreId::Mirror, None)
                 .skip(local)
                 .with_floors(floors),
@@ -275,13 +276,9 @@ impl Import {
                     if after.as_deref() == Some("") {
                         return None;
                     }
-                    let progress = self.report.state.origins.get(origin);
-                    let start = after
-                        .clone()
-                        .or_else(|| progress.and_then(|p| p.events_after.clone()));
                     Some(Request::List {
                         prefix: ArtifactKey::events_prefix(origin),
-                        start_after: start,
+                        start_after: after.clone(),
                     })
                 })
                 .collect(),
@@ -418,10 +415,17 @@ impl Import {
             .find(|o| ArtifactKey::events_prefix(o) == prefix)
             .cloned();
         let Some(origin) = origin else { return };
+        let seen = self
+            .report
+            .state
+            .origins
+            .get(&origin)
+            .map(|p| &p.events_seen);
         let mut found: Vec<String> = page
             .entries
             .iter()
             .filter(|e| matches!(key_of(&e.key), Some(ArtifactKey::Events { .. })))
+            .filter(|e| seen.is_none_or(|s| !s.contains(&e.key)))
             .map(|e| e.key.clone())
             .collect();
         if let Some((after, list)) = self.events_listing.get_mut(&origin) {
@@ -462,7 +466,13 @@ impl Import {
                     }
                 }
                 self.report.events.extend(batch.signed_events());
-                self.advance_events_watermark(&origin, key_text);
+                self.report
+                    .state
+                    .origins
+                    .entry(origin.clone())
+                    .or_default()
+                    .events_seen
+                    .insert(key_text.to_owned());
             }
             Artifact::Bucket(bucket) => {
                 if let Some(c) = self.candidates.get_mut(&origin) {
@@ -473,20 +483,6 @@ impl Import {
             Artifact::Segment(segment) => {
                 self.segments.insert(key, Some(segment.messages));
             }
-        }
-    }
-
-    fn advance_events_watermark(&mut self, origin: &OriginId, key: &str) {
-        if self.events_blocked.contains(origin) {
-            return;
-        }
-        let progress = self.report.state.origins.entry(origin.clone()).or_default();
-        if progress
-            .events_after
-            .as_deref()
-            .is_none_or(|after| after < key)
-        {
-            progress.events_after = Some(key.to_owned());
         }
     }
 
@@ -584,11 +580,8 @@ impl Import {
                     c.complete = false;
                 }
             }
-            ArtifactKey::Events { .. } => {
-                // Batches are handled in key order: stop the watermark before this one so the
-                // next run retries it (replaying later batches again is harmless).
-                self.events_blocked.insert(origin);
-            }
+            // Not marked seen: the next run lists and fetches it again.
+            ArtifactKey::Events { .. } => {}
         }
     }
 

@@ -583,6 +583,70 @@ fn more_sync_vectors(out: &mut Vec<Value>) {
         },
     ));
 
+    // Issue 17 item 4: a batch that could not be verified is retried on later runs, never
+    // stepped over by the watermark of the batches after it.
+    out.push(scenario(
+        "scenario-sync-a-failed-event-batch-is-retried-not-skipped",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 2),
+            sync(A, "ma", T),
+            sync(B, "mb", T + 10),
+            edit(
+                A,
+                &gid(A, "a1"),
+                json!({"op": "rename", "name": "first batch"}),
+                T + 20,
+            ),
+            sync(A, "ma", T + 30),
+            edit(A, &gid(A, "a1"), json!({"op": "star"}), T + 40),
+            sync(A, "ma", T + 50),
+            json!({"do": "corrupt", "store": shared, "key_contains": "/events/", "now_ms": T + 55}),
+            sync(B, "mb", T + 60),
+            sync(A, "ma", T + 70),
+            sync(B, "mb", T + 80),
+            sync(B, "mb", T + 90),
+        ],
+        |o| {
+            let blocked = step(o, 8);
+            assert!(list_len(&blocked["quarantined"]) >= 1, "{blocked}");
+            assert_eq!(step(o, 9)["healed"], 1, "{}", step(o, 9));
+            let b = &o["final"]["machines"][B]["curation"];
+            assert_eq!(list_len(b), 2, "both batches applied on B: {b}");
+            assert_eq!(o["final"]["machines"][A]["curation"], *b);
+        },
+    ));
+
+    // A dumb transport (Syncthing) delivers a later batch before an earlier one.
+    out.push(scenario(
+        "scenario-sync-event-batches-arriving-out-of-order-all-apply",
+        &[A, B],
+        stores,
+        vec![
+            session(A, "a1", 2),
+            sync(A, "ma", T),
+            sync(B, "mb", T + 10),
+            edit(
+                A,
+                &gid(A, "a1"),
+                json!({"op": "rename", "name": "early"}),
+                T + 20,
+            ),
+            sync(A, "ma", T + 30),
+            json!({"do": "drop", "store": shared, "key_contains": "/events/"}),
+            edit(A, &gid(A, "a1"), json!({"op": "star"}), T + 40),
+            json!({"do": "sync", "origin": A, "mirror": "mc", "target": shared, "now_ms": T + 50}),
+            sync(B, "mb", T + 60),
+            json!({"do": "restore", "store": shared}),
+            sync(B, "mb", T + 70),
+        ],
+        |o| {
+            let b = &o["final"]["machines"][B]["curation"];
+            assert_eq!(list_len(b), 2, "the late, earlier batch applied too: {b}");
+        },
+    ));
+
     out.push(scenario(
         "scenario-sync-a-lost-mirror-is-restored-from-the-target",
         &[A, B],
