@@ -126,6 +126,7 @@ pub fn run(
             .into_iter()
             .map(|(native, revision)| (native, revision.to_string()))
             .collect(),
+        heal_mark: archive.state("heal")?,
     };
     let mut engine: Box<dyn Driver> = match options.engine {
         EngineKind::Native => {
@@ -156,6 +157,9 @@ pub fn run(
     report.events_applied = core.events_applied;
     report.requests = core.requests;
     report.shadowed_roots = core.shadowed_roots.clone();
+    if let Some(mark) = &core.heal_mark {
+        archive.set_state("heal", mark)?;
+    }
 
     let now = i64::try_from(options.now_ms).unwrap_or(i64::MAX);
     let (quarantined, deferred): (Vec<Problem>, Vec<Problem>) =

@@ -237,3 +237,45 @@ fn a_corrupt_update_waits_for_the_origin_to_heal_it() {
     assert_converged(&[&a, &b]);
     b.verify_ok(None);
 }
+
+/// Issue 17 item 1, on the real binary: a forged greatest root for `a` in the shared folder
+/// shadows nothing. `b` imports `a`'s real sessions, `status` names the forged key, and `a`'s
+/// next root continues its own sequence (not u64::MAX + 1).
+#[test]
+fn a_forged_greatest_root_is_passed_over_and_named_in_status() {
+    let scratch = Scratch::new("forged-root");
+    let shared = shared_folder(&scratch.path);
+    let (a, mut logs) = origin_with_sessions(&scratch, &shared, 17);
+    let forged_key = format!("roots/{}/{}-{}.root", a.origin, u64::MAX, "ab".repeat(32));
+    let forged = shared.join(&forged_key);
+    fs::create_dir_all(forged.parent().unwrap()).unwrap();
+    fs::write(&forged, b"not a root").unwrap();
+
+    let b = Machine::new(&scratch.path, "b");
+    let (code, report) = b.sync(&shared);
+    assert_eq!(code, 3, "the forged root is reported: {report:#}");
+    assert_eq!(report["imported_sessions"], logs.len(), "{report:#}");
+    assert!(
+        problem_keys(&report["quarantined"]).contains(&forged_key.as_str()),
+        "{report:#}"
+    );
+    let status = b.json(&["status"]);
+    assert!(
+        problem_keys(&status["quarantined"]).contains(&forged_key.as_str()),
+        "status names the forged key: {status:#}"
+    );
+
+    // `a` keeps its own sequence: its next root is its second.
+    logs[1].append(2);
+    a.ingest();
+    a.sync(&shared);
+    let roots: Vec<String> = fs::read_dir(shared.join("roots").join(&a.origin))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("00000000000000000002-"))
+        .collect();
+    assert_eq!(roots.len(), 1, "a's second root: {roots:?}");
+    let (_, again) = b.sync(&shared);
+    assert_converged(&[&a, &b]);
+    assert!(problem_keys(&again["quarantined"]).contains(&forged_key.as_str()));
+}

@@ -129,6 +129,13 @@ fn run(
                     .map(|r| (r.store, r.request.subject().to_owned()))
                     .collect::<Vec<_>>()
             )),
+            // The heal mark holds the target's file times, which differ between the runs.
+            Output::Done(report) => {
+                let mut report = report.clone();
+                assert!(report.heal_mark.is_some());
+                report.heal_mark = None;
+                log.push(serde_json::to_string(&Output::Done(report)).unwrap());
+            }
             other => log.push(serde_json::to_string(other).unwrap()),
         }
         match output {

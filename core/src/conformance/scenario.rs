@@ -117,6 +117,7 @@ struct Machine {
     unpublished: Vec<SignedEvent>,
     deferred_events: Vec<SignedEvent>,
     last_sync_ms: Option<u64>,
+    heal_mark: Option<crate::sync::engine::HealMark>,
 }
 
 /// What one engine run of a machine did.
@@ -185,6 +186,7 @@ impl Machine {
                 .iter()
                 .map(|(n, own)| (n.clone(), own.marker.to_string()))
                 .collect(),
+            heal_mark: self.heal_mark.clone(),
         };
         let mut engine = SyncEngine::new(config, state);
         let mut run = EngineRun::default();
@@ -279,6 +281,9 @@ impl Machine {
                 Output::Progress(_) => {}
                 Output::Done(report) => {
                     self.last_sync_ms = Some(now);
+                    if report.heal_mark.is_some() {
+                        self.heal_mark = report.heal_mark.clone();
+                    }
                     run.report = Some(*report);
                     return Ok(run);
                 }
@@ -778,6 +783,7 @@ pub fn run(v: &Value) -> Result<Value, VectorError> {
                 unpublished: Vec::new(),
                 deferred_events: Vec::new(),
                 last_sync_ms: None,
+                heal_mark: None,
             },
         );
     }

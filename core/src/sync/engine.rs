@@ -101,7 +101,42 @@ pub struct SyncState {
     pub deferred_events: Vec<SignedEvent>,
     /// Every own session with its change marker (anything that changes when it does).
     pub revisions: Vec<(NativeId, String)>,
+    /// What the last self-heal saw of this machine's keys in the target.
+    #[serde(default)]
+    pub heal_mark: Option<HealMark>,
 }
+
+/// The newest modification time among this machine's keys in the target when the last
+/// self-heal listed them, and the keys that had it. A key is checked again only when it was
+/// modified later (or at that time and was not among them): this compares the store's times
+/// only with each other, never with this machine's clock, so a share whose clock differs or
+/// whose times are coarse cannot hide a corruption.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealMark {
+    pub modified_ms: u64,
+    pub keys: Vec<String>,
+}
+
+impl HealMark {
+    fn saw(&mut self, key: &str, modified_ms: u64) {
+        if modified_ms > self.modified_ms {
+            self.modified_ms = modified_ms;
+            self.keys.clear();
+        }
+        if modified_ms == self.modified_ms {
+            self.keys.push(key.to_owned());
+        }
+    }
+
+    fn is_newer(&self, key: &str, modified_ms: u64) -> bool {
+        modified_ms > self.modified_ms
+            || (modified_ms == self.modified_ms && !self.keys.iter().any(|k| k == key))
+    }
+}
+
+/// Without a mark (a first heal), own keys modified up to this long before the last sync
+/// ended are checked: file-time granularity.
+pub const HEAL_MARGIN_MS: u64 = 2_000;
 
 /// A session export needs from the archive: its record and messages from `from_ordinal` on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +205,9 @@ pub struct SyncReport {
     pub events_deferred: usize,
     /// Root names that did not verify and were passed over for an older root.
     pub shadowed_roots: Vec<String>,
+    /// For the host to keep and hand back in the next run's [`SyncState::heal_mark`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heal_mark: Option<HealMark>,
     pub older_roots: Vec<String>,
     pub problems: Vec<Problem>,
     /// Store requests made.
@@ -276,6 +314,9 @@ pub struct SyncEngine {
     export: Option<ExportRun>,
     /// Own keys written to the target by the exchange (self-heal skips them).
     sent_keys: BTreeSet<String>,
+    /// The heal mark this run's listing makes (kept only if the listing was complete).
+    heal_seen: HealMark,
+    heal_listed: bool,
     lagging: BTreeSet<OriginId>,
     purged: BTreeSet<SessionGid>,
     imported_events: Vec<SignedEvent>,
@@ -316,6 +357,8 @@ impl SyncEngine {
             placement: Placement::default(),
             export: None,
             sent_keys: BTreeSet::new(),
+            heal_seen: HealMark::default(),
+            heal_listed: true,
             lagging: BTreeSet::new(),
             purged,
             imported_events: Vec::new(),
@@ -592,18 +635,27 @@ impl SyncEngine {
                         Response::Listed(page) => page,
                         Response::Failed(e) => {
                             self.report.problems.push(Problem::store(&e));
+                            self.heal_listed = false;
                             ListPage::default()
                         }
                         _ => ListPage::default(),
                     };
                     // This machine writes its keys only while it syncs: a key modified after
-                    // the last sync ended was changed by someone else. (A file system whose
-                    // times are coarser, or a share whose clock runs behind, can hide a
-                    // corruption from this check; `verify TARGET` still finds it.)
-                    let since = self.config.last_sync_ms.unwrap_or(0);
+                    // the last heal listed them was changed by someone else.
+                    let since = self
+                        .config
+                        .last_sync_ms
+                        .map_or(0, |t| t.saturating_sub(HEAL_MARGIN_MS));
                     let last = page.entries.last().map(|l| l.key.clone());
                     for entry in page.entries {
-                        let recent = entry.modified_ms.is_none_or(|m| m > since);
+                        let recent = match (entry.modified_ms, &self.state.heal_mark) {
+                            (None, _) => true,
+                            (Some(m), Some(mark)) => mark.is_newer(&entry.key, m),
+                            (Some(m), None) => m >= since,
+                        };
+                        if let Some(m) = entry.modified_ms {
+                            self.heal_seen.saw(&entry.key, m);
+                        }
                         if recent && !self.sent_keys.contains(&entry.key) {
                             found.push(entry.key);
                         }
@@ -613,6 +665,9 @@ impl SyncEngine {
                     }
                 }
                 if next.is_empty() {
+                    if self.heal_listed {
+                        self.report.heal_mark = Some(std::mem::take(&mut self.heal_seen));
+                    }
                     Phase::HealCheck(found)
                 } else {
                     Phase::HealList(next, found)

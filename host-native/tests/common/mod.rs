@@ -560,7 +560,10 @@ pub fn files_under(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     out
 }
 
-/// Flips a few bytes in the middle of a file (same length).
+/// Flips a few bytes in the middle of a file (same length). The file's time moves a second
+/// on, as it would for damage done after the sync: file times are kept at the kernel's clock
+/// tick, so a write within the same few milliseconds as the sync's own last write could not
+/// be told apart from it (the self-heal then misses it; `verify` does not).
 pub fn flip_bytes(path: &Path) {
     let mut bytes = fs::read(path).unwrap();
     let (mid, end) = (bytes.len() / 2, (bytes.len() / 2 + 3).min(bytes.len()));
@@ -568,6 +571,13 @@ pub fn flip_bytes(path: &Path) {
         *b ^= 0xa5;
     }
     fs::write(path, bytes).unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
 }
 
 /// The shared folder of a test world (created: `sync` refuses a target that does not exist).
