@@ -1,20 +1,5 @@
-//! `agentsync`: the native command-line host.
-
-mod commands;
-mod compress;
-mod config;
-mod conformance;
-mod demo;
-mod home;
-// Parser APIs the CLI does not call yet (whole-file parse, held-message finish) are tested.
-#[allow(dead_code)]
-mod ingest;
-mod inspect;
-mod origin;
-mod progress;
-mod store;
-mod sync;
-mod wasm;
+//! `agentsync`: the native command-line host. This file is the command line (clap) and the
+//! exit codes; everything it runs is the `agentsync` library (`lib.rs`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,7 +10,8 @@ use agentsync_core::Op;
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
-use commands::{Context, Output, browse, curate, maintain, setup};
+use agentsync::commands::{self, Context, Output, browse, curate, maintain, setup};
+use agentsync::{conformance, demo, sync};
 
 /// Keep an archive of AI coding-agent sessions (Claude Code, Codex) on every machine you use,
 /// in sync through a shared folder.

@@ -4,14 +4,6 @@
 //! The wasm run needs the component: `cargo build -p agentsync-component --target wasm32-wasip2
 //! --release` (scripts/test builds it and names it in `AGENTSYNC_COMPONENT`).
 
-// The binary crate has no library; compile the two modules this test drives into it.
-#[allow(dead_code)]
-#[path = "../src/store.rs"]
-mod store;
-#[allow(dead_code)]
-#[path = "../src/wasm.rs"]
-mod wasm;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,8 +14,8 @@ use agentsync_core::sync::engine::{
 use agentsync_core::sync::store::{StoreId, answer_one};
 use agentsync_core::{Message, OriginKey, Session};
 
-use store::FolderStore;
-use wasm::ComponentEngine;
+use agentsync::store::FolderStore;
+use agentsync::wasm::{self, ComponentEngine};
 
 /// The origin syncing with the demo's two origins.
 const LOCAL: &str = "server-9f8e7d";

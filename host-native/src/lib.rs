@@ -1,0 +1,20 @@
+//! The native host of agentsync as a library: the `agentsync` binary (`main.rs`) is its
+//! command line, and the integration tests link it directly.
+//!
+//! The host answers the core's sync engine (`sync`) from its stores (`store`) and its SQLite
+//! archive, ingests agent logs (`ingest`), and runs the core natively or as a WebAssembly
+//! component (`wasm`). It makes no protocol decision: that is the core's.
+
+pub mod commands;
+pub mod compress;
+pub mod config;
+pub mod conformance;
+pub mod demo;
+pub mod home;
+pub mod ingest;
+pub mod inspect;
+pub mod origin;
+pub mod progress;
+pub mod store;
+pub mod sync;
+pub mod wasm;
