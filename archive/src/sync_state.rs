@@ -3,7 +3,7 @@
 //! the derived tables keeps it all.
 
 use agentsync_core::ledger::SignedEvent;
-use agentsync_core::sync::import::Problem;
+use agentsync_core::sync::problem::{Disposition, Problem};
 use agentsync_core::{OriginId, OriginKey};
 use rusqlite::{OptionalExtension, params};
 use serde::de::DeserializeOwned;
@@ -16,9 +16,9 @@ use crate::error::{Result, decode, encode};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProblemRow {
     pub key: String,
-    /// `quarantined` (corrupt: never used until a good copy arrives) or `deferred` (not yet
+    /// Quarantined (corrupt: never used until a good copy arrives) or deferred (not yet
     /// usable: missing, or of a newer version).
-    pub state: String,
+    pub state: Disposition,
     pub class: String,
     pub reason: String,
     pub first_seen_ms: i64,
@@ -171,12 +171,7 @@ impl Archive {
 
     /// Replaces the problem list with what the last sync found, keeping when each was first
     /// seen. A key that is no longer a problem (a good copy arrived) disappears.
-    pub fn set_problems(
-        &self,
-        quarantined: &[Problem],
-        deferred: &[Problem],
-        now_ms: i64,
-    ) -> Result<()> {
+    pub fn set_problems(&self, problems: &[Problem], now_ms: i64) -> Result<()> {
         self.conn
             .execute("UPDATE problems SET last_seen_ms = -1", [])?;
         let mut stmt = self.conn.prepare_cached(
@@ -186,9 +181,15 @@ impl Archive {
                  reason = excluded.reason, last_seen_ms = excluded.last_seen_ms",
         )?;
         // A key both quarantined (by one pass) and deferred (by another) is quarantined.
-        for (state, list) in [("deferred", deferred), ("quarantined", quarantined)] {
-            for p in list {
-                stmt.execute(params![p.key, state, p.class, p.reason, now_ms])?;
+        for state in [Disposition::Deferred, Disposition::Quarantined] {
+            for p in problems.iter().filter(|p| p.disposition == state) {
+                stmt.execute(params![
+                    p.key,
+                    state.name(),
+                    p.class.name(),
+                    p.reason,
+                    now_ms
+                ])?;
             }
         }
         self.conn
@@ -204,7 +205,13 @@ impl Archive {
         let rows = stmt.query_map([], |r| {
             Ok(ProblemRow {
                 key: r.get(0)?,
-                state: r.get(1)?,
+                state: r.get::<_, String>(1)?.parse().map_err(|e: String| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        1,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
+                })?,
                 class: r.get(2)?,
                 reason: r.get(3)?,
                 first_seen_ms: r.get(4)?,

@@ -7,6 +7,7 @@ use agentsync_core::ledger::SignedEvent;
 use agentsync_core::sync::engine::{
     EngineError, Input, Output, Stages, SyncConfig, SyncEngine, SyncReport, SyncState,
 };
+use agentsync_core::sync::problem::ProblemClass;
 use agentsync_core::sync::store::{Request, Response, Store, answer_one, list_all};
 use agentsync_core::{Hlc, OriginKey, limits};
 
@@ -123,7 +124,7 @@ fn issue_17_item_3_an_edit_over_the_reader_limit_never_wedges_sync() {
         .iter()
         .find(|p| p.key.contains("op 11"))
         .expect("the oversized edit is reported");
-    assert_eq!(problem.class, "StringLimit");
+    assert_eq!(problem.class, ProblemClass::StringLimit);
     assert_eq!(report.events_published, 1);
 }
 

@@ -13,7 +13,7 @@ use agentsync_core::sync::engine::{
 };
 use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::import::ImportState;
-use agentsync_core::sync::problem::Problem;
+use agentsync_core::sync::problem::Disposition;
 use agentsync_core::sync::store::{Response, StoreId, StoreRequest, answer_one};
 use agentsync_core::{OriginId, OriginKey, SessionGid};
 use anyhow::{Result, bail};
@@ -162,11 +162,9 @@ pub fn run(
     }
 
     let now = i64::try_from(options.now_ms).unwrap_or(i64::MAX);
-    let (quarantined, deferred): (Vec<Problem>, Vec<Problem>) =
-        core.problems.into_iter().partition(Problem::is_quarantined);
-    archive.set_problems(&quarantined, &deferred, now)?;
+    archive.set_problems(&core.problems, now)?;
     for row in archive.problems()? {
-        if row.state == "quarantined" {
+        if row.state == Disposition::Quarantined {
             report.quarantined.push(row);
         } else {
             report.deferred.push(row);

@@ -126,7 +126,7 @@ impl Placement {
                 (Step::Replace, Response::Done) => Some(Placed::Healed),
                 (_, other) => Some(Placed::Failed(Problem {
                     key: p.key.clone(),
-                    class: "StoreError".into(),
+                    class: crate::sync::problem::ProblemClass::StoreError,
                     reason: format!("unexpected answer from the store: {other:?}"),
                     disposition: crate::sync::problem::Disposition::Deferred,
                 })),

@@ -16,12 +16,113 @@ pub enum Disposition {
     Deferred,
 }
 
+impl Disposition {
+    pub fn name(self) -> &'static str {
+        match self {
+            Disposition::Quarantined => "quarantined",
+            Disposition::Deferred => "deferred",
+        }
+    }
+}
+
+impl std::str::FromStr for Disposition {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "quarantined" => Ok(Disposition::Quarantined),
+            "deferred" => Ok(Disposition::Deferred),
+            other => Err(format!("not a disposition: {other:?}")),
+        }
+    }
+}
+
+/// Why an artifact could not be used: one of the core's error classes (docs/format.md §13),
+/// or a reason of the sync itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ProblemClass {
+    SizeLimit,
+    CountLimit,
+    StringLimit,
+    NestingLimit,
+    IdMismatch,
+    Truncated,
+    FutureVersion,
+    UnsupportedStage,
+    Malformed,
+    InvalidName,
+    KindMismatch,
+    OriginMismatch,
+    BadSignature,
+    KeyMismatch,
+    Decompress,
+    Compress,
+    /// Referenced but not in the store (yet).
+    Missing,
+    /// The store could not be read or written.
+    StoreError,
+    /// Not relayed: something it references is missing or corrupt.
+    Incomplete,
+}
+
+impl ProblemClass {
+    pub fn of(error: &Error) -> Self {
+        match error {
+            Error::SizeLimit { .. } => ProblemClass::SizeLimit,
+            Error::CountLimit { .. } => ProblemClass::CountLimit,
+            Error::StringLimit { .. } => ProblemClass::StringLimit,
+            Error::NestingLimit { .. } => ProblemClass::NestingLimit,
+            Error::IdMismatch { .. } => ProblemClass::IdMismatch,
+            Error::Truncated { .. } => ProblemClass::Truncated,
+            Error::FutureVersion { .. } => ProblemClass::FutureVersion,
+            Error::UnsupportedStage { .. } => ProblemClass::UnsupportedStage,
+            Error::Malformed { .. } => ProblemClass::Malformed,
+            Error::InvalidName { .. } => ProblemClass::InvalidName,
+            Error::KindMismatch { .. } => ProblemClass::KindMismatch,
+            Error::OriginMismatch { .. } => ProblemClass::OriginMismatch,
+            Error::BadSignature { .. } => ProblemClass::BadSignature,
+            Error::KeyMismatch { .. } => ProblemClass::KeyMismatch,
+            Error::Decompress { .. } => ProblemClass::Decompress,
+            Error::Compress { .. } => ProblemClass::Compress,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ProblemClass::SizeLimit => "SizeLimit",
+            ProblemClass::CountLimit => "CountLimit",
+            ProblemClass::StringLimit => "StringLimit",
+            ProblemClass::NestingLimit => "NestingLimit",
+            ProblemClass::IdMismatch => "IdMismatch",
+            ProblemClass::Truncated => "Truncated",
+            ProblemClass::FutureVersion => "FutureVersion",
+            ProblemClass::UnsupportedStage => "UnsupportedStage",
+            ProblemClass::Malformed => "Malformed",
+            ProblemClass::InvalidName => "InvalidName",
+            ProblemClass::KindMismatch => "KindMismatch",
+            ProblemClass::OriginMismatch => "OriginMismatch",
+            ProblemClass::BadSignature => "BadSignature",
+            ProblemClass::KeyMismatch => "KeyMismatch",
+            ProblemClass::Decompress => "Decompress",
+            ProblemClass::Compress => "Compress",
+            ProblemClass::Missing => "Missing",
+            ProblemClass::StoreError => "StoreError",
+            ProblemClass::Incomplete => "Incomplete",
+        }
+    }
+}
+
+impl std::fmt::Display for ProblemClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// An artifact that could not be used, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     pub key: String,
-    /// The core's error class (`Error::class`), or `Missing`, `StoreError`, `Incomplete`.
-    pub class: String,
+    pub class: ProblemClass,
     pub reason: String,
     pub disposition: Disposition,
 }
@@ -32,7 +133,7 @@ impl Problem {
     pub fn rejected(key: &str, error: &Error) -> Self {
         Problem {
             key: key.to_owned(),
-            class: error.class().to_owned(),
+            class: ProblemClass::of(error),
             reason: error.to_string(),
             disposition: if error.is_deferred() {
                 Disposition::Deferred
@@ -45,7 +146,7 @@ impl Problem {
     pub fn store(error: &StoreError) -> Self {
         Problem {
             key: error.key.clone(),
-            class: "StoreError".into(),
+            class: ProblemClass::StoreError,
             reason: error.to_string(),
             disposition: Disposition::Deferred,
         }
@@ -54,7 +155,7 @@ impl Problem {
     pub fn missing(key: &str) -> Self {
         Problem {
             key: key.to_owned(),
-            class: "Missing".into(),
+            class: ProblemClass::Missing,
             reason: "referenced but not in the store yet".into(),
             disposition: Disposition::Deferred,
         }
@@ -63,7 +164,7 @@ impl Problem {
     pub fn incomplete(key: &str) -> Self {
         Problem {
             key: key.to_owned(),
-            class: "Incomplete".into(),
+            class: ProblemClass::Incomplete,
             reason: "not relayed: an artifact it references is missing or corrupt".into(),
             disposition: Disposition::Deferred,
         }
@@ -72,7 +173,7 @@ impl Problem {
     pub fn malformed(key: &str, reason: &str) -> Self {
         Problem {
             key: key.to_owned(),
-            class: "Malformed".into(),
+            class: ProblemClass::Malformed,
             reason: reason.to_owned(),
             disposition: Disposition::Quarantined,
         }

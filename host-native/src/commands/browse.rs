@@ -4,6 +4,7 @@ use agentsync_archive::SessionFilter;
 use agentsync_core::SessionGid;
 use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::import::ImportState;
+use agentsync_core::sync::problem::Disposition;
 use anyhow::Result;
 use serde_json::json;
 
@@ -205,9 +206,12 @@ pub fn status(ctx: &Context) -> Result<Output> {
     let problems = archive.problems()?;
     let quarantined: Vec<_> = problems
         .iter()
-        .filter(|p| p.state == "quarantined")
+        .filter(|p| p.state == Disposition::Quarantined)
         .collect();
-    let deferred: Vec<_> = problems.iter().filter(|p| p.state == "deferred").collect();
+    let deferred: Vec<_> = problems
+        .iter()
+        .filter(|p| p.state == Disposition::Deferred)
+        .collect();
     let last = archive.last_sync()?;
     let unpublished = archive.unpublished_events()?.len();
     let value = json!({
@@ -245,7 +249,10 @@ pub fn status(ctx: &Context) -> Result<Output> {
     for p in quarantined.iter().chain(&deferred) {
         text.push_str(&format!(
             "  {} {} {}: {}\n",
-            p.state, p.class, p.key, p.reason
+            p.state.name(),
+            p.class,
+            p.key,
+            p.reason
         ));
     }
     match &last {

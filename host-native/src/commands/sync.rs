@@ -93,7 +93,10 @@ pub fn render(report: &SyncReport) -> String {
     for p in report.quarantined.iter().chain(&report.deferred) {
         text.push_str(&format!(
             "\n{} {} {}: {}",
-            p.state, p.class, p.key, p.reason
+            p.state.name(),
+            p.class,
+            p.key,
+            p.reason
         ));
     }
     if report.events_deferred > 0 {
