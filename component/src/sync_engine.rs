@@ -12,9 +12,9 @@ use agentsync_core::sync::store::{
 use agentsync_core::{OriginKey, SessionGid};
 
 use crate::exports::agentsync::core::engine::{
-    self as wit, Config, CountMismatch, EngineError, GuestSyncEngine, KeyPage, ListRequest,
-    Listing, Progress, PutOutcome, Request, Response, SessionRead, Stage, StoreError, StoreId,
-    StoreRequest, WriteRequest,
+    self as wit, Config, CountMismatch, EngineError, GetRequest, GuestSyncEngine, KeyPage,
+    ListRequest, Listing, Progress, PutOutcome, Request, Response, SessionRead, Stage, StoreError,
+    StoreId, StoreRequest, WriteRequest,
 };
 
 /// The data model across the boundary; each side uses one direction of each conversion.
@@ -132,7 +132,7 @@ fn wit_request(r: agentsync_core::sync::store::StoreRequest) -> StoreRequest {
                 prefix,
                 start_after,
             }),
-            CoreRequest::Get { key } => Request::Get(key),
+            CoreRequest::Get { key, max_bytes } => Request::Get(GetRequest { key, max_bytes }),
             CoreRequest::Put { key, bytes } => Request::Put(WriteRequest { key, bytes }),
             CoreRequest::Replace { key, bytes } => Request::Replace(WriteRequest { key, bytes }),
             CoreRequest::Delete { key } => Request::Delete(key),
@@ -154,6 +154,7 @@ fn core_response(r: Response) -> CoreResponse {
             truncated,
         }),
         Response::Got(bytes) => CoreResponse::Got(bytes),
+        Response::TooLarge(size) => CoreResponse::TooLarge(size),
         Response::Put(outcome) => CoreResponse::Put(match outcome {
             PutOutcome::Created => CorePut::Created,
             PutOutcome::Exists => CorePut::Exists,

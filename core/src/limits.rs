@@ -64,6 +64,17 @@ pub const EVENTS: KindLimits = KindLimits {
 /// Largest stored object of any kind: what a host may read before it knows the kind.
 pub const MAX_STORED_ANY: usize = 40 * MIB;
 
+/// The most stored bytes an artifact whose canonical size is declared as `canonical` can take:
+/// its frame header plus zstd's worst-case expansion. A reader asks for no more than this, so
+/// a reference that understates a size cannot make it hold more (issue 17 item 6).
+pub fn stored_bound(canonical: u64) -> u64 {
+    (MAX_FRAME_HEADER as u64)
+        .saturating_add(canonical)
+        .saturating_add(canonical / 64)
+        .saturating_add(1024)
+        .min(MAX_STORED_ANY as u64)
+}
+
 /// Frame header body bytes a reader accepts (v1 writes 48; newer writers may append).
 pub const MAX_FRAME_HEADER: usize = 1024;
 

@@ -154,3 +154,87 @@ fn issue_17_item_3_batches_are_split_under_the_readers_limits() {
     }
     assert_eq!(read, events.len(), "every event readable by the reader");
 }
+
+/// Issue 17 item 6: a manifest that understates its segments' sizes (a buggy or hostile
+/// origin) cannot make an import hold more than the declared sizes: each segment is asked for
+/// with a bound from its declared size, and one over it is rejected unread.
+#[test]
+fn issue_17_item_6_declared_sizes_bound_what_is_read() {
+    use agentsync_core::sync::export::{ExportState, SessionExport};
+    use agentsync_core::sync::import::{Import, run as import_run};
+    use agentsync_core::{Artifact, Checkpoint, Encoded, Manifest, Message, Session};
+
+    let origin: agentsync_core::OriginId = ORIGIN.parse().unwrap();
+    let key = OriginKey::from_secret([1; 32]);
+    let session: Session = serde_json::from_value(serde_json::json!({
+        "native_id": "s1", "agent": "claude-code", "parser": "claude",
+        "project": "p", "cwd": "", "git_branch": "", "started_ms": null, "ended_ms": null,
+        "title": "", "first_message": "", "parent_session": "", "relationship": "",
+        "user_message_count": 0
+    }))
+    .unwrap();
+    let messages: Vec<Message> = (0..300)
+        .map(|ordinal| Message {
+            ordinal,
+            role: "user".into(),
+            content: format!("message {ordinal} {}", "x".repeat(200)),
+            ..Message::default()
+        })
+        .collect();
+    let mut exporter = ExportState::new(origin.clone()).begin();
+    exporter
+        .session(SessionExport {
+            marker: "1".into(),
+            session,
+            messages: &messages,
+            usage_events: Vec::new(),
+        })
+        .unwrap();
+    let (plan, _) = exporter.commit(0, 0, &key).unwrap();
+    let mut store = MemoryStore::default();
+    for e in &plan.segments {
+        store
+            .put_if_absent(&e.key.to_string(), &e.seal(None).unwrap())
+            .unwrap();
+    }
+    // The origin's manifest, re-signed into a root with every segment declared as 10 bytes.
+    let Artifact::Manifest(mut manifest) =
+        Artifact::decode(plan.manifests[0].key.kind(), &plan.manifests[0].canonical).unwrap()
+    else {
+        panic!("a manifest")
+    };
+    let real: Manifest = (*manifest).clone();
+    for seg in &mut manifest.segments {
+        seg.bytes = 10;
+    }
+    let forged = Encoded::manifest(&manifest).unwrap();
+    let mut checkpoint = Checkpoint::new(origin.clone());
+    checkpoint.insert("s1".parse().unwrap(), forged.id());
+    let committed = checkpoint.commit(1, 0, &key).unwrap();
+    for e in std::iter::once(&forged)
+        .chain(&committed.buckets)
+        .chain(std::iter::once(&committed.root))
+    {
+        store
+            .put_if_absent(&e.key.to_string(), &e.seal(None).unwrap())
+            .unwrap();
+    }
+    let report = import_run(
+        Import::new(
+            "desktop-d4e5f6".parse().unwrap(),
+            Default::default(),
+            Default::default(),
+        ),
+        &mut store,
+    );
+    assert!(
+        report.units.is_empty(),
+        "nothing imported from a lying manifest"
+    );
+    let size_limits = report
+        .problems
+        .iter()
+        .filter(|p| p.class == ProblemClass::SizeLimit && p.key.contains("/segments/"))
+        .count();
+    assert_eq!(size_limits, real.segments.len(), "{:?}", report.problems);
+}

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use agentsync_core::ArtifactKey;
-use agentsync_core::sync::store::{ListPage, Listing, PutOutcome, Store, StoreError};
+use agentsync_core::sync::store::{Bounded, ListPage, Listing, PutOutcome, Store, StoreError};
 use anyhow::{Context, Result, bail};
 
 /// What `put_if_absent` did.
@@ -398,6 +398,26 @@ impl Store for FolderStore {
 
     fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         FolderStore::get(self, key).map_err(|e| store_error("get", key, e))
+    }
+
+    /// Looks at the file's size before reading it: a file over the bound is never read.
+    fn get_bounded(&mut self, key: &str, max_bytes: u64) -> Result<Bounded, StoreError> {
+        let path = self.path_of(key).map_err(|e| store_error("get", key, e))?;
+        if let Ok(meta) = fs::symlink_metadata(&path)
+            && meta.is_file()
+            && meta.len() > max_bytes
+        {
+            return Ok(Bounded::TooLarge(meta.len()));
+        }
+        Ok(
+            match FolderStore::get(self, key).map_err(|e| store_error("get", key, e))? {
+                None => Bounded::Missing,
+                Some(bytes) if bytes.len() as u64 > max_bytes => {
+                    Bounded::TooLarge(bytes.len() as u64)
+                }
+                Some(bytes) => Bounded::Bytes(bytes),
+            },
+        )
     }
 
     fn put_if_absent(&mut self, key: &str, bytes: &[u8]) -> Result<PutOutcome, StoreError> {

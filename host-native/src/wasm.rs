@@ -240,7 +240,10 @@ fn core_request(r: wit::StoreRequest) -> core_store::StoreRequest {
                 prefix: l.prefix,
                 start_after: l.start_after,
             },
-            wit::Request::Get(key) => core_store::Request::Get { key },
+            wit::Request::Get(g) => core_store::Request::Get {
+                key: g.key,
+                max_bytes: g.max_bytes,
+            },
             wit::Request::Put(w) => core_store::Request::Put {
                 key: w.key,
                 bytes: w.bytes,
@@ -269,6 +272,7 @@ fn wit_response(r: core_store::Response) -> wit::Response {
             truncated: page.truncated,
         }),
         core_store::Response::Got(bytes) => wit::Response::Got(bytes),
+        core_store::Response::TooLarge(size) => wit::Response::TooLarge(size),
         core_store::Response::Put(outcome) => wit::Response::Put(match outcome {
             core_store::PutOutcome::Created => wit::PutOutcome::Created,
             core_store::PutOutcome::Exists => wit::PutOutcome::Exists,

@@ -554,7 +554,7 @@ impl SyncEngine {
                     keys.iter()
                         .map(|k| StoreRequest {
                             store: StoreId::Target,
-                            request: Request::Get { key: k.clone() },
+                            request: Request::get(k.clone()),
                         })
                         .collect(),
                 );
@@ -574,7 +574,7 @@ impl SyncEngine {
                         keys.iter()
                             .map(|k| StoreRequest {
                                 store: StoreId::Mirror,
-                                request: Request::Get { key: k.clone() },
+                                request: Request::get(k.clone()),
                             })
                             .collect(),
                     );

@@ -257,12 +257,11 @@ impl Exchange {
     }
 
     fn get(&self, store: StoreId, key: &ArtifactKey) -> StoreRequest {
-        StoreRequest {
-            store,
-            request: Request::Get {
-                key: key.to_string(),
-            },
-        }
+        let request = match self.segments.get(key) {
+            Some((_, declared, _)) => Request::get_declared(key.to_string(), *declared),
+            None => Request::get(key.to_string()),
+        };
+        StoreRequest { store, request }
     }
 
     /// The phase's requests are all answered and placements are settled: move on.
@@ -438,6 +437,20 @@ impl Exchange {
             }
             Response::Failed(e) => {
                 self.report.problems.push(Problem::store(&e));
+                return None;
+            }
+            Response::TooLarge(size) => {
+                let error = crate::error::Error::SizeLimit {
+                    kind: "artifact (as referenced)",
+                    limit: self
+                        .segments
+                        .get(key)
+                        .map_or(key.kind().limits().max_stored as u64, |(_, d, _)| {
+                            crate::limits::stored_bound(*d)
+                        }),
+                    actual: size,
+                };
+                self.report.problems.push(Problem::rejected(&text, &error));
                 return None;
             }
             other => {

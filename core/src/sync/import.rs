@@ -138,6 +138,8 @@ pub struct Import {
     /// `wanted[..window_end]` had their segments requested in the current round.
     window_end: usize,
     segments: BTreeMap<ArtifactKey, Option<Vec<Message>>>,
+    /// Canonical sizes the manifests declare for the segments requested.
+    declared: BTreeMap<ArtifactKey, u64>,
     /// Origins with a session that could not be imported this run: their root is not recorded.
     incomplete: BTreeSet<OriginId>,
     report: ImportReport,
@@ -174,6 +176,7 @@ impl Import {
             window_bytes: SEGMENT_WINDOW_BYTES,
             window_end: 0,
             segments: BTreeMap::new(),
+            declared: BTreeMap::new(),
             incomplete: BTreeSet::new(),
             report: ImportReport {
                 state,
@@ -288,7 +291,7 @@ impl Import {
                     .values_mut()
                     .flat_map(|(_, found)| std::mem::take(found))
                     .collect();
-                keys.into_iter().map(|key| Request::Get { key }).collect()
+                keys.into_iter().map(Request::get).collect()
             }
             Stage::FetchBuckets => {
                 let mut out = Vec::new();
@@ -302,13 +305,13 @@ impl Import {
                         {
                             continue;
                         }
-                        out.push(Request::Get {
-                            key: ArtifactKey::Bucket {
+                        out.push(Request::get(
+                            ArtifactKey::Bucket {
                                 origin: origin.clone(),
                                 id: b.id,
                             }
                             .to_string(),
-                        });
+                        ));
                     }
                 }
                 out
@@ -329,13 +332,13 @@ impl Import {
                             .and_then(|p| p.sessions.get(&e.session))
                             .is_some_and(|s| s.manifest == e.manifest);
                         if !done {
-                            out.push(Request::Get {
-                                key: ArtifactKey::Manifest {
+                            out.push(Request::get(
+                                ArtifactKey::Manifest {
                                     origin: origin.clone(),
                                     id: e.manifest,
                                 }
                                 .to_string(),
-                            });
+                            ));
                         }
                     }
                 }
@@ -344,7 +347,7 @@ impl Import {
             Stage::FetchSegments => {
                 // The previous window's segments are all in: hand its sessions out.
                 self.complete_window();
-                let mut keys = BTreeSet::new();
+                let mut keys: BTreeMap<ArtifactKey, u64> = BTreeMap::new();
                 let mut bytes = 0u64;
                 while self.window_end < self.wanted.len()
                     && (bytes < self.window_bytes || self.window_end == 0)
@@ -359,13 +362,18 @@ impl Import {
                             origin: w.origin.clone(),
                             id: seg.id,
                         };
-                        if !self.segments.contains_key(&key) && keys.insert(key) {
+                        if !self.segments.contains_key(&key) && !keys.contains_key(&key) {
+                            keys.insert(key, seg.bytes);
                             bytes += seg.bytes;
                         }
                     }
                 }
+                // Declared sizes bound what is read (and decoded), so a manifest that
+                // understates them cannot make a window hold more (issue 17 item 6).
+                self.declared
+                    .extend(keys.iter().map(|(k, d)| (k.clone(), *d)));
                 keys.into_iter()
-                    .map(|k| Request::Get { key: k.to_string() })
+                    .map(|(k, declared)| Request::get_declared(k.to_string(), declared))
                     .collect()
             }
             Stage::Done => Vec::new(),
@@ -389,8 +397,19 @@ impl Import {
                     self.report.problems.push(Problem::store(&e));
                     self.listed(&prefix, ListPage::default());
                 }
-                (Request::Get { key }, Response::Got(bytes)) => self.got(&key, bytes),
-                (Request::Get { key }, Response::Failed(e)) => {
+                (Request::Get { key, .. }, Response::Got(bytes)) => self.got(&key, bytes),
+                (Request::Get { key, max_bytes }, Response::TooLarge(size)) => {
+                    self.report.problems.push(Problem::rejected(
+                        &key,
+                        &Error::SizeLimit {
+                            kind: "artifact (as referenced)",
+                            limit: max_bytes,
+                            actual: size,
+                        },
+                    ));
+                    self.mark_failed_text(&key);
+                }
+                (Request::Get { key, .. }, Response::Failed(e)) => {
                     self.report.problems.push(Problem::store(&e));
                     self.mark_failed_text(&key);
                 }
@@ -441,6 +460,18 @@ impl Import {
             self.missing(&key, key_text);
             return;
         };
+        if let Some(declared) = self.declared.remove(&key)
+            && let Ok((header, _)) = crate::frame::read_header(&bytes)
+            && header.canonical_len > declared
+        {
+            let error = Error::SizeLimit {
+                kind: "segment (as its manifest declares)",
+                limit: declared,
+                actual: header.canonical_len,
+            };
+            self.failed(&key, key_text, &error);
+            return;
+        }
         let opened = Artifact::open(&key, &bytes);
         let artifact = match opened {
             Ok(a) => {

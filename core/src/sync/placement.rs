@@ -96,7 +96,7 @@ impl Placement {
                         key: p.key.clone(),
                         bytes: p.bytes.clone(),
                     },
-                    Step::ReadBack => Request::Get { key: p.key.clone() },
+                    Step::ReadBack => Request::get(p.key.clone()),
                     Step::Replace => Request::Replace {
                         key: p.key.clone(),
                         bytes: p.bytes.clone(),

@@ -172,7 +172,7 @@ impl RootWalk {
                     .iter()
                     .map(|k| StoreRequest {
                         store,
-                        request: Request::Get { key: k.to_string() },
+                        request: Request::get(k.to_string()),
                     })
                     .collect()
             }

@@ -66,6 +66,15 @@ pub struct StoreError {
     pub transient: bool,
 }
 
+/// What a bounded get found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bounded {
+    Missing,
+    Bytes(Vec<u8>),
+    /// Over the bound: its size.
+    TooLarge(u64),
+}
+
 /// A synchronous store: dumb by design, it knows nothing of the format. `list_keys` (not
 /// `list`: a WIT keyword) returns keys under `prefix` strictly after `start_after`, in byte
 /// order, ignoring writers' `.tmp-` files. `replace` overwrites a key atomically; the engine
@@ -77,6 +86,15 @@ pub trait Store {
         start_after: Option<&str>,
     ) -> Result<ListPage, StoreError>;
     fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// `get`, refusing an object over `max_bytes`. Stores that know sizes before reading
+    /// (files, HTTP `Content-Length`) should override it so that nothing large is read.
+    fn get_bounded(&mut self, key: &str, max_bytes: u64) -> Result<Bounded, StoreError> {
+        Ok(match self.get(key)? {
+            None => Bounded::Missing,
+            Some(bytes) if bytes.len() as u64 > max_bytes => Bounded::TooLarge(bytes.len() as u64),
+            Some(bytes) => Bounded::Bytes(bytes),
+        })
+    }
     fn put_if_absent(&mut self, key: &str, bytes: &[u8]) -> Result<PutOutcome, StoreError>;
     fn replace(&mut self, key: &str, bytes: &[u8]) -> Result<(), StoreError>;
     fn delete(&mut self, key: &str) -> Result<(), StoreError>;
@@ -109,8 +127,10 @@ pub enum Request {
         prefix: String,
         start_after: Option<String>,
     },
+    /// At most `max_bytes`: a larger object is answered with [`Response::TooLarge`], unread.
     Get {
         key: String,
+        max_bytes: u64,
     },
     /// Write unless the key exists.
     Put {
@@ -130,11 +150,32 @@ pub enum Request {
 }
 
 impl Request {
+    /// A get bounded by the limit of the key's kind (of any kind if it is not an artifact key).
+    pub fn get(key: String) -> Request {
+        let max_bytes = key
+            .parse::<crate::names::ArtifactKey>()
+            .map_or(crate::limits::MAX_STORED_ANY, |k| {
+                k.kind().limits().max_stored
+            }) as u64;
+        Request::Get { key, max_bytes }
+    }
+
+    /// A get bounded by what a reference declares of the artifact's canonical size.
+    pub fn get_declared(key: String, canonical: u64) -> Request {
+        let Request::Get { key, max_bytes } = Request::get(key) else {
+            unreachable!("Request::get builds a get")
+        };
+        Request::Get {
+            key,
+            max_bytes: max_bytes.min(crate::limits::stored_bound(canonical)),
+        }
+    }
+
     /// The key or prefix the request is about (for problems and progress).
     pub fn subject(&self) -> &str {
         match self {
             Request::List { prefix, .. } => prefix,
-            Request::Get { key }
+            Request::Get { key, .. }
             | Request::Put { key, .. }
             | Request::Replace { key, .. }
             | Request::Delete { key } => key,
@@ -157,6 +198,8 @@ pub enum Response {
     Listed(ListPage),
     /// `None`: the key does not exist (yet).
     Got(Option<Vec<u8>>),
+    /// The object is larger than the get allowed (its size); it was not read.
+    TooLarge(u64),
     Put(PutOutcome),
     /// A replace or delete was done.
     Done,
@@ -172,7 +215,13 @@ pub fn answer_one(store: &mut dyn Store, request: &Request) -> Response {
         } => store
             .list_keys(prefix, start_after.as_deref())
             .map(Response::Listed),
-        Request::Get { key } => store.get(key).map(Response::Got),
+        Request::Get { key, max_bytes } => {
+            store.get_bounded(key, *max_bytes).map(|found| match found {
+                Bounded::Missing => Response::Got(None),
+                Bounded::Bytes(bytes) => Response::Got(Some(bytes)),
+                Bounded::TooLarge(size) => Response::TooLarge(size),
+            })
+        }
         Request::Put { key, bytes } => store.put_if_absent(key, bytes).map(Response::Put),
         Request::Replace { key, bytes } => store.replace(key, bytes).map(|()| Response::Done),
         Request::Delete { key } => store.delete(key).map(|()| Response::Done),
