@@ -453,8 +453,8 @@ class Bench:
                             + f"; peak RSS {max(t.rss_mb for t in times):.0f} MB")
         self.m["noop5_requests"] = M(
             requests, "req",
-            "`requests` of `sync --json`: the import's lists and gets (the exchange's are "
-            f"not counted); at {small_sessions} sessions the no-op took "
+            "`requests` of `sync --json`: every store request of the run (export, exchange, "
+            f"self-heal, import); at {small_sessions} sessions the no-op took "
             f"{median(t.seconds for t in small_times):.2f} s")
         self.m["noop5_small_requests"] = M(small_requests, "req")
         if self.tool("rsync"):

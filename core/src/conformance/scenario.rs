@@ -360,6 +360,8 @@ fn digest(messages: &[Message]) -> String {
 struct World {
     machines: BTreeMap<OriginId, Machine>,
     stores: BTreeMap<String, MemoryStore>,
+    /// What each machine's GC saw unreachable in each store, and since when.
+    gc_observed: BTreeMap<(OriginId, String), BTreeMap<String, u64>>,
     log: Vec<Value>,
 }
 
@@ -702,10 +704,25 @@ impl World {
         let mut listing = list_all(store, &format!("{origin}/"), None).unwrap_or_default();
         listing
             .extend(list_all(store, &ArtifactKey::roots_prefix(&origin), None).unwrap_or_default());
-        let plan = gc::plan(&origin, root.as_ref(), &reachable, &listing, now, grace);
+        let observed = self
+            .gc_observed
+            .get(&(origin.clone(), store_name.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let plan = gc::plan(
+            &origin,
+            root.as_ref(),
+            &reachable,
+            &listing,
+            &observed,
+            now,
+            grace,
+        );
         for key in &plan.delete {
             let _ = store.delete(key);
         }
+        self.gc_observed
+            .insert((origin, store_name), plan.observed.clone());
         Ok(
             json!({"deleted": plan.delete.iter().map(|k| k.split('/').nth(1).unwrap_or("")).collect::<Vec<_>>(), "kept_young": plan.kept_young}),
         )
@@ -806,6 +823,7 @@ pub fn run(v: &Value) -> Result<Value, VectorError> {
     let mut world = World {
         machines,
         stores,
+        gc_observed: BTreeMap::new(),
         log: Vec::new(),
     };
     for step in get(v, "steps")?

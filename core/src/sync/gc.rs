@@ -2,10 +2,12 @@
 //!
 //! Lock-free and conservative: only the origin's own keys, only artifacts its newest root does
 //! not reach, only once they are older than the grace window (which also covers clock skew and
-//! listing lag), never event batches, and nothing at all for an origin that has no root yet.
-//! Superseded roots older than the grace window go too; the newest root always stays.
+//! listing lag) *and* were already seen unreachable by a GC at least a grace window earlier
+//! (two observations, kopia's rule: one listing that missed a key's reference, or a file time
+//! that lies, is never enough), never event batches, and nothing at all for an origin that has
+//! no root yet. Superseded roots go by the same rule; the newest root always stays.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,15 +28,20 @@ pub struct GcPlan {
     pub kept_young: usize,
     /// Listed keys that are not artifacts of this origin, or events: never touched.
     pub ignored: usize,
+    /// When each unreachable key was first seen unreachable (keep it for the next GC of the
+    /// same store; keys reachable again, or deleted, are dropped).
+    pub observed: BTreeMap<String, u64>,
 }
 
 /// Plans the deletions among `listing` (the origin's own prefixes and its roots).
-/// `reachable` holds every segment, manifest and bucket id the newest root reaches.
+/// `reachable` holds every segment, manifest and bucket id the newest root reaches;
+/// `observed` is the [`GcPlan::observed`] of the previous GC of the same store.
 pub fn plan(
     origin: &OriginId,
     newest_root: Option<&ArtifactKey>,
     reachable: &BTreeSet<ArtifactId>,
     listing: &[Listing],
+    observed: &BTreeMap<String, u64>,
     now_ms: u64,
     grace_ms: u64,
 ) -> GcPlan {
@@ -60,10 +67,18 @@ pub fn plan(
         if !unreachable {
             continue;
         }
+        let first_seen = observed
+            .get(&entry.key)
+            .copied()
+            .unwrap_or(now_ms)
+            .min(now_ms);
         // Without a modification time the age is unknown: keep it.
         match entry.modified_ms {
-            Some(t) if t <= horizon => out.delete.push(entry.key.clone()),
-            _ => out.kept_young += 1,
+            Some(t) if t <= horizon && first_seen <= horizon => out.delete.push(entry.key.clone()),
+            _ => {
+                out.kept_young += 1;
+                out.observed.insert(entry.key.clone(), first_seen);
+            }
         }
     }
     out.delete.sort();

@@ -38,6 +38,9 @@ pub fn gc(
     }
     let mut results = Vec::new();
     let mut text = String::new();
+    // Per store: the unreachable keys earlier GCs saw, and since when (two observations).
+    let mut observed: BTreeMap<String, BTreeMap<String, u64>> =
+        archive.state("gc")?.unwrap_or_default();
     for (name, dir) in stores {
         let mut store = FolderStore::new(&dir);
         let mut listing = list_all(&mut store, &format!("{origin}/"), None)?;
@@ -46,14 +49,17 @@ pub fn gc(
             &ArtifactKey::roots_prefix(&origin),
             None,
         )?);
+        let store_id = dir.display().to_string();
         let plan = gc::plan(
             &origin,
             root.as_ref(),
             &reachable,
             &listing,
+            observed.get(&store_id).unwrap_or(&BTreeMap::new()),
             now_ms(),
             grace_ms,
         );
+        observed.insert(store_id, plan.observed.clone());
         let mut failed = Vec::new();
         if !dry_run {
             for key in &plan.delete {
@@ -63,7 +69,8 @@ pub fn gc(
             }
         }
         text.push_str(&format!(
-            "{name}: {} {} unreachable artifact(s); {} kept inside the grace window\n",
+            "{name}: {} {} unreachable artifact(s); {} kept (inside the grace window, or not yet \
+             seen unreachable a grace window ago)\n",
             if dry_run { "would delete" } else { "deleted" },
             plan.delete.len() - failed.len(),
             plan.kept_young
@@ -82,6 +89,7 @@ pub fn gc(
     if root.is_none() {
         text.push_str("nothing published yet: gc keeps everything until the first sync\n");
     }
+    archive.set_state("gc", &observed)?;
     Output::new(&results, text)
 }
 
