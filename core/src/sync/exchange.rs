@@ -304,7 +304,7 @@ impl Exchange {
                 Phase::PutRoots
             }
             Phase::PutRoots => {
-                self.settle_roots();
+                self.settle_rest();
                 Phase::Done
             }
             Phase::Done => Phase::Done,
@@ -716,16 +716,7 @@ impl Exchange {
         }
         if !manifests {
             // Event batches were placed alongside; note them now.
-            for ((store, key), placed) in self.placement.take_all() {
-                match placed {
-                    Placed::Failed(p) => self.report.problems.push(p),
-                    placed => {
-                        if let Ok(key) = key.parse::<ArtifactKey>() {
-                            self.note(store, &key, &placed);
-                        }
-                    }
-                }
-            }
+            self.settle_rest();
         }
     }
 
@@ -745,7 +736,8 @@ impl Exchange {
         }
     }
 
-    fn settle_roots(&mut self) {
+    /// Notes every placement not settled yet (event batches, roots).
+    fn settle_rest(&mut self) {
         for ((store, key), placed) in self.placement.take_all() {
             match placed {
                 Placed::Failed(p) => self.report.problems.push(p),

@@ -152,23 +152,21 @@ pub enum Request {
 impl Request {
     /// A get bounded by the limit of the key's kind (of any kind if it is not an artifact key).
     pub fn get(key: String) -> Request {
-        let max_bytes = key
-            .parse::<crate::names::ArtifactKey>()
-            .map_or(crate::limits::MAX_STORED_ANY, |k| {
-                k.kind().limits().max_stored
-            }) as u64;
+        let max_bytes = Self::kind_bound(&key);
         Request::Get { key, max_bytes }
     }
 
     /// A get bounded by what a reference declares of the artifact's canonical size.
     pub fn get_declared(key: String, canonical: u64) -> Request {
-        let Request::Get { key, max_bytes } = Request::get(key) else {
-            unreachable!("Request::get builds a get")
-        };
-        Request::Get {
-            key,
-            max_bytes: max_bytes.min(crate::limits::stored_bound(canonical)),
-        }
+        let max_bytes = Self::kind_bound(&key).min(crate::limits::stored_bound(canonical));
+        Request::Get { key, max_bytes }
+    }
+
+    fn kind_bound(key: &str) -> u64 {
+        key.parse::<crate::names::ArtifactKey>()
+            .map_or(crate::limits::MAX_STORED_ANY, |k| {
+                k.kind().limits().max_stored
+            }) as u64
     }
 
     /// The key or prefix the request is about (for problems and progress).
