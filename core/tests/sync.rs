@@ -79,3 +79,75 @@ proptest! {
         }
     }
 }
+
+fn mirror(origin: &str) -> String {
+    format!("m-{origin}")
+}
+
+fn sync_action() -> impl Strategy<Value = Value> {
+    let origin = prop::sample::select(ORIGINS.to_vec());
+    let native = prop::sample::select(vec!["s1", "s2", "s3"]);
+    let kind = prop::sample::select(vec![
+        "/segments/",
+        "/manifests/",
+        "/buckets/",
+        "roots/",
+        "/events/",
+    ]);
+    prop_oneof![
+        (origin.clone(), native.clone(), 1u64..150).prop_map(|(o, n, m)| json!({"do": "session", "origin": o, "native": n, "messages": m})),
+        (origin.clone(), prop::option::of(0u64..12)).prop_map(|(o, crash)| {
+            let mut step = json!({"do": "sync", "origin": o, "mirror": mirror(o), "target": "shared"});
+            if let Some(n) = crash {
+                step["crash_after_writes"] = json!(n);
+            }
+            step
+        }),
+        (origin.clone(), prop::sample::select(ORIGINS.to_vec()), native, prop::sample::select(vec!["star", "unstar", "trash"]))
+            .prop_map(|(o, target, n, op)| json!({"do": "edit", "origin": o, "session": format!("{target}~{n}"), "op": {"op": op}})),
+        kind.clone().prop_map(|k| json!({"do": "drop", "store": "shared", "key_contains": k})),
+        Just(json!({"do": "restore", "store": "shared"})),
+        kind.prop_map(|k| json!({"do": "corrupt", "store": "shared", "key_contains": k})),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The CLI's run (the engine with a mirror per machine and one shared target) under
+    /// random interleavings, crashes at random writes, late keys and corrupt copies: once the
+    /// late keys arrive and every machine syncs a few times, all machines agree.
+    #[test]
+    fn whole_syncs_with_crashes_and_corruption_converge(actions in prop::collection::vec(sync_action(), 1..30)) {
+        let mut steps: Vec<Value> = Vec::new();
+        let mut now = 1_764_078_194_000u64;
+        for mut a in actions {
+            now += 1000;
+            a["now_ms"] = json!(now);
+            steps.push(a);
+        }
+        steps.push(json!({"do": "restore", "store": "shared", "now_ms": now}));
+        for _ in 0..3 {
+            for o in ORIGINS {
+                now += 1000;
+                steps.push(json!({"do": "sync", "origin": o, "mirror": mirror(o), "target": "shared", "now_ms": now}));
+            }
+        }
+        let origins: serde_json::Map<String, Value> = ORIGINS
+            .iter()
+            .enumerate()
+            .map(|(i, o)| ((*o).to_owned(), json!({"seed": hex::encode([i as u8 + 1; 32])})))
+            .collect();
+        let mut stores: Vec<String> = ORIGINS.iter().map(|o| mirror(o)).collect();
+        stores.push("shared".into());
+        let v = json!({"name": "random-syncs", "op": "scenario", "origins": origins, "stores": stores, "page_size": 3, "steps": steps});
+        let result = run_vector(&v);
+        prop_assert_eq!(&result["ok"], &json!(true), "{}", result);
+        let machines = &result["output"]["final"]["machines"];
+        for o in &ORIGINS[1..] {
+            prop_assert_eq!(&machines[o]["sessions"], &machines[ORIGINS[0]]["sessions"], "{}", o);
+            prop_assert_eq!(&machines[o]["curation"], &machines[ORIGINS[0]]["curation"], "{}", o);
+            prop_assert_eq!(&machines[o]["conflicts"], &machines[ORIGINS[0]]["conflicts"], "{}", o);
+        }
+    }
+}
