@@ -764,6 +764,35 @@ fn events() -> Vec<Value> {
                "canonical_hex": envelope(5, 2, b().str(ORIGIN), Some(SEED)).hex()}),
         "FutureVersion",
     ));
+    // Issue 17: an op with tag 0 is malformed (not an unknown op to keep), and an edit over a
+    // reader's limit is refused on read as it is at the edit.
+    let tag_zero = envelope(
+        5,
+        1,
+        b().str(ORIGIN)
+            .varint(1)
+            .record(event_record("20261125T134314.123Z-0000", &gid, 0, b())),
+        Some(SEED),
+    );
+    out.push(rejects(
+        json!({"name": "events-op-tag-0", "op": "decode", "kind": "events", "canonical_hex": tag_zero.hex()}),
+        "Malformed",
+    ));
+    let long_name = envelope(
+        5,
+        1,
+        b().str(ORIGIN).varint(1).record(event_record(
+            "20261125T134314.123Z-0000",
+            &gid,
+            1,
+            b().str(&"n".repeat(1025)),
+        )),
+        Some(SEED),
+    );
+    out.push(rejects(
+        json!({"name": "events-rename-over-the-limit", "op": "decode", "kind": "events", "canonical_hex": long_name.hex()}),
+        "StringLimit",
+    ));
     out.push(rejects(
         json!({"name": "events-empty-batch", "op": "encode", "kind": "events", "signing_seed": hex::encode(SEED),
                "value": {"origin": ORIGIN, "events": []}}),
