@@ -9,6 +9,7 @@
 //! debounce_ms = 2000
 //! [gc]
 //! grace = "7d"
+//! every = "1d"                       # `sync` runs `gc` when the last one is older; "off"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -53,11 +54,26 @@ impl Default for WatchConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct GcConfig {
     pub grace: String,
+    /// How often `sync` runs a `gc` after itself (`off`: never; run `gc` by hand).
+    pub every: String,
 }
 
 impl Default for GcConfig {
     fn default() -> Self {
-        GcConfig { grace: "7d".into() }
+        GcConfig {
+            grace: "7d".into(),
+            every: "1d".into(),
+        }
+    }
+}
+
+impl GcConfig {
+    /// The interval of the automatic GC, or `None` when it is off.
+    pub fn every_ms(&self) -> Result<Option<u64>> {
+        match self.every.trim() {
+            "off" | "never" => Ok(None),
+            text => parse_duration_ms(text).map(Some),
+        }
     }
 }
 

@@ -56,6 +56,9 @@ pub struct SyncReport {
     /// Root keys that did not verify and were passed over for an older root.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shadowed_roots: Vec<String>,
+    /// What the scheduled GC did, when it ran after this sync (`gc --json`'s shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc: Option<serde_json::Value>,
     pub requests: usize,
 }
 

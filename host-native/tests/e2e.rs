@@ -420,3 +420,75 @@ fn cli_exit_codes_and_json() {
     let run = b.run(&["show", &gid]);
     assert_eq!(run.code, 1);
 }
+
+/// Issue 17 item 7: a peer's GC finds the copies in its mirror that the other origin's newest
+/// root no longer references (the superseded root, bucket, manifest and tail segment after an
+/// append) and, being a first observation, only records them; nothing the newest root reaches
+/// is among them, and the shared folder is not touched.
+#[test]
+fn gc_finds_superseded_copies_of_another_origin_in_the_mirror() {
+    let scratch = Scratch::new("gc-foreign");
+    let shared = shared_folder(&scratch.path);
+    let a = Machine::new(&scratch.path, "a");
+    let b = Machine::new(&scratch.path, "b");
+    let mut log = ClaudeLog::write(
+        &a.projects(),
+        "api",
+        "2e0b4f6a-8c3d-4e5f-9a7b-9c0d1e2f3a4b",
+        3600,
+        300,
+    );
+    a.ingest();
+    a.sync_ok(&shared);
+    b.sync_ok(&shared);
+    log.append(1);
+    a.ingest();
+    a.sync_ok(&shared);
+    b.sync_ok(&shared);
+    let shared_before = files_under(&shared);
+    let gc = b.json(&["gc", shared.to_str().unwrap()]);
+    let copies = gc
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["origin"] == a.origin.as_str())
+        .unwrap_or_else(|| panic!("no plan for a's copies: {gc:#}"));
+    assert_eq!(
+        copies["delete"],
+        json!([]),
+        "a first observation deletes nothing"
+    );
+    let waiting: Vec<&str> = copies["waiting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let kinds: std::collections::BTreeSet<&str> = waiting
+        .iter()
+        .map(|k| {
+            if k.starts_with("roots/") {
+                "root"
+            } else {
+                k.split('/').nth(1).unwrap()
+            }
+        })
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["buckets", "manifests", "root", "segments"],
+        "{waiting:?}"
+    );
+    // What b's newest copy of a references is not among them: b still imports from scratch.
+    for key in &waiting {
+        assert!(b.mirror().join(key).exists(), "{key} still there");
+    }
+    assert_eq!(
+        files_under(&shared),
+        shared_before,
+        "gc of copies never touches the target"
+    );
+    let c = Machine::new(&scratch.path, "c");
+    c.sync_ok(&shared);
+    assert_converged(&[&a, &b, &c]);
+}

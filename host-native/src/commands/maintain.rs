@@ -3,11 +3,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use agentsync_core::names::ROOTS_PREFIX;
 use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::gc;
 use agentsync_core::sync::import::ImportState;
 use agentsync_core::sync::store::{Store, list_all};
-use agentsync_core::{Artifact, ArtifactKey, OriginId, PublicKey};
+use agentsync_core::{Artifact, ArtifactId, ArtifactKey, OriginId, PublicKey};
 use anyhow::{Context as _, Result, anyhow};
 use serde::Serialize;
 use serde_json::json;
@@ -41,6 +42,42 @@ pub fn gc(
     // Per store: the unreachable keys earlier GCs saw, and since when (two observations).
     let mut observed: BTreeMap<String, BTreeMap<String, u64>> =
         archive.state("gc")?.unwrap_or_default();
+    let mut next_observed: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    // The mirror's copies of other origins first: what no newest root references any more.
+    let mirror_id = ctx.home.mirror_dir().display().to_string();
+    let mirror_seen = observed.get(&mirror_id).cloned().unwrap_or_default();
+    for (other, plan) in foreign_mirror_plans(ctx, &origin, &mirror_seen, grace_ms)? {
+        let mut store = FolderStore::new(ctx.home.mirror_dir());
+        let mut failed = Vec::new();
+        if !dry_run {
+            for key in &plan.delete {
+                if let Err(e) = Store::delete(&mut store, key) {
+                    failed.push(e.to_string());
+                }
+            }
+        }
+        if !plan.delete.is_empty() || plan.kept_young > 0 {
+            text.push_str(&format!(
+                "mirror, copies of {other}: {} {} unreachable artifact(s); {} kept\n",
+                if dry_run { "would delete" } else { "deleted" },
+                plan.delete.len() - failed.len(),
+                plan.kept_young
+            ));
+        }
+        results.push(json!({
+            "store": "mirror",
+            "origin": other.as_str(),
+            "delete": plan.delete,
+            "kept_young": plan.kept_young,
+            "waiting": plan.observed.keys().collect::<Vec<_>>(),
+            "failed": failed,
+            "dry_run": dry_run,
+        }));
+        next_observed
+            .entry(mirror_id.clone())
+            .or_default()
+            .extend(plan.observed);
+    }
     for (name, dir) in stores {
         let mut store = FolderStore::new(&dir);
         let mut listing = list_all(&mut store, &format!("{origin}/"), None)?;
@@ -50,16 +87,20 @@ pub fn gc(
             None,
         )?);
         let store_id = dir.display().to_string();
+        let seen = observed.remove(&store_id).unwrap_or_default();
         let plan = gc::plan(
             &origin,
             root.as_ref(),
             &reachable,
             &listing,
-            observed.get(&store_id).unwrap_or(&BTreeMap::new()),
+            &seen,
             now_ms(),
             grace_ms,
         );
-        observed.insert(store_id, plan.observed.clone());
+        next_observed
+            .entry(store_id)
+            .or_default()
+            .extend(plan.observed.clone());
         let mut failed = Vec::new();
         if !dry_run {
             for key in &plan.delete {
@@ -82,6 +123,7 @@ pub fn gc(
             "store": name,
             "delete": plan.delete,
             "kept_young": plan.kept_young,
+            "waiting": plan.observed.keys().collect::<Vec<_>>(),
             "failed": failed,
             "dry_run": dry_run,
         }));
@@ -89,8 +131,64 @@ pub fn gc(
     if root.is_none() {
         text.push_str("nothing published yet: gc keeps everything until the first sync\n");
     }
-    archive.set_state("gc", &observed)?;
+    archive.set_state("gc", &next_observed)?;
+    archive.set_state("gc_ran", &now_ms())?;
     Output::new(&results, text)
+}
+
+/// GC plans for the mirror's copies of other origins. Only origins whose newest root in the
+/// mirror is the one fully imported: then the import state knows exactly what that root
+/// reaches (its buckets, and every session's manifest and segments). Origins still importing
+/// are left alone: the mirror must never hold a root whose data it lacks.
+fn foreign_mirror_plans(
+    ctx: &Context,
+    local: &OriginId,
+    observed: &BTreeMap<String, u64>,
+    grace_ms: u64,
+) -> Result<Vec<(OriginId, gc::GcPlan)>> {
+    let archive = ctx.archive()?;
+    let import: ImportState = archive.state("import")?.unwrap_or_default();
+    let mut store = FolderStore::new(ctx.home.mirror_dir());
+    let mut newest: BTreeMap<OriginId, ArtifactKey> = BTreeMap::new();
+    for entry in list_all(&mut store, ROOTS_PREFIX, None)? {
+        if let Ok(key @ ArtifactKey::Root { .. }) = entry.key.parse::<ArtifactKey>()
+            && key.origin() != local
+            && newest.get(key.origin()).is_none_or(|k| *k < key)
+        {
+            newest.insert(key.origin().clone(), key);
+        }
+    }
+    let mut plans = Vec::new();
+    for (other, root) in newest {
+        let Some(progress) = import.origins.get(&other) else {
+            continue;
+        };
+        if progress.root.as_ref() != Some(&root) {
+            continue;
+        }
+        let mut reachable: BTreeSet<ArtifactId> = progress.buckets.values().copied().collect();
+        for session in progress.sessions.values() {
+            reachable.insert(session.manifest);
+            reachable.extend(session.segments.iter().copied());
+        }
+        let mut listing = list_all(&mut store, &format!("{other}/"), None)?;
+        listing.extend(list_all(
+            &mut store,
+            &ArtifactKey::roots_prefix(&other),
+            None,
+        )?);
+        let plan = gc::plan(
+            &other,
+            Some(&root),
+            &reachable,
+            &listing,
+            observed,
+            now_ms(),
+            grace_ms,
+        );
+        plans.push((other, plan));
+    }
+    Ok(plans)
 }
 
 #[derive(Debug, Default, Serialize)]

@@ -46,7 +46,7 @@ fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
     } else {
         Some(super::setup::logs(ctx, &[])?)
     };
-    sync::run(
+    let mut report = sync::run(
         &mut archive,
         &identity,
         &ctx.home.mirror_dir(),
@@ -58,7 +58,18 @@ fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
             now_ms: now_ms(),
         },
         &ctx.progress,
-    )
+    )?;
+    // GC on the schedule of the config; it deletes only what two GCs a grace window apart saw
+    // unreachable, so running it often is safe.
+    if let Some(every) = ctx.config.gc.every_ms()? {
+        let last: u64 = archive.state("gc_ran")?.unwrap_or(0);
+        if now_ms().saturating_sub(last) >= every {
+            drop(archive);
+            let gc = super::maintain::gc(ctx, target.as_deref(), None, false)?;
+            report.gc = Some(gc.value);
+        }
+    }
+    Ok(report)
 }
 
 pub fn render(report: &SyncReport) -> String {
