@@ -189,5 +189,38 @@ pub(crate) fn recreate_derived(conn: &Connection) -> Result<()> {
         conn.execute_batch(&format!("DROP TABLE IF EXISTS {table};"))?;
     }
     conn.execute_batch(DERIVED)?;
+    forget_imported_sessions(conn)
+}
+
+/// The import state says which foreign sessions the derived tables hold; once they are dropped,
+/// it must forget them, or the next sync would never import them again from the local mirror
+/// (issue 17 item 11). Pinned keys and the event batches handled stay: the ledger that holds
+/// those events is sync state and survives.
+fn forget_imported_sessions(conn: &Connection) -> Result<()> {
+    use agentsync_core::sync::import::{ImportState, OriginProgress};
+    let json: Option<String> = conn
+        .query_row(
+            "SELECT json FROM sync_state WHERE name = 'import'",
+            [],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    let Some(json) = json else { return Ok(()) };
+    let mut state: ImportState = crate::error::decode("import state", &json)?;
+    for progress in state.origins.values_mut() {
+        *progress = OriginProgress {
+            events_seen: std::mem::take(&mut progress.events_seen),
+            ..OriginProgress::default()
+        };
+    }
+    let json = crate::error::encode("import state", &state)?;
+    conn.execute(
+        "UPDATE sync_state SET json = ?1 WHERE name = 'import'",
+        [json],
+    )?;
     Ok(())
 }

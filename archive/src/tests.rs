@@ -198,8 +198,38 @@ fn edits_project_onto_rows_and_purge_deletes() {
         archive.edit(&me, t, &a2, Op::Star),
         Err(crate::ArchiveError::NoSuchSession(_))
     ));
-    // The ledger survives a rebuild; the projection comes back from it.
+    // The ledger survives a rebuild; the projection comes back from it. The import state
+    // forgets the foreign sessions the dropped tables held (so the next sync imports them
+    // again from the mirror) but keeps the pinned keys and the event batches handled.
+    let peer = origin("desktop-3d4e5f");
+    let mut import = agentsync_core::sync::import::ImportState::default();
+    import
+        .keyring
+        .pin(
+            peer.clone(),
+            agentsync_core::OriginKey::from_secret([9; 32]).public(),
+        )
+        .expect("pin");
+    let progress = import.origins.entry(peer.clone()).or_default();
+    progress.root = Some(
+        format!("roots/{peer}/00000000000000000003-{}.root", "ab".repeat(32))
+            .parse()
+            .expect("key"),
+    );
+    progress.events_seen.insert("batch".into());
+    archive.set_state("import", &import).expect("state");
     archive.rebuild_derived().expect("rebuild");
+    let after: agentsync_core::sync::import::ImportState =
+        archive.state("import").expect("state").expect("kept");
+    assert_eq!(
+        after.keyring, import.keyring,
+        "issue 17 item 11: pinned keys survive"
+    );
+    assert_eq!(
+        after.origins[&peer].root, None,
+        "issue 17 item 11: re-imported next sync"
+    );
+    assert!(after.origins[&peer].events_seen.contains("batch"));
     archive
         .apply_own(&me, &session("a1", "a1"), &[message(0, "x")], &[], false)
         .expect("re-ingest");
