@@ -13,6 +13,7 @@ pub mod demo;
 pub mod home;
 pub mod ingest;
 pub mod inspect;
+pub mod lock;
 pub mod origin;
 pub mod progress;
 pub mod store;

@@ -238,6 +238,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// The name of a command that writes to the data folder (other than `sync`, which locks per
+/// run), for the write lock.
+fn writer_name(command: &Command) -> Option<&'static str> {
+    Some(match command {
+        Command::Init { .. } => "init",
+        Command::Ingest { .. } => "ingest",
+        Command::Rename { .. } => "rename",
+        Command::Star(_) => "star",
+        Command::Unstar(_) => "unstar",
+        Command::Trash(_) => "trash",
+        Command::Restore(_) => "restore",
+        Command::Purge { .. } => "purge",
+        Command::Pin { .. } => "pin",
+        Command::Unpin { .. } => "unpin",
+        Command::Tag { .. } => "tag",
+        Command::Note { .. } => "note",
+        Command::Gc { dry_run: false, .. } => "gc",
+        _ => return None,
+    })
+}
+
 /// An edit over a limit every reader applies: a usage error (exit 2), and nothing was written.
 fn is_refused_edit(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
@@ -294,6 +315,12 @@ fn run(cli: Cli) -> Result<Option<Output>> {
         return demo::run(dir.as_deref(), cli.json).map(Some);
     }
     let mut ctx = Context::new(cli.data_dir.as_deref(), cli.json)?;
+    // One writer per data folder; `sync` locks per run itself (so `--watch` holds it only
+    // while a run writes), readers never lock.
+    let _write_lock = match writer_name(&cli.command) {
+        Some(name) => Some(agentsync::lock::acquire(&ctx.home.data_dir, name)?),
+        None => None,
+    };
     let ops = |op: Op| move |_: &_, _: &_| Ok(vec![op.clone()]);
     let output = match cli.command {
         Command::Init { origin, target } => {

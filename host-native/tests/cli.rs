@@ -342,3 +342,50 @@ fn an_edit_over_the_limit_is_refused_and_sync_still_works() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 19 item 2: one writer per data folder. While another process holds the write lock, a
+/// writing command waits its bounded time and fails naming the holder; readers go on.
+#[test]
+fn a_second_writer_waits_then_names_the_holder_and_readers_never_block() {
+    let dir = fresh_dir("lock");
+    let report = demo_json(&dir);
+    let laptop = dir.join("laptop");
+    let data = laptop.to_str().unwrap();
+    let id = report["sessions"][0]["id"].as_str().unwrap().to_owned();
+
+    let mut holder = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(laptop.join("write.lock"))
+        .unwrap();
+    holder.lock().unwrap();
+    std::io::Write::write_all(&mut holder, b"held by the test").unwrap();
+
+    let blocked = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_agentsync"))
+            .env("AGENTSYNC_LOCK_WAIT_MS", "300")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        vec!["--data-dir", data, "rename", &id, "while locked"],
+        vec!["--data-dir", data, "sync", "--no-ingest"],
+    ] {
+        let out = blocked(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("held by the test"), "{err}");
+    }
+    let out = blocked(&["--data-dir", data, "--json", "sessions"]);
+    assert!(out.status.success(), "readers never block: {out:?}");
+    let out = blocked(&["--data-dir", data, "status"]);
+    assert!(out.status.success(), "{out:?}");
+
+    holder.unlock().unwrap();
+    let out = blocked(&["--data-dir", data, "rename", &id, "after the lock"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -39,6 +39,7 @@ fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
             );
         }
     }
+    let _write_lock = crate::lock::acquire(&ctx.home.data_dir, "sync")?;
     let mut archive = ctx.archive()?;
     let identity = ctx.identity(&archive)?;
     let logs = if args.no_ingest {
