@@ -111,9 +111,14 @@ fn paths_or(configured: &Option<Vec<String>>, default: &str) -> Vec<PathBuf> {
     }
 }
 
-/// `~/x` → `$HOME/x`.
+/// `~/x` → `$HOME/x`, `~` → `$HOME`.
 pub fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), directories::BaseDirs::new()) {
+    let rest = if path == "~" {
+        Some("")
+    } else {
+        path.strip_prefix("~/")
+    };
+    match (rest, directories::BaseDirs::new()) {
         (Some(rest), Some(base)) => base.home_dir().join(rest),
         _ => PathBuf::from(path),
     }

@@ -18,4 +18,5 @@ pub mod origin;
 pub mod progress;
 pub mod store;
 pub mod sync;
+pub mod terminal;
 pub mod wasm;

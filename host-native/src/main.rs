@@ -214,7 +214,7 @@ fn main() -> ExitCode {
             let text = if json {
                 serde_json::to_string_pretty(&output.value).unwrap_or_default()
             } else {
-                output.text
+                agentsync::terminal::safe(&output.text)
             };
             let mut stdout = std::io::stdout().lock();
             match writeln!(stdout, "{}", text.trim_end()).and_then(|()| stdout.flush()) {
@@ -228,7 +228,7 @@ fn main() -> ExitCode {
             exit_code(output.partial)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", agentsync::terminal::safe(&format!("{e:#}")));
             if e.is::<UsageError>() || is_refused_edit(&e) {
                 ExitCode::from(2)
             } else {
@@ -236,6 +236,18 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Names and tags are shown on every machine: no control characters (exit 2).
+fn refuse_control(what: &'static str, text: &str) -> Result<()> {
+    if agentsync::terminal::has_control(text) {
+        return Err(UsageError(match what {
+            "a name" => "a name cannot hold control characters (escape sequences, bidi overrides)",
+            _ => "a tag cannot hold control characters (escape sequences, bidi overrides)",
+        })
+        .into());
+    }
+    Ok(())
 }
 
 /// The name of a command that writes to the data folder (other than `sync`, which locks per
@@ -348,6 +360,7 @@ fn run(cli: Cli) -> Result<Option<Output>> {
         Command::Show { session } => browse::show(&ctx, &session)?,
         Command::Search { query, limit } => browse::search(&ctx, &query, limit)?,
         Command::Rename { session, name } => {
+            refuse_control("a name", &name)?;
             curate::edit(&ctx, &[session], ops(Op::Rename { name }))?
         }
         Command::Star(a) => curate::edit(&ctx, &a.sessions, ops(Op::Star))?,
@@ -379,6 +392,9 @@ fn run(cli: Cli) -> Result<Option<Output>> {
             }])
         })?,
         Command::Tag { session, changes } => {
+            for change in &changes {
+                refuse_control("a tag", change)?;
+            }
             let tag_ops = curate::tag_ops(&changes)?;
             curate::edit(&ctx, &[session], move |_, _| Ok(tag_ops.clone()))?
         }

@@ -389,3 +389,84 @@ fn a_second_writer_waits_then_names_the_holder_and_readers_never_block() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 19 item 5: text from logs and other machines never reaches the terminal raw, and a
+/// name or tag with a control character is refused at the edit (exit 2).
+#[test]
+fn escape_sequences_never_reach_the_terminal_raw() {
+    let dir = fresh_dir("escapes");
+    let report = demo_json(&dir);
+    let laptop = dir.join("laptop");
+    let data = laptop.to_str().unwrap();
+    let log = dir.join("hostile.jsonl");
+    std::fs::write(
+        &log,
+        concat!(
+            r#"{"type":"user","sessionId":"6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f","#,
+            r#""uuid":"7d2e3f4a-5b6c-4d7e-8f9a-0b1c2d3e4f5a","timestamp":"2026-11-30T10:00:00.000Z","#,
+            r#""cwd":"/tmp/x","message":{"role":"user","content":"clear \u001b[2J the screen"}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = agentsync(&["--data-dir", data, "ingest", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    for args in [
+        vec!["--data-dir", data, "sessions"],
+        vec!["--data-dir", data, "search", "screen"],
+    ] {
+        let out = agentsync(&args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert!(!out.stdout.contains(&0x1b), "raw ESC in {args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("\\x1b[2J"),
+            "shown escaped: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let id = report["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let out = agentsync(&["--data-dir", data, "rename", &id, "bad \u{1b}[2J name"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = agentsync(&["--data-dir", data, "tag", &id, "+\u{202e}gat"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 19 item 6: a quoted `~` (left alone by the shell, as config files and GUIs do) means
+/// the home folder, never a folder named `~` in the current one; the config stores the
+/// absolute path.
+#[test]
+fn a_quoted_tilde_target_is_the_home_folder() {
+    let root = fresh_dir("tilde");
+    let (home, cwd) = (root.join("home"), root.join("cwd"));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&cwd).unwrap();
+    let data = root.join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_agentsync"))
+        .env("HOME", &home)
+        .current_dir(&cwd)
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "init",
+            "--target",
+            "~/shared-x",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(home.join("shared-x").is_dir());
+    assert!(!cwd.join("~").exists(), "no folder named ~");
+    let out = Command::new(env!("CARGO_BIN_EXE_agentsync"))
+        .env("HOME", &home)
+        .args(["--data-dir", data.to_str().unwrap(), "--json", "status"])
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let target = status["target"].as_str().unwrap();
+    assert!(
+        Path::new(target).is_absolute() && target.ends_with("shared-x"),
+        "{target}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

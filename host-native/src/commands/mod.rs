@@ -51,17 +51,22 @@ impl Context {
 
     /// The sync target: the argument, else the config's.
     pub fn target(&self, arg: Option<&Path>) -> Option<PathBuf> {
-        arg.map(Path::to_path_buf).or_else(|| {
-            self.config
-                .target
-                .as_deref()
-                .map(crate::config::expand_home)
-        })
+        // A `~` the shell left alone (quoted, from a GUI or a script) means the home folder,
+        // never a folder named `~` here.
+        arg.map(|p| crate::config::expand_home(&p.to_string_lossy()))
+            .or_else(|| {
+                self.config
+                    .target
+                    .as_deref()
+                    .map(crate::config::expand_home)
+            })
     }
 }
 
-/// A target folder as the config stores it: absolute, so commands run from anywhere agree.
+/// A target folder as the config stores it: absolute (and `~` expanded), so commands run from
+/// anywhere agree.
 pub fn absolute_target(path: &Path) -> Result<String> {
+    let path = &crate::config::expand_home(&path.to_string_lossy());
     std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
     let absolute =
         std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;

@@ -219,6 +219,6 @@ fn print_run(json: bool, report: &SyncReport) {
             println!("{line}");
         }
     } else {
-        eprintln!("{}", render(report));
+        eprintln!("{}", crate::terminal::safe(&render(report)));
     }
 }
