@@ -10,7 +10,7 @@ use agentsync_core::Op;
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
-use agentsync::commands::{self, Context, Output, browse, curate, maintain, setup};
+use agentsync::commands::{self, Context, Output, UsageError, browse, curate, maintain, setup};
 use agentsync::{conformance, demo, sync};
 
 /// Keep an archive of AI coding-agent sessions (Claude Code, Codex) on every machine you use,
@@ -291,19 +291,6 @@ fn exit_code(partial: bool) -> ExitCode {
         ExitCode::SUCCESS
     }
 }
-
-/// A command line that parses but asks for something that needs more (exit code 2, like
-/// clap's own usage errors).
-#[derive(Debug)]
-struct UsageError(&'static str);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 fn run(cli: Cli) -> Result<Option<Output>> {
     if let Command::Conformance {

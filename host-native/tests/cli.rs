@@ -470,3 +470,45 @@ fn a_quoted_tilde_target_is_the_home_folder() {
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// Issue 19 item 7: messages that do not mislead. `verify` of a folder that is no store and
+/// `gc` of a missing target fail and say why; a bad `--grace` is a usage error; `gc` says the
+/// fixed margin it adds to the grace window.
+#[test]
+fn verify_and_gc_say_what_is_wrong() {
+    let dir = fresh_dir("messages");
+    demo_json(&dir);
+    let data = dir.join("laptop");
+    let data = data.to_str().unwrap();
+    let not_a_store = dir.join("not-a-store");
+    std::fs::create_dir_all(&not_a_store).unwrap();
+    std::fs::write(not_a_store.join("notes.txt"), "hello").unwrap();
+    let out = agentsync(&["--data-dir", data, "verify", not_a_store.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an agentsync store"));
+
+    let missing = dir.join("unmounted");
+    let out = agentsync(&["--data-dir", data, "gc", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a folder"));
+    assert!(!missing.exists(), "nothing created");
+
+    let out = agentsync(&["--data-dir", data, "gc", "--grace", "soon"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = agentsync(&["--data-dir", data, "gc", "--dry-run", "--grace", "0s"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("plus 10 min for clock skew"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The shared folder the demo used is a store.
+    let out = agentsync(&[
+        "--data-dir",
+        data,
+        "verify",
+        dir.join("shared").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

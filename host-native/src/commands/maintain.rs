@@ -27,7 +27,12 @@ pub fn gc(
 ) -> Result<Output> {
     let archive = ctx.archive()?;
     let (origin, _) = ctx.identity(&archive)?;
-    let grace_ms = parse_duration_ms(grace.unwrap_or(&ctx.config.gc.grace))?;
+    let grace_ms = match grace {
+        Some(text) => parse_duration_ms(text).map_err(|_| {
+            super::UsageError("--grace takes 30s, 15m, 12h, 7d, 2w or milliseconds")
+        })?,
+        None => parse_duration_ms(&ctx.config.gc.grace)?,
+    };
     let export: Option<ExportState> = archive.state("export")?;
     let (root, reachable) = match &export {
         Some(e) => (e.root.clone(), e.reachable()),
@@ -35,6 +40,13 @@ pub fn gc(
     };
     let mut stores = vec![("mirror".to_owned(), ctx.home.mirror_dir())];
     if let Some(t) = ctx.target(target) {
+        // An unmounted share is not an empty store: say so instead of "nothing to delete".
+        if !t.is_dir() {
+            anyhow::bail!(
+                "the target {} is not a folder (not mounted?): nothing was collected",
+                t.display()
+            );
+        }
         stores.push((t.display().to_string(), t));
     }
     let mut results = Vec::new();
@@ -131,9 +143,44 @@ pub fn gc(
     if root.is_none() {
         text.push_str("nothing published yet: gc keeps everything until the first sync\n");
     }
+    text.push_str(&format!(
+        "grace window {} plus {} min for clock skew and listing lag\n",
+        format_grace(grace_ms),
+        gc::SKEW_MARGIN_MS / 60_000
+    ));
     archive.set_state("gc", &next_observed)?;
     archive.set_state("gc_ran", &now_ms())?;
     Output::new(&results, text)
+}
+
+fn format_grace(ms: u64) -> String {
+    match ms {
+        0 => "0".into(),
+        ms if ms % 86_400_000 == 0 => format!("{}d", ms / 86_400_000),
+        ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        ms => format!("{}s", ms as f64 / 1000.0),
+    }
+}
+
+/// Refuses a folder that holds something other than an agentsync store at its top: every
+/// entry must be `roots` or an origin id (dot files of sync tools aside).
+fn not_a_store(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name == "roots" {
+            continue;
+        }
+        if name.parse::<OriginId>().is_err() || !entry.path().is_dir() {
+            anyhow::bail!(
+                "{} is not an agentsync store: it holds {name:?}, which is neither `roots` nor \
+                 an origin's folder",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// GC plans for the mirror's copies of other origins. Only origins whose newest root in the
@@ -225,6 +272,9 @@ pub fn verify(ctx: &Context, target: Option<&Path>) -> Result<Output> {
     let dir: PathBuf = target.map_or_else(|| ctx.home.mirror_dir(), Path::to_path_buf);
     if target.is_some() && !dir.is_dir() {
         anyhow::bail!("{} is not a folder: nothing to verify", dir.display());
+    }
+    if target.is_some() {
+        not_a_store(&dir)?;
     }
     let mut store = FolderStore::new(&dir);
     let mut report = VerifyReport {

@@ -147,3 +147,16 @@ mod tests {
         assert_eq!(super::format_time(None), "-");
     }
 }
+
+/// A command line that parses but asks for something that needs more (exit code 2, like
+/// clap's own usage errors).
+#[derive(Debug)]
+pub struct UsageError(pub &'static str);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
