@@ -512,3 +512,37 @@ fn verify_and_gc_say_what_is_wrong() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 19 item 7: a file that is no Claude Code or Codex log, named on the command line, is
+/// refused with its name instead of becoming a session of malformed lines.
+#[test]
+fn ingest_refuses_a_file_that_is_no_known_log() {
+    let dir = fresh_dir("not-a-log");
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("data");
+    let gemini = dir.join("session-2026-11-30.json");
+    std::fs::write(
+        &gemini,
+        r#"{"sessionHash":"abc","messages":[{"role":"user","parts":[{"text":"hi"}]}]}"#,
+    )
+    .unwrap();
+    let out = agentsync(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "ingest",
+        gemini.to_str().unwrap(),
+    ]);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("session-2026-11-30.json") && err.contains("not a Claude Code or Codex log"),
+        "{err}"
+    );
+    let out = agentsync(&["--data-dir", data.to_str().unwrap(), "--json", "sessions"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "[]",
+        "nothing ingested"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -55,6 +55,41 @@ pub struct IngestSummary {
 
 /// Every log under the agents' folders, or under the given paths (a folder is searched for
 /// both formats; a file is Codex when named `rollout-*`, Claude Code otherwise).
+/// The format of a log file named on the command line, from its name (Codex rollouts) or its
+/// first record: a file that is neither a Claude Code nor a Codex log (a Gemini session, a
+/// random JSON file) is refused with its name, never read as a session of malformed lines.
+fn format_of(path: &Path) -> io::Result<LogFormat> {
+    if discover::is_rollout(path) {
+        return Ok(LogFormat::Codex);
+    }
+    let mut first = Vec::new();
+    let file = std::fs::File::open(path)?;
+    // The first line, up to 1 MiB (a first record longer than that is not one we know).
+    io::BufRead::read_until(
+        &mut io::BufReader::new(io::Read::take(file, 1 << 20)),
+        b'\n',
+        &mut first,
+    )?;
+    if first.iter().all(u8::is_ascii_whitespace) {
+        return Ok(LogFormat::Claude);
+    }
+    let record: serde_json::Value = serde_json::from_slice(&first).unwrap_or_default();
+    let has = |k: &str| record.get(k).is_some();
+    if has("payload") && has("type") {
+        return Ok(LogFormat::Codex);
+    }
+    if has("sessionId") || (has("type") && (has("uuid") || has("leafUuid") || has("message"))) {
+        return Ok(LogFormat::Claude);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "{} is not a Claude Code or Codex log (its first line is not a record of either)",
+            path.display()
+        ),
+    ))
+}
+
 pub fn discover_logs(
     paths: &[PathBuf],
     claude_roots: &[PathBuf],
@@ -79,12 +114,7 @@ pub fn discover_logs(
     }
     for path in paths {
         if path.is_file() {
-            let format = if discover::is_rollout(path) {
-                LogFormat::Codex
-            } else {
-                LogFormat::Claude
-            };
-            out.push((path.clone(), format));
+            out.push((path.clone(), format_of(path)?));
         } else if path.is_dir() {
             // A folder may be a Claude `projects` folder, a Codex `sessions` folder, or a home
             // holding both (`.claude/projects`, `.codex/sessions`).
