@@ -2,22 +2,18 @@
 //! compressed, is caught when the artifact is opened under its name: nothing in the stored
 //! bytes escapes a check, so a damaged copy is always detected and healable.
 
+mod common;
+
 use agentsync_core::sync::export::{ExportState, SessionExport};
 use agentsync_core::{
     Artifact, Compressor, Encoded, Event, EventBatch, Hlc, Message, Op, OriginKey,
-    RuzstdCompressor, Session, frame,
+    RuzstdCompressor, frame,
 };
 
 fn artifacts() -> Vec<Encoded> {
     let origin: agentsync_core::OriginId = "laptop-a1b2c3".parse().unwrap();
     let key = OriginKey::from_secret([5; 32]);
-    let session: Session = serde_json::from_value(serde_json::json!({
-        "native_id": "s1", "agent": "claude-code", "parser": "claude",
-        "project": "p", "cwd": "", "git_branch": "", "started_ms": null, "ended_ms": null,
-        "title": "t", "first_message": "", "parent_session": "", "relationship": "",
-        "user_message_count": 1
-    }))
-    .unwrap();
+    let session = common::session("s1");
     let messages: Vec<Message> = (0..3)
         .map(|ordinal| Message {
             ordinal,

@@ -1,6 +1,8 @@
 //! The sync engine's driving contract, and edits that must never wedge a sync (issue 17,
 //! item 3).
 
+mod common;
+
 use agentsync_core::conformance::scenario::MemoryStore;
 use agentsync_core::events::{Event, Op};
 use agentsync_core::ledger::SignedEvent;
@@ -162,17 +164,11 @@ fn issue_17_item_3_batches_are_split_under_the_readers_limits() {
 fn issue_17_item_6_declared_sizes_bound_what_is_read() {
     use agentsync_core::sync::export::{ExportState, SessionExport};
     use agentsync_core::sync::import::{Import, run as import_run};
-    use agentsync_core::{Artifact, Checkpoint, Encoded, Manifest, Message, Session};
+    use agentsync_core::{Artifact, Checkpoint, Encoded, Manifest, Message};
 
     let origin: agentsync_core::OriginId = ORIGIN.parse().unwrap();
     let key = OriginKey::from_secret([1; 32]);
-    let session: Session = serde_json::from_value(serde_json::json!({
-        "native_id": "s1", "agent": "claude-code", "parser": "claude",
-        "project": "p", "cwd": "", "git_branch": "", "started_ms": null, "ended_ms": null,
-        "title": "", "first_message": "", "parent_session": "", "relationship": "",
-        "user_message_count": 0
-    }))
-    .unwrap();
+    let session = common::session("s1");
     let messages: Vec<Message> = (0..300)
         .map(|ordinal| Message {
             ordinal,
