@@ -630,6 +630,12 @@ impl SyncEngine {
             }
             Phase::HealList(jobs, mut found) => {
                 let mut next = Vec::new();
+                // This machine writes its keys only while it syncs: a key modified after the
+                // last heal listed them was changed by someone else.
+                let since = self
+                    .config
+                    .last_sync_ms
+                    .map_or(0, |t| t.saturating_sub(HEAL_MARGIN_MS));
                 for ((store, prefix, _), response) in jobs.into_iter().zip(responses) {
                     let page = match response {
                         Response::Listed(page) => page,
@@ -640,12 +646,6 @@ impl SyncEngine {
                         }
                         _ => ListPage::default(),
                     };
-                    // This machine writes its keys only while it syncs: a key modified after
-                    // the last heal listed them was changed by someone else.
-                    let since = self
-                        .config
-                        .last_sync_ms
-                        .map_or(0, |t| t.saturating_sub(HEAL_MARGIN_MS));
                     let last = page.entries.last().map(|l| l.key.clone());
                     for entry in page.entries {
                         let recent = match (entry.modified_ms, &self.state.heal_mark) {
@@ -693,10 +693,11 @@ impl SyncEngine {
                     let Ok(parsed) = key.parse::<ArtifactKey>() else {
                         continue;
                     };
+                    // The target's copy was read and failed verification just before.
                     if let Response::Got(Some(bytes)) = response
                         && Artifact::open(&parsed, &bytes).is_ok()
                     {
-                        self.placement.put(StoreId::Target, key, bytes);
+                        self.placement.replace(StoreId::Target, key, bytes);
                     }
                 }
                 Phase::HealFetchGood(Vec::new())

@@ -71,6 +71,18 @@ impl Placement {
         });
     }
 
+    /// Queues a replacement of a stored copy the caller already read and found corrupt
+    /// (`bytes` verified): no put and read-back first.
+    pub fn replace(&mut self, store: StoreId, key: String, bytes: Vec<u8>) {
+        self.queued.push(Pending {
+            store,
+            key,
+            bytes,
+            step: Step::Replace,
+            attempts: 0,
+        });
+    }
+
     pub fn is_idle(&self) -> bool {
         self.queued.is_empty() && self.in_flight.is_empty()
     }
