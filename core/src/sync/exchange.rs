@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::Artifact;
 use crate::keyring::KeyRing;
 use crate::names::{ArtifactKey, OriginId};
+use crate::segment::SegmentRef;
 use crate::sync::placement::{Placed, Placement};
 use crate::sync::problem::Problem;
 use crate::sync::roots::{Newest, RootWalk, VerifiedRoot};
@@ -81,6 +82,8 @@ struct Item {
     /// Index of the item (bucket for a manifest) this one is needed by.
     parent: Option<usize>,
     ok: bool,
+    /// A manifest's segments, kept from when it was fetched and verified.
+    segments: Vec<SegmentRef>,
 }
 
 /// The exchange machine; see the module comment.
@@ -378,6 +381,7 @@ impl Exchange {
                                 bytes: Vec::new(),
                                 parent: Some(i),
                                 ok: true,
+                                segments: Vec::new(),
                             });
                         }
                     }
@@ -390,7 +394,10 @@ impl Exchange {
             InFlight::Manifest(i) => {
                 let key = self.manifests[i].key.clone();
                 match self.open(&key, response) {
-                    Some((bytes, Artifact::Manifest(_))) => self.manifests[i].bytes = bytes,
+                    Some((bytes, Artifact::Manifest(manifest))) => {
+                        self.manifests[i].bytes = bytes;
+                        self.manifests[i].segments = manifest.segments;
+                    }
                     _ => self.fail_manifest(i),
                 }
             }
@@ -576,6 +583,7 @@ impl Exchange {
                         bytes: Vec::new(),
                         parent: None,
                         ok: true,
+                        segments: Vec::new(),
                     });
                 }
             }
@@ -614,12 +622,9 @@ impl Exchange {
             if !m.ok {
                 continue;
             }
-            let Ok(Artifact::Manifest(manifest)) = Artifact::open(&m.key, &m.bytes) else {
-                continue;
-            };
             let relay = &self.relays[m.relay];
             let listing = &self.jobs[relay.dst_listing].keys;
-            for seg in &manifest.segments {
+            for seg in &m.segments {
                 let key = ArtifactKey::Segment {
                     origin: relay.origin.clone(),
                     id: seg.id,
