@@ -183,16 +183,10 @@ pub fn run(
         target: report.target.clone().unwrap_or_default(),
         // After the last write of the run: self-heal next time rechecks only keys modified
         // after this.
-        finished_ms: wall_now_ms(),
+        finished_ms: i64::try_from(crate::commands::now_ms()).unwrap_or(i64::MAX),
         report: recorded,
     })?;
     Ok(report)
-}
-
-fn wall_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The core's sync engine, natively or as a WebAssembly component: the same machine behind

@@ -863,16 +863,15 @@ impl SyncEngine {
         run.next = Some(next);
         // An edit over a reader's limit (written by an older version) is never published:
         // it is reported on every run, and everything else goes out.
-        let (valid, invalid): (Vec<SignedEvent>, Vec<SignedEvent>) = self
-            .state
-            .unpublished
-            .drain(..)
-            .partition(|e| e.event.op.validate().is_ok());
-        for e in &invalid {
-            if let Err(error) = e.event.op.validate() {
-                let mut problem = Problem::rejected(&unpublishable_key(e), &error);
-                problem.disposition = crate::sync::problem::Disposition::Deferred;
-                self.report.problems.push(problem);
+        let mut valid = Vec::with_capacity(self.state.unpublished.len());
+        for e in std::mem::take(&mut self.state.unpublished) {
+            match e.event.op.validate() {
+                Ok(()) => valid.push(e),
+                Err(error) => {
+                    let mut problem = Problem::rejected(&unpublishable_key(&e), &error);
+                    problem.disposition = crate::sync::problem::Disposition::Deferred;
+                    self.report.problems.push(problem);
+                }
             }
         }
         self.state.unpublished = valid;
@@ -1122,16 +1121,6 @@ impl SyncEngine {
             deferred: self.state.deferred_events.clone(),
         })));
         self.phase = Phase::Done;
-    }
-
-    /// The ledger and clock as the run left them (for hosts that keep them in memory).
-    pub fn ledger(&self) -> (&LedgerState, &HlcClock) {
-        (&self.state.ledger, &self.clock)
-    }
-
-    /// Events a replay deferred, to offer again next run.
-    pub fn deferred_events(&self) -> &[SignedEvent] {
-        &self.state.deferred_events
     }
 }
 

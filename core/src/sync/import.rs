@@ -188,15 +188,13 @@ impl Import {
     /// Imports from `store` (default: the mirror).
     pub fn from_store(mut self, store: StoreId) -> Self {
         self.store = store;
-        let walk = std::mem::replace(&mut self.walk, RootWalk::new(store, None));
-        self.walk = walk.on_store(store);
+        self.walk = self.walk.on_store(store);
         self
     }
 
     /// Imports only these origins (the engine's fallback import from the target).
     pub fn only(mut self, origins: BTreeSet<OriginId>) -> Self {
-        let walk = std::mem::replace(&mut self.walk, RootWalk::new(self.store, None));
-        self.walk = walk.only(origins);
+        self.walk = self.walk.only(origins);
         self
     }
 

@@ -34,15 +34,6 @@ pub enum Newest {
     Floor(ArtifactKey),
 }
 
-impl Newest {
-    pub fn key(&self) -> &ArtifactKey {
-        match self {
-            Newest::Verified(v) => &v.key,
-            Newest::Floor(k) => k,
-        }
-    }
-}
-
 #[derive(Debug)]
 enum Phase {
     List { after: Option<String> },

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use agentsync_archive::Archive;
 use agentsync_core::names::ROOTS_PREFIX;
 use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::gc;
@@ -58,7 +59,7 @@ pub fn gc(
     // The mirror's copies of other origins first: what no newest root references any more.
     let mirror_id = ctx.home.mirror_dir().display().to_string();
     let mirror_seen = observed.get(&mirror_id).cloned().unwrap_or_default();
-    for (other, plan) in foreign_mirror_plans(ctx, &origin, &mirror_seen, grace_ms)? {
+    for (other, plan) in foreign_mirror_plans(ctx, &archive, &origin, &mirror_seen, grace_ms)? {
         let mut store = FolderStore::new(ctx.home.mirror_dir());
         let mut failed = Vec::new();
         if !dry_run {
@@ -189,11 +190,11 @@ fn not_a_store(dir: &Path) -> Result<()> {
 /// are left alone: the mirror must never hold a root whose data it lacks.
 fn foreign_mirror_plans(
     ctx: &Context,
+    archive: &Archive,
     local: &OriginId,
     observed: &BTreeMap<String, u64>,
     grace_ms: u64,
 ) -> Result<Vec<(OriginId, gc::GcPlan)>> {
-    let archive = ctx.archive()?;
     let import: ImportState = archive.state("import")?.unwrap_or_default();
     let mut store = FolderStore::new(ctx.home.mirror_dir());
     let mut newest: BTreeMap<OriginId, ArtifactKey> = BTreeMap::new();
