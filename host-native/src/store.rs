@@ -26,17 +26,6 @@ use agentsync_core::ArtifactKey;
 use agentsync_core::sync::store::{Bounded, ListPage, Listing, PutOutcome, Store, StoreError};
 use anyhow::{Context, Result, bail};
 
-/// What `put_if_absent` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Put {
-    /// The key did not exist and now holds the bytes.
-    Written,
-    /// The key already held these bytes.
-    AlreadyPresent,
-    /// The key holds other bytes, left alone (the sync engine decides whether to replace them).
-    Differs,
-}
-
 #[derive(Debug, Clone)]
 pub struct FolderStore {
     root: PathBuf,
@@ -163,14 +152,14 @@ impl FolderStore {
     /// Writes `bytes` under `key` unless it exists; an existing key keeps its bytes. The store
     /// knows nothing of the format: healing a corrupt copy is the sync engine's decision
     /// ([`FolderStore::replace`]).
-    pub fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<Put> {
+    pub fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<PutOutcome> {
         let path = self.path_of(key)?;
         if ArtifactKey::is_temporary(key) {
             // It would be invisible to listings and could collide with a writer's temp file.
             bail!("store key {key:?} has a temporary file's name");
         }
         if let Some(existing) = self.get(key)? {
-            return self.settle(key, &path, &existing, bytes);
+            return Ok(settle(&existing, bytes));
         }
         let barrier = is_barrier(key);
         if barrier {
@@ -188,13 +177,13 @@ impl FolderStore {
                     } else {
                         self.defer_sync(path, &dir);
                     }
-                    return Ok(Put::Written);
+                    return Ok(PutOutcome::Created);
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                     // Another writer got there first (or a symlink or folder sits there, which
                     // `get` refuses with a clear error).
                     if let Some(existing) = self.get(key)? {
-                        return self.settle(key, &path, &existing, bytes);
+                        return Ok(settle(&existing, bytes));
                     }
                     // ...and was deleted again before we could read it: try once more.
                 }
@@ -333,15 +322,6 @@ impl FolderStore {
         }
     }
 
-    /// Decides a write to a key that already holds `existing`.
-    fn settle(&self, _key: &str, _path: &Path, existing: &[u8], bytes: &[u8]) -> Result<Put> {
-        Ok(if existing == bytes {
-            Put::AlreadyPresent
-        } else {
-            Put::Differs
-        })
-    }
-
     /// Atomically replaces whatever is under `key` with `bytes`.
     pub fn replace_key(&self, key: &str, bytes: &[u8]) -> Result<()> {
         if ArtifactKey::is_temporary(key) {
@@ -421,12 +401,7 @@ impl Store for FolderStore {
     }
 
     fn put_if_absent(&mut self, key: &str, bytes: &[u8]) -> Result<PutOutcome, StoreError> {
-        match FolderStore::put_if_absent(self, key, bytes) {
-            Ok(Put::Written) => Ok(PutOutcome::Created),
-            Ok(Put::AlreadyPresent) => Ok(PutOutcome::Exists),
-            Ok(Put::Differs) => Ok(PutOutcome::Differs),
-            Err(e) => Err(store_error("put", key, e)),
-        }
+        FolderStore::put_if_absent(self, key, bytes).map_err(|e| store_error("put", key, e))
     }
 
     fn replace(&mut self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
@@ -456,6 +431,16 @@ fn symlink_refused(key: &str, at: &Path) -> anyhow::Error {
 
 fn not_a_folder(key: &str, at: &Path) -> anyhow::Error {
     anyhow::anyhow!("store key {key:?}: {} is not a folder", at.display())
+}
+
+/// A write to a key that already holds `existing`: the store never judges bytes, it only says
+/// whether they are the same (the sync engine decides what a difference means).
+fn settle(existing: &[u8], bytes: &[u8]) -> PutOutcome {
+    if existing == bytes {
+        PutOutcome::Exists
+    } else {
+        PutOutcome::Differs
+    }
 }
 
 /// Reads a regular file, refusing symbolic links. The file is checked before it is opened (so
@@ -748,15 +733,21 @@ mod tests {
         let store = TestStore::new("basic");
         assert_eq!(store.get("a/x/1").unwrap(), None);
         assert_eq!(store.list_keys("", None).unwrap(), Vec::<String>::new());
-        assert_eq!(store.put_if_absent("a/x/1", b"one").unwrap(), Put::Written);
-        assert_eq!(store.put_if_absent("a/x/2", b"two").unwrap(), Put::Written);
+        assert_eq!(
+            store.put_if_absent("a/x/1", b"one").unwrap(),
+            PutOutcome::Created
+        );
+        assert_eq!(
+            store.put_if_absent("a/x/2", b"two").unwrap(),
+            PutOutcome::Created
+        );
         assert_eq!(
             store.put_if_absent("b/x/1", b"three").unwrap(),
-            Put::Written
+            PutOutcome::Created
         );
         assert_eq!(
             store.put_if_absent("a/x/1", b"one").unwrap(),
-            Put::AlreadyPresent
+            PutOutcome::Exists
         );
         assert_eq!(store.get("a/x/2").unwrap().as_deref(), Some(&b"two"[..]));
         assert_eq!(store.get("a/x/3").unwrap(), None);
@@ -781,12 +772,18 @@ mod tests {
     #[test]
     fn keys_are_write_once() {
         let store = TestStore::new("write-once");
-        assert_eq!(store.put_if_absent("a/b", b"first").unwrap(), Put::Written);
         assert_eq!(
             store.put_if_absent("a/b", b"first").unwrap(),
-            Put::AlreadyPresent
+            PutOutcome::Created
         );
-        assert_eq!(store.put_if_absent("a/b", b"second").unwrap(), Put::Differs);
+        assert_eq!(
+            store.put_if_absent("a/b", b"first").unwrap(),
+            PutOutcome::Exists
+        );
+        assert_eq!(
+            store.put_if_absent("a/b", b"second").unwrap(),
+            PutOutcome::Differs
+        );
         assert_eq!(store.get("a/b").unwrap().as_deref(), Some(&b"first"[..]));
         let mut as_trait: FolderStore = store.store.clone();
         assert_eq!(
@@ -847,9 +844,15 @@ mod tests {
         let by_rust = encoded.seal(Some(&RuzstdCompressor)).unwrap();
         let bad = by_c[..by_c.len() / 2].to_vec();
         assert_ne!(by_c, by_rust);
-        assert_eq!(store.put_if_absent(&key, &by_c).unwrap(), Put::Written);
+        assert_eq!(
+            store.put_if_absent(&key, &by_c).unwrap(),
+            PutOutcome::Created
+        );
         for other in [&by_rust, &bad] {
-            assert_eq!(store.put_if_absent(&key, other).unwrap(), Put::Differs);
+            assert_eq!(
+                store.put_if_absent(&key, other).unwrap(),
+                PutOutcome::Differs
+            );
             assert_eq!(store.get(&key).unwrap().as_ref(), Some(&by_c));
         }
     }
@@ -903,7 +906,7 @@ mod tests {
         let key = encoded.key.to_string();
         let bytes = encoded.seal(Some(&CZstd)).unwrap();
         let barrier = Arc::new(Barrier::new(8));
-        let outcomes: Vec<Put> = std::thread::scope(|s| {
+        let outcomes: Vec<PutOutcome> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
                 .map(|_| {
                     let store = store.store.clone();
@@ -917,7 +920,10 @@ mod tests {
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        let created = outcomes.iter().filter(|o| **o == Put::Written).count();
+        let created = outcomes
+            .iter()
+            .filter(|o| **o == PutOutcome::Created)
+            .count();
         assert_eq!(created, 1, "{outcomes:?}");
         assert_eq!(store.get(&key).unwrap().as_ref(), Some(&bytes));
         assert!(Artifact::open(&encoded.key, &bytes).is_ok());
