@@ -206,16 +206,6 @@ impl Driver for SyncEngine {
     }
 }
 
-impl Driver for crate::wasm::ComponentEngine {
-    fn poll(&mut self) -> Result<Output> {
-        crate::wasm::ComponentEngine::poll(self)
-    }
-
-    fn handle(&mut self, input: Input) -> Result<()> {
-        crate::wasm::ComponentEngine::handle(self, input)
-    }
-}
-
 struct Stores {
     mirror: FolderStore,
     target: Option<FolderStore>,

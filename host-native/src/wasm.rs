@@ -133,8 +133,8 @@ impl ComponentEngine {
     }
 }
 
-impl ComponentEngine {
-    pub fn poll(&mut self) -> Result<Output> {
+impl crate::sync::Driver for ComponentEngine {
+    fn poll(&mut self) -> Result<Output> {
         let output = self
             .component
             .core
@@ -200,7 +200,7 @@ impl ComponentEngine {
         })
     }
 
-    pub fn handle(&mut self, input: Input) -> Result<()> {
+    fn handle(&mut self, input: Input) -> Result<()> {
         let input = match input {
             Input::Store(responses) => {
                 wit::Input::Store(responses.into_iter().map(wit_response).collect())

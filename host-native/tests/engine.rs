@@ -15,6 +15,7 @@ use agentsync_core::sync::store::{StoreId, answer_one};
 use agentsync_core::{Message, OriginKey, Session};
 
 use agentsync::store::FolderStore;
+use agentsync::sync::Driver;
 use agentsync::wasm::{self, ComponentEngine};
 
 /// The origin syncing with the demo's two origins.
