@@ -37,7 +37,6 @@ pub struct ExchangeReport {
     /// Corrupt copies replaced by verified ones.
     pub healed: usize,
     pub problems: Vec<Problem>,
-    pub requests: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +153,6 @@ impl Exchange {
     pub fn into_report(mut self) -> ExchangeReport {
         for w in &mut self.walks {
             self.report.problems.append(&mut w.problems);
-            self.report.requests += w.requests;
         }
         self.report
     }
@@ -320,7 +318,6 @@ impl Exchange {
         for flight in std::mem::take(&mut self.in_flight) {
             match flight {
                 InFlight::Placement(n) => {
-                    self.report.requests += n;
                     let batch: Vec<Response> = responses.by_ref().take(n).collect();
                     self.placement.handle(batch);
                 }
@@ -329,7 +326,6 @@ impl Exchange {
                     self.walks[i].handle(batch, keyring);
                 }
                 other => {
-                    self.report.requests += 1;
                     let response = responses.next().unwrap_or(Response::Got(None));
                     self.handle_one(other, response, keyring);
                 }
