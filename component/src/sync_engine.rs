@@ -53,6 +53,7 @@ impl GuestSyncEngine for EngineResource {
                 import: config.run_import,
             },
             last_sync_ms: config.last_sync_ms,
+            heal_every_ms: config.heal_every_ms,
         };
         let engine = SyncEngine::new(config, state)
             .with_compressor(Box::new(agentsync_core::RuzstdCompressor));

@@ -10,7 +10,9 @@
 //! id [32] }` (entries in byte order of native id, unique, all hashing to `index`).
 //! Root body: `str origin, varint seq, signed-varint created_ms, u8 bits, varint session_count,
 //! varint n, n × record { varint index, id [32], varint sessions }` (non-empty buckets only, by
-//! index), followed by the origin's signature.
+//! index), then the events mark (`u8` 0: no batch, 1: followed by record { str hlc, id [32],
+//! varint count } of the newest event batch and the number of batches; absent in roots of
+//! older writers), followed by the origin's signature.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::Encoded;
 use crate::envelope;
 use crate::error::{Error, Result};
+use crate::hlc::Hlc;
 use crate::id::ArtifactId;
 use crate::kind::ArtifactKind;
 use crate::limits::{self, BUCKET_TARGET_ENTRIES, MAX_BUCKET_BITS, MAX_BUCKET_ENTRIES};
@@ -164,6 +167,75 @@ pub struct BucketRef {
     pub sessions: u32,
 }
 
+/// What a root says of its origin's event batches: the newest one the origin had written when
+/// it wrote the root, and how many it had written. Writers put batches before the root and
+/// relays copy them before it, so a store that holds the root holds every batch up to the mark;
+/// a reader that handled that many batches up to the mark need not list the origin's batches
+/// again while the root stays the newest (issue 17 item 8). The count catches a transport that
+/// delivers the root before an older batch (a replicated folder): the reader then lists again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventsMark {
+    /// A root of a writer from before the mark (format rule 1: the field is absent): nothing
+    /// is known, readers list the batches.
+    #[default]
+    Unstated,
+    /// The origin had written no event batch.
+    NoBatch,
+    /// The newest batch, by its key's HLC and id, and the number of batches up to it.
+    Newest {
+        hlc: Hlc,
+        id: ArtifactId,
+        count: u64,
+    },
+}
+
+impl EventsMark {
+    pub fn is_stated(&self) -> bool {
+        !matches!(self, EventsMark::Unstated)
+    }
+
+    /// The key of the batch the mark names, if any.
+    pub fn key(&self, origin: &OriginId) -> Option<ArtifactKey> {
+        match self {
+            EventsMark::Newest { hlc, id, .. } => Some(ArtifactKey::Events {
+                origin: origin.clone(),
+                hlc: *hlc,
+                id: *id,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The mark after publishing one more batch, `key`. An unstated mark stays unstated: the
+    /// batches before it are not counted.
+    pub fn with(self, key: &ArtifactKey) -> EventsMark {
+        let ArtifactKey::Events { hlc, id, .. } = key else {
+            return self;
+        };
+        match self {
+            EventsMark::Unstated => self,
+            EventsMark::NoBatch => EventsMark::Newest {
+                hlc: *hlc,
+                id: *id,
+                count: 1,
+            },
+            EventsMark::Newest {
+                hlc: h,
+                id: i,
+                count,
+            } => {
+                let (hlc, id) = (h, i).max((*hlc, *id));
+                EventsMark::Newest {
+                    hlc,
+                    id,
+                    count: count.saturating_add(1),
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Root {
     pub origin: OriginId,
@@ -174,6 +246,8 @@ pub struct Root {
     pub bits: u8,
     pub session_count: u64,
     pub buckets: Vec<BucketRef>,
+    #[serde(default)]
+    pub events: EventsMark,
 }
 
 impl Root {
@@ -235,6 +309,20 @@ impl Root {
                     w.varint(u64::from(b.sessions));
                 });
             }
+            match &self.events {
+                // Only a decoded root of an older writer lacks the mark; re-encoding it gives
+                // back its bytes.
+                EventsMark::Unstated => {}
+                EventsMark::NoBatch => w.u8(0),
+                EventsMark::Newest { hlc, id, count } => {
+                    w.u8(1);
+                    w.record(|w| {
+                        w.str(&hlc.to_string());
+                        w.id(id);
+                        w.varint(*count);
+                    });
+                }
+            }
         }))
     }
 
@@ -259,6 +347,26 @@ impl Root {
                     })
                 })?);
             }
+            let events = if r.remaining() == 0 {
+                EventsMark::Unstated
+            } else {
+                match r.u8("root.events tag")? {
+                    0 => EventsMark::NoBatch,
+                    1 => r.record("root.events", limits::MAX_RECORD, |r| {
+                        Ok(EventsMark::Newest {
+                            hlc: r.str("root.events hlc", limits::MAX_HLC)?.parse()?,
+                            id: r.id("root.events id")?,
+                            count: r.varint("root.events count")?,
+                        })
+                    })?,
+                    tag => {
+                        return Err(Error::malformed(
+                            "root",
+                            format!("events mark tag {tag} (0 or 1 allowed)"),
+                        ));
+                    }
+                }
+            };
             Ok(Root {
                 origin,
                 seq,
@@ -266,6 +374,7 @@ impl Root {
                 bits,
                 session_count,
                 buckets,
+                events,
             })
         })?;
         root.validate()?;
@@ -353,11 +462,12 @@ impl Checkpoint {
         old
     }
 
-    /// Encodes the changed buckets and a new root with sequence `seq`.
+    /// Encodes the changed buckets and a new root with sequence `seq` and events mark `events`.
     pub fn commit(
         &mut self,
         seq: u64,
         created_ms: i64,
+        events: EventsMark,
         key: &OriginKey,
     ) -> Result<CommittedCheckpoint> {
         let bits = bucket_bits_for(self.sessions.len() as u64);
@@ -420,6 +530,7 @@ impl Checkpoint {
                     sessions,
                 })
                 .collect(),
+            events,
         };
         let canonical = root.encode(key)?;
         let id = ArtifactId::of(&canonical);

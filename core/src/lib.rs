@@ -28,7 +28,9 @@ pub mod signature;
 pub mod sync;
 
 pub use artifact::{Artifact, Encoded};
-pub use checkpoint::{Bucket, BucketEntry, BucketRef, Checkpoint, CommittedCheckpoint, Root};
+pub use checkpoint::{
+    Bucket, BucketEntry, BucketRef, Checkpoint, CommittedCheckpoint, EventsMark, Root,
+};
 pub use error::{Error, Result};
 pub use events::{Anchor, DecodedBatch, Event, EventBatch, Op, OrderKey};
 pub use frame::{Compressor, RuzstdCompressor};

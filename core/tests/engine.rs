@@ -11,7 +11,7 @@ use agentsync_core::sync::engine::{
 };
 use agentsync_core::sync::problem::ProblemClass;
 use agentsync_core::sync::store::{Request, Response, Store, answer_one, list_all};
-use agentsync_core::{Hlc, OriginKey, limits};
+use agentsync_core::{EventsMark, Hlc, OriginKey, limits};
 
 const ORIGIN: &str = "laptop-a1b2c3";
 
@@ -23,6 +23,7 @@ fn config() -> SyncConfig {
         target: false,
         stages: Stages::ALL,
         last_sync_ms: None,
+        heal_every_ms: 0,
     }
 }
 
@@ -76,7 +77,7 @@ fn answers_must_match_what_was_asked() {
         panic!("a run starts with progress");
     };
     let Output::Store(requests) = engine.poll().unwrap() else {
-        panic!("then lists its own roots");
+        panic!("then lists the roots");
     };
     assert!(matches!(requests[0].request, Request::List { .. }));
     // Polling again before answering is an error, as is any answer of the wrong kind or size.
@@ -186,7 +187,7 @@ fn issue_17_item_6_declared_sizes_bound_what_is_read() {
             usage_events: Vec::new(),
         })
         .unwrap();
-    let (plan, _) = exporter.commit(0, 0, &key).unwrap();
+    let (plan, _) = exporter.commit(0, 0, EventsMark::NoBatch, &key).unwrap();
     let mut store = MemoryStore::default();
     for e in &plan.segments {
         store
@@ -206,7 +207,7 @@ fn issue_17_item_6_declared_sizes_bound_what_is_read() {
     let forged = Encoded::manifest(&manifest).unwrap();
     let mut checkpoint = Checkpoint::new(origin.clone());
     checkpoint.insert("s1".parse().unwrap(), forged.id());
-    let committed = checkpoint.commit(1, 0, &key).unwrap();
+    let committed = checkpoint.commit(1, 0, EventsMark::NoBatch, &key).unwrap();
     for e in std::iter::once(&forged)
         .chain(&committed.buckets)
         .chain(std::iter::once(&committed.root))

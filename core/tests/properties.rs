@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use agentsync_core::checkpoint::{bucket_bits_for, bucket_of};
+use agentsync_core::checkpoint::{EventsMark, bucket_bits_for, bucket_of};
 use agentsync_core::frame::{self, Compressor};
 use agentsync_core::segment::decode_segment;
 use agentsync_core::{
@@ -326,7 +326,7 @@ proptest! {
             .enumerate()
             .map(|(i, &sessions)| agentsync_core::BucketRef { index: i as u32, id: ids[i], sessions })
             .collect();
-        let root = Root { origin: o, seq, created_ms, bits, session_count, buckets };
+        let root = Root { origin: o, seq, created_ms, bits, session_count, buckets, events: EventsMark::NoBatch };
         let (decoded, signer) = Root::decode(&root.encode(&key()).unwrap()).unwrap();
         prop_assert_eq!(decoded, root);
         prop_assert_eq!(signer, key().public());
@@ -415,17 +415,17 @@ proptest! {
                 None => { a.remove(native); expected.remove(native); }
             }
             if i % 37 == 0 {
-                a.commit(i as u64, 0, &key()).unwrap();
+                a.commit(i as u64, 0, EventsMark::NoBatch, &key()).unwrap();
             }
             last = Some(i);
         }
         let seq = last.unwrap() as u64 + 1000;
-        let root_a = a.commit(seq, 5, &key()).unwrap().root;
+        let root_a = a.commit(seq, 5, EventsMark::NoBatch, &key()).unwrap().root;
         let mut b = Checkpoint::new(o);
         for (native, m) in &expected {
             b.insert(native.clone(), *m);
         }
-        let committed_b = b.commit(seq, 5, &key()).unwrap();
+        let committed_b = b.commit(seq, 5, EventsMark::NoBatch, &key()).unwrap();
         prop_assert_eq!(&root_a, &committed_b.root);
         prop_assert_eq!(a.sessions(), &expected);
         // Reading back: B's buckets hold exactly the map.
@@ -446,12 +446,12 @@ proptest! {
         for (s, m) in &sessions {
             cp.insert(s.clone(), *m);
         }
-        let first = cp.commit(1, 0, &key()).unwrap();
+        let first = cp.commit(1, 0, EventsMark::NoBatch, &key()).unwrap();
         prop_assert!(!cp.has_changes());
         let (s, old) = sessions.iter().nth(pick.index(sessions.len())).unwrap();
         prop_assume!(*old != new_id);
         cp.insert(s.clone(), new_id);
-        let second = cp.commit(2, 0, &key()).unwrap();
+        let second = cp.commit(2, 0, EventsMark::NoBatch, &key()).unwrap();
         prop_assert_eq!(second.buckets.len(), 1);
         let (root1, _) = Root::decode(&first.root.canonical).unwrap();
         let (root2, _) = Root::decode(&second.root.canonical).unwrap();

@@ -643,6 +643,33 @@ fn buckets_and_roots() -> Vec<Value> {
                "canonical_hex": hex::encode(&padded)}),
         "Malformed",
     ));
+    // Issue 17 item 8: a root names its origin's newest event batch (or says there is none);
+    // `root-signed` above, without the field, is a root of an older writer ("unstated").
+    let mut marked = root.clone();
+    marked["events"] = json!({"newest": {"hlc": "20261125T134318.000Z-0000", "id": m("events"), "count": 3}});
+    let marked_vector = json!({"name": "root-events-mark", "op": "encode", "kind": "root",
+                               "value": marked, "signing_seed": hex::encode(SEED)});
+    out.push(golden(marked_vector, &["canonical_hex", "id"]));
+    let mut none = root.clone();
+    none["events"] = json!("no_batch");
+    let none_vector = json!({"name": "root-events-no-batch", "op": "encode", "kind": "root",
+                             "value": none, "signing_seed": hex::encode(SEED)});
+    let none_bytes = canonical_of(&none_vector);
+    out.push(golden(none_vector, &["canonical_hex", "id"]));
+    out.push(golden(
+        json!({"name": "root-events-no-batch-decode", "op": "decode", "kind": "root",
+               "canonical_hex": hex::encode(&none_bytes)}),
+        &["value"],
+    ));
+    let mut bad_tag = none_bytes.clone();
+    let tag_at = none_bytes.len() - 98;
+    assert_eq!(bad_tag[tag_at], 0);
+    bad_tag[tag_at] = 2;
+    out.push(rejects(
+        json!({"name": "root-events-mark-bad-tag", "op": "decode", "kind": "root",
+               "canonical_hex": hex::encode(&bad_tag)}),
+        "Malformed",
+    ));
     let mut unsigned = root_bytes.clone();
     unsigned.truncate(root_bytes.len() - 97);
     out.push(rejects(

@@ -10,6 +10,8 @@
 //! [gc]
 //! grace = "7d"
 //! every = "1d"                       # `sync` runs `gc` when the last one is older; "off"
+//! [heal]
+//! every = "1h"                       # how often `sync` re-reads all own keys in the target
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -32,6 +34,33 @@ pub struct Config {
     pub watch: WatchConfig,
     #[serde(default)]
     pub gc: GcConfig,
+    #[serde(default)]
+    pub heal: HealConfig,
+}
+
+/// Self-heal: every `sync` checks this machine's roots in the target (they come with the one
+/// listing of `roots/`); its other keys are listed and checked this often, since a full
+/// listing costs a request per thousand keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealConfig {
+    /// A duration, or `always` (every sync).
+    pub every: String,
+}
+
+impl Default for HealConfig {
+    fn default() -> Self {
+        HealConfig { every: "1h".into() }
+    }
+}
+
+impl HealConfig {
+    pub fn every_ms(&self) -> Result<u64> {
+        match self.every.trim() {
+            "always" => Ok(0),
+            text => parse_duration_ms(text),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -136,6 +136,10 @@ enum Command {
         /// Skip reading the agents' logs; only publish and exchange what the archive holds.
         #[arg(long)]
         no_ingest: bool,
+        /// Check every one of this machine's keys in the target now and replace corrupt
+        /// copies (otherwise on the `heal.every` schedule; roots are checked on every sync).
+        #[arg(long)]
+        heal: bool,
         /// Keep running: sync on log changes, on the target's new checkpoints, and at least
         /// every `watch.interval_secs`; a last sync on Ctrl-C.
         #[arg(long)]
@@ -391,6 +395,7 @@ fn run(cli: Cli) -> Result<Option<Output>> {
         Command::Sync {
             target,
             no_ingest,
+            heal,
             watch,
             init,
             engine,
@@ -399,6 +404,7 @@ fn run(cli: Cli) -> Result<Option<Output>> {
             let args = commands::sync::SyncArgs {
                 target,
                 no_ingest,
+                heal,
                 init,
                 engine,
                 component,

@@ -84,6 +84,8 @@ pub struct SyncOptions<'a> {
     pub engine: EngineKind,
     pub component: Option<&'a Path>,
     pub now_ms: u64,
+    /// How often self-heal lists all own keys in the target (0: every run).
+    pub heal_every_ms: u64,
 }
 
 pub fn run(
@@ -116,6 +118,7 @@ pub fn run(
         last_sync_ms: archive
             .last_sync()?
             .map(|run| u64::try_from(run.finished_ms).unwrap_or(0)),
+        heal_every_ms: options.heal_every_ms,
     };
     let state = SyncState {
         export: archive.state("export")?,

@@ -119,6 +119,7 @@ impl ComponentEngine {
             run_exchange: config.stages.exchange,
             run_import: config.stages.import,
             last_sync_ms: config.last_sync_ms,
+            heal_every_ms: config.heal_every_ms,
         };
         let state_json = serde_json::to_string(state)?;
         let engine = component

@@ -135,8 +135,9 @@ fn a_corrupt_manifest_is_quarantined_alone_and_recovered() {
     quarantine_then_recover("manifests", 12);
 }
 
-/// The origin's next sync, with nothing new to publish, replaces corrupt copies of its own
-/// artifacts in the shared folder with good ones.
+/// The origin's next sync, with nothing new to publish, replaces a corrupt copy of its root
+/// (roots come with the one listing every sync makes); its other keys are checked on the
+/// `heal.every` schedule, or now with `sync --heal`, which replaces them too.
 #[test]
 fn the_origin_heals_its_corrupt_copies() {
     let scratch = Scratch::new("heal");
@@ -160,6 +161,13 @@ fn the_origin_heals_its_corrupt_copies() {
 
     let report = a.sync_ok(&shared);
     assert_eq!(report["exported"], 0, "nothing new: {report:#}");
+    assert_eq!(report["sent"], 1, "the root only: {report:#}");
+    let (root, root_good) = (victims.last().unwrap(), good.last().unwrap());
+    assert_eq!(&fs::read(root).unwrap(), root_good, "the root is healed");
+    assert_ne!(&fs::read(&victims[0]).unwrap(), &good[0], "data waits for its schedule");
+
+    let report = a.sync_heal_ok(&shared);
+    assert_eq!(report["sent"], victims.len() - 1, "{report:#}");
     a.verify_ok(Some(&shared));
     for (v, good) in victims.iter().zip(&good) {
         assert_eq!(&fs::read(v).unwrap(), good, "{} not healed", v.display());
@@ -227,7 +235,7 @@ fn a_corrupt_update_waits_for_the_origin_to_heal_it() {
         "the new session arrives: {report:#}"
     );
 
-    let report = a.sync_ok(&shared);
+    let report = a.sync_heal_ok(&shared);
     assert_eq!(report["exported"], 0, "{report:#}");
     a.verify_ok(Some(&shared));
     let report = b.sync_ok(&shared);

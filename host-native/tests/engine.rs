@@ -167,6 +167,7 @@ fn config() -> (SyncConfig, SyncState) {
         target: true,
         stages: Stages::ALL,
         last_sync_ms: None,
+        heal_every_ms: 0,
     };
     let state = SyncState {
         revisions: vec![("s1".parse().unwrap(), "1".into())],

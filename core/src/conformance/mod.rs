@@ -211,7 +211,12 @@ fn run_checkpoint(v: &Value) -> Result<Outcome, VectorError> {
         }
         let seq = typed::<u64>(step, "seq")?;
         let created_ms = typed::<i64>(step, "created_ms")?;
-        match checkpoint.commit(seq, created_ms, &key) {
+        // Writers always state the mark; a step without one has published no event batch.
+        let events = match step.get("events") {
+            Some(_) => typed(step, "events")?,
+            None => crate::checkpoint::EventsMark::NoBatch,
+        };
+        match checkpoint.commit(seq, created_ms, events, &key) {
             Ok(c) => out.push(json!({
                 "buckets": c.buckets.iter().map(|b: &Encoded| b.key.to_string()).collect::<Vec<_>>(),
                 "root": c.root.key.to_string(),

@@ -118,6 +118,7 @@ struct Machine {
     deferred_events: Vec<SignedEvent>,
     last_sync_ms: Option<u64>,
     heal_mark: Option<crate::sync::engine::HealMark>,
+    heal_every_ms: u64,
 }
 
 /// What one engine run of a machine did.
@@ -173,6 +174,7 @@ impl Machine {
             target: target.is_some(),
             stages,
             last_sync_ms: self.last_sync_ms,
+            heal_every_ms: self.heal_every_ms,
         };
         let state = SyncState {
             export: Some(self.export.clone()),
@@ -779,6 +781,8 @@ pub fn run(v: &Value) -> Result<Value, VectorError> {
     let origins = get(v, "origins")?
         .as_object()
         .ok_or(VectorError::Field("origins"))?;
+    // Self-heal lists every own key on every run unless the vector spaces it out.
+    let heal_every_ms = v.get("heal_every_ms").and_then(Value::as_u64).unwrap_or(0);
     let mut machines = BTreeMap::new();
     for (name, spec) in origins {
         let origin: OriginId = name
@@ -801,6 +805,7 @@ pub fn run(v: &Value) -> Result<Value, VectorError> {
                 deferred_events: Vec::new(),
                 last_sync_ms: None,
                 heal_mark: None,
+                heal_every_ms,
             },
         );
     }

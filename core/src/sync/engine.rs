@@ -35,6 +35,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::{Artifact, Encoded};
+use crate::checkpoint::EventsMark;
 use crate::error::Error;
 use crate::events::{EventBatch, Op};
 use crate::frame::Compressor;
@@ -49,7 +50,7 @@ use crate::sync::export::{ExportState, Exporter, SessionExport};
 use crate::sync::import::{ApplyUnit, Import, ImportState, Step};
 use crate::sync::placement::{Placed, Placement};
 use crate::sync::problem::Problem;
-use crate::sync::roots::{Newest, RootWalk};
+use crate::sync::roots::{Newest, RootWalk, RootsListing};
 use crate::sync::store::{ListPage, Request, Response, StoreId, StoreRequest};
 
 /// Sessions read from the host's archive per `ReadSessions` (bounds export's memory).
@@ -85,6 +86,10 @@ pub struct SyncConfig {
     /// When the last sync ended, by the host's clock after its last write (self-heal rechecks
     /// own keys in the target modified after it).
     pub last_sync_ms: Option<u64>,
+    /// How often self-heal lists all of this machine's keys in the target (0: every run).
+    /// Own roots are checked on every run from the one `roots/` listing; the full listing
+    /// costs a request per thousand keys, so a no-op sync skips it until it is due.
+    pub heal_every_ms: u64,
 }
 
 /// The host's persisted sync state, loaded before the run.
@@ -106,18 +111,32 @@ pub struct SyncState {
     pub heal_mark: Option<HealMark>,
 }
 
-/// The newest modification time among this machine's keys in the target when the last
-/// self-heal listed them, and the keys that had it. A key is checked again only when it was
-/// modified later (or at that time and was not among them): this compares the store's times
-/// only with each other, never with this machine's clock, so a share whose clock differs or
-/// whose times are coarse cannot hide a corruption.
+/// What self-heal last saw of this machine's keys in the target: data keys as of the last
+/// full listing, roots as of the last run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealMark {
+    /// Every own key but roots (and roots too, in a mark saved before roots had their own).
+    #[serde(flatten)]
+    pub data: TimeMark,
+    #[serde(default)]
+    pub roots: Option<TimeMark>,
+    /// When the last full listing ran (the engine's `now_ms`).
+    #[serde(default)]
+    pub listed_ms: Option<u64>,
+}
+
+/// The newest modification time among keys when self-heal listed them, and the keys that had
+/// it. A key is checked again only when it was modified later (or at that time and was not
+/// among them): this compares the store's times only with each other, never with this
+/// machine's clock, so a share whose clock differs or whose times are coarse cannot hide a
+/// corruption.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeMark {
     pub modified_ms: u64,
     pub keys: Vec<String>,
 }
 
-impl HealMark {
+impl TimeMark {
     fn saw(&mut self, key: &str, modified_ms: u64) {
         if modified_ms > self.modified_ms {
             self.modified_ms = modified_ms;
@@ -268,7 +287,10 @@ enum Awaiting {
 
 enum Phase {
     Start,
+    ListRoots,
     OwnRoots(Vec<RootWalk>),
+    /// A state saved before roots stated their events mark: list own batches once.
+    OwnEvents(Option<String>),
     ReadSessions,
     Commit,
     PlaceBuckets,
@@ -314,9 +336,13 @@ pub struct SyncEngine {
     export: Option<ExportRun>,
     /// Own keys written to the target by the exchange (self-heal skips them).
     sent_keys: BTreeSet<String>,
-    /// The heal mark this run's listing makes (kept only if the listing was complete).
-    heal_seen: HealMark,
+    /// The heal marks this run's listings make (kept only if the listing was complete).
+    heal_seen: TimeMark,
+    heal_roots: Option<TimeMark>,
     heal_listed: bool,
+    /// Each store's `roots/`, listed once at the start and kept current with what the run
+    /// writes (indexed by `StoreId`).
+    listings: [RootsListing; 2],
     lagging: BTreeSet<OriginId>,
     purged: BTreeSet<SessionGid>,
     imported_events: Vec<SignedEvent>,
@@ -357,8 +383,13 @@ impl SyncEngine {
             placement: Placement::default(),
             export: None,
             sent_keys: BTreeSet::new(),
-            heal_seen: HealMark::default(),
+            heal_seen: TimeMark::default(),
+            heal_roots: None,
             heal_listed: true,
+            listings: [
+                RootsListing::new(StoreId::Mirror),
+                RootsListing::new(StoreId::Target),
+            ],
             lagging: BTreeSet::new(),
             purged,
             imported_events: Vec::new(),
@@ -470,49 +501,48 @@ impl SyncEngine {
             Phase::Start => {
                 if self.config.stages.export {
                     self.progress(StageName::Export, 0, 0);
-                    let origin = self.config.origin.clone();
-                    let state = self
-                        .state
-                        .export
-                        .clone()
-                        .unwrap_or_else(|| ExportState::new(origin.clone()));
-                    let floors: BTreeMap<OriginId, ArtifactKey> = state
-                        .root
-                        .clone()
-                        .map(|r| (origin.clone(), r))
-                        .into_iter()
-                        .collect();
-                    let mut walks = vec![
-                        RootWalk::new(StoreId::Mirror, Some(&origin)).with_floors(floors.clone()),
-                    ];
-                    if self.config.target {
-                        walks.push(
-                            RootWalk::new(StoreId::Target, Some(&origin)).with_floors(floors),
-                        );
-                    }
-                    self.export = Some(ExportRun {
-                        exporter: None,
-                        state,
-                        pending: VecDeque::new(),
-                        in_flight: Vec::new(),
-                        newest_seen: 0,
-                        buckets: Vec::new(),
-                        root: None,
-                        next: None,
-                        batches: Vec::new(),
-                        total: 0,
-                    });
-                    Phase::OwnRoots(walks)
-                } else {
-                    self.after_export()
                 }
+                Phase::ListRoots
+            }
+            Phase::ListRoots => {
+                let mut requests: Vec<StoreRequest> = Vec::new();
+                for listing in &self.listings {
+                    if listing.store == StoreId::Mirror || self.config.target {
+                        requests.extend(listing.request());
+                    }
+                }
+                if requests.is_empty() {
+                    self.begin_export()
+                } else {
+                    self.ask_store(requests);
+                    Phase::ListRoots
+                }
+            }
+            Phase::OwnEvents(after) => {
+                let origin = self.config.origin.clone();
+                self.ask_store(vec![StoreRequest {
+                    store: StoreId::Mirror,
+                    request: Request::List {
+                        prefix: ArtifactKey::events_prefix(&origin),
+                        start_after: after.clone(),
+                    },
+                }]);
+                Phase::OwnEvents(after)
             }
             Phase::OwnRoots(mut walks) => {
                 let requests: Vec<StoreRequest> =
                     walks.iter_mut().flat_map(RootWalk::requests).collect();
                 if requests.is_empty() {
                     self.own_roots_walked(walks);
-                    Phase::ReadSessions
+                    let unstated = self
+                        .export
+                        .as_ref()
+                        .is_some_and(|run| !run.state.events.is_stated());
+                    if unstated {
+                        Phase::OwnEvents(None)
+                    } else {
+                        Phase::ReadSessions
+                    }
                 } else {
                     self.ask_store(requests);
                     Phase::OwnRoots(walks)
@@ -528,14 +558,15 @@ impl SyncEngine {
                     self.commit()?
                 }
             }
+            // Data, buckets, event batches, then the root that names them all.
             Phase::PlaceBuckets => self.place_next(Phase::PlaceBuckets, |run| {
-                (std::mem::take(&mut run.buckets), Phase::PlaceRoot)
-            })?,
-            Phase::PlaceRoot => self.place_next(Phase::PlaceRoot, |run| {
-                (run.root.take().into_iter().collect(), Phase::PlaceEvents)
+                (std::mem::take(&mut run.buckets), Phase::PlaceEvents)
             })?,
             Phase::PlaceEvents => self.place_next(Phase::PlaceEvents, |run| {
-                (std::mem::take(&mut run.batches), Phase::Done)
+                (std::mem::take(&mut run.batches), Phase::PlaceRoot)
+            })?,
+            Phase::PlaceRoot => self.place_next(Phase::PlaceRoot, |run| {
+                (run.root.take().into_iter().collect(), Phase::Done)
             })?,
             Phase::Exchange(mut exchange) => {
                 let requests = exchange.requests();
@@ -613,6 +644,61 @@ impl SyncEngine {
     fn store_answered(&mut self, responses: Vec<Response>) -> Result<(), EngineError> {
         let phase = std::mem::replace(&mut self.phase, Phase::Done);
         self.phase = match phase {
+            Phase::ListRoots => {
+                // Answers come in the order `ListRoots` asked: the listings not done yet.
+                let asked: Vec<usize> = (0..self.listings.len())
+                    .filter(|&i| {
+                        !self.listings[i].is_done()
+                            && (self.listings[i].store == StoreId::Mirror || self.config.target)
+                    })
+                    .collect();
+                for (i, response) in asked.into_iter().zip(responses) {
+                    if let Some(problem) = self.listings[i].handle(response) {
+                        self.report.problems.push(problem);
+                    }
+                }
+                Phase::ListRoots
+            }
+            Phase::OwnEvents(_) => {
+                let page = match responses.into_iter().next() {
+                    Some(Response::Listed(page)) => Some(page),
+                    Some(Response::Failed(e)) => {
+                        self.report.problems.push(Problem::store(&e));
+                        None
+                    }
+                    _ => None,
+                };
+                let run = self.export.as_mut();
+                match (page, run) {
+                    (Some(page), Some(run)) => {
+                        let mut mark = match run.state.events {
+                            EventsMark::Unstated => EventsMark::NoBatch,
+                            mark => mark,
+                        };
+                        for entry in &page.entries {
+                            if let Ok(key @ ArtifactKey::Events { .. }) =
+                                entry.key.parse::<ArtifactKey>()
+                            {
+                                mark = mark.with(&key);
+                            }
+                        }
+                        run.state.events = mark;
+                        match page.entries.last() {
+                            Some(last) if page.truncated => {
+                                Phase::OwnEvents(Some(last.key.clone()))
+                            }
+                            _ => Phase::ReadSessions,
+                        }
+                    }
+                    // The mark stays unstated: the next root is written without it, as
+                    // before, and the next run lists again.
+                    (_, Some(run)) => {
+                        run.state.events = EventsMark::Unstated;
+                        Phase::ReadSessions
+                    }
+                    (_, None) => Phase::ReadSessions,
+                }
+            }
             Phase::OwnRoots(mut walks) => {
                 let mut responses = responses.into_iter();
                 for w in &mut walks {
@@ -632,10 +718,8 @@ impl SyncEngine {
                 let mut next = Vec::new();
                 // This machine writes its keys only while it syncs: a key modified after the
                 // last heal listed them was changed by someone else.
-                let since = self
-                    .config
-                    .last_sync_ms
-                    .map_or(0, |t| t.saturating_sub(HEAL_MARGIN_MS));
+                let since = self.heal_since();
+                let mark = self.state.heal_mark.as_ref().map(|m| &m.data);
                 for ((store, prefix, _), response) in jobs.into_iter().zip(responses) {
                     let page = match response {
                         Response::Listed(page) => page,
@@ -648,11 +732,7 @@ impl SyncEngine {
                     };
                     let last = page.entries.last().map(|l| l.key.clone());
                     for entry in page.entries {
-                        let recent = match (entry.modified_ms, &self.state.heal_mark) {
-                            (None, _) => true,
-                            (Some(m), Some(mark)) => mark.is_newer(&entry.key, m),
-                            (Some(m), None) => m >= since,
-                        };
+                        let recent = heal_recent(mark, since, &entry.key, entry.modified_ms);
                         if let Some(m) = entry.modified_ms {
                             self.heal_seen.saw(&entry.key, m);
                         }
@@ -665,9 +745,20 @@ impl SyncEngine {
                     }
                 }
                 if next.is_empty() {
-                    if self.heal_listed {
-                        self.report.heal_mark = Some(std::mem::take(&mut self.heal_seen));
-                    }
+                    let old = self.state.heal_mark.as_ref();
+                    self.report.heal_mark = Some(if self.heal_listed {
+                        HealMark {
+                            data: std::mem::take(&mut self.heal_seen),
+                            roots: self.heal_roots.take(),
+                            listed_ms: Some(self.config.now_ms),
+                        }
+                    } else {
+                        HealMark {
+                            data: old.map(|m| m.data.clone()).unwrap_or_default(),
+                            roots: self.heal_roots.take(),
+                            listed_ms: old.and_then(|m| m.listed_ms),
+                        }
+                    });
                     Phase::HealCheck(found)
                 } else {
                     Phase::HealList(next, found)
@@ -718,6 +809,51 @@ impl SyncEngine {
         Ok(())
     }
 
+    /// Both stores' roots are listed: export starts with its own roots.
+    fn begin_export(&mut self) -> Phase {
+        if self.config.stages.export {
+            let origin = self.config.origin.clone();
+            let state = self
+                .state
+                .export
+                .clone()
+                .unwrap_or_else(|| ExportState::new(origin.clone()));
+            let floors: BTreeMap<OriginId, ArtifactKey> = state
+                .root
+                .clone()
+                .map(|r| (origin.clone(), r))
+                .into_iter()
+                .collect();
+            let mut walks = vec![
+                RootWalk::new(StoreId::Mirror, Some(&origin))
+                .with_floors(floors.clone())
+                .fed(&self.listings[StoreId::Mirror as usize]),
+            ];
+            if self.config.target {
+                walks.push(
+                    RootWalk::new(StoreId::Target, Some(&origin))
+                    .with_floors(floors)
+                    .fed(&self.listings[StoreId::Target as usize]),
+                );
+            }
+            self.export = Some(ExportRun {
+                exporter: None,
+                state,
+                pending: VecDeque::new(),
+                in_flight: Vec::new(),
+                newest_seen: 0,
+                buckets: Vec::new(),
+                root: None,
+                next: None,
+                batches: Vec::new(),
+                total: 0,
+            });
+            Phase::OwnRoots(walks)
+        } else {
+            self.after_export()
+        }
+    }
+
     fn own_roots_walked(&mut self, walks: Vec<RootWalk>) {
         let Some(run) = self.export.as_mut() else {
             return;
@@ -727,6 +863,11 @@ impl SyncEngine {
             for newest in w.found.values() {
                 if let Newest::Verified(v) = newest {
                     run.newest_seen = run.newest_seen.max(v.root.seq);
+                    // A state that never wrote a root, while the store holds ours (a machine
+                    // that lost its state): its batches are out there, unknown to the state.
+                    if run.state.root.is_none() {
+                        run.state.events = EventsMark::Unstated;
+                    }
                 }
             }
         }
@@ -852,15 +993,6 @@ impl SyncEngine {
                 exporter.remove(native);
             }
         }
-        let now = i64::try_from(self.config.now_ms).unwrap_or(i64::MAX);
-        let (plan, next) = exporter
-            .commit(now, run.newest_seen, &self.config.key)
-            .map_err(EngineError::Export)?;
-        let mut data: Vec<Encoded> = plan.segments;
-        data.extend(plan.manifests);
-        run.buckets = plan.buckets;
-        run.root = plan.root;
-        run.next = Some(next);
         // An edit over a reader's limit (written by an older version) is never published:
         // it is reported on every run, and everything else goes out.
         let mut valid = Vec::with_capacity(self.state.unpublished.len());
@@ -877,6 +1009,22 @@ impl SyncEngine {
         self.state.unpublished = valid;
         run.batches = event_batches(&origin, &self.state.unpublished, &self.config.key)
             .map_err(EngineError::Export)?;
+        let events = run
+            .batches
+            .iter()
+            .fold(run.state.events, |mark, b| mark.with(&b.key));
+        let now = i64::try_from(self.config.now_ms).unwrap_or(i64::MAX);
+        let (plan, next) = exporter
+            .commit(now, run.newest_seen, events, &self.config.key)
+            .map_err(EngineError::Export)?;
+        let mut data: Vec<Encoded> = plan.segments;
+        data.extend(plan.manifests);
+        run.buckets = plan.buckets;
+        if let Some(root) = &plan.root {
+            self.listings[StoreId::Mirror as usize].wrote(&root.key.to_string());
+        }
+        run.root = plan.root;
+        run.next = Some(next);
         self.place_own(data)?;
         Ok(Phase::PlaceBuckets)
     }
@@ -903,9 +1051,9 @@ impl SyncEngine {
         }
         self.place_own(encoded)?;
         if let Phase::Done = phase {
-            // Events were the last level: wait for them, then report.
+            // The root was the last level: wait for it, then report.
             self.ask_store(Vec::new());
-            return Ok(Phase::PlaceEvents);
+            return Ok(Phase::PlaceRoot);
         }
         Ok(phase)
     }
@@ -930,10 +1078,34 @@ impl SyncEngine {
     fn after_export(&mut self) -> Phase {
         if self.config.target && self.config.stages.exchange {
             self.progress(StageName::Exchange, 0, 0);
-            Phase::Exchange(Box::default())
+            let exchange = Exchange::with_listings(
+                &self.listings[StoreId::Mirror as usize],
+                &self.listings[StoreId::Target as usize],
+            )
+            .with_settled(self.settled_events());
+            Phase::Exchange(Box::new(exchange))
         } else {
             self.import_start()
         }
+    }
+
+    /// Per origin, the root whose batches this machine knows a store holding it holds: own
+    /// roots this version wrote, and foreign roots whose batches the import handled.
+    fn settled_events(&self) -> BTreeMap<OriginId, ArtifactKey> {
+        let mut settled: BTreeMap<OriginId, ArtifactKey> = self
+            .state
+            .import
+            .origins
+            .iter()
+            .filter_map(|(o, p)| p.events_root.clone().map(|k| (o.clone(), k)))
+            .collect();
+        if let Some(export) = &self.state.export
+            && export.events.is_stated()
+            && let Some(root) = &export.root
+        {
+            settled.insert(self.config.origin.clone(), root.clone());
+        }
+        settled
     }
 
     fn exchanged(&mut self, exchange: Exchange) {
@@ -953,6 +1125,9 @@ impl SyncEngine {
         }
         for (store, key) in &report.copied {
             self.report.exchanged += 1;
+            if key.starts_with(crate::names::ROOTS_PREFIX) {
+                self.listings[*store as usize].wrote(key);
+            }
             let own = key
                 .parse::<ArtifactKey>()
                 .is_ok_and(|k| k.origin() == origin);
@@ -965,16 +1140,58 @@ impl SyncEngine {
         self.report.problems.extend(report.problems);
     }
 
+    /// Own roots are checked from the run's `roots/` listing; every other own key only when
+    /// a full listing is due ([`SyncConfig::heal_every_ms`]).
     fn heal_start(&mut self) -> Phase {
         self.progress(StageName::Heal, 0, 0);
         let origin = &self.config.origin;
-        Phase::HealList(
-            vec![
-                (StoreId::Target, format!("{origin}/"), None),
-                (StoreId::Target, ArtifactKey::roots_prefix(origin), None),
-            ],
-            Vec::new(),
-        )
+        let listing = &self.listings[StoreId::Target as usize];
+        let prefix = ArtifactKey::roots_prefix(origin);
+        let old = self.state.heal_mark.as_ref();
+        let mark = old.map(|m| m.roots.as_ref().unwrap_or(&m.data));
+        let since = self.heal_since();
+        let mut roots = TimeMark::default();
+        let mut found = Vec::new();
+        for entry in listing.entries.iter().filter(|e| e.key.starts_with(&prefix)) {
+            if heal_recent(mark, since, &entry.key, entry.modified_ms)
+                && !self.sent_keys.contains(&entry.key)
+            {
+                found.push(entry.key.clone());
+            }
+            if let Some(m) = entry.modified_ms {
+                roots.saw(&entry.key, m);
+            }
+        }
+        let roots = if listing.failed {
+            old.and_then(|m| m.roots.clone())
+        } else {
+            Some(roots)
+        };
+        let now = self.config.now_ms;
+        let due = old
+            .and_then(|m| m.listed_ms)
+            .is_none_or(|t| now.saturating_sub(t) >= self.config.heal_every_ms);
+        if due {
+            self.heal_roots = roots;
+            return Phase::HealList(
+                vec![(StoreId::Target, format!("{origin}/"), None)],
+                found,
+            );
+        }
+        self.report.heal_mark = Some(HealMark {
+            data: old.map(|m| m.data.clone()).unwrap_or_default(),
+            roots,
+            listed_ms: old.and_then(|m| m.listed_ms),
+        });
+        Phase::HealCheck(found)
+    }
+
+    /// Without a mark (a first heal), own keys modified since shortly before the last sync
+    /// ended are checked: this machine writes its keys only while it syncs.
+    fn heal_since(&self) -> u64 {
+        self.config
+            .last_sync_ms
+            .map_or(0, |t| t.saturating_sub(HEAL_MARGIN_MS))
     }
 
     fn heal_list(
@@ -1019,7 +1236,8 @@ impl SyncEngine {
             self.config.origin.clone(),
             self.state.import.clone(),
             self.purged.clone(),
-        );
+        )
+        .with_roots(&self.listings[StoreId::Mirror as usize]);
         Phase::Import(Box::new(import))
     }
 
@@ -1056,8 +1274,8 @@ impl SyncEngine {
                         self.state.import.clone(),
                         self.purged.clone(),
                     )
-                    .from_store(StoreId::Target)
-                    .only(lagging);
+                    .only(lagging)
+                    .with_roots(&self.listings[StoreId::Target as usize]);
                     return Phase::FallbackImport(Box::new(import));
                 }
                 self.replay_start()
@@ -1121,6 +1339,15 @@ impl SyncEngine {
             deferred: self.state.deferred_events.clone(),
         })));
         self.phase = Phase::Done;
+    }
+}
+
+/// Whether self-heal checks a key modified at `modified_ms` (unknown: always).
+fn heal_recent(mark: Option<&TimeMark>, since: u64, key: &str, modified_ms: Option<u64>) -> bool {
+    match (modified_ms, mark) {
+        (None, _) => true,
+        (Some(m), Some(mark)) => mark.is_newer(key, m),
+        (Some(m), None) => m >= since,
     }
 }
 

@@ -24,7 +24,7 @@ use crate::names::{ArtifactKey, OriginId};
 use crate::segment::SegmentRef;
 use crate::sync::placement::{Placed, Placement};
 use crate::sync::problem::Problem;
-use crate::sync::roots::{Newest, RootWalk, VerifiedRoot};
+use crate::sync::roots::{Newest, RootWalk, RootsListing, VerifiedRoot};
 use crate::sync::store::{ListPage, Request, Response, Store, StoreId, StoreRequest, answer_one};
 
 /// Segment bytes fetched per round of a relay: bounds what the exchange holds in memory.
@@ -59,6 +59,8 @@ struct ListJob {
     prefix: String,
     after: Option<String>,
     done: bool,
+    /// A page could not be listed: what the job holds may be partial.
+    failed: bool,
     keys: BTreeSet<String>,
 }
 
@@ -94,6 +96,9 @@ pub struct Exchange {
     jobs: Vec<ListJob>,
     /// Per origin: the listing jobs of its events in the mirror and the target.
     event_jobs: BTreeMap<OriginId, (usize, usize)>,
+    /// Origins whose batches need no listing while both stores' newest root is this key (a
+    /// root that states its events mark, whose batches this machine handled).
+    settled: BTreeMap<OriginId, ArtifactKey>,
     buckets: Vec<Item>,
     manifests: Vec<Item>,
     /// Segments to relay: key → (relay, size, manifests needing it).
@@ -134,6 +139,7 @@ impl Exchange {
             relays: Vec::new(),
             jobs: Vec::new(),
             event_jobs: BTreeMap::new(),
+            settled: BTreeMap::new(),
             buckets: Vec::new(),
             manifests: Vec::new(),
             segments: BTreeMap::new(),
@@ -143,6 +149,25 @@ impl Exchange {
             issued: false,
             report: ExchangeReport::default(),
         }
+    }
+
+    /// An exchange over both stores' `roots/` listings, already made.
+    pub fn with_listings(mirror: &RootsListing, target: &RootsListing) -> Self {
+        let mut exchange = Exchange::new();
+        exchange.walks = vec![
+            RootWalk::new(StoreId::Mirror, None).fed(mirror),
+            RootWalk::new(StoreId::Target, None).fed(target),
+        ];
+        exchange
+    }
+
+    /// Origins whose batches need no listing while both stores' newest root is the given key:
+    /// a store holding a root that states its events mark holds every batch up to the mark
+    /// (writers and relays put batches before the root), so two stores with the same such
+    /// root hold the same batches as far as the root goes; newer ones travel with the next.
+    pub fn with_settled(mut self, settled: BTreeMap<OriginId, ArtifactKey>) -> Self {
+        self.settled = settled;
+        self
     }
 
     pub fn is_done(&self) -> bool {
@@ -341,9 +366,13 @@ impl Exchange {
                     Response::Listed(page) => page,
                     Response::Failed(e) => {
                         self.report.problems.push(Problem::store(&e));
+                        job.failed = true;
                         ListPage::default()
                     }
-                    _ => ListPage::default(),
+                    _ => {
+                        job.failed = true;
+                        ListPage::default()
+                    }
                 };
                 let last = page.entries.last().map(|l| l.key.clone());
                 job.keys.extend(page.entries.into_iter().map(|l| l.key));
@@ -414,17 +443,20 @@ impl Exchange {
                     }
                 }
             }
-            InFlight::Events { key, dst } => {
-                if let Some((bytes, Artifact::Events(batch))) = self.open(&key, response) {
+            InFlight::Events { key, dst } => match self.open(&key, response) {
+                Some((bytes, Artifact::Events(batch))) => {
                     match keyring.check(key.origin(), &batch.signer) {
                         Ok(_) => self.placement.put(dst, key.to_string(), bytes),
-                        Err(e) => self
-                            .report
-                            .problems
-                            .push(Problem::rejected(&key.to_string(), &e)),
+                        Err(e) => {
+                            self.report
+                                .problems
+                                .push(Problem::rejected(&key.to_string(), &e));
+                            self.events_failed(key.origin(), dst);
+                        }
                     }
                 }
-            }
+                _ => self.events_failed(key.origin(), dst),
+            },
             InFlight::Placement(_) | InFlight::Walk(..) => {}
         }
     }
@@ -469,6 +501,16 @@ impl Exchange {
             Err(e) => {
                 self.report.problems.push(Problem::rejected(&text, &e));
                 None
+            }
+        }
+    }
+
+    /// A batch of `origin` did not reach `dst`: a root relayed there would name batches the
+    /// store lacks, so it waits for the next run.
+    fn events_failed(&mut self, origin: &OriginId, dst: StoreId) {
+        for relay in &mut self.relays {
+            if relay.origin == *origin && relay.dst == dst {
+                relay.complete = false;
             }
         }
     }
@@ -520,12 +562,24 @@ impl Exchange {
                 }
                 _ => None,
             };
+            let (greatest_m, greatest_t) = (
+                self.walks[0].greatest.get(&origin),
+                self.walks[1].greatest.get(&origin),
+            );
+            if relay.is_none()
+                && greatest_m.is_some()
+                && greatest_m == greatest_t
+                && self.settled.get(&origin) == greatest_m
+            {
+                continue;
+            }
             let mut job = |store: StoreId, prefix: String| {
                 self.jobs.push(ListJob {
                     store,
                     prefix,
                     after: None,
                     done: false,
+                    failed: false,
                     keys: BTreeSet::new(),
                 });
                 self.jobs.len() - 1
@@ -565,6 +619,15 @@ impl Exchange {
     }
 
     fn plan_buckets(&mut self) {
+        // A relay whose origin's batches could not be listed in full cannot know that the
+        // destination has them all.
+        for relay in &mut self.relays {
+            if let Some((m, t)) = self.event_jobs.get(&relay.origin)
+                && (self.jobs[*m].failed || self.jobs[*t].failed)
+            {
+                relay.complete = false;
+            }
+        }
         for (i, relay) in self.relays.iter().enumerate() {
             let listing = &self.jobs[relay.dst_listing].keys;
             for b in &relay.root.root.buckets {
@@ -741,7 +804,12 @@ impl Exchange {
     fn settle_rest(&mut self) {
         for ((store, key), placed) in self.placement.take_all() {
             match placed {
-                Placed::Failed(p) => self.report.problems.push(p),
+                Placed::Failed(p) => {
+                    self.report.problems.push(p);
+                    if let Ok(key @ ArtifactKey::Events { .. }) = key.parse::<ArtifactKey>() {
+                        self.events_failed(key.origin(), store);
+                    }
+                }
                 placed => {
                     if let Ok(key) = key.parse::<ArtifactKey>() {
                         self.note(store, &key, &placed);

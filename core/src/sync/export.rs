@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::Encoded;
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, EventsMark};
 use crate::error::{Error, Result};
 use crate::id::ArtifactId;
 use crate::manifest::Manifest;
@@ -24,7 +24,6 @@ use crate::model::{Message, Session, UsageEvent};
 use crate::names::{ArtifactKey, NativeId, OriginId};
 use crate::segment::{SegmentRef, segment_messages};
 use crate::signature::OriginKey;
-use crate::sync::store::{Store, list_all};
 
 /// What was last exported of one session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +43,10 @@ pub struct ExportState {
     pub root: Option<ArtifactKey>,
     pub checkpoint: Checkpoint,
     pub sessions: BTreeMap<NativeId, ExportedSession>,
+    /// The newest event batch published, as the next root states it. A state saved before
+    /// roots had the mark reads as `Unstated`: the engine then lists the origin's batches once.
+    #[serde(default)]
+    pub events: EventsMark,
 }
 
 /// A session the host supplies because [`ExportState::tail_start`] asked for it.
@@ -84,6 +87,7 @@ impl ExportState {
             seq: 0,
             root: None,
             sessions: BTreeMap::new(),
+            events: EventsMark::NoBatch,
         }
     }
 
@@ -114,20 +118,6 @@ impl ExportState {
             plan: ExportPlan::default(),
         }
     }
-}
-
-/// The newest root sequence of `origin` in a store (0: none): the `newest_seen` of
-/// [`Exporter::commit`], for a host that lost its state. A listing that fails counts as none.
-pub fn newest_root_seq(store: &mut dyn Store, origin: &OriginId) -> u64 {
-    list_all(store, &ArtifactKey::roots_prefix(origin), None)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|l| match l.key.parse::<ArtifactKey>() {
-            Ok(ArtifactKey::Root { seq, .. }) => Some(seq),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 /// One export run: feed it changed sessions, then commit.
@@ -216,17 +206,25 @@ impl Exporter {
     /// Ends the run: the artifacts to write, and the state to persist once they are written.
     /// Writes no root when nothing changed. `seq` continues after the greater of the state's
     /// and `newest_seen` (the origin's newest root in the store, for a host that lost its state).
+    /// `events` is the origin's newest event batch once this run's batches are written (they
+    /// must be written before the root): a new mark is a change, so publishing curation alone
+    /// writes a root.
     pub fn commit(
         mut self,
         created_ms: i64,
         newest_seen: u64,
+        events: EventsMark,
         key: &OriginKey,
     ) -> Result<(ExportPlan, ExportState)> {
         // The first export writes a root even for an empty archive: readers find an origin,
         // and its event batches, through its roots.
-        if self.next.checkpoint.has_changes() || self.next.root.is_none() {
+        if self.next.checkpoint.has_changes()
+            || self.next.root.is_none()
+            || self.next.events != events
+        {
             let seq = self.next.seq.max(newest_seen) + 1;
-            let committed = self.next.checkpoint.commit(seq, created_ms, key)?;
+            let committed = self.next.checkpoint.commit(seq, created_ms, events, key)?;
+            self.next.events = events;
             self.plan.buckets = committed.buckets;
             self.next.root = Some(committed.root.key.clone());
             self.plan.root = Some(committed.root);

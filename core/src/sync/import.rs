@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::Artifact;
-use crate::checkpoint::{BucketEntry, Root};
+use crate::checkpoint::{BucketEntry, EventsMark, Root};
 use crate::error::Error;
 use crate::events::Op;
 use crate::id::ArtifactId;
@@ -30,7 +30,7 @@ use crate::manifest::Manifest;
 use crate::model::{Message, Session, UsageEvent};
 use crate::names::{ArtifactKey, NativeId, OriginId, SessionGid};
 pub use crate::sync::problem::Problem;
-use crate::sync::roots::{Newest, RootWalk};
+use crate::sync::roots::{Newest, RootWalk, RootsListing};
 use crate::sync::store::{ListPage, Request, Response, Store, StoreId, StoreRequest, answer_one};
 
 /// What was imported of one foreign session.
@@ -53,6 +53,13 @@ pub struct OriginProgress {
     /// (corrupt, missing) must be retried, never stepped over by a later one (issue 17 item 4).
     #[serde(default)]
     pub events_seen: BTreeSet<String>,
+    /// The events mark of `root`.
+    #[serde(default)]
+    pub root_events: EventsMark,
+    /// A root that states its events mark and whose batches up to the mark were all handled:
+    /// while it stays the origin's newest root, its batches are not listed again.
+    #[serde(default)]
+    pub events_root: Option<ArtifactKey>,
 }
 
 /// The host's persisted import state (it survives a rebuild of the derived tables).
@@ -142,6 +149,10 @@ pub struct Import {
     declared: BTreeMap<ArtifactKey, u64>,
     /// Origins with a session that could not be imported this run: their root is not recorded.
     incomplete: BTreeSet<OriginId>,
+    /// Origins whose batches are listed this run: their newest root and its events mark.
+    event_marks: BTreeMap<OriginId, (ArtifactKey, EventsMark)>,
+    /// Origins with a batch that could not be listed, fetched or verified this run.
+    events_failed: BTreeSet<OriginId>,
     report: ImportReport,
 }
 
@@ -178,6 +189,8 @@ impl Import {
             segments: BTreeMap::new(),
             declared: BTreeMap::new(),
             incomplete: BTreeSet::new(),
+            event_marks: BTreeMap::new(),
+            events_failed: BTreeSet::new(),
             report: ImportReport {
                 state,
                 ..ImportReport::default()
@@ -189,6 +202,15 @@ impl Import {
     pub fn from_store(mut self, store: StoreId) -> Self {
         self.store = store;
         self.walk = self.walk.on_store(store);
+        self
+    }
+
+    /// Takes the store's roots from a listing already made (the engine lists each store's
+    /// roots once per run).
+    pub fn with_roots(mut self, listing: &RootsListing) -> Self {
+        self.store = listing.store;
+        let walk = std::mem::replace(&mut self.walk, RootWalk::new(self.store, None));
+        self.walk = walk.fed(listing);
         self
     }
 
@@ -393,6 +415,9 @@ impl Import {
                 }
                 (Request::List { prefix, .. }, Response::Failed(e)) => {
                     self.report.problems.push(Problem::store(&e));
+                    if let Some(origin) = self.events_origin(&prefix) {
+                        self.events_failed.insert(origin);
+                    }
                     self.listed(&prefix, ListPage::default());
                 }
                 (Request::Get { key, .. }, Response::Got(bytes)) => self.got(&key, bytes),
@@ -425,13 +450,9 @@ impl Import {
     fn listed(&mut self, prefix: &str, page: ListPage) {
         let last = page.entries.last().map(|l| l.key.clone());
         let more = page.truncated && last.is_some();
-        // An events listing.
-        let origin = self
-            .events_listing
-            .keys()
-            .find(|o| ArtifactKey::events_prefix(o) == prefix)
-            .cloned();
-        let Some(origin) = origin else { return };
+        let Some(origin) = self.events_origin(prefix) else {
+            return;
+        };
         let seen = self
             .report
             .state
@@ -449,6 +470,14 @@ impl Import {
             list.append(&mut found);
             *after = if more { last } else { Some(String::new()) };
         }
+    }
+
+    /// The origin whose events listing `prefix` is.
+    fn events_origin(&self, prefix: &str) -> Option<OriginId> {
+        self.events_listing
+            .keys()
+            .find(|o| ArtifactKey::events_prefix(o) == prefix)
+            .cloned()
     }
 
     fn got(&mut self, key_text: &str, bytes: Option<Vec<u8>>) {
@@ -570,8 +599,23 @@ impl Import {
             .older_roots
             .extend(walk.older_than_floor.iter().map(ToString::to_string));
         for (origin, newest) in walk.found {
-            self.events_listing
-                .insert(origin.clone(), (None, Vec::new()));
+            let progress = self.report.state.origins.get(&origin);
+            let (key, mark) = match &newest {
+                Newest::Verified(v) => (v.key.clone(), v.root.events),
+                Newest::Floor(k) => (
+                    k.clone(),
+                    progress
+                        .filter(|p| p.root.as_ref() == Some(k))
+                        .map_or(EventsMark::Unstated, |p| p.root_events),
+                ),
+            };
+            // Its batches up to the mark were all handled while this root was the newest:
+            // nothing to list (issue 17 item 8).
+            if progress.is_none_or(|p| p.events_root.as_ref() != Some(&key)) {
+                self.events_listing
+                    .insert(origin.clone(), (None, Vec::new()));
+                self.event_marks.insert(origin.clone(), (key, mark));
+            }
             if let Newest::Verified(v) = newest {
                 self.candidates.insert(
                     origin,
@@ -610,7 +654,9 @@ impl Import {
                 }
             }
             // Not marked seen: the next run lists and fetches it again.
-            ArtifactKey::Events { .. } => {}
+            ArtifactKey::Events { .. } => {
+                self.events_failed.insert(origin);
+            }
         }
     }
 
@@ -713,11 +759,45 @@ impl Import {
             }
             let progress = self.report.state.origins.entry(origin).or_default();
             progress.root = Some(c.key);
+            progress.root_events = root.events;
             progress.bits = root.bits;
             progress.buckets = root.buckets.iter().map(|b| (b.index, b.id)).collect();
         }
+        for (origin, (key, mark)) in std::mem::take(&mut self.event_marks) {
+            if !mark.is_stated() || self.events_failed.contains(&origin) {
+                continue;
+            }
+            let progress = self.report.state.origins.entry(origin.clone()).or_default();
+            if handled_up_to(&progress.events_seen, &origin, &mark) {
+                progress.events_root = Some(key);
+            }
+        }
         self.report.units.sort_by(|a, b| a.gid.cmp(&b.gid));
         std::mem::take(&mut self.report)
+    }
+}
+
+/// Whether the batches a root's mark names were all handled: the named one, and as many up
+/// to it as the mark counts. A store that holds the root without them (a replicated folder
+/// that delivered the root first) is listed again next run.
+fn handled_up_to(seen: &BTreeSet<String>, origin: &OriginId, mark: &EventsMark) -> bool {
+    match mark {
+        EventsMark::Unstated => false,
+        EventsMark::NoBatch => true,
+        EventsMark::Newest { count, .. } => {
+            let Some(newest) = mark.key(origin) else {
+                return false;
+            };
+            if !seen.contains(&newest.to_string()) {
+                return false;
+            }
+            let up_to = seen
+                .iter()
+                .filter_map(|k| k.parse::<ArtifactKey>().ok())
+                .filter(|k| k.origin() == origin && *k <= newest)
+                .count();
+            up_to as u64 >= *count
+        }
     }
 }
 

@@ -15,7 +15,85 @@ use crate::checkpoint::Root;
 use crate::keyring::KeyRing;
 use crate::names::{ArtifactKey, OriginId};
 use crate::sync::problem::Problem;
-use crate::sync::store::{ListPage, Request, Response, StoreId, StoreRequest};
+use crate::sync::store::{ListPage, Listing, Request, Response, StoreId, StoreRequest};
+
+/// One store's `roots/` listing, made once per run and shared by every walk of the run
+/// (export's own roots, the exchange, self-heal, import), and kept current with the roots the
+/// run writes: a no-op sync lists each store's roots once and nothing else (issue 17 item 8).
+#[derive(Debug, Clone)]
+pub struct RootsListing {
+    pub store: StoreId,
+    pub entries: Vec<Listing>,
+    /// The next page starts after this key; `None` once the listing is complete.
+    after: Option<String>,
+    started: bool,
+    /// The listing failed: walks see what was listed before the failure.
+    pub failed: bool,
+}
+
+impl RootsListing {
+    pub fn new(store: StoreId) -> Self {
+        RootsListing {
+            store,
+            entries: Vec::new(),
+            after: None,
+            started: false,
+            failed: false,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.started && self.after.is_none()
+    }
+
+    /// The request for the next page (`None` when done).
+    pub fn request(&self) -> Option<StoreRequest> {
+        (!self.is_done()).then(|| StoreRequest {
+            store: self.store,
+            request: Request::List {
+                prefix: crate::names::ROOTS_PREFIX.to_owned(),
+                start_after: self.after.clone(),
+            },
+        })
+    }
+
+    /// The answer to [`RootsListing::request`]; a failure is returned for the caller to report.
+    pub fn handle(&mut self, response: Response) -> Option<Problem> {
+        self.started = true;
+        self.after = None;
+        match response {
+            Response::Listed(page) => {
+                if page.truncated {
+                    self.after = page.entries.last().map(|l| l.key.clone());
+                }
+                self.entries.extend(page.entries);
+                None
+            }
+            Response::Failed(e) => {
+                self.failed = true;
+                Some(Problem::store(&e))
+            }
+            _ => {
+                self.failed = true;
+                Some(Problem::malformed(
+                    crate::names::ROOTS_PREFIX,
+                    "the store answered a listing with a response of the wrong kind",
+                ))
+            }
+        }
+    }
+
+    /// A root this run wrote to the store.
+    pub fn wrote(&mut self, key: &str) {
+        if !self.entries.iter().any(|e| e.key == key) {
+            self.entries.push(Listing {
+                key: key.to_owned(),
+                modified_ms: None,
+                size: 0,
+            });
+        }
+    }
+}
 
 /// A root that verified, with its stored bytes (so a relay can copy them verbatim).
 #[derive(Debug, Clone)]
@@ -95,6 +173,22 @@ impl RootWalk {
     /// Roots already verified by this machine: the walk stops there without fetching.
     pub fn with_floors(mut self, floors: BTreeMap<OriginId, ArtifactKey>) -> Self {
         self.floors = floors;
+        self
+    }
+
+    /// Takes the store's roots from a listing already made: the walk only fetches.
+    pub fn fed(mut self, listing: &RootsListing) -> Self {
+        self.store = listing.store;
+        let prefix = self.prefix.clone();
+        self.listed(ListPage {
+            entries: listing
+                .entries
+                .iter()
+                .filter(|e| e.key.starts_with(&prefix))
+                .cloned()
+                .collect(),
+            truncated: false,
+        });
         self
     }
 

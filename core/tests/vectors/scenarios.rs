@@ -106,6 +106,7 @@ fn signed_root_hex(origin_seed: u8, origin: &str, seq: u64, newer_frame: bool) -
         bits: 0,
         session_count: 0,
         buckets: vec![],
+        events: agentsync_core::checkpoint::EventsMark::Unstated,
     };
     let canonical = root
         .encode(&OriginKey::from_secret([origin_seed; 32]))

@@ -13,6 +13,8 @@ use crate::sync::{self, EngineKind, SyncOptions, SyncReport};
 pub struct SyncArgs {
     pub target: Option<PathBuf>,
     pub no_ingest: bool,
+    /// Self-heal checks every own key this run.
+    pub heal: bool,
     pub init: bool,
     pub engine: EngineKind,
     pub component: Option<PathBuf>,
@@ -57,6 +59,11 @@ fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
             engine: args.engine,
             component: args.component.as_deref(),
             now_ms: now_ms(),
+            heal_every_ms: if args.heal {
+                0
+            } else {
+                ctx.config.heal.every_ms()?
+            },
         },
         &ctx.progress,
     )?;

@@ -102,6 +102,7 @@ impl Demo {
             &SyncArgs {
                 target: Some(self.shared.clone()),
                 no_ingest: true,
+                heal: false,
                 init: false,
                 engine: EngineKind::Native,
                 component: None,

@@ -235,6 +235,15 @@ impl Machine {
         (run.code, run.json())
     }
 
+    /// `sync SHARED --no-ingest --heal --json` (self-heal checks every own key) that must
+    /// exit 0.
+    pub fn sync_heal_ok(&self, shared: &Path) -> Value {
+        let run = self
+            .run(&["sync", shared.to_str().unwrap(), "--no-ingest", "--heal", "--json"])
+            .expect(0);
+        run.json()
+    }
+
     /// A sync that must exit 0.
     pub fn sync_ok(&self, shared: &Path) -> Value {
         let (code, report) = self.sync(shared);
