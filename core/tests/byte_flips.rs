@@ -31,7 +31,14 @@ fn artifacts() -> Vec<Encoded> {
             usage_events: Vec::new(),
         })
         .unwrap();
-    let (plan, _) = exporter.commit(1_764_078_194_000, 0, agentsync_core::EventsMark::NoBatch, &key).unwrap();
+    let (plan, _) = exporter
+        .commit(
+            1_764_078_194_000,
+            0,
+            agentsync_core::EventsMark::NoBatch,
+            &key,
+        )
+        .unwrap();
     let mut out: Vec<Encoded> = plan.in_write_order().cloned().collect();
     let event = Event {
         hlc: Hlc::new(1_764_078_194_000, 0).unwrap(),

@@ -80,7 +80,9 @@ fn published(sessions: usize) -> Memory {
             })
             .expect("export");
     }
-    let (plan, _) = exporter.commit(0, 0, agentsync_core::EventsMark::NoBatch, &key).expect("commit");
+    let (plan, _) = exporter
+        .commit(0, 0, agentsync_core::EventsMark::NoBatch, &key)
+        .expect("commit");
     let mut store = Memory::default();
     for encoded in plan.in_write_order() {
         let bytes = encoded.seal(None).expect("seal");

@@ -29,8 +29,10 @@ fn no_op_cost(origins: usize) -> NoOp {
         let o = origin(i);
         now += 10;
         steps.push(json!({"do": "session", "origin": o, "native": "s1", "messages": 3}));
-        steps.push(json!({"do": "edit", "origin": o, "session": format!("{o}~s1"),
-                          "op": {"op": "star"}, "now_ms": now}));
+        steps.push(
+            json!({"do": "edit", "origin": o, "session": format!("{o}~s1"),
+                          "op": {"op": "star"}, "now_ms": now}),
+        );
         // Publishing straight into the target (export only) builds the same target as a sync
         // through a mirror of its own, at a fraction of the simulator's time.
         let step = if i == 0 {
@@ -44,8 +46,10 @@ fn no_op_cost(origins: usize) -> NoOp {
     // Catch up with everyone, then sync twice with nothing new (the first of them may still
     // verify the roots the catch-up recorded), then once more an hour later.
     for dt in [1_000, 2_000, 3_000, 3_600_000 + 4_000] {
-        steps.push(json!({"do": "sync", "origin": me, "mirror": "m0", "target": "shared",
-                          "now_ms": now + dt}));
+        steps.push(
+            json!({"do": "sync", "origin": me, "mirror": "m0", "target": "shared",
+                          "now_ms": now + dt}),
+        );
     }
     let mut seeds = serde_json::Map::new();
     for i in 0..origins {

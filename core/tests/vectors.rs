@@ -646,7 +646,8 @@ fn buckets_and_roots() -> Vec<Value> {
     // Issue 17 item 8: a root names its origin's newest event batch (or says there is none);
     // `root-signed` above, without the field, is a root of an older writer ("unstated").
     let mut marked = root.clone();
-    marked["events"] = json!({"newest": {"hlc": "20261125T134318.000Z-0000", "id": m("events"), "count": 3}});
+    marked["events"] =
+        json!({"newest": {"hlc": "20261125T134318.000Z-0000", "id": m("events"), "count": 3}});
     let marked_vector = json!({"name": "root-events-mark", "op": "encode", "kind": "root",
                                "value": marked, "signing_seed": hex::encode(SEED)});
     out.push(golden(marked_vector, &["canonical_hex", "id"]));

@@ -164,7 +164,11 @@ fn the_origin_heals_its_corrupt_copies() {
     assert_eq!(report["sent"], 1, "the root only: {report:#}");
     let (root, root_good) = (victims.last().unwrap(), good.last().unwrap());
     assert_eq!(&fs::read(root).unwrap(), root_good, "the root is healed");
-    assert_ne!(&fs::read(&victims[0]).unwrap(), &good[0], "data waits for its schedule");
+    assert_ne!(
+        &fs::read(&victims[0]).unwrap(),
+        &good[0],
+        "data waits for its schedule"
+    );
 
     let report = a.sync_heal_ok(&shared);
     assert_eq!(report["sent"], victims.len() - 1, "{report:#}");

@@ -826,14 +826,14 @@ impl SyncEngine {
                 .collect();
             let mut walks = vec![
                 RootWalk::new(StoreId::Mirror, Some(&origin))
-                .with_floors(floors.clone())
-                .fed(&self.listings[StoreId::Mirror as usize]),
+                    .with_floors(floors.clone())
+                    .fed(&self.listings[StoreId::Mirror as usize]),
             ];
             if self.config.target {
                 walks.push(
                     RootWalk::new(StoreId::Target, Some(&origin))
-                    .with_floors(floors)
-                    .fed(&self.listings[StoreId::Target as usize]),
+                        .with_floors(floors)
+                        .fed(&self.listings[StoreId::Target as usize]),
                 );
             }
             self.export = Some(ExportRun {
@@ -1152,7 +1152,11 @@ impl SyncEngine {
         let since = self.heal_since();
         let mut roots = TimeMark::default();
         let mut found = Vec::new();
-        for entry in listing.entries.iter().filter(|e| e.key.starts_with(&prefix)) {
+        for entry in listing
+            .entries
+            .iter()
+            .filter(|e| e.key.starts_with(&prefix))
+        {
             if heal_recent(mark, since, &entry.key, entry.modified_ms)
                 && !self.sent_keys.contains(&entry.key)
             {
@@ -1173,10 +1177,7 @@ impl SyncEngine {
             .is_none_or(|t| now.saturating_sub(t) >= self.config.heal_every_ms);
         if due {
             self.heal_roots = roots;
-            return Phase::HealList(
-                vec![(StoreId::Target, format!("{origin}/"), None)],
-                found,
-            );
+            return Phase::HealList(vec![(StoreId::Target, format!("{origin}/"), None)], found);
         }
         self.report.heal_mark = Some(HealMark {
             data: old.map(|m| m.data.clone()).unwrap_or_default(),

@@ -239,7 +239,13 @@ impl Machine {
     /// exit 0.
     pub fn sync_heal_ok(&self, shared: &Path) -> Value {
         let run = self
-            .run(&["sync", shared.to_str().unwrap(), "--no-ingest", "--heal", "--json"])
+            .run(&[
+                "sync",
+                shared.to_str().unwrap(),
+                "--no-ingest",
+                "--heal",
+                "--json",
+            ])
             .expect(0);
         run.json()
     }
