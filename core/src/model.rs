@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::binary::{Reader, Writer};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::limits;
 use crate::names::NativeId;
 
@@ -52,67 +52,68 @@ pub struct ToolResultEvent {
 }
 
 /// One tool call made in a message, with its result attached.
+/// `name` is required on decode; every other key may be omitted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct ToolCall {
     /// Coarse class for filtering (read, edit, shell, search, task, ...).
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub category: String,
     /// The file the call reads or edits, when it names one (for per-file filters).
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub file_path: String,
     /// The agent's tool-use id.
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub id: String,
     /// The call's input as the agent wrote it (JSON text, kept verbatim).
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub input: String,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub is_error: bool,
     pub name: String,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub result: String,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub result_events: Vec<ToolResultEvent>,
     /// Native id (same origin) of the subagent session this call started.
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub subagent_session: String,
 }
 
 /// One message of a session, at a position (`ordinal`) that never changes.
+/// `ordinal` and `role` are required on decode (issue 17 item 10); every other key may be
+/// omitted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Message {
     /// The model API's id of the response this message is part of (Claude `message.id`):
     /// several records of one response share it.
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub api_message_id: String,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub compact_boundary: bool,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub content: String,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub model: String,
     pub ordinal: u64,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub parent_uuid: String,
     /// The API request id (Claude `requestId`).
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub request_id: String,
     pub role: String,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub sidechain: bool,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub source_uuid: String,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub system: bool,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub thinking: String,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub timestamp_ms: Option<i64>,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub tool_calls: Vec<ToolCall>,
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub usage: TokenUsage,
 }
 
@@ -161,6 +162,9 @@ impl Message {
         check_len("message.thinking", &self.thinking, MAX_TEXT)?;
         check_len("message.model", &self.model, MAX_LABEL)?;
         check_len("message.role", &self.role, MAX_LABEL)?;
+        if self.role.is_empty() {
+            return Err(Error::malformed("message", "empty role"));
+        }
         check_len("message.source_uuid", &self.source_uuid, MAX_PATH)?;
         check_len("message.parent_uuid", &self.parent_uuid, MAX_PATH)?;
         check_len("message.api_message_id", &self.api_message_id, MAX_PATH)?;

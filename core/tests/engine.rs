@@ -7,11 +7,11 @@ use agentsync_core::conformance::scenario::MemoryStore;
 use agentsync_core::events::{Event, Op};
 use agentsync_core::ledger::SignedEvent;
 use agentsync_core::sync::engine::{
-    EngineError, Input, Output, Stages, SyncConfig, SyncEngine, SyncReport, SyncState,
+    EngineError, Input, Output, SessionData, Stages, SyncConfig, SyncEngine, SyncReport, SyncState,
 };
 use agentsync_core::sync::problem::ProblemClass;
 use agentsync_core::sync::store::{Request, Response, Store, answer_one, list_all};
-use agentsync_core::{EventsMark, Hlc, OriginKey, limits};
+use agentsync_core::{EventsMark, Hlc, Message, OriginKey, Session, limits};
 
 const ORIGIN: &str = "laptop-a1b2c3";
 
@@ -41,6 +41,41 @@ fn edit(n: u64, op: Op) -> SignedEvent {
     }
 }
 
+/// What the archive holds for session `native`: two messages, the second with an empty role
+/// when the name says `bad` (a row an older ingest could have written; no reader accepts it).
+fn session_data(native: &str) -> SessionData {
+    let message = |ordinal: u64, role: &str| Message {
+        ordinal,
+        role: role.into(),
+        content: format!("{native} {ordinal}"),
+        ..Message::default()
+    };
+    let role = if native.contains("bad") {
+        ""
+    } else {
+        "assistant"
+    };
+    SessionData {
+        session: Session {
+            native_id: native.parse().unwrap(),
+            agent: "claude".into(),
+            parser: "claude-code/1".into(),
+            project: "p".into(),
+            cwd: String::new(),
+            git_branch: String::new(),
+            started_ms: None,
+            ended_ms: None,
+            title: String::new(),
+            first_message: String::new(),
+            parent_session: String::new(),
+            relationship: String::new(),
+            user_message_count: 1,
+        },
+        messages: vec![message(0, "user"), message(1, role)],
+        usage_events: Vec::new(),
+    }
+}
+
 /// Runs an engine to the end against one memory store; returns the report and the
 /// events the engine said were published.
 fn run(mut engine: SyncEngine, store: &mut MemoryStore) -> (SyncReport, Vec<SignedEvent>) {
@@ -54,7 +89,13 @@ fn run(mut engine: SyncEngine, store: &mut MemoryStore) -> (SyncReport, Vec<Sign
                     .collect();
                 engine.handle(Input::Store(responses)).unwrap();
             }
-            Output::ReadSessions(reads) => panic!("no sessions to read: {reads:?}"),
+            Output::ReadSessions(reads) => {
+                let data = reads
+                    .iter()
+                    .map(|r| session_data(r.native.as_str()))
+                    .collect();
+                engine.handle(Input::Sessions(data)).unwrap();
+            }
             Output::CheckPresent(gids) => {
                 engine
                     .handle(Input::Present(vec![true; gids.len()]))
@@ -234,4 +275,41 @@ fn issue_17_item_6_declared_sizes_bound_what_is_read() {
         .filter(|p| p.class == ProblemClass::SizeLimit && p.key.contains("/segments/"))
         .count();
     assert_eq!(size_limits, real.segments.len(), "{:?}", report.problems);
+}
+
+/// Issue 17 (negative vector "segment missing a role", writer side): a session no reader would
+/// accept is reported as deferred on every run and keeps its previous export, and everything
+/// else is published: one bad row never wedges export.
+#[test]
+fn issue_17_a_session_with_an_empty_role_never_wedges_export() {
+    let mut store = MemoryStore::default();
+    let state = SyncState {
+        revisions: vec![
+            ("good-1".parse().unwrap(), "1".into()),
+            ("bad-1".parse().unwrap(), "1".into()),
+            ("good-2".parse().unwrap(), "1".into()),
+        ],
+        ..SyncState::default()
+    };
+    let (report, _) = run(SyncEngine::new(config(), state.clone()), &mut store);
+    let bad: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.key == format!("session {ORIGIN}~bad-1"))
+        .collect();
+    assert_eq!(bad.len(), 1, "{:#?}", report.problems);
+    assert!(!bad[0].is_quarantined(), "deferred, not quarantined");
+    assert!(bad[0].reason.contains("empty role"), "{}", bad[0].reason);
+    let manifests = list_all(&mut store, &format!("{ORIGIN}/manifests/"), None).unwrap();
+    assert_eq!(manifests.len(), 2, "both good sessions are published");
+    let roots = list_all(&mut store, &format!("roots/{ORIGIN}/"), None).unwrap();
+    assert_eq!(roots.len(), 1);
+    // Every later run reports it again (the bad session is read again, nothing else).
+    let (again, _) = run(SyncEngine::new(config(), state), &mut store);
+    assert!(
+        again
+            .problems
+            .iter()
+            .any(|p| p.key == format!("session {ORIGIN}~bad-1"))
+    );
 }

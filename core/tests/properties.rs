@@ -82,7 +82,13 @@ fn tool_call() -> impl Strategy<Value = ToolCall> {
 fn message() -> impl Strategy<Value = Message> {
     (
         (any::<bool>(), text(2000), text(20), text(36)),
-        (text(8), any::<bool>(), any::<bool>(), text(300)),
+        // A role is never empty (a required key).
+        (
+            text(8).prop_map(|r| if r.is_empty() { "user".into() } else { r }),
+            any::<bool>(),
+            any::<bool>(),
+            text(300),
+        ),
         (option::of(any::<i64>()), vec(tool_call(), 0..3), usage()),
     )
         .prop_map(

@@ -358,6 +358,38 @@ fn segments() -> Vec<Value> {
                "canonical_hex": hex::encode(v2)}),
         "FutureVersion",
     ));
+    // Issue 17: `ordinal` and `role` are required keys of a message line (and `name` of a tool
+    // call), and a role is never empty; a writer refuses to produce such a line (encode), a reader refuses to accept one.
+    for (name, line) in [
+        (
+            "segment-message-missing-role",
+            "{\"content\":\"hi\",\"ordinal\":0}",
+        ),
+        (
+            "segment-message-missing-ordinal",
+            "{\"content\":\"hi\",\"role\":\"user\"}",
+        ),
+        (
+            "segment-message-empty-role",
+            "{\"content\":\"hi\",\"ordinal\":0,\"role\":\"\"}",
+        ),
+        (
+            "segment-tool-call-missing-name",
+            "{\"ordinal\":0,\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"t1\"}]}",
+        ),
+    ] {
+        let text =
+            format!("{{\"count\":1,\"first_ordinal\":0,\"kind\":\"segment\",\"v\":1}}\n{line}\n");
+        out.push(rejects(
+            json!({"name": name, "op": "decode", "kind": "segment", "canonical_hex": hex::encode(text)}),
+            "Malformed",
+        ));
+    }
+    out.push(rejects(
+        json!({"name": "segment-encode-empty-role", "op": "encode", "kind": "segment",
+               "value": [{"ordinal": 0, "role": ""}]}),
+        "Malformed",
+    ));
     let missing_line = "{\"count\":2,\"first_ordinal\":0,\"kind\":\"segment\",\"v\":1}\n{\"ordinal\":0,\"role\":\"user\"}\n";
     out.push(rejects(
         json!({"name": "segment-missing-line", "op": "decode", "kind": "segment",

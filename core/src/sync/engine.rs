@@ -922,15 +922,20 @@ impl SyncEngine {
         let Some(exporter) = run.exporter.as_mut() else {
             return Ok(());
         };
-        for ((_, marker), d) in std::mem::take(&mut run.in_flight).into_iter().zip(data) {
-            exporter
-                .session(SessionExport {
-                    marker,
-                    session: d.session,
-                    messages: &d.messages,
-                    usage_events: d.usage_events,
-                })
-                .map_err(EngineError::Export)?;
+        for ((native, marker), d) in std::mem::take(&mut run.in_flight).into_iter().zip(data) {
+            // One session that cannot be published (an archive row no reader would accept)
+            // is reported on every run and keeps its previous export; the rest go out.
+            if let Err(e) = exporter.session(SessionExport {
+                marker,
+                session: d.session,
+                messages: &d.messages,
+                usage_events: d.usage_events,
+            }) {
+                let gid = SessionGid::new(self.config.origin.clone(), native);
+                let mut problem = Problem::rejected(&format!("session {gid}"), &e);
+                problem.disposition = crate::sync::problem::Disposition::Deferred;
+                self.report.problems.push(problem);
+            }
         }
         let data = exporter.take_data();
         let done = run.total - run.pending.len() as u64;

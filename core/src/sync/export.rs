@@ -128,7 +128,8 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// Encodes a changed session: new segments from the open tail on, and its manifest.
+    /// Encodes a changed session: new segments from the open tail on, and its manifest. On an
+    /// error nothing of the session is planned and the state keeps its previous export.
     pub fn session(&mut self, change: SessionExport<'_>) -> Result<()> {
         let native = change.session.native_id.clone();
         let start = self.next.tail_start(&native, &change.marker).unwrap_or(0);
@@ -156,12 +157,7 @@ impl Exporter {
         }
         let fresh = segment_messages(change.messages)?;
         let mut segments = kept;
-        for seg in fresh {
-            segments.push(seg.reference.clone());
-            self.plan
-                .segments
-                .push(Encoded::segment(&self.next.origin, seg));
-        }
+        segments.extend(fresh.iter().map(|seg| seg.reference.clone()));
         let message_count = segments
             .last()
             .map_or(0, |s| s.first_ordinal + u64::from(s.count));
@@ -173,6 +169,12 @@ impl Exporter {
             usage_events: change.usage_events,
         };
         let encoded = Encoded::manifest(&manifest)?;
+        // Nothing of a session that fails to encode is planned: it is all or nothing.
+        for seg in fresh {
+            self.plan
+                .segments
+                .push(Encoded::segment(&self.next.origin, seg));
+        }
         let manifest_id = encoded.id();
         self.next.checkpoint.insert(native.clone(), manifest_id);
         self.plan.manifests.push(encoded);

@@ -67,6 +67,10 @@ pub fn fit_message(message: &mut Message) {
     clip_text(&mut message.thinking, MAX_TEXT);
     clip_in_place(&mut message.model, MAX_LABEL);
     clip_in_place(&mut message.role, MAX_LABEL);
+    // A role is required and never empty: a log record without one is kept as `unknown`.
+    if message.role.is_empty() {
+        message.role = "unknown".into();
+    }
     clip_in_place(&mut message.source_uuid, MAX_PATH);
     clip_in_place(&mut message.parent_uuid, MAX_PATH);
     clip_in_place(&mut message.api_message_id, MAX_PATH);
@@ -170,5 +174,20 @@ mod tests {
         assert!(message.content.ends_with("bytes cut]"));
         let line = message_line(&message).expect("the fitted message encodes");
         assert!(line.len() <= MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn a_message_without_a_role_is_kept_as_unknown() {
+        let mut message = Message {
+            content: "text".into(),
+            ..Message::default()
+        };
+        assert!(
+            message_line(&message).is_err(),
+            "readers refuse an empty role"
+        );
+        fit_message(&mut message);
+        assert_eq!(message.role, "unknown");
+        assert!(message_line(&message).is_ok());
     }
 }
