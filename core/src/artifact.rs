@@ -64,6 +64,15 @@ pub enum Artifact {
 }
 
 impl Artifact {
+    /// The key that signed a root or an event batch (checked against the artifact already).
+    pub fn signer(&self) -> Option<&PublicKey> {
+        match self {
+            Artifact::Root { signer, .. } => Some(signer),
+            Artifact::Events(batch) => Some(&batch.signer),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> ArtifactKind {
         match self {
             Artifact::Segment(_) => ArtifactKind::Segment,

@@ -12,6 +12,8 @@
 //! every = "1d"                       # `sync` runs `gc` when the last one is older; "off"
 //! [heal]
 //! every = "1h"                       # how often `sync` re-reads all own keys in the target
+//! [http]
+//! token = "…"                        # the token of the HTTP peer in `target`
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -36,6 +38,17 @@ pub struct Config {
     pub gc: GcConfig,
     #[serde(default)]
     pub heal: HealConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// An HTTP peer target's token (`$AGENTSYNC_TOKEN` wins). This machine's own `serve` token
+/// is kept in the data folder, not here.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Self-heal: every `sync` checks this machine's roots in the target (they come with the one

@@ -168,6 +168,20 @@ enum Command {
     },
     /// Origins, checkpoints, counts, last sync, conflicts, deferred and quarantined items.
     Status,
+    /// Serve this machine's store over HTTP to machines that sync with
+    /// `http://HOST:PORT` (token required; loopback unless --allow-remote).
+    Serve {
+        /// Address to listen on (port 0: any free port, printed).
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: String,
+        /// The token clients must send (default: the data folder's `serve-token`, made on
+        /// first use).
+        #[arg(long)]
+        token: Option<String>,
+        /// Allow an address other machines can reach (put TLS in front: docs/cli.md).
+        #[arg(long)]
+        allow_remote: bool,
+    },
     /// Concurrent edits that lost, kept visible.
     Conflicts {
         session: Option<String>,
@@ -421,6 +435,19 @@ fn run(cli: Cli) -> Result<Option<Output>> {
             dry_run,
         } => maintain::gc(&ctx, target.as_deref(), grace.as_deref(), dry_run)?,
         Command::Status => browse::status(&ctx)?,
+        Command::Serve {
+            listen,
+            token,
+            allow_remote,
+        } => {
+            let listen = agentsync::serve::listen_address(&listen, allow_remote)?;
+            let token = match token {
+                Some(t) if !t.is_empty() => t,
+                _ => agentsync::serve::token(&ctx.home.data_dir)?,
+            };
+            agentsync::serve::serve(&ctx, agentsync::serve::ServeOptions { listen, token })?;
+            return Ok(None);
+        }
         Command::Conflicts { session } => browse::conflicts(&ctx, session.as_deref())?,
         Command::Inspect { file, key } => maintain::inspect(&ctx, &file, key.as_deref())?,
         Command::Verify { target } => maintain::verify(&ctx, target.as_deref())?,

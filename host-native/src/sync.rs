@@ -14,7 +14,7 @@ use agentsync_core::sync::engine::{
 use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::import::ImportState;
 use agentsync_core::sync::problem::Disposition;
-use agentsync_core::sync::store::{Response, StoreId, StoreRequest, answer_one};
+use agentsync_core::sync::store::{Request, Response, StoreId, StoreRequest, answer_one};
 use agentsync_core::{OriginId, OriginKey, SessionGid};
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,7 @@ use crate::compress::ZstdCompressor;
 use crate::ingest::pass::{self, IngestSummary, LogFormat};
 use crate::progress::{Bar, Progress};
 use crate::store::FolderStore;
+use crate::target::{Target, TargetSpec};
 
 /// Which build of the core plans import, exchange and replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -78,7 +79,9 @@ impl SyncReport {
 }
 
 pub struct SyncOptions<'a> {
-    pub target: Option<&'a Path>,
+    pub target: Option<&'a TargetSpec>,
+    /// The config's token for an HTTP peer target.
+    pub http_token: Option<&'a str>,
     /// Logs to ingest first (`None`: no ingest).
     pub ingest: Option<&'a [(PathBuf, LogFormat)]>,
     pub engine: EngineKind,
@@ -98,7 +101,7 @@ pub fn run(
     let (origin, key) = identity;
     let mut report = SyncReport {
         origin: origin.to_string(),
-        target: options.target.map(|t| t.display().to_string()),
+        target: options.target.map(ToString::to_string),
         ..SyncReport::default()
     };
     if let Some(logs) = options.ingest {
@@ -107,7 +110,10 @@ pub fn run(
     }
     let mut stores = Stores {
         mirror: FolderStore::new(mirror_dir),
-        target: options.target.map(FolderStore::new),
+        target: options
+            .target
+            .map(|spec| crate::target::open(spec, options.http_token))
+            .transpose()?,
     };
     let config = SyncConfig {
         origin: origin.clone(),
@@ -211,17 +217,31 @@ impl Driver for SyncEngine {
 
 struct Stores {
     mirror: FolderStore,
-    target: Option<FolderStore>,
+    target: Option<Box<dyn Target>>,
 }
 
 impl Stores {
+    /// Answers a round in order: the mirror's requests one by one, the target's all at once
+    /// (a remote target runs them concurrently).
     fn answer(&mut self, requests: &[StoreRequest]) -> Result<Vec<Response>> {
+        let to_target: Vec<Request> = requests
+            .iter()
+            .filter(|r| r.store == StoreId::Target)
+            .map(|r| r.request.clone())
+            .collect();
+        let mut from_target = match (&mut self.target, to_target.is_empty()) {
+            (_, true) => Vec::new(),
+            (Some(t), false) => t.answer_all(&to_target),
+            (None, false) => bail!("the engine asked for a target there is none of"),
+        }
+        .into_iter();
         requests
             .iter()
-            .map(|r| match (r.store, self.target.as_mut()) {
-                (StoreId::Mirror, _) => Ok(answer_one(&mut self.mirror, &r.request)),
-                (StoreId::Target, Some(t)) => Ok(answer_one(t, &r.request)),
-                (StoreId::Target, None) => bail!("the engine asked for a target there is none of"),
+            .map(|r| match r.store {
+                StoreId::Mirror => Ok(answer_one(&mut self.mirror, &r.request)),
+                StoreId::Target => from_target.next().ok_or_else(|| {
+                    anyhow::anyhow!("the target answered fewer requests than asked")
+                }),
             })
             .collect()
     }

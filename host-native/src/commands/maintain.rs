@@ -1,7 +1,7 @@
 //! Store upkeep: `gc`, `verify`, `inspect`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use agentsync_archive::Archive;
 use agentsync_core::names::ROOTS_PREFIX;
@@ -17,6 +17,7 @@ use serde_json::json;
 use super::{Context, Output, now_ms};
 use crate::config::parse_duration_ms;
 use crate::store::FolderStore;
+use crate::target::{Target, TargetSpec};
 
 /// Deletes this origin's unreachable artifacts older than the grace window, from the local
 /// mirror and the target. Never events, never another origin's artifacts.
@@ -39,19 +40,33 @@ pub fn gc(
         Some(e) => (e.root.clone(), e.reachable()),
         None => (None, BTreeSet::new()),
     };
-    let mut stores = vec![("mirror".to_owned(), ctx.home.mirror_dir())];
-    if let Some(t) = ctx.target(target) {
+    let mirror_dir = ctx.home.mirror_dir();
+    let mut stores: Vec<(String, String, Box<dyn Target>)> = vec![(
+        "mirror".to_owned(),
+        mirror_dir.display().to_string(),
+        Box::new(FolderStore::new(&mirror_dir)),
+    )];
+    let mut text = String::new();
+    if let Some(spec) = ctx.target(target)? {
         // An unmounted share is not an empty store: say so instead of "nothing to delete".
-        if !t.is_dir() {
+        if let TargetSpec::Folder(t) = &spec
+            && !t.is_dir()
+        {
             anyhow::bail!(
                 "the target {} is not a folder (not mounted?): nothing was collected",
                 t.display()
             );
         }
-        stores.push((t.display().to_string(), t));
+        let store = ctx.open_target(&spec)?;
+        if store.can_delete() {
+            stores.push((spec.to_string(), spec.to_string(), store));
+        } else {
+            text.push_str(&format!(
+                "{spec}: an HTTP peer collects what it holds with its own gc\n"
+            ));
+        }
     }
     let mut results = Vec::new();
-    let mut text = String::new();
     // Per store: the unreachable keys earlier GCs saw, and since when (two observations).
     let mut observed: BTreeMap<String, BTreeMap<String, u64>> =
         archive.state("gc")?.unwrap_or_default();
@@ -91,15 +106,10 @@ pub fn gc(
             .or_default()
             .extend(plan.observed);
     }
-    for (name, dir) in stores {
-        let mut store = FolderStore::new(&dir);
-        let mut listing = list_all(&mut store, &format!("{origin}/"), None)?;
-        listing.extend(list_all(
-            &mut store,
-            &ArtifactKey::roots_prefix(&origin),
-            None,
-        )?);
-        let store_id = dir.display().to_string();
+    for (name, store_id, mut store) in stores {
+        let store: &mut dyn Store = &mut *store;
+        let mut listing = list_all(store, &format!("{origin}/"), None)?;
+        listing.extend(list_all(store, &ArtifactKey::roots_prefix(&origin), None)?);
         let seen = observed.remove(&store_id).unwrap_or_default();
         let plan = gc::plan(
             &origin,
@@ -117,7 +127,7 @@ pub fn gc(
         let mut failed = Vec::new();
         if !dry_run {
             for key in &plan.delete {
-                if let Err(e) = Store::delete(&mut store, key) {
+                if let Err(e) = store.delete(key) {
                     failed.push(e.to_string());
                 }
             }
@@ -270,20 +280,29 @@ pub fn verify(ctx: &Context, target: Option<&Path>) -> Result<Output> {
             import.keyring.get(o).copied()
         }
     };
-    let dir: PathBuf = target.map_or_else(|| ctx.home.mirror_dir(), Path::to_path_buf);
-    if target.is_some() && !dir.is_dir() {
-        anyhow::bail!("{} is not a folder: nothing to verify", dir.display());
-    }
-    if target.is_some() {
-        not_a_store(&dir)?;
-    }
-    let mut store = FolderStore::new(&dir);
+    let (name, mut store): (String, Box<dyn Target>) = match target {
+        None => {
+            let dir = ctx.home.mirror_dir();
+            (dir.display().to_string(), Box::new(FolderStore::new(&dir)))
+        }
+        Some(arg) => {
+            let spec = TargetSpec::parse(&arg.to_string_lossy())?;
+            if let TargetSpec::Folder(dir) = &spec {
+                if !dir.is_dir() {
+                    anyhow::bail!("{} is not a folder: nothing to verify", dir.display());
+                }
+                not_a_store(dir)?;
+            }
+            (spec.to_string(), ctx.open_target(&spec)?)
+        }
+    };
+    let store: &mut dyn Store = &mut *store;
     let mut report = VerifyReport {
-        store: dir.display().to_string(),
+        store: name,
         database: archive.integrity_check()?,
         ..VerifyReport::default()
     };
-    let listing = list_all(&mut store, "", None)?;
+    let listing = list_all(store, "", None)?;
     // Segments are checked, then dropped (`None`): only structure is kept in memory.
     let mut valid: BTreeMap<ArtifactKey, Option<Artifact>> = BTreeMap::new();
     let bar = ctx.progress.bar("verify", listing.len() as u64);
@@ -294,7 +313,7 @@ pub fn verify(ctx: &Context, target: Option<&Path>) -> Result<Output> {
             continue;
         };
         report.artifacts += 1;
-        let problem = match Store::get(&mut store, &entry.key) {
+        let problem = match store.get(&entry.key) {
             Ok(Some(bytes)) => match Artifact::open(&key, &bytes) {
                 Ok(artifact) => match signer_problem(&artifact, &pinned) {
                     Some(p) => Some(p),
@@ -339,11 +358,12 @@ fn signer_problem(
     artifact: &Artifact,
     pinned: &dyn Fn(&OriginId) -> Option<PublicKey>,
 ) -> Option<String> {
-    let (origin, signer) = match artifact {
-        Artifact::Root { root, signer } => (&root.origin, signer),
-        Artifact::Events(batch) => (&batch.batch.origin, &batch.signer),
+    let origin = match artifact {
+        Artifact::Root { root, .. } => &root.origin,
+        Artifact::Events(batch) => &batch.batch.origin,
         _ => return None,
     };
+    let signer = artifact.signer()?;
     match pinned(origin) {
         Some(key) if key != *signer => Some(format!(
             "signed by {}, but {origin}'s pinned key is {}",
@@ -425,7 +445,9 @@ pub fn inspect(ctx: &Context, what: &str, key: Option<&str>) -> Result<Output> {
             .parse()
             .map_err(|e| anyhow!("{what:?} is neither a file nor an artifact key: {e}"))?;
         let mut dirs = vec![ctx.home.mirror_dir()];
-        dirs.extend(ctx.target(None));
+        if let Some(TargetSpec::Folder(dir)) = ctx.target(None)? {
+            dirs.push(dir);
+        }
         let file = dirs
             .iter()
             .map(|d| FolderStore::new(d).path_of(what))

@@ -7,7 +7,7 @@ pub mod maintain;
 pub mod setup;
 pub mod sync;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use agentsync_archive::Archive;
 use agentsync_core::{OriginId, OriginKey};
@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::home::Home;
 use crate::progress::Progress;
+use crate::target::{Target, TargetSpec};
 
 /// What every command gets: where the machine lives, its config, and how to print.
 pub struct Context {
@@ -50,22 +51,33 @@ impl Context {
     }
 
     /// The sync target: the argument, else the config's.
-    pub fn target(&self, arg: Option<&Path>) -> Option<PathBuf> {
-        // A `~` the shell left alone (quoted, from a GUI or a script) means the home folder,
-        // never a folder named `~` here.
-        arg.map(|p| crate::config::expand_home(&p.to_string_lossy()))
-            .or_else(|| {
-                self.config
-                    .target
-                    .as_deref()
-                    .map(crate::config::expand_home)
-            })
+    pub fn target(&self, arg: Option<&Path>) -> Result<Option<TargetSpec>> {
+        let text = arg
+            .map(|p| p.to_string_lossy().into_owned())
+            .or_else(|| self.config.target.clone());
+        let Some(text) = text else { return Ok(None) };
+        Ok(Some(match TargetSpec::parse(&text)? {
+            // A `~` the shell left alone (quoted, from a GUI or a script) means the home
+            // folder, never a folder named `~` here.
+            TargetSpec::Folder(p) => {
+                TargetSpec::Folder(crate::config::expand_home(&p.to_string_lossy()))
+            }
+            remote => remote,
+        }))
+    }
+
+    /// Opens a target (an HTTP peer's token comes from `$AGENTSYNC_TOKEN` or the config).
+    pub fn open_target(&self, spec: &TargetSpec) -> Result<Box<dyn Target>> {
+        crate::target::open(spec, self.config.http.token.as_deref())
     }
 }
 
-/// A target folder as the config stores it: absolute (and `~` expanded), so commands run from
-/// anywhere agree.
-pub fn absolute_target(path: &Path) -> Result<String> {
+/// A target as the config stores it: a folder absolute (and `~` expanded, created), so
+/// commands run from anywhere agree; a URL as given.
+pub fn absolute_target(spec: &TargetSpec) -> Result<String> {
+    let TargetSpec::Folder(path) = spec else {
+        return Ok(spec.to_string());
+    };
     let path = &crate::config::expand_home(&path.to_string_lossy());
     std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
     let absolute =

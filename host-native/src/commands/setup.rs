@@ -7,13 +7,17 @@ use serde_json::json;
 
 use super::{Context, Output, now_ms};
 use crate::ingest::pass::{self, LogFormat};
+use crate::target::TargetSpec;
 
 /// Mints the origin (once) and records the default sync target.
 pub fn init(ctx: &mut Context, origin: Option<&str>, target: Option<&Path>) -> Result<Output> {
     let archive = ctx.archive()?;
     let (origin, key) = crate::origin::ensure(&archive, origin, now_ms() as i64)?;
+    // The token other machines need for this machine's `serve`, made once.
+    crate::serve::token(&ctx.home.data_dir)?;
     if let Some(target) = target {
-        ctx.config.target = Some(super::absolute_target(target)?);
+        let spec = TargetSpec::parse(&target.to_string_lossy())?;
+        ctx.config.target = Some(super::absolute_target(&spec)?);
         ctx.config.save(&ctx.home.config_file)?;
     }
     let value = json!({

@@ -9,6 +9,7 @@ use notify::{RecursiveMode, Watcher};
 
 use super::{Context, Output, now_ms};
 use crate::sync::{self, EngineKind, SyncOptions, SyncReport};
+use crate::target::TargetSpec;
 
 pub struct SyncArgs {
     pub target: Option<PathBuf>,
@@ -21,18 +22,20 @@ pub struct SyncArgs {
 }
 
 fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
-    let target = ctx.target(args.target.as_deref());
-    if let Some(t) = &target {
+    let target = ctx.target(args.target.as_deref())?;
+    if let Some(spec) = &target {
         if args.init {
             // `--init` makes this target the default (creating it); curation needs no baseline
             // of its own here (every edit is a ledger event from the first one), so the first
             // export publishes it.
-            let absolute = super::absolute_target(t)?;
+            let absolute = super::absolute_target(spec)?;
             if ctx.config.target.as_deref() != Some(absolute.as_str()) {
                 ctx.config.target = Some(absolute);
                 ctx.config.save(&ctx.home.config_file)?;
             }
-        } else if !t.is_dir() {
+        } else if let TargetSpec::Folder(t) = spec
+            && !t.is_dir()
+        {
             // An unmounted share must not turn into a fresh local folder.
             bail!(
                 "the sync target {} is not a folder (not mounted?); create it, or pass --init \
@@ -54,7 +57,8 @@ fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
         &identity,
         &ctx.home.mirror_dir(),
         &SyncOptions {
-            target: target.as_deref(),
+            target: target.as_ref(),
+            http_token: ctx.config.http.token.as_deref(),
             ingest: logs.as_deref(),
             engine: args.engine,
             component: args.component.as_deref(),
@@ -73,7 +77,7 @@ fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
         let last: u64 = archive.state("gc_ran")?.unwrap_or(0);
         if now_ms().saturating_sub(last) >= every {
             drop(archive);
-            let gc = super::maintain::gc(ctx, target.as_deref(), None, false)?;
+            let gc = super::maintain::gc(ctx, args.target.as_deref(), None, false)?;
             report.gc = Some(gc.value);
         }
     }
@@ -155,7 +159,8 @@ pub fn watch(ctx: &mut Context, args: &SyncArgs) -> Result<Output> {
     .context("starting the file watcher")?;
     let mut watched: Vec<PathBuf> = ctx.config.claude_projects();
     watched.extend(ctx.config.codex_sessions());
-    if let Some(target) = ctx.target(args.target.as_deref()) {
+    // A remote target is polled at the interval; a folder is watched too.
+    if let Some(TargetSpec::Folder(target)) = ctx.target(args.target.as_deref())? {
         watched.push(target.join("roots"));
         watched.push(target);
     }

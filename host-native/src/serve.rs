@@ -1,0 +1,422 @@
+//! `agentsync serve`: this machine's store (its mirror) over HTTP, for machines that have no
+//! shared folder. The protocol is in `crate::target::http_peer`. The server is as dumb as any
+//! store, with one addition a remote writer needs: nothing is written that does not verify
+//! (frame, id, signature, the pinned key, the name's origin, the kind's size limit).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use agentsync_core::sync::import::ImportState;
+use agentsync_core::sync::store::{ListPage, PutOutcome, Store};
+use agentsync_core::{Artifact, ArtifactKey, limits};
+use anyhow::{Context as _, Result, bail};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use crate::commands::Context;
+use crate::store::FolderStore;
+
+/// Keys per listing page (as S3's ListObjectsV2).
+const PAGE: usize = 1000;
+/// Requests served at once; more wait.
+const CONCURRENCY: usize = 64;
+/// The token file in the data folder.
+pub const TOKEN_FILE: &str = "serve-token";
+
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub token: String,
+}
+
+struct Served {
+    data_dir: PathBuf,
+    mirror: PathBuf,
+    token: String,
+}
+
+/// This machine's serve token: the one in the data folder, made (random, 0600) when missing.
+pub fn token(data_dir: &std::path::Path) -> Result<String> {
+    let path = data_dir.join(TOKEN_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let token = text.trim().to_owned();
+        if !token.is_empty() {
+            return Ok(token);
+        }
+    }
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no random source: {e}"))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(data_dir)?;
+    write_private(&path, &token).with_context(|| format!("writing {}", path.display()))?;
+    Ok(token)
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// Parses `--listen`, refusing a non-loopback address unless `allow_remote`.
+pub fn listen_address(text: &str, allow_remote: bool) -> Result<SocketAddr> {
+    let addr: SocketAddr = text
+        .parse()
+        .with_context(|| format!("{text:?} is not an address like 127.0.0.1:8787"))?;
+    if !addr.ip().is_loopback() && !allow_remote {
+        bail!(
+            "{addr} is reachable from other machines: pass --allow-remote to serve there \
+             (put TLS in front of it: see docs/cli.md, serve)"
+        );
+    }
+    Ok(addr)
+}
+
+/// Serves until SIGINT or SIGTERM. Prints one line when listening (JSON under `--json`).
+pub fn serve(ctx: &Context, options: ServeOptions) -> Result<()> {
+    crate::target::install_crypto();
+    let served = Arc::new(Served {
+        data_dir: ctx.home.data_dir.clone(),
+        mirror: ctx.home.mirror_dir(),
+        token: options.token,
+    });
+    std::fs::create_dir_all(&served.mirror)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the server runtime")?;
+    let json = ctx.json;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .with_context(|| format!("listening on {}", options.listen))?;
+        let bound = listener.local_addr()?;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"listen": bound.to_string(), "url": format!("http://{bound}")})
+            );
+        } else {
+            println!(
+                "serving {} on http://{bound} (token in {}; Ctrl-C stops)",
+                served.mirror.display(),
+                served.data_dir.join(TOKEN_FILE).display()
+            );
+        }
+        axum::serve(listener, router(served))
+            .with_graceful_shutdown(shutdown())
+            .await
+            .context("serving")
+    })
+}
+
+async fn shutdown() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+fn router(served: Arc<Served>) -> Router {
+    Router::new()
+        .route("/v1/list", get(list))
+        .route("/v1/status", get(status))
+        .route("/v1/objects/{*key}", get(get_object).put(put_object))
+        .layer(middleware::from_fn_with_state(served.clone(), authorize))
+        // Bodies over the largest artifact are refused before they are read; each kind's own
+        // limit is checked once the key is known.
+        .layer(DefaultBodyLimit::max(limits::MAX_STORED_ANY))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(CONCURRENCY))
+        .with_state(served)
+}
+
+async fn authorize(
+    State(served): State<Arc<Served>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let ok: bool = given.as_bytes().ct_eq(served.token.as_bytes()).into();
+    if !ok {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "missing or wrong token (Authorization: Bearer TOKEN)\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+fn refuse(status: StatusCode, reason: impl Into<String>) -> Response {
+    let mut text = reason.into();
+    text.push('\n');
+    (status, text).into_response()
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    prefix: String,
+    start_after: Option<String>,
+}
+
+/// A listing prefix: key characters only, no empty, `.` or `..` part, not absolute.
+fn valid_prefix(prefix: &str) -> bool {
+    prefix.is_empty()
+        || (!prefix.starts_with('/')
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~/".contains(&b))
+            && prefix
+                .trim_end_matches('/')
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != ".."))
+}
+
+async fn list(State(served): State<Arc<Served>>, Query(q): Query<ListQuery>) -> Response {
+    if !valid_prefix(&q.prefix) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            format!("invalid prefix {:?}", q.prefix),
+        );
+    }
+    let mirror = served.mirror.clone();
+    let result = blocking(move || {
+        let mut store = FolderStore::new(mirror);
+        store.list_keys(&q.prefix, q.start_after.as_deref())
+    })
+    .await;
+    match result {
+        Err(r) => r,
+        Ok(Err(e)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Ok(mut page)) => {
+            let truncated = page.entries.len() > PAGE;
+            page.entries.truncate(PAGE);
+            axum::Json(ListPage {
+                entries: page.entries,
+                truncated,
+            })
+            .into_response()
+        }
+    }
+}
+
+fn parse_key(key: &str) -> Result<ArtifactKey, Response> {
+    key.parse::<ArtifactKey>()
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("{key:?}: {e}")))
+}
+
+async fn get_object(State(served): State<Arc<Served>>, Path(key): Path<String>) -> Response {
+    if let Err(r) = parse_key(&key) {
+        return r;
+    }
+    let mirror = served.mirror.clone();
+    let result = blocking(move || FolderStore::new(mirror).get(&key)).await;
+    match result {
+        Err(r) => r,
+        Ok(Err(e)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+        Ok(Ok(None)) => refuse(StatusCode::NOT_FOUND, "no such key"),
+        Ok(Ok(Some(bytes))) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            Body::from(bytes),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct PutQuery {
+    replace: Option<String>,
+}
+
+async fn put_object(
+    State(served): State<Arc<Served>>,
+    Path(key): Path<String>,
+    Query(q): Query<PutQuery>,
+    body: Bytes,
+) -> Response {
+    let parsed = match parse_key(&key) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let max = parsed.kind().limits().max_stored;
+    if body.len() > max {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{key}: {} bytes, a {} holds at most {max}",
+                body.len(),
+                parsed.kind().name()
+            ),
+        );
+    }
+    let replace = match q.replace.as_deref() {
+        None => false,
+        Some("corrupt") => true,
+        Some(other) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("replace={other}: only replace=corrupt"),
+            );
+        }
+    };
+    let result = blocking(move || store_verified(&served, &key, &parsed, &body, replace)).await;
+    match result {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// Verifies `bytes` as the artifact `key` names, then writes it (put-if-absent, or replaces a
+/// stored copy that fails verification).
+fn store_verified(
+    served: &Served,
+    key: &str,
+    parsed: &ArtifactKey,
+    bytes: &[u8],
+    replace: bool,
+) -> Response {
+    let artifact = match Artifact::open(parsed, bytes) {
+        Ok(a) => a,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("{key}: {} {e}", e.class())),
+    };
+    if let Some(signer) = artifact.signer() {
+        match pinned_key(served, parsed.origin()) {
+            Ok(Some(pinned)) if pinned != *signer => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "{key}: KeyMismatch signed by {}, {} is pinned to {}",
+                        signer.to_hex(),
+                        parsed.origin(),
+                        pinned.to_hex()
+                    ),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+        }
+    }
+    let mut store = FolderStore::new(&served.mirror);
+    if replace {
+        return match store.get(key) {
+            Ok(Some(stored)) if Artifact::open(parsed, &stored).is_ok() => refuse(
+                StatusCode::CONFLICT,
+                format!("{key}: the stored copy verifies; it is not replaced"),
+            ),
+            Ok(_) => match store.replace(key, bytes) {
+                Ok(()) => StatusCode::OK.into_response(),
+                Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            },
+            Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+    }
+    match Store::put_if_absent(&mut store, key, bytes) {
+        Ok(PutOutcome::Created) => StatusCode::CREATED.into_response(),
+        Ok(PutOutcome::Exists) => StatusCode::OK.into_response(),
+        Ok(PutOutcome::Differs) => refuse(
+            StatusCode::CONFLICT,
+            format!("{key}: holds other bytes (write-once)"),
+        ),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// The key this machine has pinned for `origin` (its own, or one its imports pinned).
+fn pinned_key(
+    served: &Served,
+    origin: &agentsync_core::OriginId,
+) -> Result<Option<agentsync_core::PublicKey>> {
+    let ctx = Context::new(Some(&served.data_dir), true)?;
+    let archive = ctx.archive()?;
+    if let Some((own, key)) = archive.identity()?
+        && own == *origin
+    {
+        return Ok(Some(key.public()));
+    }
+    let import: ImportState = archive.state("import")?.unwrap_or_default();
+    Ok(import.keyring.get(origin).copied())
+}
+
+async fn status(State(served): State<Arc<Served>>) -> Response {
+    let data_dir = served.data_dir.clone();
+    let result = blocking(move || -> Result<serde_json::Value> {
+        let ctx = Context::new(Some(&data_dir), true)?;
+        Ok(crate::commands::browse::status(&ctx)?.value)
+    })
+    .await;
+    match result {
+        Err(r) => r,
+        Ok(Err(e)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+        Ok(Ok(value)) => axum::Json(value).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_and_addresses_are_checked() {
+        assert!(valid_prefix(""));
+        assert!(valid_prefix("roots/"));
+        assert!(valid_prefix("laptop-a1b2c3/events/"));
+        assert!(!valid_prefix("../etc"));
+        assert!(!valid_prefix("roots/../x"));
+        assert!(!valid_prefix("/abs"));
+        assert!(!valid_prefix("a//b"));
+        assert!(!valid_prefix("a%2e"));
+        assert!(listen_address("127.0.0.1:8787", false).is_ok());
+        assert!(listen_address("[::1]:0", false).is_ok());
+        assert!(listen_address("0.0.0.0:8787", false).is_err());
+        assert!(listen_address("0.0.0.0:8787", true).is_ok());
+    }
+}

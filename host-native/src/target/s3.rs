@@ -1,0 +1,356 @@
+//! An S3 bucket (AWS, R2, B2, MinIO, moto) as a target: SigV4-signed requests over reqwest,
+//! without the AWS SDK.
+//!
+//! - put-if-absent is `PUT` with `If-None-Match: *`; a `412` is followed by a `GET` and a byte
+//!   comparison (identical: a duplicate; different: `Differs`, for the engine to judge).
+//! - listings are ListObjectsV2 pages (`prefix`, `start-after`), 1 000 keys each.
+//! - a listing may lag behind writes; the engine treats a `GET` as the truth.
+
+use std::time::SystemTime;
+
+use agentsync_core::sync::store::{Bounded, ListPage, Listing, PutOutcome};
+use anyhow::Result;
+use aws_credential_types::Credentials as AwsCredentials;
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
+};
+use aws_sigv4::sign::v4;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+
+use super::aws::S3Settings;
+use super::http_peer::{KEY_PATH, read_bounded};
+use super::remote::{Failure, RemoteClient, http_client};
+
+/// Query values: everything but the unreserved characters is escaped (SigV4's rule).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+pub struct S3Bucket {
+    bucket: String,
+    /// Empty, or ending in `/`.
+    prefix: String,
+    settings: S3Settings,
+    /// The URL of the bucket, without a trailing slash: `https://host/bucket` (path-style)
+    /// or `https://bucket.host`.
+    base: String,
+    client: reqwest::Client,
+}
+
+impl S3Bucket {
+    pub fn new(bucket: &str, prefix: &str, settings: S3Settings) -> Result<Self> {
+        let endpoint = settings
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", settings.region));
+        let base = if settings.path_style {
+            format!("{endpoint}/{bucket}")
+        } else {
+            let (scheme, host) = endpoint.split_once("://").unwrap_or(("https", &endpoint));
+            format!("{scheme}://{bucket}.{host}")
+        };
+        let prefix = match prefix.trim_matches('/') {
+            "" => String::new(),
+            p => format!("{p}/"),
+        };
+        Ok(S3Bucket {
+            bucket: bucket.to_owned(),
+            prefix,
+            settings,
+            base,
+            client: http_client()?,
+        })
+    }
+
+    fn object_url(&self, key: &str) -> String {
+        format!(
+            "{}/{}",
+            self.base,
+            utf8_percent_encode(&format!("{}{key}", self.prefix), KEY_PATH)
+        )
+    }
+
+    /// A request signed with the settings' credentials (unsigned without any).
+    fn request(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: &[u8],
+    ) -> Result<reqwest::RequestBuilder, Failure> {
+        let mut builder = self.client.request(method.clone(), url);
+        for (name, value) in headers {
+            builder = builder.header(*name, value);
+        }
+        let Some(c) = &self.settings.credentials else {
+            return Ok(builder);
+        };
+        let identity = AwsCredentials::new(
+            &c.access_key,
+            &c.secret_key,
+            c.session_token.clone(),
+            None,
+            "agentsync",
+        )
+        .into();
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.settings.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| Failure::permanent(format!("signing: {e}")))?
+            .into();
+        let signable = SignableRequest::new(
+            method.as_str(),
+            url,
+            headers.iter().map(|(n, v)| (*n, v.as_str())),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| Failure::permanent(format!("signing {url}: {e}")))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| Failure::permanent(format!("signing {url}: {e}")))?
+            .into_parts();
+        let (signature_headers, _) = instructions.into_parts();
+        for h in signature_headers {
+            builder = builder.header(h.name(), h.value());
+        }
+        Ok(builder)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: &[u8],
+    ) -> Result<reqwest::Response, Failure> {
+        let mut builder = self.request(method, url, headers, body)?;
+        if !body.is_empty() {
+            builder = builder.body(body.to_vec());
+        }
+        builder.send().await.map_err(|e| Failure::of(&e))
+    }
+
+    async fn failed(&self, what: &str, response: reqwest::Response) -> Failure {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        let code = xml_field(&body, "Code").unwrap_or_default();
+        let message = xml_field(&body, "Message").unwrap_or_default();
+        let detail = format!(
+            "{what} in s3://{}/{}: HTTP {status} {code} {message}",
+            self.bucket, self.prefix
+        );
+        match (status.as_u16(), code.as_str()) {
+            (403, "SignatureDoesNotMatch" | "InvalidAccessKeyId" | "InvalidToken") => {
+                Failure::permanent(format!(
+                    "{detail} (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile)"
+                ))
+            }
+            (403, _) => Failure::permanent(format!("{detail} (access denied)")),
+            (404, "NoSuchBucket") => Failure::permanent(format!("{detail} (no such bucket)")),
+            (_, "SlowDown" | "InternalError" | "RequestTimeout" | "ServiceUnavailable") => {
+                Failure::transient(detail)
+            }
+            // Two conditional writes of one key raced (AWS): the retry sees the winner.
+            (409, "ConditionalRequestConflict" | "OperationAborted") => Failure::transient(detail),
+            (s, _) if s >= 500 || s == 429 => Failure::transient(detail),
+            _ => Failure::permanent(detail),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListBucketResult {
+    #[serde(default)]
+    contents: Vec<Object>,
+    #[serde(default)]
+    is_truncated: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Object {
+    key: String,
+    #[serde(default)]
+    last_modified: Option<String>,
+    #[serde(default)]
+    size: u64,
+}
+
+impl RemoteClient for S3Bucket {
+    async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<ListPage, Failure> {
+        let full = format!("{}{prefix}", self.prefix);
+        let mut query = vec![("list-type", "2".to_owned()), ("prefix", full.clone())];
+        if let Some(after) = start_after {
+            query.push(("start-after", format!("{}{after}", self.prefix)));
+        }
+        query.sort();
+        let query: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY_VALUE)))
+            .collect();
+        let url = format!("{}/?{}", self.base, query.join("&"));
+        let response = self.send(Method::GET, &url, &[], &[]).await?;
+        if response.status() != StatusCode::OK {
+            return Err(self.failed("listing", response).await);
+        }
+        let text = response.text().await.map_err(|e| Failure::of(&e))?;
+        let result: ListBucketResult = quick_xml::de::from_str(&text).map_err(|e| {
+            Failure::permanent(format!(
+                "the bucket's listing is not ListObjectsV2 XML: {e}"
+            ))
+        })?;
+        let entries = result
+            .contents
+            .into_iter()
+            .filter_map(|o| {
+                Some(Listing {
+                    key: o.key.strip_prefix(&self.prefix)?.to_owned(),
+                    modified_ms: o.last_modified.as_deref().and_then(rfc3339_ms),
+                    size: o.size,
+                })
+            })
+            .collect();
+        Ok(ListPage {
+            entries,
+            truncated: result.is_truncated,
+        })
+    }
+
+    async fn get(&self, key: &str, max_bytes: u64) -> Result<Bounded, Failure> {
+        let response = self
+            .send(Method::GET, &self.object_url(key), &[], &[])
+            .await?;
+        match response.status() {
+            StatusCode::OK => read_bounded(response, max_bytes).await,
+            StatusCode::NOT_FOUND => Ok(Bounded::Missing),
+            _ => Err(self.failed("reading", response).await),
+        }
+    }
+
+    async fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<PutOutcome, Failure> {
+        let url = self.object_url(key);
+        let response = self
+            .send(Method::PUT, &url, &[("if-none-match", "*".into())], bytes)
+            .await?;
+        match response.status() {
+            StatusCode::OK | StatusCode::CREATED => Ok(PutOutcome::Created),
+            StatusCode::PRECONDITION_FAILED => {
+                match self.get(key, bytes.len() as u64).await? {
+                    Bounded::Bytes(stored) if stored == bytes => Ok(PutOutcome::Exists),
+                    Bounded::Bytes(_) | Bounded::TooLarge(_) => Ok(PutOutcome::Differs),
+                    // Deleted between the two requests: try again.
+                    Bounded::Missing => Err(Failure::transient(format!(
+                        "{key}: exists, then vanished before it could be compared"
+                    ))),
+                }
+            }
+            _ => Err(self.failed("writing", response).await),
+        }
+    }
+
+    async fn replace(&self, key: &str, bytes: &[u8]) -> Result<(), Failure> {
+        let response = self
+            .send(Method::PUT, &self.object_url(key), &[], bytes)
+            .await?;
+        match response.status() {
+            StatusCode::OK | StatusCode::CREATED => Ok(()),
+            _ => Err(self.failed("replacing", response).await),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), Failure> {
+        let response = self
+            .send(Method::DELETE, &self.object_url(key), &[], &[])
+            .await?;
+        match response.status() {
+            StatusCode::OK | StatusCode::NO_CONTENT | StatusCode::NOT_FOUND => Ok(()),
+            _ => Err(self.failed("deleting", response).await),
+        }
+    }
+
+    fn can_delete(&self) -> bool {
+        true
+    }
+}
+
+/// The text of the first `<name>` element (S3 error bodies are flat).
+fn xml_field(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(xml[start..end].to_owned())
+}
+
+/// `2026-12-02T06:15:05.123Z` as milliseconds since the epoch (UTC only, as S3 writes it).
+fn rfc3339_ms(text: &str) -> Option<u64> {
+    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
+    let millis: i64 = format!("{frac:0<3}")[..3].parse().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3_600 + min * 60 + s;
+    u64::try_from(secs * 1_000 + millis).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_times_parse() {
+        assert_eq!(rfc3339_ms("1970-01-01T00:00:00.000Z"), Some(0));
+        assert_eq!(
+            rfc3339_ms("2026-12-02T06:15:05.123Z"),
+            Some(1_796_192_105_123)
+        );
+        assert_eq!(rfc3339_ms("2026-12-02T06:15:05Z"), Some(1_796_192_105_000));
+        assert_eq!(rfc3339_ms("garbage"), None);
+    }
+
+    #[test]
+    fn listings_parse() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>p/roots/</Prefix>
+<KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>
+<Contents><Key>p/roots/a/1.root</Key><LastModified>2026-12-02T06:15:05.000Z</LastModified><ETag>"x"</ETag><Size>10</Size><StorageClass>STANDARD</StorageClass></Contents>
+<Contents><Key>p/roots/b/2.root</Key><LastModified>2026-12-02T06:15:06.000Z</LastModified><Size>12</Size></Contents>
+</ListBucketResult>"#;
+        let r: ListBucketResult = quick_xml::de::from_str(xml).unwrap();
+        assert!(r.is_truncated);
+        assert_eq!(r.contents.len(), 2);
+        assert_eq!(r.contents[1].key, "p/roots/b/2.root");
+        assert_eq!(r.contents[1].size, 12);
+        let empty: ListBucketResult = quick_xml::de::from_str(
+            "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>",
+        )
+        .unwrap();
+        assert!(empty.contents.is_empty());
+        assert_eq!(
+            xml_field("<Error><Code>SlowDown</Code></Error>", "Code").as_deref(),
+            Some("SlowDown")
+        );
+    }
+}
