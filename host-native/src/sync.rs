@@ -231,7 +231,13 @@ impl Stores {
             .collect();
         let mut from_target = match (&mut self.target, to_target.is_empty()) {
             (_, true) => Vec::new(),
-            (Some(t), false) => t.answer_all(&to_target),
+            (Some(t), false) => {
+                let answers = t.answer_all(&to_target);
+                if let Some(reason) = t.refused() {
+                    bail!("the target refused this machine: {reason}");
+                }
+                answers
+            }
             (None, false) => bail!("the engine asked for a target there is none of"),
         }
         .into_iter();

@@ -73,7 +73,7 @@ async fn failed(response: reqwest::Response) -> Failure {
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     if status == StatusCode::UNAUTHORIZED {
-        return Failure::permanent(format!(
+        return Failure::denied(format!(
             "HTTP 401: the peer refused the token ({})",
             body.trim()
         ));

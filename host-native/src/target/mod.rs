@@ -2,7 +2,7 @@
 //! bucket. Each is a dumb store behind the core's [`Store`] trait; the engine decides
 //! everything, a target only lists, gets, puts if absent, replaces and deletes.
 
-mod aws;
+pub mod aws;
 mod http_peer;
 mod remote;
 mod s3;
@@ -85,6 +85,11 @@ pub trait Target: Store + Send {
     /// Whether the store lets this machine delete (GC). An HTTP peer does not.
     fn can_delete(&self) -> bool {
         true
+    }
+
+    /// Why the store refused this machine's credentials, once it has: the run stops there.
+    fn refused(&self) -> Option<String> {
+        None
     }
 }
 

@@ -25,6 +25,8 @@ const ATTEMPTS: u32 = 6;
 pub struct Failure {
     pub reason: String,
     pub transient: bool,
+    /// The store refused our credentials: nothing else will work this run.
+    pub denied: bool,
 }
 
 impl Failure {
@@ -32,6 +34,7 @@ impl Failure {
         Failure {
             reason: reason.into(),
             transient: true,
+            denied: false,
         }
     }
 
@@ -39,6 +42,15 @@ impl Failure {
         Failure {
             reason: reason.into(),
             transient: false,
+            denied: false,
+        }
+    }
+
+    pub fn denied(reason: impl Into<String>) -> Self {
+        Failure {
+            reason: reason.into(),
+            transient: false,
+            denied: true,
         }
     }
 
@@ -54,6 +66,7 @@ impl Failure {
         Failure {
             reason,
             transient: !e.is_builder() && !e.is_redirect(),
+            denied: false,
         }
     }
 
@@ -71,6 +84,7 @@ impl Failure {
         Failure {
             reason,
             transient: status.is_server_error() || status.as_u16() == 429,
+            denied: false,
         }
     }
 }
@@ -102,6 +116,8 @@ pub trait RemoteClient: Send + Sync + 'static {
 pub struct Remote<C> {
     client: std::sync::Arc<C>,
     runtime: tokio::runtime::Runtime,
+    /// The first refusal of our credentials, if any.
+    denied: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// reqwest is built without a default TLS crypto provider (the default, aws-lc, needs cmake
@@ -136,6 +152,7 @@ impl<C: RemoteClient> Remote<C> {
         Ok(Remote {
             client: std::sync::Arc::new(client),
             runtime,
+            denied: std::sync::Arc::default(),
         })
     }
 
@@ -145,7 +162,8 @@ impl<C: RemoteClient> Remote<C> {
         key: &str,
         attempt: impl AsyncFnMut() -> Result<T, Failure>,
     ) -> Result<T, StoreError> {
-        self.runtime.block_on(retrying(op, key, attempt))
+        self.runtime
+            .block_on(retrying(op, key, &self.denied, attempt))
     }
 }
 
@@ -154,6 +172,7 @@ impl<C: RemoteClient> Remote<C> {
 async fn retrying<T>(
     op: &str,
     key: &str,
+    denied: &std::sync::Mutex<Option<String>>,
     mut attempt: impl AsyncFnMut() -> Result<T, Failure>,
 ) -> Result<T, StoreError> {
     let mut n = 0;
@@ -166,6 +185,11 @@ async fn retrying<T>(
                 n += 1;
             }
             Err(f) => {
+                if f.denied
+                    && let Ok(mut first) = denied.lock()
+                {
+                    first.get_or_insert_with(|| f.reason.clone());
+                }
                 return Err(StoreError {
                     op: op.to_owned(),
                     key: key.to_owned(),
@@ -189,38 +213,44 @@ fn jitter(max: u64) -> u64 {
     u64::from_le_bytes(bytes) % max
 }
 
-async fn answer<C: RemoteClient>(client: &C, request: &Request) -> Response {
+async fn answer<C: RemoteClient>(
+    client: &C,
+    denied: &std::sync::Mutex<Option<String>>,
+    request: &Request,
+) -> Response {
     let result = match request {
         Request::List {
             prefix,
             start_after,
-        } => retrying("list", prefix, async || {
+        } => retrying("list", prefix, denied, async || {
             client.list(prefix, start_after.as_deref()).await
         })
         .await
         .map(Response::Listed),
-        Request::Get { key, max_bytes } => {
-            retrying("get", key, async || client.get(key, *max_bytes).await)
-                .await
-                .map(|found| match found {
-                    Bounded::Missing => Response::Got(None),
-                    Bounded::Bytes(bytes) => Response::Got(Some(bytes)),
-                    Bounded::TooLarge(size) => Response::TooLarge(size),
-                })
-        }
-        Request::Put { key, bytes } => {
-            retrying("put", key, async || client.put_if_absent(key, bytes).await)
-                .await
-                .map(Response::Put)
-        }
-        Request::Replace { key, bytes } => {
-            retrying("replace", key, async || client.replace(key, bytes).await)
+        Request::Get { key, max_bytes } => retrying("get", key, denied, async || {
+            client.get(key, *max_bytes).await
+        })
+        .await
+        .map(|found| match found {
+            Bounded::Missing => Response::Got(None),
+            Bounded::Bytes(bytes) => Response::Got(Some(bytes)),
+            Bounded::TooLarge(size) => Response::TooLarge(size),
+        }),
+        Request::Put { key, bytes } => retrying("put", key, denied, async || {
+            client.put_if_absent(key, bytes).await
+        })
+        .await
+        .map(Response::Put),
+        Request::Replace { key, bytes } => retrying("replace", key, denied, async || {
+            client.replace(key, bytes).await
+        })
+        .await
+        .map(|()| Response::Done),
+        Request::Delete { key } => {
+            retrying("delete", key, denied, async || client.delete(key).await)
                 .await
                 .map(|()| Response::Done)
         }
-        Request::Delete { key } => retrying("delete", key, async || client.delete(key).await)
-            .await
-            .map(|()| Response::Done),
     };
     result.unwrap_or_else(Response::Failed)
 }
@@ -268,9 +298,10 @@ impl<C: RemoteClient> Store for Remote<C> {
 impl<C: RemoteClient> Target for Remote<C> {
     fn answer_all(&mut self, requests: &[Request]) -> Vec<Response> {
         let client = self.client.clone();
+        let denied = self.denied.clone();
         self.runtime.block_on(async {
             futures_util::stream::iter(requests)
-                .map(|r| answer(&*client, r))
+                .map(|r| answer(&*client, &denied, r))
                 .buffered(CONCURRENCY)
                 .collect()
                 .await
@@ -279,5 +310,9 @@ impl<C: RemoteClient> Target for Remote<C> {
 
     fn can_delete(&self) -> bool {
         self.client.can_delete()
+    }
+
+    fn refused(&self) -> Option<String> {
+        self.denied.lock().ok().and_then(|d| d.clone())
     }
 }

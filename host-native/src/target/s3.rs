@@ -152,12 +152,11 @@ impl S3Bucket {
             self.bucket, self.prefix
         );
         match (status.as_u16(), code.as_str()) {
-            (403, "SignatureDoesNotMatch" | "InvalidAccessKeyId" | "InvalidToken") => {
-                Failure::permanent(format!(
-                    "{detail} (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile)"
-                ))
-            }
-            (403, _) => Failure::permanent(format!("{detail} (access denied)")),
+            (403, "SignatureDoesNotMatch" | "InvalidAccessKeyId" | "InvalidToken")
+            | (400, "InvalidToken" | "ExpiredToken") => Failure::denied(format!(
+                "{detail} (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile)"
+            )),
+            (403, _) => Failure::denied(format!("{detail} (access denied)")),
             (404, "NoSuchBucket") => Failure::permanent(format!("{detail} (no such bucket)")),
             (_, "SlowDown" | "InternalError" | "RequestTimeout" | "ServiceUnavailable") => {
                 Failure::transient(detail)

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod converge;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -148,6 +150,8 @@ pub struct Machine {
     pub origin: String,
     pub data: PathBuf,
     pub home: PathBuf,
+    /// Extra environment of every command (S3 credentials, an HTTP peer's token).
+    pub env: Vec<(String, String)>,
 }
 
 impl Machine {
@@ -159,6 +163,7 @@ impl Machine {
             origin: format!("{name}-0a1b2c"),
             data: dir.join("data"),
             home: dir.join("home"),
+            env: Vec::new(),
         };
         fs::create_dir_all(machine.projects()).unwrap();
         let init = machine
@@ -188,7 +193,16 @@ impl Machine {
             .env_remove("XDG_DATA_HOME")
             .env_remove("XDG_CONFIG_HOME")
             .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         cmd
+    }
+
+    /// Adds environment variables to every later command of this machine.
+    pub fn with_env(mut self, vars: &[(String, String)]) -> Machine {
+        self.env.extend_from_slice(vars);
+        self
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
@@ -600,4 +614,173 @@ pub fn shared_folder(scratch: &Path) -> PathBuf {
     let shared = scratch.join("shared");
     std::fs::create_dir_all(&shared).unwrap();
     shared
+}
+
+/// The repository root (for its scripts).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A real S3 server (moto, installed and started by `scripts/moto`) on a free loopback port,
+/// stopped when dropped.
+pub struct Moto {
+    dir: PathBuf,
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// `auth`: moto checks SigV4 signatures (only keys made through its IAM API work).
+    pub fn start(dir: &Path, auth: bool) -> Moto {
+        fs::create_dir_all(dir).unwrap();
+        let mut cmd = Command::new(repo().join("scripts/moto"));
+        cmd.arg("start");
+        if auth {
+            cmd.arg("--auth");
+        }
+        let out = cmd.arg(dir).output().expect("scripts/moto runs");
+        assert!(
+            out.status.success(),
+            "scripts/moto start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let endpoint = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        Moto {
+            dir: dir.to_path_buf(),
+            endpoint,
+        }
+    }
+
+    /// What a machine needs in its environment to use this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    }
+
+    /// Creates a bucket (moto accepts an unsigned CreateBucket outside auth mode).
+    pub fn create_bucket(&self, bucket: &str) {
+        let code = http_status("PUT", &format!("{}/{bucket}", self.endpoint), &[], b"");
+        assert_eq!(code, 200, "creating bucket {bucket}");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/moto"))
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
+    }
+}
+
+/// `agentsync serve` of a machine on a free loopback port, killed when dropped.
+pub struct Served {
+    child: Child,
+    pub url: String,
+    pub token: String,
+}
+
+impl Served {
+    pub fn start(machine: &Machine, token: &str) -> Served {
+        use std::io::BufRead;
+        let mut child = machine
+            .command(&[
+                "--json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--token",
+                token,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("agentsync serve starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let first: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("serve printed {line:?}: {e}"));
+        Served {
+            child,
+            url: first["url"].as_str().unwrap().to_owned(),
+            token: token.to_owned(),
+        }
+    }
+
+    /// What a client machine needs in its environment.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![("AGENTSYNC_TOKEN".into(), self.token.clone())]
+    }
+
+    /// Stops it with SIGTERM (a graceful shutdown) and returns its exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One raw HTTP/1.1 request (the path sent exactly as given, no client normalisation);
+/// the response's status code.
+pub fn http_status(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> u16 {
+    http_request(method, url, headers, body).0
+}
+
+/// One raw HTTP/1.1 request: status and body.
+pub fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    use std::io::Read;
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    // A server may answer (413, 401) before reading the whole body and close.
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(Vec::new(), |at| response[at + 4..].to_vec());
+    (code, body)
 }

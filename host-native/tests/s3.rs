@@ -1,0 +1,152 @@
+//! S3 targets against a real S3 server (moto, started on a free loopback port by
+//! `scripts/moto`): convergence of three machines, concurrent syncs into one bucket, a race of
+//! sixteen writers on one key, and refused credentials.
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+
+use agentsync::target::{Remote, S3Bucket, S3Settings, aws::Credentials};
+use agentsync_core::sync::store::{PutOutcome, Store};
+use common::converge::convergence_case;
+use common::{ClaudeLog, Machine, Moto, Scratch, assert_converged, settle};
+
+fn settings(moto: &Moto) -> S3Settings {
+    S3Settings {
+        endpoint: Some(moto.endpoint.clone()),
+        region: "us-east-1".into(),
+        credentials: Some(Credentials {
+            access_key: "test".into(),
+            secret_key: "test".into(),
+            session_token: None,
+        }),
+        path_style: true,
+    }
+}
+
+#[test]
+fn three_machines_converge_through_an_s3_bucket() {
+    let scratch = Scratch::new("s3-converge");
+    let moto = Moto::start(&scratch.join("moto"), false);
+    moto.create_bucket("archive");
+    convergence_case(
+        7,
+        Some(Path::new("s3://archive/team/agentsync")),
+        &moto.env(),
+    );
+}
+
+#[test]
+fn sixteen_racing_writers_of_one_key_have_exactly_one_winner() {
+    let scratch = Scratch::new("s3-race");
+    let moto = Moto::start(&scratch.join("moto"), false);
+    moto.create_bucket("race");
+    let key = "laptop-0a1b2c/segments/0000000000000000000000000000000000000000000000000000000000000000.ndjson.zst";
+    let barrier = Arc::new(Barrier::new(16));
+    let writers: Vec<_> = (0..16u8)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let settings = settings(&moto);
+            std::thread::spawn(move || {
+                let mut store = Remote::new(S3Bucket::new("race", "p", settings).unwrap()).unwrap();
+                barrier.wait();
+                (i, store.put_if_absent(key, &[i; 100]).unwrap())
+            })
+        })
+        .collect();
+    let outcomes: Vec<(u8, PutOutcome)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    let winners: Vec<u8> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == PutOutcome::Created)
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|(i, o)| *i == winners[0] || *o == PutOutcome::Differs),
+        "every loser is told the key holds other bytes: {outcomes:?}"
+    );
+    let mut store = Remote::new(S3Bucket::new("race", "p", settings(&moto)).unwrap()).unwrap();
+    assert_eq!(
+        store.get(key).unwrap(),
+        Some(vec![winners[0]; 100]),
+        "the winner's bytes, never overwritten"
+    );
+    // Writing the same bytes again is a duplicate, not a conflict.
+    assert_eq!(
+        store.put_if_absent(key, &[winners[0]; 100]).unwrap(),
+        PutOutcome::Exists
+    );
+}
+
+#[test]
+fn four_concurrent_syncs_into_one_bucket_lose_and_overwrite_nothing() {
+    let scratch = Scratch::new("s3-concurrent");
+    let moto = Moto::start(&scratch.join("moto"), false);
+    moto.create_bucket("shared");
+    let target = Path::new("s3://shared");
+    let machines: Vec<Machine> = ["a", "b", "c", "d"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let m = Machine::new(&scratch.path, name).with_env(&moto.env());
+            for s in 0..3u64 {
+                ClaudeLog::write(
+                    &m.projects(),
+                    "proj",
+                    &format!("{i:08x}-0000-4000-8000-{s:012x}"),
+                    3600 * s,
+                    4 + s,
+                );
+            }
+            m
+        })
+        .collect();
+    let children: Vec<_> = machines.iter().map(|m| m.spawn_sync(target)).collect();
+    for (m, mut child) in machines.iter().zip(children) {
+        let status = child.wait().unwrap();
+        assert!(
+            matches!(status.code(), Some(0 | 3)),
+            "{}'s concurrent sync: {status}",
+            m.name
+        );
+    }
+    let refs: Vec<&Machine> = machines.iter().collect();
+    settle(&refs, target, 6);
+    let snapshot = assert_converged(&refs);
+    assert_eq!(
+        snapshot["sessions"].as_array().unwrap().len(),
+        12,
+        "every machine's three sessions everywhere"
+    );
+    for m in &machines {
+        m.verify_ok(Some(target));
+    }
+}
+
+#[test]
+fn refused_credentials_stop_the_sync_with_a_clear_message() {
+    let scratch = Scratch::new("s3-auth");
+    let moto = Moto::start(&scratch.join("moto"), true);
+    let mut env = moto.env();
+    for (k, v) in &mut env {
+        if k == "AWS_SECRET_ACCESS_KEY" {
+            *v = "not-the-secret".into();
+        }
+    }
+    let m = Machine::new(&scratch.path, "a").with_env(&env);
+    let run = m.run(&["sync", "s3://guarded", "--no-ingest"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("the target refused this machine")
+            && run.stderr.contains("HTTP 403")
+            && run.stderr.contains("AWS_ACCESS_KEY_ID"),
+        "{}",
+        run.stderr
+    );
+    // Nothing of the run is lost: the export landed in the mirror, the next run resumes.
+    let status = m.json(&["status"]);
+    assert_eq!(status["origin"], m.origin.as_str());
+}
