@@ -192,13 +192,20 @@ fn refuse(status: StatusCode, reason: impl Into<String>) -> Response {
     (status, text).into_response()
 }
 
+/// A refusal: its status and the reason sent as the body.
+struct Refused(StatusCode, String);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        refuse(self.0, self.1)
+    }
+}
+
 /// Runs blocking store work off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Response> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Refused> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -231,11 +238,11 @@ async fn list(State(served): State<Arc<Served>>, Query(q): Query<ListQuery>) -> 
     let mirror = served.mirror.clone();
     let result = blocking(move || {
         let mut store = FolderStore::new(mirror);
-        store.list_keys(&q.prefix, q.start_after.as_deref())
+        Store::list_keys(&mut store, &q.prefix, q.start_after.as_deref())
     })
     .await;
     match result {
-        Err(r) => r,
+        Err(r) => r.into_response(),
         Ok(Err(e)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Ok(Ok(mut page)) => {
             let truncated = page.entries.len() > PAGE;
@@ -249,19 +256,19 @@ async fn list(State(served): State<Arc<Served>>, Query(q): Query<ListQuery>) -> 
     }
 }
 
-fn parse_key(key: &str) -> Result<ArtifactKey, Response> {
+fn parse_key(key: &str) -> Result<ArtifactKey, Refused> {
     key.parse::<ArtifactKey>()
-        .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("{key:?}: {e}")))
+        .map_err(|e| Refused(StatusCode::BAD_REQUEST, format!("{key:?}: {e}")))
 }
 
 async fn get_object(State(served): State<Arc<Served>>, Path(key): Path<String>) -> Response {
     if let Err(r) = parse_key(&key) {
-        return r;
+        return r.into_response();
     }
     let mirror = served.mirror.clone();
     let result = blocking(move || FolderStore::new(mirror).get(&key)).await;
     match result {
-        Err(r) => r,
+        Err(r) => r.into_response(),
         Ok(Err(e)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
         Ok(Ok(None)) => refuse(StatusCode::NOT_FOUND, "no such key"),
         Ok(Ok(Some(bytes))) => (
@@ -286,7 +293,7 @@ async fn put_object(
 ) -> Response {
     let parsed = match parse_key(&key) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let max = parsed.kind().limits().max_stored;
     if body.len() > max {
@@ -311,7 +318,8 @@ async fn put_object(
     };
     let result = blocking(move || store_verified(&served, &key, &parsed, &body, replace)).await;
     match result {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -394,7 +402,7 @@ async fn status(State(served): State<Arc<Served>>) -> Response {
     })
     .await;
     match result {
-        Err(r) => r,
+        Err(r) => r.into_response(),
         Ok(Err(e)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
         Ok(Ok(value)) => axum::Json(value).into_response(),
     }

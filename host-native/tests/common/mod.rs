@@ -264,6 +264,14 @@ impl Machine {
         run.json()
     }
 
+    /// `sync --no-ingest --json` without a target (export to and import from the mirror)
+    /// that must exit 0.
+    pub fn sync_alone_ok(&self) -> Value {
+        self.run(&["sync", "--no-ingest", "--json"])
+            .expect(0)
+            .json()
+    }
+
     /// A sync that must exit 0.
     pub fn sync_ok(&self, shared: &Path) -> Value {
         let (code, report) = self.sync(shared);
