@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod converge;
+pub mod faulty_proxy;
 
 use std::fs;
 use std::io::Write;
