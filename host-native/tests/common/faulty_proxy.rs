@@ -130,14 +130,14 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let mut bytes = bytes.to_vec();
     if faults && listing && n % 3 == 0 {
         // Eventual consistency: the newest write (here: the last key) is not listed yet.
-        if let Some(at) = find_last(&bytes, b"<Contents>") {
-            if let Some(end) = find_last(&bytes, b"</Contents>") {
-                bytes.drain(at..end + b"</Contents>".len());
-                shared
-                    .counts
-                    .lagging_listings
-                    .fetch_add(1, Ordering::SeqCst);
-            }
+        if let Some(at) = find_last(&bytes, b"<Contents>")
+            && let Some(end) = find_last(&bytes, b"</Contents>")
+        {
+            bytes.drain(at..end + b"</Contents>".len());
+            shared
+                .counts
+                .lagging_listings
+                .fetch_add(1, Ordering::SeqCst);
         }
     }
     let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
