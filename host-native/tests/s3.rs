@@ -7,8 +7,15 @@ mod common;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
-use agentsync::target::{Remote, S3Bucket, S3Settings, aws::Credentials};
-use agentsync_core::sync::store::{PutOutcome, Store};
+use agentsync::store::FolderStore;
+use agentsync::target::{Remote, S3Bucket, S3Settings, Target, aws::Credentials};
+use agentsync_core::events::{Event, Op};
+use agentsync_core::ledger::SignedEvent;
+use agentsync_core::sync::engine::{
+    Input, Output, Stages, SyncConfig, SyncEngine, SyncReport as EngineReport, SyncState,
+};
+use agentsync_core::sync::store::{PutOutcome, Request, Store, StoreId};
+use agentsync_core::{OriginId, OriginKey};
 use common::converge::convergence_case;
 use common::{ClaudeLog, Machine, Moto, Scratch, assert_converged, settle};
 
@@ -223,5 +230,201 @@ fn faults_between_sync_and_bucket_never_lose_or_corrupt_anything() {
     for m in &machines {
         m.verify_ok(Some(target));
         m.verify_ok(None);
+    }
+}
+
+/// Runs one engine to the end: `mirror` answers the mirror's requests, `target` the target's;
+/// the state is kept as a host would persist it.
+fn drive(
+    config: SyncConfig,
+    state: &mut SyncState,
+    mirror: &mut dyn Target,
+    mut target: Option<&mut dyn Target>,
+) -> EngineReport {
+    let mut engine = SyncEngine::new(config, state.clone());
+    loop {
+        match engine.poll().unwrap() {
+            Output::Store(requests) => {
+                let (to_mirror, to_target): (Vec<_>, Vec<_>) =
+                    requests.iter().partition(|r| r.store == StoreId::Mirror);
+                let mirror_requests: Vec<Request> =
+                    to_mirror.iter().map(|r| r.request.clone()).collect();
+                let target_requests: Vec<Request> =
+                    to_target.iter().map(|r| r.request.clone()).collect();
+                let mut from_mirror = mirror.answer_all(&mirror_requests).into_iter();
+                let mut from_target = match target.as_deref_mut() {
+                    Some(t) if !target_requests.is_empty() => t.answer_all(&target_requests),
+                    _ => Vec::new(),
+                }
+                .into_iter();
+                let responses = requests
+                    .iter()
+                    .map(|r| match r.store {
+                        StoreId::Mirror => from_mirror.next().unwrap(),
+                        StoreId::Target => from_target.next().unwrap(),
+                    })
+                    .collect();
+                engine.handle(Input::Store(responses)).unwrap();
+            }
+            Output::ReadSessions(reads) => panic!("no sessions to read: {reads:?}"),
+            Output::CheckPresent(gids) => engine
+                .handle(Input::Present(vec![true; gids.len()]))
+                .unwrap(),
+            Output::Exported {
+                state: s,
+                published,
+            } => {
+                state.export = Some(*s);
+                let done: Vec<_> = published.iter().map(SignedEvent::key).collect();
+                state.unpublished.retain(|e| !done.contains(&e.key()));
+            }
+            Output::Imported(s) => state.import = *s,
+            Output::Replayed(r) => {
+                state.ledger = r.ledger;
+                state.clock = r.clock;
+                state.deferred_events = r.deferred;
+            }
+            Output::Apply(_) | Output::Progress(_) => {}
+            Output::Done(report) => {
+                if report.heal_mark.is_some() {
+                    state.heal_mark.clone_from(&report.heal_mark);
+                }
+                return *report;
+            }
+        }
+    }
+}
+
+fn star(origin: &OriginId, now_ms: u64) -> SignedEvent {
+    let event = Event {
+        hlc: agentsync_core::Hlc::new(now_ms, 0).unwrap(),
+        session: format!("{origin}~s1").parse().unwrap(),
+        prev: None,
+        op: Op::Star,
+    };
+    SignedEvent {
+        origin: origin.clone(),
+        id: event.id(),
+        event,
+    }
+}
+
+/// Issue 12 / issue 17 item 8 on a real S3 server: origins publish (a root and a curation edit
+/// each) straight into the bucket, one machine catches up, then syncs with nothing new. That
+/// no-op costs the same few requests at 5 and at 1 000 origins (one page of `roots/` in the
+/// mirror and in the bucket, plus self-heal's listing when due).
+#[test]
+fn a_no_op_sync_costs_the_same_at_5_and_1000_origins_on_a_real_s3_server() {
+    const T: u64 = 1_764_078_194_000;
+    let scratch = Scratch::new("s3-noop");
+    let moto = Moto::start(&scratch.join("moto"), false);
+    let mut rows = Vec::new();
+    for origins in [5usize, 1000] {
+        let bucket = format!("noop{origins}");
+        moto.create_bucket(&bucket);
+        let publishers = 8;
+        let workers: Vec<_> = (0..publishers)
+            .map(|w| {
+                let settings = settings(&moto);
+                let bucket = bucket.clone();
+                std::thread::spawn(move || {
+                    let mut store: Box<dyn Target> = Box::new(
+                        Remote::new(S3Bucket::new(&bucket, "", settings).unwrap()).unwrap(),
+                    );
+                    for i in (1..origins).filter(|i| i % publishers == w) {
+                        let origin: OriginId = format!("host{i:04}-a1").parse().unwrap();
+                        let mut seed = [0u8; 32];
+                        seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                        let mut state = SyncState {
+                            unpublished: vec![star(&origin, T + i as u64)],
+                            ..SyncState::default()
+                        };
+                        let config = SyncConfig {
+                            origin,
+                            key: OriginKey::from_secret(seed),
+                            now_ms: T + i as u64,
+                            target: false,
+                            stages: Stages {
+                                export: true,
+                                exchange: false,
+                                import: false,
+                            },
+                            last_sync_ms: None,
+                            heal_every_ms: 0,
+                        };
+                        drive(config, &mut state, &mut *store, None);
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        let me: OriginId = "host0000-a1".parse().unwrap();
+        let config = |now: u64| SyncConfig {
+            origin: me.clone(),
+            key: OriginKey::from_secret([9; 32]),
+            now_ms: now,
+            target: true,
+            stages: Stages::ALL,
+            last_sync_ms: Some(now - 1),
+            heal_every_ms: 3_600_000,
+        };
+        let mut state = SyncState::default();
+        let mut mirror = FolderStore::new(scratch.join(&format!("mirror{origins}")));
+        let mut target = Remote::new(S3Bucket::new(&bucket, "", settings(&moto)).unwrap()).unwrap();
+        let catch_up = drive(
+            config(T + 10_000),
+            &mut state,
+            &mut mirror,
+            Some(&mut target),
+        );
+        assert!(catch_up.problems.is_empty(), "{:#?}", catch_up.problems);
+        assert_eq!(
+            catch_up.events_applied,
+            origins - 1,
+            "every origin's edit came in"
+        );
+        let settle = drive(
+            config(T + 20_000),
+            &mut state,
+            &mut mirror,
+            Some(&mut target),
+        );
+        let no_op = drive(
+            config(T + 30_000),
+            &mut state,
+            &mut mirror,
+            Some(&mut target),
+        );
+        let heal_due = drive(
+            config(T + 30_000 + 3_600_000),
+            &mut state,
+            &mut mirror,
+            Some(&mut target),
+        );
+        for r in [&no_op, &heal_due] {
+            assert!(r.problems.is_empty(), "{:#?}", r.problems);
+            assert_eq!((r.exported, r.exchanged, r.fetched), (0, 0, 0), "{r:#?}");
+        }
+        assert!(
+            no_op.requests <= 2,
+            "no-op at {origins} origins: {} requests",
+            no_op.requests
+        );
+        assert!(
+            heal_due.requests <= 3,
+            "heal due: {} requests",
+            heal_due.requests
+        );
+        rows.push(format!(
+            "| {origins} | {} | {} | {} | {} |",
+            no_op.requests, heal_due.requests, catch_up.requests, settle.requests
+        ));
+    }
+    println!("| origins | no-op sync | with self-heal due | catch-up | the run after it |");
+    println!("|---:|---:|---:|---:|---:|");
+    for row in rows {
+        println!("{row}");
     }
 }
