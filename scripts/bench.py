@@ -59,6 +59,14 @@ ROWS = [
      "`rsync -az` of the raw folders, bytes sent", "rsync_bytes", None),
     ("6. first sync of a third machine, core in wasmtime", "wasm",
      "the same, core native", "native", None),
+    ("7. first sync into an empty HTTP peer (`serve`), export done", "first_http",
+     "the same into an empty folder", "first_folder", None),
+    ("7. first sync into an empty S3 bucket (moto), export done", "first_s3",
+     "the same into an empty folder", "first_folder", None),
+    ("7. no-op sync with an HTTP peer", "noop_http",
+     "the same with a folder", "noop_folder", None),
+    ("7. no-op sync with an S3 bucket (moto)", "noop_s3",
+     "the same with a folder", "noop_folder", None),
     ("peak RSS, any agentsync process (native core)", "rss",
      "`restic backup` (first)", "restic_rss", ("max", 150e6)),
 ]
@@ -226,9 +234,9 @@ class Bench:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def agentsync(self, machine, *args, ok_codes=(0,)):
+    def agentsync(self, machine, *args, ok_codes=(0,), env=None):
         cmd = [self.bin, "--data-dir", self.path(machine), "--json", *args]
-        t = timed(cmd, ok_codes=ok_codes)
+        t = timed(cmd, ok_codes=ok_codes, env=env)
         if "wasm" not in args:
             self.agentsync_rss.append(t.rss_mb)
         return t
@@ -414,6 +422,48 @@ class Bench:
         for name in ("shared-c", "shared-d", "c", "d"):
             shutil.rmtree(self.path(name))
 
+    def transports(self):
+        """7. Machine A's exported archive (its mirror) synced into an empty folder, an empty
+        HTTP peer (`agentsync serve` of another data folder on loopback) and an empty S3 bucket
+        (moto on loopback): the first sync, then a no-op sync; time and store requests."""
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        moto_dir = self.path("t-moto")
+        endpoint = run([os.path.join(root, "scripts", "moto"), "start", moto_dir]).strip()
+        server = None
+        try:
+            import urllib.request
+            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/bench", method="PUT"))
+            s3_env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench",
+                          AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
+            self.machine("srv", "bench-srv001")
+            server = subprocess.Popen(
+                [self.bin, "--data-dir", self.path("srv"), "--json", "serve", "--listen",
+                 "127.0.0.1:0", "--token", "bench"],
+                stdout=subprocess.PIPE, text=True)
+            url = json.loads(server.stdout.readline())["url"]
+            http_env = dict(os.environ, AGENTSYNC_TOKEN="bench")
+            folder = self.path("t-folder")
+            os.makedirs(fresh(folder))
+            for name, target, env in (("folder", folder, None), ("http", url, http_env),
+                                      ("s3", "s3://bench/archive", s3_env)):
+                first = self.agentsync("a", "sync", target, "--no-ingest", env=env)
+                noop = [self.agentsync("a", "sync", target, "--no-ingest", env=env)
+                        for _ in range(self.runs)]
+                sent = json.loads(first.stdout)["sent"]
+                requests = json.loads(noop[-1].stdout)["requests"]
+                self.m[f"first_{name}"] = M(first.seconds, "s",
+                                            f"{sent} artifacts sent, "
+                                            f"{json.loads(first.stdout)['requests']} requests")
+                self.m[f"noop_{name}"] = M(median(t.seconds for t in noop), "s",
+                                           f"{requests} store requests")
+        finally:
+            if server:
+                server.terminate()
+                server.wait()
+            run([os.path.join(root, "scripts", "moto"), "stop", moto_dir])
+            for name in ("t-folder", "t-moto", "srv"):
+                shutil.rmtree(self.path(name), ignore_errors=True)
+
     def five_origins(self, tag, size):
         """Five machines, each with its own logs (a fifth of `size`, its own seed), publish into
         one folder; the first then imports the others. Returns (machine, folder, sessions)."""
@@ -525,7 +575,7 @@ class Bench:
         steps = [self.publish, self.pipeline, self.import_all]
         if self.full:
             steps += [self.restic_first, self.sqlite, self.rsync_bytes, self.engines,
-                      self.noop5, self.incremental]
+                      self.noop5, self.incremental, self.transports]
         for step in steps:
             log(f"{self.name}: {step.__name__}")
             try:
