@@ -576,6 +576,9 @@ class Bench:
         if self.full:
             steps += [self.restic_first, self.sqlite, self.rsync_bytes, self.engines,
                       self.noop5, self.incremental, self.transports]
+        if self.args.only:
+            wanted = {w.strip() for w in self.args.only.split(",")}
+            steps = [self.publish] + [s for s in steps if s.__name__ in wanted]
         for step in steps:
             log(f"{self.name}: {step.__name__}")
             try:
@@ -835,6 +838,8 @@ def main():
     p.add_argument("--svg", help="write the throughput plot here")
     p.add_argument("--check", action="store_true", help="fail unless every row has a number")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
+    p.add_argument("--only", help="run only these scenario steps (comma-separated method "
+                                  "names, e.g. transports), after the corpus and publish")
     args = p.parse_args()
     args.sizes = sorted((s.strip() for s in args.sizes.split(",") if s.strip()), key=parse_size)
     try:
