@@ -131,6 +131,43 @@ impl Archive {
         })
     }
 
+    /// Drops one of this machine's unpublished edits (named by its HLC or event id): an edit
+    /// that can never be published (over a reader's limit, written by an older version) would
+    /// otherwise be reported on every sync. The ledger is replayed from scratch without it, so
+    /// every field shows what the remaining events make of it.
+    pub fn drop_unpublished_edit(&mut self, which: &str, wall_ms: u64) -> Result<SignedEvent> {
+        self.transaction(|a| {
+            let event = a
+                .all_events()?
+                .into_iter()
+                .find(|e| e.event.hlc.to_string() == which || e.id.to_string() == which)
+                .ok_or_else(|| ArchiveError::NoSuchEdit(which.to_owned()))?;
+            let published: bool = a.conn.query_row(
+                "SELECT published FROM ledger_events WHERE origin = ?1 AND id = ?2",
+                params![event.origin.as_str(), event.id.to_string()],
+                |r| r.get(0),
+            )?;
+            if published {
+                return Err(ArchiveError::EditPublished(which.to_owned()));
+            }
+            a.conn.execute(
+                "DELETE FROM ledger_events WHERE origin = ?1 AND id = ?2",
+                params![event.origin.as_str(), event.id.to_string()],
+            )?;
+            let mut ledger = LedgerState::default();
+            let mut clock = a.clock()?;
+            let events = a.all_events()?;
+            let replay = ledger.replay(&mut clock, wall_ms, events.clone(), &|g| {
+                a.has_session(g).unwrap_or(false)
+            });
+            if let Some((field, _)) = agentsync_core::ledger::field_value(&event.event.op) {
+                a.refresh_field(&ledger, &event.event.session, &field)?;
+            }
+            a.record_replay(&ledger, &clock, &replay, &events)?;
+            Ok(event)
+        })
+    }
+
     /// Stores the outcome of a replay: the new ledger and clock, the rows of every touched
     /// field, purges, and which of the `offered` events are deferred.
     pub fn record_replay(

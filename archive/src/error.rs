@@ -28,6 +28,12 @@ pub enum ArchiveError {
     BadIdentity,
     #[error("session {0} was purged")]
     Purged(SessionGid),
+    #[error("no unpublished edit of this machine at {0} (see `status`, or `sync` output)")]
+    NoSuchEdit(String),
+    #[error(
+        "the edit at {0} was published already: other machines have it; make a new edit instead"
+    )]
+    EditPublished(String),
     #[error(transparent)]
     Core(#[from] agentsync_core::Error),
     #[error(transparent)]

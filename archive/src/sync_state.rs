@@ -197,6 +197,13 @@ impl Archive {
         Ok(())
     }
 
+    /// Forgets a recorded problem that was resolved by hand (an unpublishable edit dropped).
+    pub fn forget_problem(&self, key: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM problems WHERE key = ?1", params![key])?;
+        Ok(())
+    }
+
     pub fn problems(&self) -> Result<Vec<ProblemRow>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT key, state, class, reason, first_seen_ms, last_seen_ms FROM problems

@@ -94,6 +94,24 @@ pub enum Op {
 }
 
 impl Op {
+    /// The op's name, as its JSON form spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Rename { .. } => "rename",
+            Op::Star => "star",
+            Op::Unstar => "unstar",
+            Op::Trash => "trash",
+            Op::Restore => "restore",
+            Op::Purge => "purge",
+            Op::Pin { .. } => "pin",
+            Op::Unpin { .. } => "unpin",
+            Op::TagAdd { .. } => "tag_add",
+            Op::TagRemove { .. } => "tag_remove",
+            Op::SetNote { .. } => "set_note",
+            Op::Unknown { .. } => "unknown",
+        }
+    }
+
     pub fn tag(&self) -> u64 {
         match self {
             Op::Rename { .. } => 1,

@@ -168,6 +168,13 @@ enum Command {
     },
     /// Origins, checkpoints, counts, last sync, conflicts, deferred and quarantined items.
     Status,
+    /// Drop one of this machine's unpublished edits, named by the HLC `sync` and `status`
+    /// print for it (an edit no reader accepts, written by an older version, is reported on
+    /// every sync until it is dropped).
+    DropEdit {
+        /// The edit's HLC (or event id).
+        hlc: String,
+    },
     /// Serve this machine's store over HTTP to machines that sync with
     /// `http://HOST:PORT` (token required; loopback unless --allow-remote).
     Serve {
@@ -284,6 +291,7 @@ fn writer_name(command: &Command) -> Option<&'static str> {
         Command::Unpin { .. } => "unpin",
         Command::Tag { .. } => "tag",
         Command::Note { .. } => "note",
+        Command::DropEdit { .. } => "drop-edit",
         Command::Gc { dry_run: false, .. } => "gc",
         _ => return None,
     })
@@ -435,6 +443,7 @@ fn run(cli: Cli) -> Result<Option<Output>> {
             dry_run,
         } => maintain::gc(&ctx, target.as_deref(), grace.as_deref(), dry_run)?,
         Command::Status => browse::status(&ctx)?,
+        Command::DropEdit { hlc } => curate::drop_edit(&ctx, &hlc)?,
         Command::Serve {
             listen,
             token,

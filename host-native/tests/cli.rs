@@ -546,3 +546,101 @@ fn ingest_refuses_a_file_that_is_no_known_log() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 19 item 1, the rest of it: a data folder that already holds an edit no reader accepts
+/// (written by an older version) syncs everything else, shows the edit in `sync` and `status`
+/// with the command that drops it, and `drop-edit` gets the machine out.
+#[test]
+fn issue19_item1_an_unpublishable_edit_already_held_syncs_the_rest_and_can_be_dropped() {
+    use agentsync_core::events::{Event, Op};
+    use agentsync_core::ledger::SignedEvent;
+    let dir = fresh_dir("unpublishable");
+    let report = demo_json(&dir);
+    let laptop = dir.join("laptop");
+    let data = laptop.to_str().unwrap();
+    let ids: Vec<String> = report["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    let hlc = {
+        let archive = agentsync_archive::Archive::open(&laptop.join("archive.db")).unwrap();
+        let (origin, _) = archive.identity().unwrap().unwrap();
+        let mut clock = archive.clock().unwrap();
+        let event = Event {
+            hlc: clock.now(4_102_444_800_000),
+            session: ids[0].parse().unwrap(),
+            prev: None,
+            op: Op::Rename {
+                name: "n".repeat(1025),
+            },
+        };
+        let signed = SignedEvent {
+            origin,
+            id: event.id(),
+            event,
+        };
+        archive.insert_events(&[signed.clone()], false).unwrap();
+        signed.event.hlc.to_string()
+    };
+    // Everything else still goes out: a valid edit made after it reaches the other machine.
+    let out = agentsync(&[
+        "--data-dir",
+        data,
+        "--json",
+        "rename",
+        &ids[1],
+        "made after",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let published_hlc = made[0]["hlc"].as_str().unwrap().to_owned();
+    let out = agentsync(&["--data-dir", data, "sync", "--no-ingest"]);
+    assert_eq!(out.status.code(), Some(3), "partial, not failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("agentsync drop-edit {hlc}")),
+        "sync names the way out: {text}"
+    );
+    let desktop = dir.join("desktop");
+    let out = agentsync(&[
+        "--data-dir",
+        desktop.to_str().unwrap(),
+        "sync",
+        "--no-ingest",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = agentsync(&[
+        "--data-dir",
+        desktop.to_str().unwrap(),
+        "--json",
+        "show",
+        &ids[1],
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("made after"),
+        "the valid edit was published"
+    );
+    let out = agentsync(&["--data-dir", data, "status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&hlc) && text.contains("drop-edit"),
+        "status shows it: {text}"
+    );
+
+    let out = agentsync(&["--data-dir", data, "drop-edit", &hlc]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = agentsync(&["--data-dir", data, "drop-edit", &hlc]);
+    assert_eq!(out.status.code(), Some(1), "already gone: {out:?}");
+    let out = agentsync(&["--data-dir", data, "sync", "--no-ingest"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = agentsync(&["--data-dir", data, "--json", "status"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["deferred"], serde_json::json!([]), "{status:#}");
+    // A published edit is never dropped: other machines have it.
+    let out = agentsync(&["--data-dir", data, "drop-edit", &published_hlc]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("published already"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

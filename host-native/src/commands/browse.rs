@@ -248,11 +248,12 @@ pub fn status(ctx: &Context) -> Result<Output> {
     ));
     for p in quarantined.iter().chain(&deferred) {
         text.push_str(&format!(
-            "  {} {} {}: {}\n",
+            "  {} {} {}: {}{}\n",
             p.state.name(),
             p.class,
             p.key,
-            p.reason
+            p.reason,
+            super::sync::remedy(p)
         ));
     }
     match &last {

@@ -46,6 +46,31 @@ pub fn edit(
     Output::new(&events, text)
 }
 
+/// Drops an unpublished edit of this machine (see `Archive::drop_unpublished_edit`).
+pub fn drop_edit(ctx: &Context, hlc: &str) -> Result<Output> {
+    let mut archive = ctx.archive()?;
+    ctx.identity(&archive)?;
+    let dropped = archive.drop_unpublished_edit(hlc, now_ms())?;
+    // A problem recorded for it by the last sync is resolved.
+    archive.forget_problem(&agentsync_core::sync::engine::unpublishable_key(&dropped))?;
+    let text = format!(
+        "dropped the unpublished {} of {} at {}",
+        dropped.event.op.name(),
+        dropped.event.session,
+        dropped.event.hlc
+    );
+    Output::new(
+        json!({
+            "dropped": {
+                "session": dropped.event.session.to_string(),
+                "hlc": dropped.event.hlc.to_string(),
+                "op": dropped.event.op.name(),
+            }
+        }),
+        text,
+    )
+}
+
 /// A pin's anchor: the message's source uuid, with its ordinal as fallback.
 pub fn anchor(archive: &Archive, gid: &SessionGid, ordinal: u64) -> Result<Anchor> {
     let Some(message) = archive.messages(gid, ordinal)?.into_iter().next() else {

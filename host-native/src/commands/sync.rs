@@ -115,17 +115,31 @@ pub fn render(report: &SyncReport) -> String {
     ));
     for p in report.quarantined.iter().chain(&report.deferred) {
         text.push_str(&format!(
-            "\n{} {} {}: {}",
+            "\n{} {} {}: {}{}",
             p.state.name(),
             p.class,
             p.key,
-            p.reason
+            p.reason,
+            remedy(p)
         ));
     }
     if report.events_deferred > 0 {
         text.push_str(&format!("\n{} edits deferred", report.events_deferred));
     }
     text
+}
+
+/// What the user can do about a problem, when there is a command for it.
+pub fn remedy(problem: &agentsync_archive::ProblemRow) -> String {
+    // An own edit no reader accepts (`engine::unpublishable_key`): "edit (op N) of G at HLC".
+    match problem
+        .key
+        .strip_prefix("edit (")
+        .and_then(|k| k.rsplit_once(" at "))
+    {
+        Some((_, hlc)) => format!(" (`agentsync drop-edit {hlc}` drops it)"),
+        None => String::new(),
+    }
 }
 
 pub fn sync(ctx: &mut Context, args: &SyncArgs) -> Result<Output> {
