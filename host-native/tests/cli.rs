@@ -581,7 +581,9 @@ fn issue19_item1_an_unpublishable_edit_already_held_syncs_the_rest_and_can_be_dr
             id: event.id(),
             event,
         };
-        archive.insert_events(&[signed.clone()], false).unwrap();
+        archive
+            .insert_events(std::slice::from_ref(&signed), false)
+            .unwrap();
         signed.event.hlc.to_string()
     };
     // Everything else still goes out: a valid edit made after it reaches the other machine.
