@@ -58,6 +58,21 @@ const SYNC_STATE: &str = r#"
     );
 "#;
 
+/// The search index over messages: text, thinking, and tool calls (names, inputs, results).
+const MESSAGES_FTS: &str = r#"
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, thinking, tools, content = 'messages', content_rowid = 'id'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content, thinking, tools)
+        VALUES (new.id, new.content, new.thinking, new.tools);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content, thinking, tools)
+        VALUES ('delete', old.id, old.content, old.thinking, old.tools);
+    END;
+"#;
+
 /// The derived tables as they are now. A migration that changes them drops and recreates
 /// them all ([`Migration::RebuildDerived`]): their content comes back from the logs, the
 /// local mirror and the ledger.
@@ -91,19 +106,9 @@ const DERIVED: &str = r#"
         content TEXT NOT NULL,
         thinking TEXT NOT NULL,
         rest_json TEXT NOT NULL,
+        tools TEXT NOT NULL DEFAULT '',
         UNIQUE (session, ordinal)
     );
-    CREATE VIRTUAL TABLE messages_fts USING fts5(
-        content, thinking, content = 'messages', content_rowid = 'id'
-    );
-    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-        INSERT INTO messages_fts (rowid, content, thinking)
-        VALUES (new.id, new.content, new.thinking);
-    END;
-    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-        INSERT INTO messages_fts (messages_fts, rowid, content, thinking)
-        VALUES ('delete', old.id, old.content, old.thinking);
-    END;
 
     CREATE TABLE curation (
         gid TEXT PRIMARY KEY,
@@ -149,10 +154,44 @@ const DERIVED_TABLES: &[&str] = &[
 enum Migration {
     Sql(&'static str),
     RebuildDerived,
+    Upgrade(fn(&Connection) -> Result<()>),
 }
 
 /// Migrations in order; `PRAGMA user_version` counts those applied. Append, never edit.
-const MIGRATIONS: &[Migration] = &[Migration::Sql(SYNC_STATE), Migration::RebuildDerived];
+const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(SYNC_STATE),
+    Migration::RebuildDerived,
+    Migration::Upgrade(index_tool_calls),
+];
+
+/// Tool calls become searchable (issue 19 item 4): a `tools` column filled from the stored
+/// messages and a search index over it, without dropping anything. A database created by
+/// this build has them already.
+fn index_tool_calls(conn: &Connection) -> Result<()> {
+    let has_tools: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'tools'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_tools {
+        return Ok(());
+    }
+    conn.execute_batch(
+        "ALTER TABLE messages ADD COLUMN tools TEXT NOT NULL DEFAULT '';
+         UPDATE messages SET tools = coalesce((
+             SELECT group_concat(
+                 concat_ws(' ', json_extract(c.value, '$.name'),
+                     json_extract(c.value, '$.input'), json_extract(c.value, '$.result')),
+                 char(10))
+             FROM json_each(messages.rest_json, '$.tool_calls') AS c), '');
+         DROP TRIGGER IF EXISTS messages_fts_insert;
+         DROP TRIGGER IF EXISTS messages_fts_delete;
+         DROP TABLE IF EXISTS messages_fts;",
+    )?;
+    conn.execute_batch(MESSAGES_FTS)?;
+    conn.execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');")?;
+    Ok(())
+}
 
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -176,6 +215,7 @@ pub(crate) fn prepare(conn: &mut Connection) -> Result<()> {
         match migration {
             Migration::Sql(sql) => tx.execute_batch(sql)?,
             Migration::RebuildDerived => recreate_derived(&tx)?,
+            Migration::Upgrade(upgrade) => upgrade(&tx)?,
         }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
@@ -189,6 +229,7 @@ pub(crate) fn recreate_derived(conn: &Connection) -> Result<()> {
         conn.execute_batch(&format!("DROP TABLE IF EXISTS {table};"))?;
     }
     conn.execute_batch(DERIVED)?;
+    conn.execute_batch(MESSAGES_FTS)?;
     forget_imported_sessions(conn)
 }
 

@@ -126,6 +126,26 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 /// Messages are stored with their text in columns (for the search index) and the rest as
+/// What search finds of a message's tool calls: each call's name, input and result.
+fn tool_text(message: &Message) -> String {
+    let mut out = String::new();
+    for call in &message.tool_calls {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        for part in [&call.name, &call.input, &call.result] {
+            if !part.is_empty() {
+                out.push_str(part);
+                out.push(' ');
+            }
+        }
+        if out.ends_with(' ') {
+            out.pop();
+        }
+    }
+    out
+}
+
 /// JSON; `rest_json` holds the message with empty `content` and `thinking`.
 fn split_message(message: &Message) -> Result<String> {
     let rest = Message {
@@ -242,8 +262,8 @@ impl Archive {
         )?;
         let mut insert = self.conn.prepare_cached(
             "INSERT INTO messages (session, ordinal, role, timestamp_ms, content, thinking,
-                 rest_json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 rest_json, tools)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for m in messages {
             insert.execute(params![
@@ -254,6 +274,7 @@ impl Archive {
                 m.content,
                 m.thinking,
                 split_message(m)?,
+                tool_text(m),
             ])?;
         }
         Ok(())

@@ -283,3 +283,65 @@ fn identity_is_created_once() {
     assert_eq!(k1.public(), k2.public());
     assert_eq!(o2.as_str(), "laptop-0a1b2c");
 }
+
+/// Issue 19 item 4: an archive made before tool calls were indexed gets them indexed when it is
+/// opened (its messages' tool calls, read from the stored rows), with nothing re-ingested.
+#[test]
+fn an_older_archive_gets_its_tool_calls_indexed() {
+    let dir = std::env::temp_dir().join(format!("agentsync-archive-tools-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("archive.db");
+    let me = origin("laptop-0a1b2c");
+    {
+        let archive = Archive::open(&path).expect("open");
+        let mut m = message(1, "ran it");
+        m.tool_calls = vec![agentsync_core::ToolCall {
+            name: "Bash".into(),
+            input: "{\"command\":\"make\"}".into(),
+            result: "error: undefined reference to frobnicate".into(),
+            ..agentsync_core::ToolCall::default()
+        }];
+        archive
+            .apply_own(
+                &me,
+                &session("s1", "s1"),
+                &[message(0, "build"), m],
+                &[],
+                false,
+            )
+            .expect("ingest");
+        // Back to the layout of schema version 2: no `tools` column, a two-column index.
+        archive
+            .conn
+            .execute_batch(
+                "DROP TRIGGER messages_fts_insert; DROP TRIGGER messages_fts_delete;
+                 DROP TABLE messages_fts;
+                 ALTER TABLE messages DROP COLUMN tools;
+                 CREATE VIRTUAL TABLE messages_fts USING fts5(
+                     content, thinking, content = 'messages', content_rowid = 'id');
+                 INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+                 PRAGMA user_version = 2;",
+            )
+            .expect("downgrade");
+        assert!(
+            archive.search("frobnicate", 10).is_err()
+                || archive.search("frobnicate", 10).expect("search").is_empty()
+        );
+    }
+    let archive = Archive::open(&path).expect("reopen upgrades");
+    let hits = archive.search("frobnicate", 10).expect("search");
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].found_in, "tool");
+    assert_eq!(hits[0].ordinal, 1);
+    assert!(
+        hits[0].snippet.contains("[frobnicate]"),
+        "{}",
+        hits[0].snippet
+    );
+    // New messages are indexed too, and content hits say so.
+    let hits = archive.search("build", 10).expect("search");
+    assert_eq!(hits[0].found_in, "message");
+    drop(archive);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}

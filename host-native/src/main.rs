@@ -77,6 +77,12 @@ enum Command {
     /// Show one session with its messages.
     Show {
         session: String,
+        /// Tool inputs and results whole (otherwise long ones are cut with a visible "…").
+        #[arg(long)]
+        full: bool,
+        /// The model's thinking whole (otherwise its first line).
+        #[arg(long)]
+        thinking: bool,
     },
     /// Full-text search over messages.
     Search {
@@ -370,7 +376,11 @@ fn run(cli: Cli) -> Result<Option<Output>> {
                 limit,
             },
         )?,
-        Command::Show { session } => browse::show(&ctx, &session)?,
+        Command::Show {
+            session,
+            full,
+            thinking,
+        } => browse::show(&ctx, &session, browse::ShowOptions { full, thinking })?,
         Command::Search { query, limit } => browse::search(&ctx, &query, limit)?,
         Command::Rename { session, name } => {
             refuse_control("a name", &name)?;

@@ -646,3 +646,74 @@ fn issue19_item1_an_unpublishable_edit_already_held_syncs_the_rest_and_can_be_dr
     assert!(String::from_utf8_lossy(&out.stderr).contains("published already"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 19 item 4: `show` prints each tool call with its input and result (long ones cut with
+/// a visible "…", whole with `--full`), and `search` finds a word that occurs only in a tool
+/// result, on the machine that ran the tool and on the one that imported the session, saying
+/// where the hit is.
+#[test]
+fn issue19_item4_tool_results_are_shown_and_searchable() {
+    let dir = fresh_dir("tools");
+    demo_json(&dir);
+    for machine in ["laptop", "desktop"] {
+        let data = dir.join(machine);
+        let data = data.to_str().unwrap();
+        let out = agentsync(&["--data-dir", data, "--json", "search", "println"]);
+        assert!(out.status.success(), "{out:?}");
+        let hits: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let hit = hits
+            .as_array()
+            .unwrap()
+            .first()
+            .unwrap_or_else(|| panic!("{machine}: a word of a tool result is found"));
+        assert_eq!(hit["in"], "tool", "{hit}");
+        assert!(
+            hit["snippet"].as_str().unwrap().contains("[println"),
+            "{hit}"
+        );
+        let out = agentsync(&["--data-dir", data, "search", "println"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("(tool)"), "{text}");
+
+        let session = hit["session"].as_str().unwrap();
+        let out = agentsync(&["--data-dir", data, "show", session]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("  → "), "tool calls are printed: {text}");
+        assert!(text.contains("  ← "), "their results too: {text}");
+        assert!(text.contains("println"), "{text}");
+    }
+    // A long result is cut visibly, and whole with --full.
+    let log = dir.join("long-result.jsonl");
+    let long = "word ".repeat(200) + "needle-at-the-end";
+    let lines = [
+        serde_json::json!({"type": "user", "sessionId": "5b1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e40",
+            "uuid": "a1000000-0000-4000-8000-000000000001", "timestamp": "2026-11-30T10:00:00.000Z",
+            "cwd": "/tmp/x", "message": {"role": "user", "content": "list it"}}),
+        serde_json::json!({"type": "assistant", "sessionId": "5b1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e40",
+            "uuid": "a1000000-0000-4000-8000-000000000002", "parentUuid": "a1000000-0000-4000-8000-000000000001",
+            "timestamp": "2026-11-30T10:00:01.000Z", "cwd": "/tmp/x",
+            "message": {"role": "assistant", "model": "m", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}}]}}),
+        serde_json::json!({"type": "user", "sessionId": "5b1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e40",
+            "uuid": "a1000000-0000-4000-8000-000000000003", "parentUuid": "a1000000-0000-4000-8000-000000000002",
+            "timestamp": "2026-11-30T10:00:02.000Z", "cwd": "/tmp/x",
+            "message": {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": long}]}}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&log, text).unwrap();
+    let data = dir.join("laptop");
+    let data = data.to_str().unwrap();
+    let out = agentsync(&["--data-dir", data, "ingest", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let out = agentsync(&["--data-dir", data, "show", "long-result"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("more characters; --full shows all"), "{text}");
+    assert!(!text.contains("needle-at-the-end"), "{text}");
+    let out = agentsync(&["--data-dir", data, "show", "long-result", "--full"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("needle-at-the-end"));
+    let out = agentsync(&["--data-dir", data, "--json", "search", "needle"]);
+    let hits: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hits[0]["in"], "tool", "{hits}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

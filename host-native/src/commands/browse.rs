@@ -47,7 +47,38 @@ pub fn sessions(ctx: &Context, filter: &SessionFilter) -> Result<Output> {
     Output::new(&list, text)
 }
 
-pub fn show(ctx: &Context, session: &str) -> Result<Output> {
+/// How much of a message `show` prints.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShowOptions {
+    /// Tool inputs and results whole (otherwise cut with a visible "…").
+    pub full: bool,
+    /// Thinking whole (otherwise its first line, cut).
+    pub thinking: bool,
+}
+
+/// Tool inputs and results longer than this are cut (without `--full`).
+const TOOL_TEXT: usize = 400;
+
+/// `text` whole, or cut at `max` characters with a visible mark of what was left out.
+fn cut(text: &str, max: usize, full: bool) -> String {
+    let text = text.trim_end();
+    let total = text.chars().count();
+    if full || total <= max {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(max).collect();
+    format!(
+        "{kept}… [{} more characters; --full shows all]",
+        total - max
+    )
+}
+
+/// Indents every line after the first by `indent`.
+fn indented(text: &str, indent: &str) -> String {
+    text.replace('\n', &format!("\n{indent}"))
+}
+
+pub fn show(ctx: &Context, session: &str, options: ShowOptions) -> Result<Output> {
     let archive = ctx.archive()?;
     let gid = archive.resolve(session)?;
     let detail = archive.session_detail(&gid)?;
@@ -84,7 +115,22 @@ pub fn show(ctx: &Context, session: &str) -> Result<Output> {
             format_time(m.timestamp_ms)
         ));
         if !m.thinking.is_empty() {
-            text.push_str(&format!("  [thinking] {}\n", first_line(&m.thinking, 160)));
+            let thinking = if options.thinking {
+                indented(m.thinking.trim_end(), "    ")
+            } else {
+                let first = m.thinking.lines().next().unwrap_or_default();
+                let more = m.thinking.trim_end() != first;
+                format!(
+                    "{}{}",
+                    cut(first, 160, false),
+                    if more {
+                        " … [--thinking shows all]"
+                    } else {
+                        ""
+                    }
+                )
+            };
+            text.push_str(&format!("  [thinking] {thinking}\n"));
         }
         if !m.content.is_empty() {
             text.push_str(m.content.trim_end());
@@ -94,16 +140,18 @@ pub fn show(ctx: &Context, session: &str) -> Result<Output> {
             text.push_str(&format!(
                 "  → {} {}\n",
                 call.name,
-                first_line(&call.input, 100)
+                indented(&cut(&call.input, TOOL_TEXT, options.full), "    ")
             ));
+            if !call.result.is_empty() {
+                text.push_str(&format!(
+                    "  {} {}\n",
+                    if call.is_error { "✗" } else { "←" },
+                    indented(&cut(&call.result, TOOL_TEXT, options.full), "    ")
+                ));
+            }
         }
     }
     Output::new(&detail, text)
-}
-
-fn first_line(text: &str, max: usize) -> String {
-    let line = text.lines().next().unwrap_or_default();
-    line.chars().take(max).collect()
 }
 
 pub fn search(ctx: &Context, query: &str, limit: u64) -> Result<Output> {
@@ -111,8 +159,12 @@ pub fn search(ctx: &Context, query: &str, limit: u64) -> Result<Output> {
     let hits = archive.search(query, limit)?;
     let mut text = String::new();
     for h in &hits {
+        let place = match h.found_in.as_str() {
+            "message" => String::new(),
+            other => format!(" ({other})"),
+        };
         text.push_str(&format!(
-            "{} #{} {}  {}\n    {}\n",
+            "{} #{} {}{place}  {}\n    {}\n",
             h.session,
             h.ordinal,
             h.role,
