@@ -23,7 +23,7 @@ use rusqlite::Connection;
 pub use curation::ConflictRow;
 pub use error::{ArchiveError, Result};
 pub use search::SearchHit;
-pub use sessions::{OriginCount, SessionDetail, SessionFilter, SessionSummary};
+pub use sessions::{OriginCount, OwnApplied, SessionDetail, SessionFilter, SessionSummary};
 pub use sources::SourceRow;
 pub use sync_state::{ProblemRow, SyncRun};
 

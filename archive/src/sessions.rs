@@ -156,10 +156,27 @@ fn split_message(message: &Message) -> Result<String> {
     encode("message", &rest)
 }
 
+/// What [`Archive::apply_own`] did with a log's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnApplied {
+    /// Stored (new, appended, or a rewritten log that still begins with everything stored).
+    Applied,
+    /// The rewritten log is shorter but holds nothing new: every stored message is kept.
+    KeptStored,
+    /// The rewritten log's earlier content differs from what is stored: nothing was changed,
+    /// and the caller stores the new content as a session of its own.
+    Diverged,
+}
+
 impl Archive {
     /// Adds messages parsed from an own session's log (ordinals continue what is stored) and
-    /// updates its record. `reset` drops what was stored first (the log was rewritten).
-    /// Bumps the session's revision, which export compares to find changed sessions.
+    /// updates its record. Bumps the session's revision, which export compares to find
+    /// changed sessions.
+    ///
+    /// `reset`: the log was rewritten (shrunk, replaced in place) and `messages` is all of it.
+    /// Archived messages outlive their logs (issue 19 item 3): a rewrite that begins with every
+    /// stored message only adds what follows; one that is a shorter prefix keeps the stored
+    /// session; one that differs earlier is [`OwnApplied::Diverged`], never mixed in.
     pub fn apply_own(
         &self,
         origin: &OriginId,
@@ -167,8 +184,29 @@ impl Archive {
         messages: &[Message],
         new_usage: &[UsageEvent],
         reset: bool,
-    ) -> Result<()> {
+    ) -> Result<OwnApplied> {
         let gid = SessionGid::new(origin.clone(), session.native_id.clone());
+        let mut messages = messages;
+        let rewritten = reset;
+        let mut reset = reset;
+        if reset {
+            let stored = self.messages(&gid, 0)?;
+            let common = stored
+                .iter()
+                .zip(messages)
+                .take_while(|(a, b)| a == b)
+                .count();
+            if common < stored.len() {
+                return Ok(if common == messages.len() {
+                    OwnApplied::KeptStored
+                } else {
+                    OwnApplied::Diverged
+                });
+            }
+            // Everything stored is still there: continue after it, keeping its usage.
+            messages = &messages[common..];
+            reset = stored.is_empty();
+        }
         let existing: Option<(i64, String)> = self
             .conn
             .query_row(
@@ -181,7 +219,16 @@ impl Archive {
             Some((_, json)) if !reset => decode("usage events", json)?,
             _ => Vec::new(),
         };
-        usage.extend_from_slice(new_usage);
+        if rewritten {
+            // The whole log was read again: its usage events are mostly stored already.
+            for u in new_usage {
+                if !usage.contains(u) {
+                    usage.push(u.clone());
+                }
+            }
+        } else {
+            usage.extend_from_slice(new_usage);
+        }
         let id = self.upsert_session(&gid, true, session, &usage, None, None)?;
         let from = if reset {
             0
@@ -195,7 +242,7 @@ impl Archive {
              WHERE id = ?1",
             [id],
         )?;
-        Ok(())
+        Ok(OwnApplied::Applied)
     }
 
     /// Applies one imported session: replaces its record and its messages from the unit's

@@ -71,11 +71,26 @@ fn own_sessions_append_and_read_back_in_order() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].message_count, 3);
     assert_eq!(listed[0].display_name, "Fix the parser");
-    // A rewritten log replaces everything.
-    archive
+    // Issue 19 item 3: a rewritten log never takes archived messages away. Other content is
+    // reported as diverged (the host makes it a session of its own); a shorter prefix keeps
+    // what is stored; a longer log that begins with it only adds.
+    let applied = archive
         .apply_own(&me, &s, &[message(0, "only")], &[], true)
         .expect("reset");
-    assert_eq!(archive.messages(&gid, 0).expect("messages").len(), 1);
+    assert_eq!(applied, crate::OwnApplied::Diverged);
+    assert_eq!(archive.messages(&gid, 0).expect("messages"), all);
+    let applied = archive
+        .apply_own(&me, &s, &all[..2], &[], true)
+        .expect("shrunk");
+    assert_eq!(applied, crate::OwnApplied::KeptStored);
+    assert_eq!(archive.messages(&gid, 0).expect("messages"), all);
+    let mut longer = all.clone();
+    longer.push(message(3, "appended after a rewrite"));
+    let applied = archive
+        .apply_own(&me, &s, &longer, &[], true)
+        .expect("grown");
+    assert_eq!(applied, crate::OwnApplied::Applied);
+    assert_eq!(archive.messages(&gid, 0).expect("messages"), longer);
 }
 
 #[test]

@@ -5,6 +5,8 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
 
 use common::converge::convergence_case;
 use common::{ClaudeLog, Machine, Scratch, assert_converged, files_under, settle, shared_folder};
@@ -330,4 +332,132 @@ fn gc_finds_superseded_copies_of_another_origin_in_the_mirror() {
     let c = Machine::new(&scratch.path, "c");
     c.sync_ok(&shared);
     assert_converged(&[&a, &b, &c]);
+}
+
+/// Issue 19 item 3: archived messages outlive their logs. A log truncated, then deleted, keeps
+/// its session whole on every machine; a log replaced in place (same inode) by other content
+/// becomes a session of its own, linked to the old one, never mixed into it; what is then
+/// appended to the replaced file goes to the new session.
+#[test]
+fn issue19_item3_archived_messages_outlive_their_logs() {
+    let scratch = Scratch::new("outlive");
+    let shared = shared_folder(&scratch.path);
+    let a = Machine::new(&scratch.path, "a");
+    let b = Machine::new(&scratch.path, "b");
+    let mut log = ClaudeLog::write(
+        &a.projects(),
+        "tally",
+        "3a4b5c6d-0000-4000-8000-000000000001",
+        0,
+        6,
+    );
+    let gid = log.gid(&a.origin);
+    let count = |m: &Machine, id: &str| m.session(id).map(|s| s["message_count"].clone());
+    let contents = |m: &Machine, id: &str| -> Vec<String> {
+        m.json(&["show", id])["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    a.ingest();
+    a.sync_ok(&shared);
+    b.sync_ok(&shared);
+    let original = contents(&a, &gid);
+    assert_eq!(original.len(), 6);
+
+    // Truncated to its first three records.
+    let text = fs::read_to_string(&log.path).unwrap();
+    let first3: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log.path)
+        .unwrap()
+        .write_all(first3.as_bytes())
+        .unwrap();
+    a.ingest();
+    settle(&[&a, &b], &shared, 4);
+    for m in [&a, &b] {
+        assert_eq!(
+            contents(m, &gid),
+            original,
+            "{}: a shrunk log keeps the session",
+            m.name
+        );
+    }
+
+    // Deleted.
+    fs::remove_file(&log.path).unwrap();
+    a.ingest();
+    settle(&[&a, &b], &shared, 4);
+    for m in [&a, &b] {
+        assert_eq!(
+            count(m, &gid),
+            Some(json!(6)),
+            "{}: a deleted log too",
+            m.name
+        );
+    }
+
+    // Replaced in place by other content (same path, same inode).
+    ClaudeLog::write(
+        &a.projects(),
+        "tally",
+        "3a4b5c6d-0000-4000-8000-000000000001",
+        0,
+        1,
+    );
+    a.ingest();
+    let inode = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&log.path).unwrap());
+    let other_dir = scratch.join("other");
+    let other = ClaudeLog::write(
+        &other_dir,
+        "ledger",
+        "3a4b5c6d-0000-4000-8000-000000000001",
+        500,
+        4,
+    );
+    let replacement = fs::read(&other.path).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log.path)
+        .unwrap()
+        .write_all(&replacement)
+        .unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(&log.path).unwrap()),
+        inode
+    );
+    a.ingest();
+    settle(&[&a, &b], &shared, 4);
+    let rewrite = format!("{gid}.rewrite-1");
+    for m in [&a, &b] {
+        assert_eq!(contents(m, &gid), original, "{}: never mixed", m.name);
+        let new = contents(m, &rewrite);
+        assert_eq!(
+            new.len(),
+            4,
+            "{}: the new content is its own session",
+            m.name
+        );
+        assert!(new[0].contains("ledger"), "{new:?}");
+        let record = &m.json(&["show", &rewrite])["session"];
+        assert_eq!(record["relationship"], "rewrite", "{record}");
+    }
+
+    // Appending to the replaced file goes on in the new session.
+    log.messages = 4;
+    log.project = "ledger".into();
+    log.start_secs = 500;
+    log.append(2);
+    a.ingest();
+    settle(&[&a, &b], &shared, 4);
+    for m in [&a, &b] {
+        assert_eq!(count(m, &rewrite), Some(json!(6)), "{}", m.name);
+        assert_eq!(contents(m, &gid), original, "{}", m.name);
+    }
+    assert_converged(&[&a, &b]);
 }

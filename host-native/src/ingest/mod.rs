@@ -90,6 +90,10 @@ pub struct ResumeState<F> {
     pub offset: u64,
     /// Lines read (line numbers in reports continue from here).
     pub lines: u64,
+    /// What the bytes before `offset` looked like (see `pass::fingerprint`): a file rewritten
+    /// in place that has grown must not be resumed mid-line or past changed content.
+    #[serde(default)]
+    pub fingerprint: String,
     session: SessionDraft,
     transcript: Transcript,
     format: F,
@@ -100,6 +104,7 @@ impl<F> ResumeState<F> {
         ResumeState {
             offset: 0,
             lines: 0,
+            fingerprint: String::new(),
             session,
             transcript: Transcript::default(),
             format,
@@ -186,6 +191,7 @@ fn parse_lines<F: Format, R: Read + Seek>(
         session,
         transcript,
         format,
+        ..
     } = &mut state;
     let consumed = lines::for_each_complete_line(&mut reader, MAX_LINE_BYTES, |line| {
         *lines += 1;

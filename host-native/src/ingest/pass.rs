@@ -8,8 +8,8 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use agentsync_archive::{Archive, SourceRow};
-use agentsync_core::{LedgerState, OriginId, SessionGid};
+use agentsync_archive::{Archive, OwnApplied, SourceRow};
+use agentsync_core::{LedgerState, OriginId, Session, SessionGid};
 use anyhow::Result;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -250,6 +250,55 @@ fn stat(meta: &std::fs::Metadata) -> (i64, u64) {
     (mtime, 0)
 }
 
+/// The session a rewritten log's new content becomes: `<native id>.rewrite-N` (the first N
+/// not taken), linked to the session whose log it replaced.
+fn rewrite_of(
+    archive: &Archive,
+    origin: &OriginId,
+    session: &Session,
+) -> agentsync_archive::Result<Session> {
+    // Room for the suffix within a native id's length limit.
+    let base: String = session.native_id.as_str().chars().take(100).collect();
+    let mut n = 1u32;
+    loop {
+        let native = format!("{base}.rewrite-{n}")
+            .parse()
+            .map_err(agentsync_archive::ArchiveError::Core)?;
+        let gid = SessionGid::new(origin.clone(), native);
+        if !archive.has_session(&gid)? {
+            let mut rewrite = session.clone();
+            rewrite.parent_session = session.native_id.to_string();
+            rewrite.relationship = "rewrite".into();
+            rewrite.native_id = gid.native;
+            return Ok(rewrite);
+        }
+        n += 1;
+    }
+}
+
+/// Bytes before `offset` a resumed read checks: the first and the last 4 KiB (a whole-file hash
+/// would make every incremental read cost the whole file), their length, and that a line
+/// ends at `offset`.
+fn fingerprint(path: &Path, offset: u64) -> io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const WINDOW: u64 = 4096;
+    let mut file = File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&offset.to_le_bytes());
+    let mut head = vec![0u8; usize::try_from(offset.min(WINDOW)).unwrap_or(0)];
+    file.read_exact(&mut head)?;
+    hasher.update(&head);
+    let tail_start = offset.saturating_sub(WINDOW);
+    file.seek(SeekFrom::Start(tail_start))?;
+    let mut tail = vec![0u8; usize::try_from(offset - tail_start).unwrap_or(0)];
+    file.read_exact(&mut tail)?;
+    hasher.update(&tail);
+    if offset > 0 && tail.last() != Some(&b'\n') {
+        hasher.update(b"no line end");
+    }
+    Ok(hasher.finalize().to_hex()[..32].to_owned())
+}
+
 /// A format's `parse_from`: reads a log from where a resume state stopped.
 type ParseFrom<F> = fn(&Path, File, Option<ResumeState<F>>) -> io::Result<Parsed<F>>;
 
@@ -273,14 +322,17 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
     {
         return Ok(FileOutcome::Unchanged);
     }
-    // Resume only the same file grown: a replaced or shrunk one is read from the start.
+    // Resume only the same file grown: a replaced or shrunk one is read from the start, and
+    // so is one whose bytes before the resume point changed (rewritten in place, then grown).
     let resume: Option<ResumeState<F>> = known
         .as_ref()
         .filter(|row| row.inode == inode && row.size <= meta.len() && row.format == format.name())
-        .and_then(|row| serde_json::from_str(&row.resume_json).ok());
+        .and_then(|row| serde_json::from_str::<ResumeState<F>>(&row.resume_json).ok())
+        .filter(|state| fingerprint(path, state.offset).ok().as_ref() == Some(&state.fingerprint));
     let reset = known.is_some() && resume.is_none();
     let start = resume.as_ref().map_or(0, |r| r.offset);
-    let parsed = parse_from(path, file, resume)?;
+    let mut parsed = parse_from(path, file, resume)?;
+    parsed.state.fingerprint = fingerprint(path, parsed.state.offset)?;
     let mut read = FileRead {
         bytes: parsed.state.offset.saturating_sub(start),
         messages: parsed.messages.len() as u64,
@@ -289,8 +341,20 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
         malformed: parsed.report.malformed_lines.clone(),
         malformed_unlisted: parsed.report.malformed_unlisted,
     };
-    let session = parsed.state.session();
-    let row = SourceRow {
+    let mut session = parsed.state.session();
+    // A file whose earlier content changed was given a session of its own (see below): what
+    // is appended to it later goes there too.
+    if !reset
+        && let (Some(s), Some(row)) = (session.as_mut(), known.as_ref())
+        && let Some(alias) = row.native_id.as_deref()
+        && alias != s.native_id.as_str()
+        && let Ok(alias) = alias.parse()
+    {
+        s.parent_session = s.native_id.to_string();
+        s.relationship = "rewrite".into();
+        s.native_id = alias;
+    }
+    let mut row = SourceRow {
         path: key,
         format: format.name().to_owned(),
         size: meta.len(),
@@ -305,14 +369,27 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
             if ledger.is_purged(&gid) {
                 read.purged = true;
             } else if reset || read.bytes > 0 || known.is_none() {
-                a.apply_own(
+                let applied = a.apply_own(
                     origin,
                     session,
                     &parsed.messages,
                     &parsed.usage_events,
                     reset,
                 )?;
-                read.changed = true;
+                read.changed = applied != OwnApplied::KeptStored;
+                if applied == OwnApplied::Diverged {
+                    // The archive keeps what it had; the rewritten file is a new session,
+                    // linked to the one it replaced, never mixed into it (issue 19 item 3).
+                    let rewrite = rewrite_of(a, origin, session)?;
+                    a.apply_own(
+                        origin,
+                        &rewrite,
+                        &parsed.messages,
+                        &parsed.usage_events,
+                        false,
+                    )?;
+                    row.native_id = Some(rewrite.native_id.to_string());
+                }
             }
         }
         a.set_source(&row)
