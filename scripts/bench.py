@@ -612,6 +612,13 @@ def goal_met(goal, ours, base):
     return ours.value <= x, ours.value / x
 
 
+class Labels(dict):
+    """Row labels; one whose scenario did not run (`--only`) keeps its placeholder."""
+
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
 def table_rows(bench):
     out = []
     seen = set()
@@ -634,8 +641,8 @@ def table_rows(bench):
                                       base.skipped and f"baseline skipped: {base.skipped}",
                                       base.failed and f"baseline FAILED: {base.failed}") if n)
         out.append({
-            "scenario": scenario.format(**bench.labels),
-            "ours": ours, "base": base, "baseline": base_label.format(**bench.labels),
+            "scenario": scenario.format_map(Labels(bench.labels)),
+            "ours": ours, "base": base, "baseline": base_label.format_map(Labels(bench.labels)),
             "ratio": ratio, "goal": goal, "met": met, "notes": notes,
         })
     return out
