@@ -43,6 +43,26 @@ impl Archive {
             .optional()?)
     }
 
+    /// Every log read, by path.
+    pub fn sources(&self) -> Result<Vec<SourceRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT path, format, size, mtime_ns, inode, native_id, resume_json
+             FROM sources ORDER BY path",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SourceRow {
+                path: r.get(0)?,
+                format: r.get(1)?,
+                size: r.get::<_, i64>(2)? as u64,
+                mtime_ns: r.get(3)?,
+                inode: r.get::<_, i64>(4)? as u64,
+                native_id: r.get(5)?,
+                resume_json: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn set_source(&self, row: &SourceRow) -> Result<()> {
         self.conn.execute(
             "INSERT INTO sources (path, format, size, mtime_ns, inode, native_id, resume_json)

@@ -717,3 +717,67 @@ fn issue19_item4_tool_results_are_shown_and_searchable() {
     assert_eq!(hits[0]["in"], "tool", "{hits}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 19 item 7: `sync` says how many malformed lines each log it read had, and `status`
+/// lists every log with malformed lines (totals kept across incremental reads).
+#[test]
+fn issue19_item7_malformed_lines_are_reported_per_log_in_sync_and_status() {
+    let dir = fresh_dir("malformed");
+    demo_json(&dir);
+    let laptop = dir.join("laptop");
+    let data = laptop.to_str().unwrap();
+    let projects = dir.join("logs");
+    let log = projects
+        .join("-home-dev-x")
+        .join("9d8e7f6a-0000-4000-8000-000000000001.jsonl");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let good = |n: u32| {
+        serde_json::json!({"type": "user", "sessionId": "9d8e7f6a-0000-4000-8000-000000000001",
+            "uuid": format!("9d8e7f6a-0000-4000-8000-{n:012}"), "timestamp": "2026-11-30T10:00:00.000Z",
+            "cwd": "/tmp/x", "message": {"role": "user", "content": format!("line {n}")}})
+        .to_string()
+    };
+    std::fs::write(
+        &log,
+        format!("{}\n{{not json\n{}\n[1,2\n", good(1), good(2)),
+    )
+    .unwrap();
+    let config = laptop.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap_or_default();
+    text = text
+        .lines()
+        .filter(|l| !l.starts_with("claude_projects"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    text.insert_str(
+        0,
+        &format!("claude_projects = [{:?}]\n", projects.to_str().unwrap()),
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = agentsync(&["--data-dir", data, "sync"]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "{}: 2 malformed lines skipped (first: line 2:",
+            log.display()
+        )),
+        "{stdout}"
+    );
+    let out = agentsync(&["--data-dir", data, "--json", "status"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["malformed_logs"][0]["lines"], 2, "{status:#}");
+    // An incremental read adds to the file's total.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut file, format!("oops\n{}\n", good(3)).as_bytes()).unwrap();
+    let out = agentsync(&["--data-dir", data, "sync"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = agentsync(&["--data-dir", data, "status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("logs with malformed lines (skipped): 1"),
+        "{text}"
+    );
+    assert!(text.contains("3 lines (first: line 2:"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -266,7 +266,9 @@ pub fn status(ctx: &Context) -> Result<Output> {
         .collect();
     let last = archive.last_sync()?;
     let unpublished = archive.unpublished_events()?.len();
+    let malformed = crate::ingest::pass::malformed_logs(&archive)?;
     let value = json!({
+        "malformed_logs": malformed,
         "origin": origin.as_str(),
         "public_key": key.public().to_hex(),
         "data_dir": ctx.home.data_dir.display().to_string(),
@@ -298,6 +300,20 @@ pub fn status(ctx: &Context) -> Result<Output> {
         unpublished,
         value["deferred_events"],
     ));
+    if !malformed.is_empty() {
+        text.push_str(&format!(
+            "logs with malformed lines (skipped): {}\n",
+            malformed.len()
+        ));
+        for m in &malformed {
+            text.push_str(&format!(
+                "  {}: {} (first: {})\n",
+                m.path,
+                super::count(m.lines as usize, "line"),
+                m.first
+            ));
+        }
+    }
     for p in quarantined.iter().chain(&deferred) {
         text.push_str(&format!(
             "  {} {} {}: {}{}\n",

@@ -91,6 +91,14 @@ pub fn render(report: &SyncReport) -> String {
             "ingest: {} files, {} sessions changed, {} messages\n",
             ingest["files"], ingest["sessions_changed"], ingest["messages"]
         ));
+        for log in ingest["malformed_files"].as_array().into_iter().flatten() {
+            text.push_str(&format!(
+                "ingest: {}: {} malformed lines skipped (first: {})\n",
+                log["path"].as_str().unwrap_or_default(),
+                log["lines"],
+                log["first"].as_str().unwrap_or_default()
+            ));
+        }
         for failed in ingest["failed"].as_array().into_iter().flatten() {
             text.push_str(&format!(
                 "ingest failed: {}\n",

@@ -94,6 +94,12 @@ pub struct ResumeState<F> {
     /// in place that has grown must not be resumed mid-line or past changed content.
     #[serde(default)]
     pub fingerprint: String,
+    /// Malformed lines in the file so far, and the first of them (`line N: reason`): `sync`
+    /// and `status` report them per file.
+    #[serde(default)]
+    pub malformed: u64,
+    #[serde(default)]
+    pub first_malformed: String,
     session: SessionDraft,
     transcript: Transcript,
     format: F,
@@ -105,6 +111,8 @@ impl<F> ResumeState<F> {
             offset: 0,
             lines: 0,
             fingerprint: String::new(),
+            malformed: 0,
+            first_malformed: String::new(),
             session,
             transcript: Transcript::default(),
             format,

@@ -47,10 +47,45 @@ pub struct IngestSummary {
     pub malformed_lines: u64,
     /// `path:line: reason` for the first malformed lines.
     pub malformed: Vec<String>,
+    /// Files read this run that have malformed lines, with their totals so far.
+    #[serde(default)]
+    pub malformed_files: Vec<MalformedLog>,
     /// Files that could not be read at all, `path: reason`. Never fatal for the others.
     pub failed: Vec<String>,
     /// Sessions skipped because they were purged.
     pub purged: u64,
+}
+
+/// A log with lines that could not be read, as `sync` and `status` report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct MalformedLog {
+    pub path: String,
+    /// Malformed lines in the file so far.
+    pub lines: u64,
+    /// The first of them: `line N: reason`.
+    pub first: String,
+}
+
+/// Every log the archive has read that has malformed lines (from each file's resume state).
+pub fn malformed_logs(archive: &Archive) -> Result<Vec<MalformedLog>> {
+    let mut out = Vec::new();
+    for row in archive.sources()? {
+        let Ok(state) = serde_json::from_str::<serde_json::Value>(&row.resume_json) else {
+            continue;
+        };
+        let lines = state["malformed"].as_u64().unwrap_or(0);
+        if lines > 0 {
+            out.push(MalformedLog {
+                path: row.path,
+                lines,
+                first: state["first_malformed"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Every log under the agents' folders, or under the given paths (a folder is searched for
@@ -202,7 +237,15 @@ impl IngestSummary {
                 summary.messages += read.messages;
                 summary.sessions_changed += u64::from(read.changed);
                 summary.purged += u64::from(read.purged);
-                summary.malformed_lines += read.malformed.len() as u64 + read.malformed_unlisted;
+                let new = read.malformed.len() as u64 + read.malformed_unlisted;
+                summary.malformed_lines += new;
+                if new > 0 && summary.malformed_files.len() < LISTED {
+                    summary.malformed_files.push(MalformedLog {
+                        path: path.display().to_string(),
+                        lines: read.malformed_total,
+                        first: read.first_malformed.clone(),
+                    });
+                }
                 for (line, reason) in read.malformed {
                     if summary.malformed.len() < LISTED {
                         summary
@@ -226,6 +269,9 @@ enum FileOutcome {
 }
 
 struct FileRead {
+    /// Malformed lines in the whole file so far, and the first.
+    malformed_total: u64,
+    first_malformed: String,
     bytes: u64,
     messages: u64,
     changed: bool,
@@ -333,7 +379,16 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
     let start = resume.as_ref().map_or(0, |r| r.offset);
     let mut parsed = parse_from(path, file, resume)?;
     parsed.state.fingerprint = fingerprint(path, parsed.state.offset)?;
+    parsed.state.malformed +=
+        parsed.report.malformed_lines.len() as u64 + parsed.report.malformed_unlisted;
+    if parsed.state.first_malformed.is_empty()
+        && let Some((line, reason)) = parsed.report.malformed_lines.first()
+    {
+        parsed.state.first_malformed = format!("line {line}: {reason}");
+    }
     let mut read = FileRead {
+        malformed_total: parsed.state.malformed,
+        first_malformed: parsed.state.first_malformed.clone(),
         bytes: parsed.state.offset.saturating_sub(start),
         messages: parsed.messages.len() as u64,
         changed: false,
