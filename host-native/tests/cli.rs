@@ -781,3 +781,57 @@ fn issue19_item7_malformed_lines_are_reported_per_log_in_sync_and_status() {
     assert!(text.contains("3 lines (first: line 2:"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 11: a session whose log ends on a tool call that never got its result is published
+/// whole once the log has been left alone for an hour (the agent is done with it), not held
+/// back for ever.
+#[test]
+fn a_log_that_ends_on_an_unanswered_call_is_published_once_it_settles() {
+    let dir = fresh_dir("unanswered");
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("m");
+    let data = data.to_str().unwrap();
+    let log = dir.join("7e6d5c4b-0000-4000-8000-000000000001.jsonl");
+    let sid = "7e6d5c4b-0000-4000-8000-000000000001";
+    let lines = [
+        serde_json::json!({"type": "user", "sessionId": sid, "uuid": "u1",
+            "timestamp": "2026-11-30T10:00:00.000Z", "cwd": "/tmp/x",
+            "message": {"role": "user", "content": "deploy it"}}),
+        serde_json::json!({"type": "assistant", "sessionId": sid, "uuid": "u2", "parentUuid": "u1",
+            "timestamp": "2026-11-30T10:00:01.000Z", "cwd": "/tmp/x",
+            "message": {"role": "assistant", "model": "m", "content": [
+                {"type": "text", "text": "running the deploy"},
+                {"type": "tool_use", "id": "toolu_9", "name": "Bash", "input": {"command": "make deploy"}}]}}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&log, text).unwrap();
+    let count = || {
+        let out = agentsync(&["--data-dir", data, "--json", "sessions"]);
+        let sessions: Value = serde_json::from_slice(&out.stdout).unwrap();
+        sessions[0]["message_count"].as_u64().unwrap_or(0)
+    };
+    let out = agentsync(&["--data-dir", data, "ingest", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        count(),
+        1,
+        "while the agent may still answer, the call's message waits"
+    );
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    let out = agentsync(&["--data-dir", data, "ingest", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        count(),
+        2,
+        "settled: published with the result it has (none)"
+    );
+    let out = agentsync(&["--data-dir", data, "show", sid]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("→ Bash"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

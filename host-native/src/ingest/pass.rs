@@ -322,6 +322,19 @@ fn rewrite_of(
     }
 }
 
+/// How long a log must be untouched before messages still waiting for tool results are
+/// published without them.
+const SETTLED_NS: i64 = 3_600 * 1_000_000_000;
+
+/// How a resume state with no held message serializes (see `Transcript`).
+const NOTHING_HELD: &str = "\"held\":[]";
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
 /// Bytes before `offset` a resumed read checks: the first and the last 4 KiB (a whole-file hash
 /// would make every incremental read cost the whole file), their length, and that a line
 /// ends at `offset`.
@@ -361,10 +374,14 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
     let (mtime_ns, inode) = stat(&meta);
     let key = path.to_string_lossy().into_owned();
     let known = archive.source(&key)?;
+    // A log untouched for a while whose last messages wait for tool results: the agent is
+    // done with it, and those messages are published with the results they have (issue 11).
+    let settled = now_ns().saturating_sub(mtime_ns) > SETTLED_NS;
     if let Some(row) = &known
         && row.size == meta.len()
         && row.mtime_ns == mtime_ns
         && row.inode == inode
+        && !(settled && !row.resume_json.contains(NOTHING_HELD))
     {
         return Ok(FileOutcome::Unchanged);
     }
@@ -378,6 +395,10 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
     let reset = known.is_some() && resume.is_none();
     let start = resume.as_ref().map_or(0, |r| r.offset);
     let mut parsed = parse_from(path, file, resume)?;
+    if settled {
+        let released = parsed.state.finish();
+        parsed.messages.extend(released);
+    }
     parsed.state.fingerprint = fingerprint(path, parsed.state.offset)?;
     parsed.state.malformed +=
         parsed.report.malformed_lines.len() as u64 + parsed.report.malformed_unlisted;
@@ -423,7 +444,7 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
             let gid = SessionGid::new(origin.clone(), session.native_id.clone());
             if ledger.is_purged(&gid) {
                 read.purged = true;
-            } else if reset || read.bytes > 0 || known.is_none() {
+            } else if reset || read.bytes > 0 || known.is_none() || !parsed.messages.is_empty() {
                 let applied = a.apply_own(
                     origin,
                     session,
