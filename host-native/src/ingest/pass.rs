@@ -381,7 +381,7 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
         && row.size == meta.len()
         && row.mtime_ns == mtime_ns
         && row.inode == inode
-        && !(settled && !row.resume_json.contains(NOTHING_HELD))
+        && (!settled || row.resume_json.contains(NOTHING_HELD))
     {
         return Ok(FileOutcome::Unchanged);
     }
