@@ -146,6 +146,21 @@ impl Format for State {
                     .note_title(str_at(record, "customTitle"), TitleSource::Custom);
                 Ok(())
             }
+            "attachment" => {
+                let attachment = record.get("attachment").and_then(Value::as_object);
+                match attachment.map(|a| str_at(a, "type")) {
+                    Some("queued_command") => {
+                        self.note_context(record, sink);
+                        queued_prompt(record, attachment, sink);
+                        Ok(())
+                    }
+                    other => {
+                        sink.report
+                            .skipped(&format!("attachment/{}", other.unwrap_or("?")));
+                        Ok(())
+                    }
+                }
+            }
             "" => Err("a record without a type".to_owned()),
             other => {
                 sink.report.skipped(other);
@@ -351,6 +366,28 @@ fn api_message(record: &Map<String, Value>) -> Result<&Map<String, Value>, Strin
 }
 
 /// The fields every message takes from its record.
+/// A prompt the user typed while the agent worked (Claude Code ≥ 2.1.101 writes it as a
+/// `queued_command` attachment, in the conversation's chain; older versions only as a
+/// `queue-operation`): a user message like any other. Its `prompt` is a string, or content
+/// blocks when it carried an image. It does not end the turn, so no call is given up on.
+fn queued_prompt(
+    record: &Map<String, Value>,
+    attachment: Option<&Map<String, Value>>,
+    sink: &mut Sink<'_>,
+) {
+    let content = result_text(attachment.and_then(|a| a.get("prompt")));
+    if content.trim().is_empty() {
+        sink.report
+            .skipped("attachment/queued_command-without-text");
+        return;
+    }
+    sink.session.note_user_message(&content, true);
+    sink.transcript.push(Message {
+        content,
+        ..message_base(record, "user")
+    });
+}
+
 fn message_base(record: &Map<String, Value>, role: &str) -> Message {
     // A compaction boundary starts a new chain (no parent) but names the message it follows.
     let parent = match str_at(record, "parentUuid") {

@@ -806,3 +806,62 @@ fn claude_read_call_keeps_its_file_and_api_ids() {
         "/Users/dain/workspace/danieldemmel.me-next/public/tokenizer.js"
     );
 }
+
+/// Issue 11: prompts typed while the agent works are user messages. Claude Code ≥ 2.1.101 logs
+/// them as `attachment` records of type `queued_command` (a string prompt, or content blocks
+/// when it carried an image); the records below follow the shape claude-code-log 1.7.0 documents
+/// (dev-docs/messages.md, "User Steering"), reconstructed, not written by the real tool.
+#[test]
+fn claude_queued_prompts_are_user_messages() {
+    let dir = std::env::temp_dir().join(format!("agentsync-queued-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("4f5e6d7c-0000-4000-8000-000000000001.jsonl");
+    let sid = "4f5e6d7c-0000-4000-8000-000000000001";
+    let records = [
+        serde_json::json!({"type": "user", "sessionId": sid, "uuid": "u1", "parentUuid": null,
+            "timestamp": "2026-11-30T10:00:00.000Z", "cwd": "/w", "version": "2.1.205",
+            "message": {"role": "user", "content": "refactor the parser"}}),
+        serde_json::json!({"type": "assistant", "sessionId": sid, "uuid": "u2", "parentUuid": "u1",
+            "timestamp": "2026-11-30T10:00:01.000Z", "cwd": "/w",
+            "message": {"role": "assistant", "model": "m", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "cargo test"}}]}}),
+        serde_json::json!({"type": "attachment", "sessionId": sid, "uuid": "u3", "parentUuid": "u2",
+            "timestamp": "2026-11-30T10:00:02.000Z", "cwd": "/w",
+            "attachment": {"type": "queued_command", "prompt": "and keep the old API working"}}),
+        serde_json::json!({"type": "user", "sessionId": sid, "uuid": "u4", "parentUuid": "u3",
+            "timestamp": "2026-11-30T10:00:03.000Z", "cwd": "/w",
+            "message": {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok: 12 passed"}]}}),
+        serde_json::json!({"type": "attachment", "sessionId": sid, "uuid": "u5", "parentUuid": "u4",
+            "timestamp": "2026-11-30T10:00:04.000Z", "cwd": "/w",
+            "attachment": {"type": "queued_command", "prompt": [
+                {"type": "text", "text": "like this screenshot"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]}}),
+        serde_json::json!({"type": "attachment", "sessionId": sid, "uuid": "u6", "parentUuid": "u5",
+            "timestamp": "2026-11-30T10:00:05.000Z", "cwd": "/w",
+            "attachment": {"type": "hook_success", "content": "x"}}),
+    ];
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    fs::write(&path, text).unwrap();
+    let whole = parse_whole(Kind::Claude, &path);
+    let users: Vec<&str> = whole
+        .messages
+        .iter()
+        .filter(|m| m.role == "user")
+        .map(|m| m.content.as_str())
+        .collect();
+    assert_eq!(users.len(), 3, "{users:?}");
+    assert_eq!(users[1], "and keep the old API working");
+    assert!(users[2].starts_with("like this screenshot"), "{users:?}");
+    assert!(users[2].contains("[image: image/png]"), "{users:?}");
+    // The queued prompt did not end the turn: the call still got its result.
+    let call = &whole.messages[1].tool_calls[0];
+    assert_eq!(call.result, "ok: 12 passed");
+    assert_eq!(whole.session.unwrap().user_message_count, 3);
+    assert_eq!(
+        whole.report.skipped_records.get("attachment/hook_success"),
+        Some(&1)
+    );
+    assert_publishable(&parse_whole(Kind::Claude, &path));
+    fs::remove_dir_all(&dir).unwrap();
+}
