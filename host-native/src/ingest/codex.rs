@@ -412,15 +412,21 @@ fn content_text(parts: &[Value]) -> String {
         .join("\n")
 }
 
-/// Context Codex adds to the conversation as user messages: environment, instructions.
+/// Context Codex adds to the conversation as user messages: environment, instructions,
+/// skills, subagent notifications. Never a typed prompt (nor a session's first message).
 fn is_injected_context(text: &str) -> bool {
-    const PREFIXES: [&str; 6] = [
+    const PREFIXES: [&str; 11] = [
         "<environment_context>",
         "<user_instructions>",
         "<developer_instructions>",
         "<permissions instructions>",
         "# AGENTS.md instructions",
         "<turn_aborted>",
+        "<INSTRUCTIONS>",
+        "<skill>",
+        "<subagent_notification>",
+        "<goal_context>",
+        "<codex_internal_context>",
     ];
     let text = text.trim_start();
     PREFIXES.iter().any(|p| text.starts_with(p))
@@ -555,5 +561,31 @@ mod tests {
             parsed.report.skipped_records["event_msg/token_count-repeated"],
             1
         );
+    }
+}
+
+#[cfg(test)]
+mod injected_tests {
+    use super::is_injected_context;
+
+    /// Issue 11: what Codex injects as user messages is not the user's prompt.
+    #[test]
+    fn injected_context_is_recognised() {
+        for text in [
+            "<INSTRUCTIONS>\nfollow the repo rules\n</INSTRUCTIONS>",
+            "  <skill>\nname: deploy\n</skill>",
+            "<subagent_notification>{\"agent\": \"a1\"}</subagent_notification>",
+            "<goal_context>ship 1.4</goal_context>",
+            "<codex_internal_context>x</codex_internal_context>",
+            "<environment_context><cwd>/w</cwd></environment_context>",
+        ] {
+            assert!(is_injected_context(text), "{text}");
+        }
+        for text in [
+            "fix the <skill> parser",
+            "please add INSTRUCTIONS to the README",
+        ] {
+            assert!(!is_injected_context(text), "{text}");
+        }
     }
 }
