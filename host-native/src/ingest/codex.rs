@@ -42,6 +42,9 @@ pub struct State {
     model: String,
     /// Cumulative totals of the last usage event: Codex often repeats a `token_count`.
     last_usage_key: String,
+    /// Those totals, for an event that has only totals (its call's usage is the difference).
+    #[serde(default)]
+    last_totals: TokenUsage,
 }
 
 /// The state to parse the rollout at `path` from its start.
@@ -331,11 +334,14 @@ impl State {
                     sink.report.skipped("event_msg/token_count-without-usage");
                     return;
                 };
-                let last = info
-                    .get("last_token_usage")
-                    .and_then(Value::as_object)
-                    .unwrap_or(total);
-                (usage_of(last), format!("total:{}", totals_key(total)))
+                let totals = usage_of(total);
+                // Only totals: this call's usage is what they grew by, never the running sum.
+                let usage = match info.get("last_token_usage").and_then(Value::as_object) {
+                    Some(last) => usage_of(last),
+                    None => difference(&totals, &self.last_totals),
+                };
+                self.last_totals = totals;
+                (usage, format!("total:{}", totals_key(total)))
             }
             // Early versions put the last call's counts in the event itself.
             None if event.contains_key("total_tokens") => (
@@ -352,6 +358,11 @@ impl State {
             return;
         }
         self.last_usage_key.clone_from(&key);
+        if usage == TokenUsage::default() {
+            // The zero totals a session starts with: nothing was used.
+            sink.report.skipped("event_msg/token_count-zero");
+            return;
+        }
         sink.usage_events.push(UsageEvent {
             message_ordinal: sink.transcript.last_ordinal(),
             source: USAGE_SOURCE.to_owned(),
@@ -383,6 +394,16 @@ fn totals_key(usage: &Map<String, Value>) -> String {
         .map(|key| count(usage, key).to_string())
         .collect::<Vec<_>>()
         .join(":")
+}
+
+fn difference(now: &TokenUsage, before: &TokenUsage) -> TokenUsage {
+    TokenUsage {
+        input: now.input.saturating_sub(before.input),
+        cache_read: now.cache_read.saturating_sub(before.cache_read),
+        cache_creation: now.cache_creation.saturating_sub(before.cache_creation),
+        output: now.output.saturating_sub(before.output),
+        reasoning: now.reasoning.saturating_sub(before.reasoning),
+    }
 }
 
 /// OpenAI counts cached tokens inside `input_tokens` and reasoning inside `output_tokens`;
@@ -561,6 +582,31 @@ mod tests {
             parsed.report.skipped_records["event_msg/token_count-repeated"],
             1
         );
+    }
+
+    /// Issue 11: a `token_count` with only totals counts what they grew by (not the running
+    /// sum again), and the zero totals a session starts with make no usage event.
+    #[test]
+    fn token_counts_with_only_totals_count_their_growth() {
+        let totals = |input: u64, output: u64| {
+            format!(
+                r#"{{"timestamp":"2025-09-14T10:02:20.000Z","type":"event_msg","payload":{{"type":"token_count","info":{{"total_token_usage":{{"input_tokens":{input},"cached_input_tokens":0,"output_tokens":{output},"reasoning_output_tokens":0,"total_tokens":{}}}}}}}}}"#,
+                input + output
+            )
+        };
+        let lines = [
+            r#"{"type":"session_meta","payload":{"id":"s"}}"#.to_owned(),
+            totals(0, 0),
+            totals(1000, 100),
+            totals(1500, 130),
+        ];
+        let parsed = parse(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let used: Vec<(u64, u64)> = parsed
+            .usage_events
+            .iter()
+            .map(|e| (e.usage.input, e.usage.output))
+            .collect();
+        assert_eq!(used, [(1000, 100), (500, 30)]);
     }
 }
 
