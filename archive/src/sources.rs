@@ -20,6 +20,19 @@ pub struct SourceRow {
     pub resume_json: String,
 }
 
+/// A `sources` row selected as `path, format, size, mtime_ns, inode, native_id, resume_json`.
+fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRow> {
+    Ok(SourceRow {
+        path: r.get(0)?,
+        format: r.get(1)?,
+        size: r.get::<_, i64>(2)? as u64,
+        mtime_ns: r.get(3)?,
+        inode: r.get::<_, i64>(4)? as u64,
+        native_id: r.get(5)?,
+        resume_json: r.get(6)?,
+    })
+}
+
 impl Archive {
     pub fn source(&self, path: &str) -> Result<Option<SourceRow>> {
         Ok(self
@@ -28,17 +41,7 @@ impl Archive {
                 "SELECT path, format, size, mtime_ns, inode, native_id, resume_json
                  FROM sources WHERE path = ?1",
                 [path],
-                |r| {
-                    Ok(SourceRow {
-                        path: r.get(0)?,
-                        format: r.get(1)?,
-                        size: r.get::<_, i64>(2)? as u64,
-                        mtime_ns: r.get(3)?,
-                        inode: r.get::<_, i64>(4)? as u64,
-                        native_id: r.get(5)?,
-                        resume_json: r.get(6)?,
-                    })
-                },
+                source_row,
             )
             .optional()?)
     }
@@ -49,17 +52,7 @@ impl Archive {
             "SELECT path, format, size, mtime_ns, inode, native_id, resume_json
              FROM sources ORDER BY path",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(SourceRow {
-                path: r.get(0)?,
-                format: r.get(1)?,
-                size: r.get::<_, i64>(2)? as u64,
-                mtime_ns: r.get(3)?,
-                inode: r.get::<_, i64>(4)? as u64,
-                native_id: r.get(5)?,
-                resume_json: r.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map([], source_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -12,7 +12,7 @@ mod fit;
 mod lines;
 pub mod pass;
 mod session;
-mod timestamp;
+pub(crate) mod timestamp;
 mod transcript;
 
 #[cfg(test)]

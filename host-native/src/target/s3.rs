@@ -293,25 +293,9 @@ fn xml_field(xml: &str, name: &str) -> Option<String> {
     Some(xml[start..end].to_owned())
 }
 
-/// `2026-12-02T06:15:05.123Z` as milliseconds since the epoch (UTC only, as S3 writes it).
+/// S3's `LastModified` (RFC 3339, UTC) as milliseconds since the epoch.
 fn rfc3339_ms(text: &str) -> Option<u64> {
-    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
-    let millis: i64 = format!("{frac:0<3}")[..3].parse().ok()?;
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3_600 + min * 60 + s;
-    u64::try_from(secs * 1_000 + millis).ok()
+    crate::ingest::timestamp::parse_rfc3339_ms(text).and_then(|ms| u64::try_from(ms).ok())
 }
 
 #[cfg(test)]
