@@ -245,6 +245,51 @@ impl Archive {
         Ok(OwnApplied::Applied)
     }
 
+    /// Replaces one stored message of an own session (a tool result that arrived after the
+    /// message was stored); bumps the revision. `false` if there is no such message.
+    pub fn amend_own_message(&self, gid: &SessionGid, message: &Message) -> Result<bool> {
+        let Some(id) = self
+            .conn
+            .query_row(
+                "SELECT id FROM sessions WHERE gid = ?1 AND own = 1",
+                [gid.to_string()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+        else {
+            return Ok(false);
+        };
+        let ordinal = message.ordinal.min(i64::MAX as u64) as i64;
+        // Delete and insert, so that the search index follows.
+        let deleted = self.conn.execute(
+            "DELETE FROM messages WHERE session = ?1 AND ordinal = ?2",
+            params![id, ordinal],
+        )?;
+        if deleted == 0 {
+            return Ok(false);
+        }
+        self.conn.execute(
+            "INSERT INTO messages (session, ordinal, role, timestamp_ms, content, thinking,
+                 rest_json, tools)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                id,
+                ordinal,
+                message.role,
+                message.timestamp_ms,
+                message.content,
+                message.thinking,
+                split_message(message)?,
+                tool_text(message),
+            ],
+        )?;
+        self.conn.execute(
+            "UPDATE sessions SET revision = revision + 1 WHERE id = ?1",
+            [id],
+        )?;
+        Ok(true)
+    }
+
     /// Applies one imported session: replaces its record and its messages from the unit's
     /// first ordinal on.
     pub fn apply_unit(&self, unit: &ApplyUnit) -> Result<()> {

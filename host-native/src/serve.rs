@@ -159,7 +159,8 @@ fn router(served: Arc<Served>) -> Router {
         // Bodies over the largest artifact are refused before they are read; each kind's own
         // limit is checked once the key is known.
         .layer(DefaultBodyLimit::max(limits::MAX_STORED_ANY))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(CONCURRENCY))
+        // One limit for the whole server (a `Router::layer` would give each route its own).
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(CONCURRENCY))
         .with_state(served)
 }
 
@@ -360,15 +361,23 @@ fn store_verified(
                 StatusCode::CONFLICT,
                 format!("{key}: the stored copy verifies; it is not replaced"),
             ),
-            Ok(_) => match store.replace(key, bytes) {
+            Ok(_) => match store
+                .replace(key, bytes)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| store.flush())
+            {
                 Ok(()) => StatusCode::OK.into_response(),
-                Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+                Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
             },
             Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         };
     }
     match Store::put_if_absent(&mut store, key, bytes) {
-        Ok(PutOutcome::Created) => StatusCode::CREATED.into_response(),
+        // Answered only once durable: a client never sends an acknowledged artifact again.
+        Ok(PutOutcome::Created) => match store.flush() {
+            Ok(()) => StatusCode::CREATED.into_response(),
+            Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+        },
         Ok(PutOutcome::Exists) => StatusCode::OK.into_response(),
         Ok(PutOutcome::Differs) => refuse(
             StatusCode::CONFLICT,

@@ -461,3 +461,103 @@ fn issue19_item3_archived_messages_outlive_their_logs() {
     }
     assert_converged(&[&a, &b]);
 }
+
+/// Issue 11: a tool result that arrives after the user typed the next prompt (an interrupted
+/// turn, a parallel subagent finishing later) is never dropped: it is paired with its call by
+/// id whenever it comes, also when the call's message was already stored and published, and
+/// the other machine gets the amended message.
+#[test]
+fn a_late_tool_result_reaches_its_call_on_every_machine() {
+    let scratch = Scratch::new("late-result");
+    let shared = shared_folder(&scratch.path);
+    let a = Machine::new(&scratch.path, "a");
+    let b = Machine::new(&scratch.path, "b");
+    let sid = "5c6d7e8f-0000-4000-8000-000000000001";
+    let dir = a.projects().join("-home-dev-late");
+    fs::create_dir_all(&dir).unwrap();
+    let log = dir.join(format!("{sid}.jsonl"));
+    let record = |uuid: &str, parent: &str, t: u32, body: serde_json::Value| {
+        let mut r = json!({"sessionId": sid, "uuid": uuid, "parentUuid": parent, "cwd": "/home/dev/late",
+            "timestamp": format!("2026-11-30T10:00:{t:02}.000Z"), "version": "2.1.205"});
+        for (k, v) in body.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        format!("{r}\n")
+    };
+    let first_part = [
+        record(
+            "u1",
+            "",
+            0,
+            json!({"type": "user", "message": {"role": "user", "content": "run both checks"}}),
+        ),
+        record(
+            "u2",
+            "u1",
+            1,
+            json!({"type": "assistant", "message": {"role": "assistant", "model": "m", "content": [
+            {"type": "tool_use", "id": "toolu_a", "name": "Bash", "input": {"command": "check a"}},
+            {"type": "tool_use", "id": "toolu_b", "name": "Bash", "input": {"command": "check b"}}]}}),
+        ),
+        record(
+            "u3",
+            "u2",
+            2,
+            json!({"type": "user", "message": {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_a", "content": "a passed"}]}}),
+        ),
+        record(
+            "u4",
+            "u3",
+            3,
+            json!({"type": "user", "message": {"role": "user", "content": "stop, look at this instead"}}),
+        ),
+        record(
+            "u5",
+            "u4",
+            4,
+            json!({"type": "assistant", "message": {"role": "assistant", "model": "m", "content": [
+            {"type": "text", "text": "looking"}]}}),
+        ),
+    ];
+    fs::write(&log, first_part.concat()).unwrap();
+    a.ingest();
+    a.sync_ok(&shared);
+    b.sync_ok(&shared);
+    let gid = format!("{}~{sid}", a.origin);
+    let results = |m: &Machine| -> Vec<String> {
+        m.json(&["show", &gid])["messages"][1]["tool_calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["result"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(results(&b), ["a passed", ""], "b's result has not come yet");
+
+    let late = record(
+        "u6",
+        "u5",
+        5,
+        json!({"type": "user", "message": {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_b", "content": "b failed: timeout"}]}}),
+    );
+    let more = record(
+        "u7",
+        "u6",
+        6,
+        json!({"type": "assistant", "message": {"role": "assistant", "model": "m", "content": [
+        {"type": "text", "text": "b timed out"}]}}),
+    );
+    let mut file = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    file.write_all(format!("{late}{more}").as_bytes()).unwrap();
+    a.ingest();
+    settle(&[&a, &b], &shared, 4);
+    for m in [&a, &b] {
+        assert_eq!(results(m), ["a passed", "b failed: timeout"], "{}", m.name);
+        assert_eq!(m.session(&gid).unwrap()["message_count"], 5, "{}", m.name);
+    }
+    let hits = b.json(&["search", "timeout"]);
+    assert_eq!(hits[0]["in"], "tool", "{hits}");
+    assert_converged(&[&a, &b]);
+}

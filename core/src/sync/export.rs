@@ -101,6 +101,22 @@ impl ExportState {
         }
     }
 
+    /// A message of an exported session changed after the fact (a tool result that arrived
+    /// late): the next export re-encodes the session from the segment holding `ordinal` on,
+    /// not only its open tail. The host calls it along with changing the session's marker.
+    pub fn amended(&mut self, native: &NativeId, ordinal: u64) {
+        if let Some(session) = self.sessions.get_mut(native) {
+            // Keep the segments wholly before `ordinal`, and the one holding it as the new
+            // open tail, which `tail_start` re-encodes from its first ordinal.
+            let keep = session
+                .segments
+                .iter()
+                .take_while(|s| s.first_ordinal <= ordinal)
+                .count();
+            session.segments.truncate(keep);
+        }
+    }
+
     /// Every segment, manifest and bucket id the newest root reaches (for GC).
     pub fn reachable(&self) -> BTreeSet<ArtifactId> {
         let mut out: BTreeSet<ArtifactId> = self.checkpoint.bucket_ids().collect();

@@ -13,7 +13,7 @@ mod lines;
 pub mod pass;
 mod session;
 pub(crate) mod timestamp;
-mod transcript;
+pub(crate) mod transcript;
 
 #[cfg(test)]
 mod corpus_tests;
@@ -153,6 +153,8 @@ pub struct Parsed<F> {
     /// pass's.
     pub messages: Vec<Message>,
     pub usage_events: Vec<UsageEvent>,
+    /// Results for calls of messages an earlier pass handed out (the host amends them).
+    pub late_results: Vec<transcript::LateResult>,
     pub report: ParseReport,
     pub state: ResumeState<F>,
 }
@@ -227,6 +229,20 @@ fn parse_lines<F: Format, R: Read + Seek>(
         }
     })?;
     *offset += consumed;
+    // A late result for a message of this very pass is simply part of it.
+    let mut late_results = Vec::new();
+    for late in transcript.take_late() {
+        let first = messages.first().map_or(u64::MAX, |m| m.ordinal);
+        let index = late
+            .ordinal
+            .checked_sub(first)
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|i| *i < messages.len());
+        match index {
+            Some(i) if late.apply_to(&mut messages[i]) => fit::fit_message(&mut messages[i]),
+            _ => late_results.push(late),
+        }
+    }
 
     report.sessions = u64::from(session.native_id.is_some());
     report.messages = messages.len() as u64;
@@ -234,6 +250,7 @@ fn parse_lines<F: Format, R: Read + Seek>(
     Ok(Parsed {
         messages,
         usage_events,
+        late_results,
         report,
         state,
     })

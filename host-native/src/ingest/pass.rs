@@ -9,6 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use agentsync_archive::{Archive, OwnApplied, SourceRow};
+use agentsync_core::sync::export::ExportState;
 use agentsync_core::{LedgerState, OriginId, Session, SessionGid};
 use anyhow::Result;
 use serde::Serialize;
@@ -296,6 +297,41 @@ fn stat(meta: &std::fs::Metadata) -> (i64, u64) {
     (mtime, 0)
 }
 
+/// Results that arrived after their calls' messages were stored (the user interrupted, a
+/// parallel subagent finished later): each message is amended in the archive, and export is
+/// told to re-encode the session from the first amended message on (issue 11).
+fn amend_late_results(
+    archive: &Archive,
+    gid: &SessionGid,
+    late: &[super::transcript::LateResult],
+) -> agentsync_archive::Result<()> {
+    let mut first_amended: Option<u64> = None;
+    for result in late {
+        let Some(mut message) = archive
+            .messages(gid, result.ordinal)?
+            .into_iter()
+            .next()
+            .filter(|m| m.ordinal == result.ordinal)
+        else {
+            continue;
+        };
+        if result.apply_to(&mut message) {
+            super::fit::fit_message(&mut message);
+            if archive.amend_own_message(gid, &message)? {
+                first_amended =
+                    Some(first_amended.map_or(result.ordinal, |o| o.min(result.ordinal)));
+            }
+        }
+    }
+    if let Some(ordinal) = first_amended
+        && let Some(mut export) = archive.state::<ExportState>("export")?
+    {
+        export.amended(&gid.native, ordinal);
+        archive.set_state("export", &export)?;
+    }
+    Ok(())
+}
+
 /// The session a rewritten log's new content becomes: `<native id>.rewrite-N` (the first N
 /// not taken), linked to the session whose log it replaced.
 fn rewrite_of(
@@ -453,6 +489,10 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
                     reset,
                 )?;
                 read.changed = applied != OwnApplied::KeptStored;
+                if !parsed.late_results.is_empty() && applied != OwnApplied::Diverged {
+                    amend_late_results(a, &gid, &parsed.late_results)?;
+                    read.changed = true;
+                }
                 if applied == OwnApplied::Diverged {
                     // The archive keeps what it had; the rewritten file is a new session,
                     // linked to the one it replaced, never mixed into it (issue 19 item 3).

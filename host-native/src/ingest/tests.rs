@@ -71,6 +71,17 @@ fn parse_in_passes(kind: Kind, path: &Path, bytes: &[u8], cuts: &[usize]) -> (Wh
         for &cut in cuts.iter().chain(std::iter::once(&bytes.len())) {
             let parsed = pass(&bytes[..cut], state.take());
             whole.messages.extend(parsed.messages);
+            // As a host does: a result for a message an earlier pass handed out amends it.
+            for late in &parsed.late_results {
+                if let Some(m) = whole
+                    .messages
+                    .iter_mut()
+                    .find(|m| m.ordinal == late.ordinal)
+                    && late.apply_to(m)
+                {
+                    super::fit::fit_message(m);
+                }
+            }
             whole.usage_events.extend(parsed.usage_events);
             whole.report.merge(parsed.report);
             let kept = serde_json::to_string(&parsed.state).unwrap();
@@ -863,5 +874,45 @@ fn claude_queued_prompts_are_user_messages() {
         Some(&1)
     );
     assert_publishable(&parse_whole(Kind::Claude, &path));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 11: a result that comes after the next prompt is paired with its call by id, in the
+/// pass that reads it (the message was already released when the prompt gave up waiting).
+#[test]
+fn claude_late_results_are_paired_in_one_pass() {
+    let dir = std::env::temp_dir().join(format!("agentsync-late-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let sid = "6d7e8f90-0000-4000-8000-000000000001";
+    let path = dir.join(format!("{sid}.jsonl"));
+    let rec = |uuid: &str, t: u32, body: serde_json::Value| {
+        let mut r = serde_json::json!({"sessionId": sid, "uuid": uuid, "cwd": "/w",
+            "timestamp": format!("2026-11-30T10:00:{t:02}.000Z")});
+        for (k, v) in body.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        format!("{r}\n")
+    };
+    let text = [
+        rec("u1", 0, serde_json::json!({"type": "user", "message": {"role": "user", "content": "go"}})),
+        rec("u2", 1, serde_json::json!({"type": "assistant", "message": {"role": "assistant", "model": "m", "content": [
+            {"type": "tool_use", "id": "t1", "name": "Task", "input": {"prompt": "x"}},
+            {"type": "tool_use", "id": "t2", "name": "Task", "input": {"prompt": "y"}}]}})),
+        rec("u3", 2, serde_json::json!({"type": "user", "message": {"role": "user", "content": "meanwhile, something else"}})),
+        rec("u4", 3, serde_json::json!({"type": "user", "message": {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t2", "content": "second done"}]}})),
+        rec("u5", 4, serde_json::json!({"type": "user", "message": {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": "first done"}]}})),
+    ]
+    .concat();
+    fs::write(&path, text).unwrap();
+    let whole = parse_whole(Kind::Claude, &path);
+    let results: Vec<&str> = whole.messages[1]
+        .tool_calls
+        .iter()
+        .map(|c| c.result.as_str())
+        .collect();
+    assert_eq!(results, ["first done", "second done"]);
+    assert_eq!(whole.report.orphan_tool_results, 0);
     fs::remove_dir_all(&dir).unwrap();
 }

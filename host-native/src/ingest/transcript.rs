@@ -1,10 +1,12 @@
 //! Ordinals, and messages held back until their tool calls have results.
 //!
 //! Agents log a tool call in one record and its result in a later one. A message is published
-//! once, at a fixed ordinal, so it is held until every call in it has its result, and every
-//! later message waits behind it (ordinals are published in order). A parser gives up on calls
-//! whose results cannot come any more (a new prompt started another turn, the turn was
-//! aborted); a call given up on keeps an empty result.
+//! at a fixed ordinal, so it is held until every call in it has its result, and every later
+//! message waits behind it (ordinals are published in order). A parser gives up waiting on
+//! calls whose results may not come any more (a new prompt started another turn, the turn was
+//! aborted): their messages are published with an empty result. A result that arrives after
+//! all (the user interrupted, a parallel subagent finished later) is never dropped: it becomes
+//! a [`LateResult`] the host applies to the published message.
 //!
 //! Holding depends only on the records seen, never on where a pass stopped, so parsing a log in
 //! one pass or in several gives the same messages.
@@ -19,6 +21,34 @@ use super::fit::fit_message;
 /// Messages held at most: beyond this the oldest held message's calls are given up on, so a
 /// call that never gets a result cannot hold a whole session back.
 pub const MAX_HELD_MESSAGES: usize = 1024;
+
+/// Calls given up on that are remembered, for a result that arrives later.
+pub const MAX_GIVEN_UP: usize = 4096;
+
+/// A result for a call of a message already handed out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LateResult {
+    pub ordinal: u64,
+    pub call_id: String,
+    pub result: String,
+    pub is_error: bool,
+    pub subagent_session: String,
+}
+
+impl LateResult {
+    /// Sets the result on its call in `message`; `false` if the message has no such call.
+    pub fn apply_to(&self, message: &mut Message) -> bool {
+        let Some(call) = message.tool_calls.iter_mut().find(|c| c.id == self.call_id) else {
+            return false;
+        };
+        call.result.clone_from(&self.result);
+        call.is_error = self.is_error;
+        if !self.subagent_session.is_empty() {
+            call.subagent_session.clone_from(&self.subagent_session);
+        }
+        true
+    }
+}
 
 /// What a tool result carries back to its call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +65,12 @@ pub struct Transcript {
     held: VecDeque<Message>,
     /// Calls whose result has not arrived: call id → ordinal of the message holding the call.
     awaiting: BTreeMap<String, u64>,
+    /// Calls given up on: call id → ordinal (the most recent [`MAX_GIVEN_UP`]).
+    #[serde(default)]
+    given_up: BTreeMap<String, u64>,
+    /// Results for messages handed out already, until the host takes them.
+    #[serde(default)]
+    late: Vec<LateResult>,
 }
 
 impl Transcript {
@@ -58,20 +94,65 @@ impl Transcript {
         self.next_ordinal.checked_sub(1)
     }
 
-    /// Attaches a result to the awaiting call `call_id`; `false` if no such call awaits one.
+    /// Attaches a result to the call `call_id`, awaited or given up on (then to the held
+    /// message, or as a [`LateResult`] for one handed out); `false` if no such call is known.
     pub fn attach(&mut self, call_id: &str, outcome: ToolOutcome) -> bool {
-        let Some(ordinal) = self.awaiting.remove(call_id) else {
-            return false;
+        let ordinal = match self.awaiting.remove(call_id) {
+            Some(ordinal) => ordinal,
+            None => match self.given_up.remove(call_id) {
+                Some(ordinal) => ordinal,
+                None => return false,
+            },
         };
-        let Some(call) = self.held_call(ordinal, call_id) else {
-            return false;
-        };
-        call.result = outcome.result;
-        call.is_error = outcome.is_error;
-        if !outcome.subagent_session.is_empty() {
-            call.subagent_session = outcome.subagent_session;
+        if let Some(call) = self.held_call(ordinal, call_id) {
+            call.result = outcome.result;
+            call.is_error = outcome.is_error;
+            if !outcome.subagent_session.is_empty() {
+                call.subagent_session = outcome.subagent_session;
+            }
+            return true;
         }
-        true
+        if self.held.front().is_none_or(|m| m.ordinal > ordinal) {
+            self.late.push(LateResult {
+                ordinal,
+                call_id: call_id.to_owned(),
+                result: outcome.result,
+                is_error: outcome.is_error,
+                subagent_session: outcome.subagent_session,
+            });
+            return true;
+        }
+        false
+    }
+
+    /// Results that arrived for messages handed out already (see [`LateResult`]).
+    pub fn take_late(&mut self) -> Vec<LateResult> {
+        std::mem::take(&mut self.late)
+    }
+
+    /// Stops waiting for the calls `which` selects, remembering them for a late result.
+    fn give_up(&mut self, which: impl Fn(&str, u64) -> bool) {
+        let given: Vec<(String, u64)> = self
+            .awaiting
+            .iter()
+            .filter(|(id, ordinal)| which(id, **ordinal))
+            .map(|(id, ordinal)| (id.clone(), *ordinal))
+            .collect();
+        for (id, ordinal) in given {
+            self.awaiting.remove(&id);
+            self.given_up.insert(id, ordinal);
+        }
+        while self.given_up.len() > MAX_GIVEN_UP {
+            let oldest = self
+                .given_up
+                .iter()
+                .min_by_key(|(_, ordinal)| **ordinal)
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => self.given_up.remove(&id),
+                None => break,
+            };
+        }
     }
 
     fn held_call(&mut self, ordinal: u64, call_id: &str) -> Option<&mut ToolCall> {
@@ -86,28 +167,24 @@ impl Transcript {
 
     /// Gives up on the awaiting calls of held messages that match `which`.
     pub fn give_up_where(&mut self, which: impl Fn(&Message) -> bool) {
-        let Some(first) = self.held.front().map(|m| m.ordinal) else {
-            return;
-        };
-        let held = &self.held;
-        self.awaiting.retain(|_, ordinal| {
-            let message = ordinal
-                .checked_sub(first)
-                .and_then(|index| usize::try_from(index).ok())
-                .and_then(|index| held.get(index));
-            !message.is_some_and(&which)
-        });
+        let matching: std::collections::BTreeSet<u64> = self
+            .held
+            .iter()
+            .filter(|m| which(m))
+            .map(|m| m.ordinal)
+            .collect();
+        self.give_up(|_, ordinal| matching.contains(&ordinal));
     }
 
     pub fn give_up_all(&mut self) {
-        self.awaiting.clear();
+        self.give_up(|_, _| true);
     }
 
     /// Moves out every held message that no longer waits for a result, nor behind one that does.
     pub fn release(&mut self, out: &mut Vec<Message>) {
         while self.held.len() > MAX_HELD_MESSAGES {
             let oldest = self.held.front().map(|m| m.ordinal);
-            self.awaiting.retain(|_, ordinal| Some(*ordinal) != oldest);
+            self.give_up(|_, ordinal| Some(ordinal) == oldest);
             let before = out.len();
             self.release_ready(out);
             if out.len() == before {

@@ -138,7 +138,9 @@ impl RemoteClient for HttpPeer {
             .await
             .map_err(|e| Failure::of(&e))?;
         match response.status() {
-            StatusCode::OK | StatusCode::CREATED => Ok(()),
+            // 409: the peer's copy verifies (another machine healed it, or this very request
+            // was answered before and retried): the key holds a good copy either way.
+            StatusCode::OK | StatusCode::CREATED | StatusCode::CONFLICT => Ok(()),
             _ => Err(failed(response).await),
         }
     }
@@ -165,10 +167,11 @@ pub async fn read_bounded(
     {
         return Ok(Bounded::TooLarge(length));
     }
+    // The announced length is a hint from the network: preallocate at most 1 MiB of it.
     let mut out = Vec::with_capacity(
         response
             .content_length()
-            .map_or(0, |l| usize::try_from(l).unwrap_or(0)),
+            .map_or(0, |l| usize::try_from(l.min(1 << 20)).unwrap_or(0)),
     );
     while let Some(chunk) = response.chunk().await.map_err(|e| Failure::of(&e))? {
         out.extend_from_slice(&chunk);

@@ -137,6 +137,8 @@ pub fn http_client() -> Result<reqwest::Client> {
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(CONCURRENCY)
+        // A redirect would turn a PUT into a GET that answers 200: never follow one.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("agentsync/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("building the HTTP client")
@@ -268,7 +270,9 @@ impl<C: RemoteClient> Store for Remote<C> {
     }
 
     fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.get_bounded(key, u64::MAX)? {
+        // No artifact is larger than this; nothing larger is read.
+        let bound = agentsync_core::limits::MAX_STORED_ANY as u64;
+        match self.get_bounded(key, bound)? {
             Bounded::Bytes(b) => Ok(Some(b)),
             _ => Ok(None),
         }

@@ -156,6 +156,11 @@ impl S3Bucket {
             | (400, "InvalidToken" | "ExpiredToken") => Failure::denied(format!(
                 "{detail} (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile)"
             )),
+            // A bucket that denies listing denies reading a missing key too (403, not 404):
+            // only a refused listing or write stops the run.
+            (403, _) if what == "reading" => {
+                Failure::permanent(format!("{detail} (access denied)"))
+            }
             (403, _) => Failure::denied(format!("{detail} (access denied)")),
             (404, "NoSuchBucket") => Failure::permanent(format!("{detail} (no such bucket)")),
             (_, "SlowDown" | "InternalError" | "RequestTimeout" | "ServiceUnavailable") => {
