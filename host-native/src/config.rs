@@ -134,7 +134,15 @@ impl Config {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let text = toml::to_string_pretty(self).context("rendering the config")?;
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        // It may hold an HTTP peer's token: readable by its owner only.
+        #[cfg(unix)]
+        if self.http.token.is_some() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("restricting {}", path.display()))?;
+        }
+        Ok(())
     }
 
     pub fn claude_projects(&self) -> Vec<PathBuf> {
