@@ -234,7 +234,7 @@ impl Stores {
             (Some(t), false) => {
                 let answers = t.answer_all(&to_target);
                 if let Some(reason) = t.refused() {
-                    bail!("the target refused this machine: {reason}");
+                    bail!("{reason} (nothing is lost: the next sync goes on from here)");
                 }
                 answers
             }

@@ -238,3 +238,21 @@ fn a_mixed_fleet_of_s3_http_and_folder_converges() {
     assert_eq!(snapshot["sessions"].as_array().unwrap().len(), 3);
     first.verify_ok(Some(s3));
 }
+
+/// A peer that is down: the first request that cannot connect after its retries stops the
+/// run (exit 1, the cause named), instead of every request of the round retrying in turn.
+#[test]
+fn an_unreachable_peer_stops_the_sync_with_the_cause() {
+    let scratch = Scratch::new("http-down");
+    let m = Machine::new(&scratch.path, "a")
+        .with_env(&[("AGENTSYNC_TOKEN".to_owned(), "t".to_owned())]);
+    // Port 1 on loopback: nothing listens there.
+    let run = m.run(&["sync", "http://127.0.0.1:1", "--no-ingest"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("the target cannot be reached"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing is lost"), "{}", run.stderr);
+}

@@ -87,7 +87,8 @@ pub trait Target: Store + Send {
         true
     }
 
-    /// Why the store refused this machine's credentials, once it has: the run stops there.
+    /// Why the run must stop, once it must (the store refused this machine's credentials,
+    /// or cannot be reached at all).
     fn refused(&self) -> Option<String> {
         None
     }

@@ -27,6 +27,8 @@ pub struct Failure {
     pub transient: bool,
     /// The store refused our credentials: nothing else will work this run.
     pub denied: bool,
+    /// No connection could be made (after retries, the target is taken as down).
+    pub unreachable: bool,
 }
 
 impl Failure {
@@ -35,6 +37,7 @@ impl Failure {
             reason: reason.into(),
             transient: true,
             denied: false,
+            unreachable: false,
         }
     }
 
@@ -43,6 +46,7 @@ impl Failure {
             reason: reason.into(),
             transient: false,
             denied: false,
+            unreachable: false,
         }
     }
 
@@ -51,6 +55,7 @@ impl Failure {
             reason: reason.into(),
             transient: false,
             denied: true,
+            unreachable: false,
         }
     }
 
@@ -67,6 +72,7 @@ impl Failure {
             reason,
             transient: !e.is_builder() && !e.is_redirect(),
             denied: false,
+            unreachable: e.is_connect(),
         }
     }
 
@@ -85,6 +91,7 @@ impl Failure {
             reason,
             transient: status.is_server_error() || status.as_u16() == 429,
             denied: false,
+            unreachable: false,
         }
     }
 }
@@ -116,8 +123,9 @@ pub trait RemoteClient: Send + Sync + 'static {
 pub struct Remote<C> {
     client: std::sync::Arc<C>,
     runtime: tokio::runtime::Runtime,
-    /// The first refusal of our credentials, if any.
-    denied: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// Why the run must stop, once it must: the store refused our credentials, or could not
+    /// be reached at all. Later requests then fail at once instead of each retrying.
+    fatal: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// reqwest is built without a default TLS crypto provider (the default, aws-lc, needs cmake
@@ -154,7 +162,7 @@ impl<C: RemoteClient> Remote<C> {
         Ok(Remote {
             client: std::sync::Arc::new(client),
             runtime,
-            denied: std::sync::Arc::default(),
+            fatal: std::sync::Arc::default(),
         })
     }
 
@@ -165,7 +173,7 @@ impl<C: RemoteClient> Remote<C> {
         attempt: impl AsyncFnMut() -> Result<T, Failure>,
     ) -> Result<T, StoreError> {
         self.runtime
-            .block_on(retrying(op, key, &self.denied, attempt))
+            .block_on(retrying(op, key, &self.fatal, attempt))
     }
 }
 
@@ -174,11 +182,20 @@ impl<C: RemoteClient> Remote<C> {
 async fn retrying<T>(
     op: &str,
     key: &str,
-    denied: &std::sync::Mutex<Option<String>>,
+    fatal: &std::sync::Mutex<Option<String>>,
     mut attempt: impl AsyncFnMut() -> Result<T, Failure>,
 ) -> Result<T, StoreError> {
     let mut n = 0;
     loop {
+        let stopped = fatal.lock().ok().and_then(|f| f.clone());
+        if let Some(reason) = stopped {
+            return Err(StoreError {
+                op: op.to_owned(),
+                key: key.to_owned(),
+                reason: format!("not tried: {reason}"),
+                transient: true,
+            });
+        }
         match attempt().await {
             Ok(v) => return Ok(v),
             Err(f) if f.transient && n + 1 < ATTEMPTS => {
@@ -187,10 +204,17 @@ async fn retrying<T>(
                 n += 1;
             }
             Err(f) => {
-                if f.denied
-                    && let Ok(mut first) = denied.lock()
+                let stop = if f.denied {
+                    Some(format!("the target refused this machine: {}", f.reason))
+                } else if f.unreachable {
+                    Some(format!("the target cannot be reached: {}", f.reason))
+                } else {
+                    None
+                };
+                if let Some(stop) = stop
+                    && let Ok(mut first) = fatal.lock()
                 {
-                    first.get_or_insert_with(|| f.reason.clone());
+                    first.get_or_insert(stop);
                 }
                 return Err(StoreError {
                     op: op.to_owned(),
@@ -217,19 +241,19 @@ fn jitter(max: u64) -> u64 {
 
 async fn answer<C: RemoteClient>(
     client: &C,
-    denied: &std::sync::Mutex<Option<String>>,
+    fatal: &std::sync::Mutex<Option<String>>,
     request: &Request,
 ) -> Response {
     let result = match request {
         Request::List {
             prefix,
             start_after,
-        } => retrying("list", prefix, denied, async || {
+        } => retrying("list", prefix, fatal, async || {
             client.list(prefix, start_after.as_deref()).await
         })
         .await
         .map(Response::Listed),
-        Request::Get { key, max_bytes } => retrying("get", key, denied, async || {
+        Request::Get { key, max_bytes } => retrying("get", key, fatal, async || {
             client.get(key, *max_bytes).await
         })
         .await
@@ -238,18 +262,18 @@ async fn answer<C: RemoteClient>(
             Bounded::Bytes(bytes) => Response::Got(Some(bytes)),
             Bounded::TooLarge(size) => Response::TooLarge(size),
         }),
-        Request::Put { key, bytes } => retrying("put", key, denied, async || {
+        Request::Put { key, bytes } => retrying("put", key, fatal, async || {
             client.put_if_absent(key, bytes).await
         })
         .await
         .map(Response::Put),
-        Request::Replace { key, bytes } => retrying("replace", key, denied, async || {
+        Request::Replace { key, bytes } => retrying("replace", key, fatal, async || {
             client.replace(key, bytes).await
         })
         .await
         .map(|()| Response::Done),
         Request::Delete { key } => {
-            retrying("delete", key, denied, async || client.delete(key).await)
+            retrying("delete", key, fatal, async || client.delete(key).await)
                 .await
                 .map(|()| Response::Done)
         }
@@ -302,10 +326,10 @@ impl<C: RemoteClient> Store for Remote<C> {
 impl<C: RemoteClient> Target for Remote<C> {
     fn answer_all(&mut self, requests: &[Request]) -> Vec<Response> {
         let client = self.client.clone();
-        let denied = self.denied.clone();
+        let fatal = self.fatal.clone();
         self.runtime.block_on(async {
             futures_util::stream::iter(requests)
-                .map(|r| answer(&*client, &denied, r))
+                .map(|r| answer(&*client, &fatal, r))
                 .buffered(CONCURRENCY)
                 .collect()
                 .await
@@ -317,6 +341,6 @@ impl<C: RemoteClient> Target for Remote<C> {
     }
 
     fn refused(&self) -> Option<String> {
-        self.denied.lock().ok().and_then(|d| d.clone())
+        self.fatal.lock().ok().and_then(|d| d.clone())
     }
 }
