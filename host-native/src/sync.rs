@@ -156,6 +156,12 @@ pub fn run(
 
     // Whatever data was written after the last root is made durable before we report.
     stores.mirror.flush()?;
+    // A target that refused this machine or could not be reached answered every request
+    // after that at once with a failure: the local work (export, import from the mirror) is
+    // done; the run is not a partial success but a failure, with its cause.
+    if let Some(reason) = stores.target.as_ref().and_then(|t| t.refused()) {
+        bail!("{reason} (nothing is lost: the next sync goes on from here)");
+    }
     if let Some(target) = &stores.target {
         target.flush()?;
     }
@@ -231,13 +237,7 @@ impl Stores {
             .collect();
         let mut from_target = match (&mut self.target, to_target.is_empty()) {
             (_, true) => Vec::new(),
-            (Some(t), false) => {
-                let answers = t.answer_all(&to_target);
-                if let Some(reason) = t.refused() {
-                    bail!("{reason} (nothing is lost: the next sync goes on from here)");
-                }
-                answers
-            }
+            (Some(t), false) => t.answer_all(&to_target),
             (None, false) => bail!("the engine asked for a target there is none of"),
         }
         .into_iter();

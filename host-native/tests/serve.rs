@@ -240,7 +240,8 @@ fn a_mixed_fleet_of_s3_http_and_folder_converges() {
 }
 
 /// A peer that is down: the first request that cannot connect after its retries stops the
-/// run (exit 1, the cause named), instead of every request of the round retrying in turn.
+/// run's use of it (exit 1, the cause named) instead of every request retrying in turn; the
+/// local work (export into the mirror) is done.
 #[test]
 fn an_unreachable_peer_stops_the_sync_with_the_cause() {
     let scratch = Scratch::new("http-down");
@@ -255,4 +256,8 @@ fn an_unreachable_peer_stops_the_sync_with_the_cause() {
         run.stderr
     );
     assert!(run.stderr.contains("nothing is lost"), "{}", run.stderr);
+    assert!(
+        !files_under(&m.mirror()).is_empty(),
+        "the export to the mirror landed"
+    );
 }
