@@ -428,3 +428,15 @@ fn a_no_op_sync_costs_the_same_at_5_and_1000_origins_on_a_real_s3_server() {
         println!("{row}");
     }
 }
+
+/// A bucket that does not exist stops the sync at once with that reason (exit 1), instead of
+/// every request failing in turn.
+#[test]
+fn a_missing_bucket_stops_the_sync_with_that_reason() {
+    let scratch = Scratch::new("s3-no-bucket");
+    let moto = Moto::start(&scratch.join("moto"), false);
+    let m = Machine::new(&scratch.path, "a").with_env(&moto.env());
+    let run = m.run(&["sync", "s3://never-created/x", "--no-ingest"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("no such bucket"), "{}", run.stderr);
+}

@@ -162,7 +162,14 @@ impl S3Bucket {
                 Failure::permanent(format!("{detail} (access denied)"))
             }
             (403, _) => Failure::denied(format!("{detail} (access denied)")),
-            (404, "NoSuchBucket") => Failure::permanent(format!("{detail} (no such bucket)")),
+            (404, "NoSuchBucket") => Failure::denied(format!("{detail} (no such bucket)")),
+            // The bucket lives in another region than the one requests are signed for.
+            (301 | 400, "PermanentRedirect" | "AuthorizationHeaderMalformed") => {
+                Failure::denied(format!(
+                    "{detail} (the bucket is in another region: set AWS_REGION, or the \
+                     profile's region)"
+                ))
+            }
             (_, "SlowDown" | "InternalError" | "RequestTimeout" | "ServiceUnavailable") => {
                 Failure::transient(detail)
             }
