@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use agentsync_core::sync::import::ImportState;
-use agentsync_core::sync::store::{ListPage, PutOutcome, Store};
+use agentsync_core::sync::store::{PutOutcome, Store};
 use agentsync_core::{Artifact, ArtifactKey, limits};
 use anyhow::{Context as _, Result, bail};
 use axum::Router;
@@ -220,6 +220,7 @@ struct ListQuery {
 fn valid_prefix(prefix: &str) -> bool {
     prefix.is_empty()
         || (!prefix.starts_with('/')
+            && !prefix.contains("//")
             && prefix
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.~/".contains(&b))
@@ -238,22 +239,13 @@ async fn list(State(served): State<Arc<Served>>, Query(q): Query<ListQuery>) -> 
     }
     let mirror = served.mirror.clone();
     let result = blocking(move || {
-        let mut store = FolderStore::new(mirror);
-        Store::list_keys(&mut store, &q.prefix, q.start_after.as_deref())
+        FolderStore::new(mirror).list_page(&q.prefix, q.start_after.as_deref(), PAGE)
     })
     .await;
     match result {
         Err(r) => r.into_response(),
-        Ok(Err(e)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Ok(Ok(mut page)) => {
-            let truncated = page.entries.len() > PAGE;
-            page.entries.truncate(PAGE);
-            axum::Json(ListPage {
-                entries: page.entries,
-                truncated,
-            })
-            .into_response()
-        }
+        Ok(Err(e)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+        Ok(Ok(page)) => axum::Json(page).into_response(),
     }
 }
 
@@ -430,6 +422,7 @@ mod tests {
         assert!(!valid_prefix("roots/../x"));
         assert!(!valid_prefix("/abs"));
         assert!(!valid_prefix("a//b"));
+        assert!(!valid_prefix("a//"));
         assert!(!valid_prefix("a%2e"));
         assert!(listen_address("127.0.0.1:8787", false).is_ok());
         assert!(listen_address("[::1]:0", false).is_ok());

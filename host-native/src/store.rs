@@ -255,6 +255,47 @@ impl FolderStore {
         Ok(entries)
     }
 
+    /// At most `limit` keys under `prefix` after `start_after`, in byte order, and whether
+    /// more follow: the folders are walked in key order and the walk stops there, so a page
+    /// costs what it lists, not the whole store (`serve` pages through large mirrors).
+    pub fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        let dir_prefix = match prefix.rfind('/') {
+            Some(i) => &prefix[..i],
+            None => "",
+        };
+        let dir = if dir_prefix.is_empty() {
+            self.root.clone()
+        } else {
+            self.path_of(dir_prefix)?;
+            match self.folders(&format!("{dir_prefix}/"), false)? {
+                Folders::Present(dir) => dir,
+                Folders::Missing | Folders::Symlink(_) | Folders::NotAFolder(_) => {
+                    return Ok(ListPage::default());
+                }
+            }
+        };
+        let mut walk = PageWalk {
+            wanted: prefix,
+            after: start_after,
+            // One more than asked: whether more follow.
+            limit: limit.saturating_add(1),
+            out: Vec::new(),
+        };
+        walk.folder(&dir, dir_prefix)
+            .with_context(|| format!("listing {}", dir.display()))?;
+        let truncated = walk.out.len() > limit;
+        walk.out.truncate(limit);
+        Ok(ListPage {
+            entries: walk.out,
+            truncated,
+        })
+    }
+
     /// Walks the folders holding `key` (every part but the last) from the root, refusing to
     /// pass through a symbolic link. The root itself may be a link: the user chose it.
     fn folders(&self, key: &str, create: bool) -> Result<Folders> {
@@ -579,6 +620,82 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// A walk of a folder tree in byte order of keys (see [`FolderStore::list_page`]).
+struct PageWalk<'a> {
+    wanted: &'a str,
+    after: Option<&'a str>,
+    limit: usize,
+    out: Vec<Listing>,
+}
+
+impl PageWalk<'_> {
+    fn full(&self) -> bool {
+        self.out.len() >= self.limit
+    }
+
+    fn folder(&mut self, dir: &Path, key_prefix: &str) -> io::Result<()> {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        // Children in key order: a folder's keys continue with `/`, so it sorts as `name/`.
+        let mut children: Vec<(String, fs::DirEntry, bool)> = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let file_type = entry.file_type()?;
+            if file_type.is_symlink() {
+                continue;
+            }
+            let key = if key_prefix.is_empty() {
+                name
+            } else {
+                format!("{key_prefix}/{name}")
+            };
+            if file_type.is_dir() {
+                children.push((format!("{key}/"), entry, true));
+            } else if file_type.is_file() && !ArtifactKey::is_temporary(&key) {
+                children.push((key, entry, false));
+            }
+        }
+        children.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, entry, is_dir) in children {
+            if self.full() {
+                break;
+            }
+            if is_dir {
+                let inside = key.starts_with(self.wanted) || self.wanted.starts_with(&key);
+                // Every key in it sorts before `after` when the folder does and `after` is
+                // not inside it.
+                let passed = self
+                    .after
+                    .is_some_and(|a| key.as_str() < a && !a.starts_with(&key));
+                if inside && !passed {
+                    self.folder(&entry.path(), key.trim_end_matches('/'))?;
+                }
+            } else if key.starts_with(self.wanted) && self.after.is_none_or(|a| key.as_str() > a) {
+                match entry.metadata() {
+                    Ok(meta) => self.out.push(Listing {
+                        modified_ms: meta
+                            .modified()
+                            .ok()
+                            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                            .and_then(|d| u64::try_from(d.as_millis()).ok()),
+                        size: meta.len(),
+                        key,
+                    }),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn collect_entries(
     dir: &Path,
     key_prefix: &str,
@@ -679,6 +796,56 @@ mod tests {
     impl Compressor for CZstd {
         fn compress(&self, canonical: &[u8]) -> agentsync_core::Result<Vec<u8>> {
             Ok(zstd::bulk::compress(canonical, 3).unwrap())
+        }
+    }
+
+    /// `list_page` pages through the same keys, in the same order, as a whole listing, with
+    /// folder names that sort differently from their keys (`laptop` vs `laptop-2`: a key
+    /// `laptop-2/x` sorts before `laptop/x`), for every page size and every prefix.
+    #[test]
+    fn pages_follow_key_order() {
+        let store = TestStore::new("pages");
+        let id = |n: u8| format!("{:064x}", n);
+        let mut keys = Vec::new();
+        for origin in ["laptop", "laptop-2", "lap", "z-9"] {
+            for n in 0..3u8 {
+                keys.push(format!("{origin}/segments/{}.ndjson.zst", id(n)));
+                keys.push(format!("{origin}/manifests/{}.manifest", id(n + 10)));
+            }
+            keys.push(format!("roots/{origin}/{:020}-{}.root", 1, id(40)));
+        }
+        for key in &keys {
+            store.put_if_absent(key, key.as_bytes()).unwrap();
+        }
+        let mut store = store;
+        for prefix in [
+            "",
+            "roots/",
+            "laptop/",
+            "laptop-2/segments/",
+            "lap",
+            "nothing/",
+        ] {
+            let whole: Vec<String> = Store::list_keys(&mut store.store, prefix, None)
+                .unwrap()
+                .entries
+                .into_iter()
+                .map(|l| l.key)
+                .collect();
+            for limit in 1..=4 {
+                let mut paged = Vec::new();
+                let mut after: Option<String> = None;
+                loop {
+                    let page = store.list_page(prefix, after.as_deref(), limit).unwrap();
+                    assert!(page.entries.len() <= limit);
+                    paged.extend(page.entries.iter().map(|l| l.key.clone()));
+                    match (page.truncated, page.entries.last()) {
+                        (true, Some(last)) => after = Some(last.key.clone()),
+                        _ => break,
+                    }
+                }
+                assert_eq!(paged, whole, "prefix {prefix:?}, pages of {limit}");
+            }
         }
     }
 
