@@ -187,8 +187,8 @@ enum Command {
         /// Address to listen on (port 0: any free port, printed).
         #[arg(long, default_value = "127.0.0.1:8787")]
         listen: String,
-        /// The token clients must send (default: the data folder's `serve-token`, made on
-        /// first use).
+        /// The token clients must send (default: `$AGENTSYNC_SERVE_TOKEN`, else the data
+        /// folder's `serve-token`, made on first use). An option shows in `ps`: prefer those.
         #[arg(long)]
         token: Option<String>,
         /// Allow an address other machines can reach (put TLS in front: docs/cli.md).
@@ -460,7 +460,8 @@ fn run(cli: Cli) -> Result<Option<Output>> {
             allow_remote,
         } => {
             let listen = agentsync::serve::listen_address(&listen, allow_remote)?;
-            let token = match token {
+            let from_env = std::env::var("AGENTSYNC_SERVE_TOKEN").ok();
+            let token = match token.or(from_env) {
                 Some(t) if !t.is_empty() => t,
                 _ => agentsync::serve::token(&ctx.home.data_dir)?,
             };
