@@ -132,9 +132,10 @@ impl FolderStore {
     #[cfg(test)]
     pub fn list_keys(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>> {
         Ok(self
-            .list_entries(prefix, start_after)?
+            .list_page(prefix, start_after, usize::MAX)?
+            .entries
             .into_iter()
-            .map(|(key, _)| key)
+            .map(|l| l.key)
             .collect())
     }
 
@@ -219,45 +220,11 @@ impl FolderStore {
         }
     }
 
-    /// Listed keys with their metadata, read from the directory walk itself so that a key
-    /// deleted mid-listing is simply absent rather than an error.
-    fn list_entries(
-        &self,
-        prefix: &str,
-        start_after: Option<&str>,
-    ) -> Result<Vec<(String, Metadata)>> {
-        let dir_prefix = match prefix.rfind('/') {
-            Some(i) => &prefix[..i],
-            None => "",
-        };
-        let dir = if dir_prefix.is_empty() {
-            self.root.clone()
-        } else {
-            // Validates the prefix's folder part as a key would be.
-            self.path_of(dir_prefix)?;
-            // A prefix through a symlink or a file has no keys under it.
-            match self.folders(&format!("{dir_prefix}/"), false)? {
-                Folders::Present(dir) => dir,
-                Folders::Missing | Folders::Symlink(_) | Folders::NotAFolder(_) => {
-                    return Ok(Vec::new());
-                }
-            }
-        };
-        let mut entries = Vec::new();
-        collect_entries(&dir, dir_prefix, prefix, &mut entries)
-            .with_context(|| format!("listing {}", dir.display()))?;
-        entries.retain(|(k, _)| {
-            k.starts_with(prefix)
-                && !ArtifactKey::is_temporary(k)
-                && start_after.is_none_or(|after| k.as_str() > after)
-        });
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(entries)
-    }
-
     /// At most `limit` keys under `prefix` after `start_after`, in byte order, and whether
     /// more follow: the folders are walked in key order and the walk stops there, so a page
-    /// costs what it lists, not the whole store (`serve` pages through large mirrors).
+    /// costs what it lists, not the whole store (`serve` pages through large mirrors). Keys
+    /// come with the metadata of the walk itself, so that a key deleted mid-listing is simply
+    /// absent rather than an error.
     pub fn list_page(
         &self,
         prefix: &str,
@@ -271,7 +238,9 @@ impl FolderStore {
         let dir = if dir_prefix.is_empty() {
             self.root.clone()
         } else {
+            // Validates the prefix's folder part as a key would be.
             self.path_of(dir_prefix)?;
+            // A prefix through a symlink or a file has no keys under it.
             match self.folders(&format!("{dir_prefix}/"), false)? {
                 Folders::Present(dir) => dir,
                 Folders::Missing | Folders::Symlink(_) | Folders::NotAFolder(_) => {
@@ -397,24 +366,8 @@ impl Store for FolderStore {
         prefix: &str,
         start_after: Option<&str>,
     ) -> Result<ListPage, StoreError> {
-        let entries = self
-            .list_entries(prefix, start_after)
-            .map_err(|e| store_error("list", prefix, e))?
-            .into_iter()
-            .map(|(key, meta)| Listing {
-                key,
-                modified_ms: meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .and_then(|d| u64::try_from(d.as_millis()).ok()),
-                size: meta.len(),
-            })
-            .collect();
-        Ok(ListPage {
-            entries,
-            truncated: false,
-        })
+        self.list_page(prefix, start_after, usize::MAX)
+            .map_err(|e| store_error("list", prefix, e))
     }
 
     fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -646,6 +599,7 @@ impl PageWalk<'_> {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
+            // `DirEntry::file_type` and `metadata` do not follow symbolic links.
             let file_type = entry.file_type()?;
             if file_type.is_symlink() {
                 continue;
@@ -694,49 +648,6 @@ impl PageWalk<'_> {
         }
         Ok(())
     }
-}
-
-fn collect_entries(
-    dir: &Path,
-    key_prefix: &str,
-    wanted: &str,
-    out: &mut Vec<(String, Metadata)>,
-) -> io::Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue; // not UTF-8: cannot be a key
-        };
-        let key = if key_prefix.is_empty() {
-            name
-        } else {
-            format!("{key_prefix}/{name}")
-        };
-        // `DirEntry::file_type` and `metadata` do not follow symbolic links.
-        let file_type = entry.file_type()?;
-        if file_type.is_symlink() {
-            continue;
-        }
-        if file_type.is_dir() {
-            let folder = format!("{key}/");
-            if folder.starts_with(wanted) || wanted.starts_with(&folder) {
-                collect_entries(&entry.path(), &key, wanted, out)?;
-            }
-        } else if file_type.is_file() && !ArtifactKey::is_temporary(&key) {
-            match entry.metadata() {
-                Ok(meta) => out.push((key, meta)),
-                // Deleted since the folder was read.
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -799,8 +710,8 @@ mod tests {
         }
     }
 
-    /// `list_page` pages through the same keys, in the same order, as a whole listing, with
-    /// folder names that sort differently from their keys (`laptop` vs `laptop-2`: a key
+    /// A listing holds every key in byte order, and `list_page` pages through the same keys,
+    /// with folder names that sort differently from their keys (`laptop` vs `laptop-2`: a key
     /// `laptop-2/x` sorts before `laptop/x`), for every page size and every prefix.
     #[test]
     fn pages_follow_key_order() {
@@ -832,6 +743,16 @@ mod tests {
                 .into_iter()
                 .map(|l| l.key)
                 .collect();
+            let mut expected: Vec<String> = keys
+                .iter()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect();
+            expected.sort();
+            assert_eq!(
+                whole, expected,
+                "prefix {prefix:?}: every key, in byte order"
+            );
             for limit in 1..=4 {
                 let mut paged = Vec::new();
                 let mut after: Option<String> = None;
