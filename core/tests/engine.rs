@@ -11,7 +11,7 @@ use agentsync_core::sync::engine::{
 };
 use agentsync_core::sync::problem::ProblemClass;
 use agentsync_core::sync::store::{Request, Response, Store, answer_one, list_all};
-use agentsync_core::{EventsMark, Hlc, Message, OriginKey, Session, limits};
+use agentsync_core::{EventsMark, Hlc, Message, OriginKey, limits};
 
 const ORIGIN: &str = "laptop-a1b2c3";
 
@@ -56,21 +56,7 @@ fn session_data(native: &str) -> SessionData {
         "assistant"
     };
     SessionData {
-        session: Session {
-            native_id: native.parse().unwrap(),
-            agent: "claude".into(),
-            parser: "claude-code/1".into(),
-            project: "p".into(),
-            cwd: String::new(),
-            git_branch: String::new(),
-            started_ms: None,
-            ended_ms: None,
-            title: String::new(),
-            first_message: String::new(),
-            parent_session: String::new(),
-            relationship: String::new(),
-            user_message_count: 1,
-        },
+        session: common::session(native),
         messages: vec![message(0, "user"), message(1, role)],
         usage_events: Vec::new(),
     }
