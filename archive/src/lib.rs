@@ -10,10 +10,12 @@
 
 mod curation;
 mod error;
+mod mirror_table;
 mod schema;
 mod search;
 mod sessions;
 mod sources;
+mod sync_host;
 mod sync_state;
 
 use std::path::Path;
@@ -22,9 +24,11 @@ use rusqlite::Connection;
 
 pub use curation::ConflictRow;
 pub use error::{ArchiveError, Result};
+pub use mirror_table::MirrorTable;
 pub use search::SearchHit;
 pub use sessions::{OriginCount, OwnApplied, SessionDetail, SessionFilter, SessionSummary};
 pub use sources::SourceRow;
+pub use sync_host::{HostStep, SyncOutcome};
 pub use sync_state::{ProblemRow, SyncRun};
 
 /// An open archive.

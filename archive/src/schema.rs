@@ -162,7 +162,18 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(SYNC_STATE),
     Migration::RebuildDerived,
     Migration::Upgrade(index_tool_calls),
+    Migration::Sql(MIRROR),
 ];
+
+/// The local mirror of hosts that keep it in the database (the browser), not in a folder.
+/// Sync state: it is what a rebuild restores from.
+const MIRROR: &str = "
+CREATE TABLE IF NOT EXISTS mirror (
+    key TEXT PRIMARY KEY,
+    bytes BLOB NOT NULL,
+    modified_ms INTEGER NOT NULL
+);
+";
 
 /// Tool calls become searchable (issue 19 item 4): a `tools` column filled from the stored
 /// messages and a search index over it, without dropping anything. A database created by

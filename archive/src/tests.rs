@@ -360,3 +360,187 @@ fn an_older_archive_gets_its_tool_calls_indexed() {
     drop(archive);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+mod mirror_and_sync_host {
+    use agentsync_core::sync::engine::{Input, Stages, SyncConfig, SyncEngine};
+    use agentsync_core::sync::store::{Bounded, PutOutcome, Store, StoreId, answer_one};
+    use agentsync_core::{Op, OriginKey, SessionGid};
+
+    use super::{message, origin, session};
+    use crate::{Archive, HostStep, SessionFilter, SyncOutcome};
+
+    #[test]
+    fn the_mirror_table_is_a_write_once_store_with_ordered_pages() {
+        let archive = Archive::open_in_memory().unwrap();
+        let mut mirror = archive.mirror_table(1_000);
+        for i in 0..1_001 {
+            let key = format!("origins/a/{i:05}");
+            assert_eq!(
+                mirror.put_if_absent(&key, b"x").unwrap(),
+                PutOutcome::Created
+            );
+        }
+        mirror.put_if_absent("origins/b/1", b"other").unwrap();
+        assert_eq!(
+            mirror.put_if_absent("origins/a/00000", b"x").unwrap(),
+            PutOutcome::Exists
+        );
+        assert_eq!(
+            mirror.put_if_absent("origins/a/00000", b"y").unwrap(),
+            PutOutcome::Differs
+        );
+        assert_eq!(mirror.get("origins/a/00000").unwrap().unwrap(), b"x");
+
+        let first = mirror.list_keys("origins/a/", None).unwrap();
+        assert_eq!(first.entries.len(), 1_000);
+        assert!(first.truncated);
+        assert_eq!(first.entries[0].key, "origins/a/00000");
+        let last = first.entries.last().unwrap().key.clone();
+        let second = mirror.list_keys("origins/a/", Some(&last)).unwrap();
+        assert_eq!(second.entries.len(), 1);
+        assert_eq!(second.entries[0].key, "origins/a/01000");
+        assert!(!second.truncated);
+        assert_eq!(
+            mirror
+                .list_keys("origins/", Some("origins/a/01000"))
+                .unwrap()
+                .entries
+                .len(),
+            1
+        );
+
+        assert_eq!(
+            mirror.get_bounded("origins/b/1", 2).unwrap(),
+            Bounded::TooLarge(5)
+        );
+        mirror.replace("origins/b/1", b"new").unwrap();
+        assert_eq!(
+            mirror.get_bounded("origins/b/1", 3).unwrap(),
+            Bounded::Bytes(b"new".to_vec())
+        );
+        mirror.delete("origins/b/1").unwrap();
+        assert_eq!(
+            mirror.get_bounded("origins/b/1", 3).unwrap(),
+            Bounded::Missing
+        );
+    }
+
+    /// One whole run of the core's engine with the archive answering everything but the
+    /// stores: this archive's mirror table, and `shared` (another archive's table) as target.
+    fn sync(
+        archive: &mut Archive,
+        name: &str,
+        seed: u8,
+        shared: &Archive,
+        now: u64,
+    ) -> SyncOutcome {
+        let me = origin(name);
+        let config = SyncConfig {
+            origin: me.clone(),
+            key: OriginKey::from_secret([seed; 32]),
+            now_ms: now,
+            target: true,
+            stages: Stages::ALL,
+            last_sync_ms: archive.last_sync_ms().unwrap(),
+            heal_every_ms: 0,
+        };
+        let mut engine = SyncEngine::new(config, archive.sync_state().unwrap());
+        loop {
+            let output = engine.poll().unwrap();
+            match archive.take_output(&me, output).unwrap() {
+                HostStep::Answer(input) => engine.handle(input).unwrap(),
+                HostStep::Store(requests) => {
+                    let responses = requests
+                        .iter()
+                        .map(|r| match r.store {
+                            StoreId::Mirror => {
+                                answer_one(&mut archive.mirror_table(now), &r.request)
+                            }
+                            StoreId::Target => {
+                                answer_one(&mut shared.mirror_table(now), &r.request)
+                            }
+                        })
+                        .collect();
+                    engine.handle(Input::Store(responses)).unwrap();
+                }
+                HostStep::Stored | HostStep::Progress(_) => {}
+                HostStep::Done(report) => {
+                    let outcome = archive.finish_sync(&report, now).unwrap();
+                    archive
+                        .record_sync(&crate::SyncRun {
+                            target: "shared".into(),
+                            finished_ms: now as i64,
+                            report: serde_json::Value::Null,
+                        })
+                        .unwrap();
+                    return outcome;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn two_archives_converge_through_the_engine_with_mirror_tables() {
+        let shared = Archive::open_in_memory().unwrap();
+        let mut laptop = Archive::open_in_memory().unwrap();
+        let mut browser = Archive::open_in_memory().unwrap();
+        let laptop_origin = origin("laptop-0a0b0c");
+        let messages: Vec<_> = (0..5)
+            .map(|i| message(i, &format!("word{i} zebra")))
+            .collect();
+        laptop
+            .transaction(|a| {
+                a.apply_own(
+                    &laptop_origin,
+                    &session("s1", "first"),
+                    &messages,
+                    &[],
+                    false,
+                )
+                .map(|_| ())
+            })
+            .unwrap();
+
+        let out = sync(&mut laptop, "laptop-0a0b0c", 1, &shared, 10_000);
+        assert!(
+            out.quarantined.is_empty() && out.deferred.is_empty(),
+            "{out:?}"
+        );
+        let out = sync(&mut browser, "web-0d0e0f", 2, &shared, 11_000);
+        assert!(
+            out.quarantined.is_empty() && out.deferred.is_empty(),
+            "{out:?}"
+        );
+
+        let listed = browser.sessions(&SessionFilter::default()).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, "laptop-0a0b0c~s1");
+        let gid: SessionGid = listed[0].id.parse().unwrap();
+        assert_eq!(
+            browser.messages(&gid, 0).unwrap(),
+            laptop.messages(&gid, 0).unwrap()
+        );
+        assert_eq!(browser.search("zebra", 10).unwrap().len(), 5);
+
+        // A curation made in the browser reaches the laptop.
+        let me = origin("web-0d0e0f");
+        browser
+            .edit(
+                &me,
+                12_000,
+                &gid,
+                Op::Rename {
+                    name: "from the browser".into(),
+                },
+            )
+            .unwrap();
+        browser.edit(&me, 12_001, &gid, Op::Star).unwrap();
+        sync(&mut browser, "web-0d0e0f", 2, &shared, 13_000);
+        sync(&mut laptop, "laptop-0a0b0c", 1, &shared, 14_000);
+        let seen = &laptop.sessions(&SessionFilter::default()).unwrap()[0];
+        assert_eq!(seen.display_name, "from the browser");
+        assert!(seen.starred);
+        // Nothing left to publish, nothing left to fetch: a second run changes nothing.
+        assert!(browser.unpublished_events().unwrap().is_empty());
+    }
+}

@@ -7,15 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use agentsync_archive::{Archive, ProblemRow, SyncRun};
-use agentsync_core::sync::engine::{
-    Input, Output, SessionData, StageName, Stages, SyncConfig, SyncEngine, SyncState,
-};
-use agentsync_core::sync::export::ExportState;
-use agentsync_core::sync::import::ImportState;
-use agentsync_core::sync::problem::Disposition;
+use agentsync_archive::{Archive, HostStep, ProblemRow, SyncRun};
+use agentsync_core::sync::engine::{Input, Output, StageName, Stages, SyncConfig, SyncEngine};
 use agentsync_core::sync::store::{Request, Response, StoreId, StoreRequest, answer_one};
-use agentsync_core::{OriginId, OriginKey, SessionGid};
+use agentsync_core::{OriginId, OriginKey};
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
@@ -121,25 +116,10 @@ pub fn run(
         now_ms: options.now_ms,
         target: stores.target.is_some(),
         stages: Stages::ALL,
-        last_sync_ms: archive
-            .last_sync()?
-            .map(|run| u64::try_from(run.finished_ms).unwrap_or(0)),
+        last_sync_ms: archive.last_sync_ms()?,
         heal_every_ms: options.heal_every_ms,
     };
-    let state = SyncState {
-        export: archive.state("export")?,
-        import: archive.state::<ImportState>("import")?.unwrap_or_default(),
-        ledger: archive.ledger()?,
-        clock: archive.clock()?.last(),
-        unpublished: archive.unpublished_events()?,
-        deferred_events: archive.deferred_events()?,
-        revisions: archive
-            .own_revisions()?
-            .into_iter()
-            .map(|(native, revision)| (native, revision.to_string()))
-            .collect(),
-        heal_mark: archive.state("heal")?,
-    };
+    let state = archive.sync_state()?;
     let mut engine: Box<dyn Driver> = match options.engine {
         EngineKind::Native => {
             Box::new(SyncEngine::new(config, state).with_compressor(Box::new(ZstdCompressor)))
@@ -175,21 +155,11 @@ pub fn run(
     report.events_applied = core.events_applied;
     report.requests = core.requests;
     report.shadowed_roots = core.shadowed_roots.clone();
-    if let Some(mark) = &core.heal_mark {
-        archive.set_state("heal", mark)?;
-    }
-
-    let now = i64::try_from(options.now_ms).unwrap_or(i64::MAX);
-    archive.set_problems(&core.problems, now)?;
-    for row in archive.problems()? {
-        if row.state == Disposition::Quarantined {
-            report.quarantined.push(row);
-        } else {
-            report.deferred.push(row);
-        }
-    }
-    report.events_deferred = archive.count_deferred_events()?;
-    report.conflicts = archive.count_conflicts()?;
+    let outcome = archive.finish_sync(&core, options.now_ms)?;
+    report.quarantined = outcome.quarantined;
+    report.deferred = outcome.deferred;
+    report.events_deferred = outcome.events_deferred;
+    report.conflicts = outcome.conflicts;
     let mut recorded = serde_json::to_value(&report)?;
     if let Some(obj) = recorded.as_object_mut() {
         obj.remove("ingest");
@@ -264,53 +234,15 @@ fn drive(
 ) -> Result<agentsync_core::sync::engine::SyncReport> {
     let mut bar: Option<(StageName, Bar)> = None;
     loop {
-        match engine.poll()? {
-            Output::Store(requests) => {
+        let output = engine.poll()?;
+        match archive.take_output(origin, output)? {
+            HostStep::Answer(input) => engine.handle(input)?,
+            HostStep::Store(requests) => {
                 let responses = stores.answer(&requests)?;
                 engine.handle(Input::Store(responses))?;
             }
-            Output::ReadSessions(reads) => {
-                let mut data = Vec::with_capacity(reads.len());
-                for read in reads {
-                    let gid = SessionGid::new(origin.clone(), read.native);
-                    let (session, usage_events) = archive.session_record(&gid)?;
-                    let messages = archive.messages(&gid, read.from_ordinal)?;
-                    data.push(SessionData {
-                        session,
-                        messages,
-                        usage_events,
-                    });
-                }
-                engine.handle(Input::Sessions(data))?;
-            }
-            Output::CheckPresent(gids) => {
-                let answers = gids
-                    .iter()
-                    .map(|g| archive.has_session(g))
-                    .collect::<Result<Vec<bool>, _>>()?;
-                engine.handle(Input::Present(answers))?;
-            }
-            Output::Apply(units) => {
-                for unit in units {
-                    archive.transaction(|a| a.apply_unit(&unit))?;
-                }
-            }
-            Output::Exported { state, published } => {
-                let state: ExportState = *state;
-                archive.transaction(|a| {
-                    a.set_state("export", &state)?;
-                    a.mark_published(&published)
-                })?;
-            }
-            Output::Imported(state) => archive.set_state("import", &*state)?,
-            Output::Replayed(r) => {
-                let clock = agentsync_core::HlcClock::resume(r.clock);
-                archive.transaction(|a| {
-                    a.insert_events(&r.imported, true)?;
-                    a.record_replay(&r.ledger, &clock, &r.replay, &r.offered)
-                })?;
-            }
-            Output::Progress(p) => {
+            HostStep::Stored => {}
+            HostStep::Progress(p) => {
                 if bar.as_ref().is_none_or(|(stage, _)| *stage != p.stage) {
                     if let Some((_, b)) = bar.take() {
                         b.finish();
@@ -321,7 +253,7 @@ fn drive(
                     b.set(p.done, p.total);
                 }
             }
-            Output::Done(report) => {
+            HostStep::Done(report) => {
                 if let Some((_, b)) = bar.take() {
                     b.finish();
                 }

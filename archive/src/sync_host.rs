@@ -1,0 +1,155 @@
+//! The archive's half of a sync run: the engine's state loaded from the archive, and every
+//! engine output that concerns the archive (sessions to read, units to apply, states to keep)
+//! answered or stored here. What is left for a host is its stores: the CLI answers them from
+//! files, sockets and S3; the browser over `fetch`. Every host runs the same small loop:
+//!
+//! ```text
+//! let mut engine = SyncEngine::new(config, archive.sync_state()?);
+//! loop {
+//!     match archive.take_output(&origin, engine.poll()?)? {
+//!         HostStep::Answer(input)   => engine.handle(input)?,
+//!         HostStep::Store(requests) => engine.handle(Input::Store(answer(requests)))?,
+//!         HostStep::Progress(p)     => show(p),
+//!         HostStep::Stored          => {}
+//!         HostStep::Done(report)    => break archive.finish_sync(&report, now_ms)?,
+//!     }
+//! }
+//! ```
+
+use agentsync_core::OriginId;
+use agentsync_core::sync::engine::{self, Input, Output, SessionData, SyncState};
+use agentsync_core::sync::export::ExportState;
+use agentsync_core::sync::import::ImportState;
+use agentsync_core::sync::problem::Disposition;
+use agentsync_core::sync::store::StoreRequest;
+use agentsync_core::{HlcClock, SessionGid};
+
+use crate::Archive;
+use crate::error::Result;
+use crate::sync_state::ProblemRow;
+
+/// What the host does after the archive took an engine output.
+#[derive(Debug)]
+pub enum HostStep {
+    /// Hand this to the engine before polling again.
+    Answer(Input),
+    /// The archive stored what the output carried: poll again.
+    Stored,
+    /// Requests for the host's stores; answer them all, in order, with `Input::Store`.
+    Store(Vec<StoreRequest>),
+    Progress(engine::Progress),
+    Done(Box<engine::SyncReport>),
+}
+
+/// What the archive made of a finished run, for the host's report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    pub quarantined: Vec<ProblemRow>,
+    pub deferred: Vec<ProblemRow>,
+    pub events_deferred: u64,
+    pub conflicts: u64,
+}
+
+impl Archive {
+    /// The engine's persisted state, as the last run left it.
+    pub fn sync_state(&self) -> Result<SyncState> {
+        Ok(SyncState {
+            export: self.state("export")?,
+            import: self.state::<ImportState>("import")?.unwrap_or_default(),
+            ledger: self.ledger()?,
+            clock: self.clock()?.last(),
+            unpublished: self.unpublished_events()?,
+            deferred_events: self.deferred_events()?,
+            revisions: self
+                .own_revisions()?
+                .into_iter()
+                .map(|(native, revision)| (native, revision.to_string()))
+                .collect(),
+            heal_mark: self.state("heal")?,
+        })
+    }
+
+    /// When the last sync ended (for `SyncConfig::last_sync_ms`).
+    pub fn last_sync_ms(&self) -> Result<Option<u64>> {
+        Ok(self
+            .last_sync()?
+            .map(|run| u64::try_from(run.finished_ms).unwrap_or(0)))
+    }
+
+    /// Answers or stores one engine output. Each stored output describes work that has
+    /// landed, so a run stopped anywhere resumes on the next run.
+    pub fn take_output(&mut self, origin: &OriginId, output: Output) -> Result<HostStep> {
+        Ok(match output {
+            Output::Store(requests) => HostStep::Store(requests),
+            Output::ReadSessions(reads) => {
+                let mut data = Vec::with_capacity(reads.len());
+                for read in reads {
+                    let gid = SessionGid::new(origin.clone(), read.native);
+                    let (session, usage_events) = self.session_record(&gid)?;
+                    let messages = self.messages(&gid, read.from_ordinal)?;
+                    data.push(SessionData {
+                        session,
+                        messages,
+                        usage_events,
+                    });
+                }
+                HostStep::Answer(Input::Sessions(data))
+            }
+            Output::CheckPresent(gids) => HostStep::Answer(Input::Present(
+                gids.iter()
+                    .map(|g| self.has_session(g))
+                    .collect::<Result<Vec<bool>>>()?,
+            )),
+            Output::Apply(units) => {
+                for unit in units {
+                    self.transaction(|a| a.apply_unit(&unit))?;
+                }
+                HostStep::Stored
+            }
+            Output::Exported { state, published } => {
+                let state: ExportState = *state;
+                self.transaction(|a| {
+                    a.set_state("export", &state)?;
+                    a.mark_published(&published)
+                })?;
+                HostStep::Stored
+            }
+            Output::Imported(state) => {
+                self.set_state("import", &*state)?;
+                HostStep::Stored
+            }
+            Output::Replayed(r) => {
+                let clock = HlcClock::resume(r.clock);
+                self.transaction(|a| {
+                    a.insert_events(&r.imported, true)?;
+                    a.record_replay(&r.ledger, &clock, &r.replay, &r.offered)
+                })?;
+                HostStep::Stored
+            }
+            Output::Progress(p) => HostStep::Progress(p),
+            Output::Done(report) => HostStep::Done(report),
+        })
+    }
+
+    /// Keeps what a finished run leaves for the next one (self-heal's mark, the artifacts it
+    /// could not use) and sums up what the user should know.
+    pub fn finish_sync(&mut self, report: &engine::SyncReport, now_ms: u64) -> Result<SyncOutcome> {
+        if let Some(mark) = &report.heal_mark {
+            self.set_state("heal", mark)?;
+        }
+        self.set_problems(&report.problems, i64::try_from(now_ms).unwrap_or(i64::MAX))?;
+        let mut outcome = SyncOutcome {
+            events_deferred: self.count_deferred_events()?,
+            conflicts: self.count_conflicts()?,
+            ..SyncOutcome::default()
+        };
+        for row in self.problems()? {
+            if row.state == Disposition::Quarantined {
+                outcome.quarantined.push(row);
+            } else {
+                outcome.deferred.push(row);
+            }
+        }
+        Ok(outcome)
+    }
+}
