@@ -26,6 +26,7 @@ pub mod names;
 pub mod segment;
 pub mod signature;
 pub mod sync;
+pub mod timestamp;
 
 pub use artifact::{Artifact, Encoded};
 pub use checkpoint::{

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 
 use agentsync::store::FolderStore;
-use agentsync::target::{Remote, S3Bucket, S3Settings, Target, aws::Credentials};
+use agentsync::target::{Remote, S3Bucket, S3Settings, Target, aws::Credentials, http_client};
 use agentsync_core::events::{Event, Op};
 use agentsync_core::ledger::SignedEvent;
 use agentsync_core::sync::engine::{
@@ -56,7 +56,9 @@ fn sixteen_racing_writers_of_one_key_have_exactly_one_winner() {
             let barrier = barrier.clone();
             let settings = settings(&moto);
             std::thread::spawn(move || {
-                let mut store = Remote::new(S3Bucket::new("race", "p", settings).unwrap()).unwrap();
+                let mut store =
+                    Remote::new(S3Bucket::new("race", "p", settings, http_client().unwrap()))
+                        .unwrap();
                 barrier.wait();
                 (i, store.put_if_absent(key, &[i; 100]).unwrap())
             })
@@ -75,7 +77,13 @@ fn sixteen_racing_writers_of_one_key_have_exactly_one_winner() {
             .all(|(i, o)| *i == winners[0] || *o == PutOutcome::Differs),
         "every loser is told the key holds other bytes: {outcomes:?}"
     );
-    let mut store = Remote::new(S3Bucket::new("race", "p", settings(&moto)).unwrap()).unwrap();
+    let mut store = Remote::new(S3Bucket::new(
+        "race",
+        "p",
+        settings(&moto),
+        http_client().unwrap(),
+    ))
+    .unwrap();
     assert_eq!(
         store.get(key).unwrap(),
         Some(vec![winners[0]; 100]),
@@ -329,7 +337,8 @@ fn a_no_op_sync_costs_the_same_at_5_and_1000_origins_on_a_real_s3_server() {
                 let bucket = bucket.clone();
                 std::thread::spawn(move || {
                     let mut store: Box<dyn Target> = Box::new(
-                        Remote::new(S3Bucket::new(&bucket, "", settings).unwrap()).unwrap(),
+                        Remote::new(S3Bucket::new(&bucket, "", settings, http_client().unwrap()))
+                            .unwrap(),
                     );
                     for i in (1..origins).filter(|i| i % publishers == w) {
                         let origin: OriginId = format!("host{i:04}-a1").parse().unwrap();
@@ -372,7 +381,13 @@ fn a_no_op_sync_costs_the_same_at_5_and_1000_origins_on_a_real_s3_server() {
         };
         let mut state = SyncState::default();
         let mut mirror = FolderStore::new(scratch.join(&format!("mirror{origins}")));
-        let mut target = Remote::new(S3Bucket::new(&bucket, "", settings(&moto)).unwrap()).unwrap();
+        let mut target = Remote::new(S3Bucket::new(
+            &bucket,
+            "",
+            settings(&moto),
+            http_client().unwrap(),
+        ))
+        .unwrap();
         let catch_up = drive(
             config(T + 10_000),
             &mut state,

@@ -12,7 +12,7 @@ mod fit;
 mod lines;
 pub mod pass;
 mod session;
-pub(crate) mod timestamp;
+use agentsync_core::timestamp;
 pub(crate) mod transcript;
 
 #[cfg(test)]

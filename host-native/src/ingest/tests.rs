@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use agentsync_core::{Manifest, Message, Session, UsageEvent, segment_messages};
 use proptest::prelude::*;
 
-use super::timestamp::parse_rfc3339_ms;
 use super::{ParseReport, ResumeState, claude, codex};
+use agentsync_core::timestamp::parse_rfc3339_ms;
 
 fn fixtures(folder: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -6,32 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use ini::Ini;
 
-/// Access key, secret and optional session token.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub access_key: String,
-    pub secret_key: String,
-    pub session_token: Option<String>,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key", &self.access_key)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Settings {
-    /// A custom endpoint (MinIO, R2, B2, moto); `None`: AWS.
-    pub endpoint: Option<String>,
-    pub region: String,
-    /// `None`: requests go unsigned (a public bucket).
-    pub credentials: Option<Credentials>,
-    /// `https://endpoint/bucket/key` rather than `https://bucket.endpoint/key`.
-    pub path_style: bool,
-}
+pub use agentsync_remote::{Credentials, S3Settings};
 
 /// The variables the settings are read from, so tests can pass their own.
 pub trait Env {
@@ -46,100 +21,99 @@ impl Env for ProcessEnv {
     }
 }
 
-impl S3Settings {
-    pub fn from_env() -> Result<Self> {
-        Self::from(&ProcessEnv)
-    }
+/// The settings as the AWS CLI would read them from this process's environment.
+pub fn settings_from_env() -> Result<S3Settings> {
+    settings_from(&ProcessEnv)
+}
 
-    /// Credentials: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, else
-    /// the profile (`AWS_PROFILE`, default `default`) in `~/.aws/credentials`
-    /// (`AWS_SHARED_CREDENTIALS_FILE`), else in `~/.aws/config` (`AWS_CONFIG_FILE`). Region:
-    /// `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region`, else `us-east-1`. Endpoint:
-    /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the profile's `endpoint_url`. Addressing:
-    /// `AGENTSYNC_S3_ADDRESSING` = `path` or `virtual`; by default path-style with a custom
-    /// endpoint, virtual-hosted on AWS.
-    pub fn from(env: &dyn Env) -> Result<Self> {
-        let home = env.var("HOME").map(PathBuf::from);
-        let file = |var: &str, name: &str| -> Option<PathBuf> {
-            env.var(var)
-                .map(PathBuf::from)
-                .or_else(|| home.as_ref().map(|h| h.join(".aws").join(name)))
-        };
-        let explicit_profile = env.var("AWS_PROFILE");
-        let profile = explicit_profile.clone().unwrap_or_else(|| "default".into());
-        let credentials_file = load(file("AWS_SHARED_CREDENTIALS_FILE", "credentials"))?;
-        let config_file = load(file("AWS_CONFIG_FILE", "config"))?;
-        let in_credentials = credentials_file
-            .as_ref()
-            .and_then(|f| f.section(Some(profile.as_str())));
-        let config_section = if profile == "default" {
-            "default".to_owned()
-        } else {
-            format!("profile {profile}")
-        };
-        let in_config = config_file
-            .as_ref()
-            .and_then(|f| f.section(Some(config_section.as_str())));
-        if explicit_profile.is_some() && in_credentials.is_none() && in_config.is_none() {
-            bail!("AWS_PROFILE={profile}: no such profile in ~/.aws/credentials or ~/.aws/config");
+/// Credentials: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, else
+/// the profile (`AWS_PROFILE`, default `default`) in `~/.aws/credentials`
+/// (`AWS_SHARED_CREDENTIALS_FILE`), else in `~/.aws/config` (`AWS_CONFIG_FILE`). Region:
+/// `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region`, else `us-east-1`. Endpoint:
+/// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the profile's `endpoint_url`. Addressing:
+/// `AGENTSYNC_S3_ADDRESSING` = `path` or `virtual`; by default path-style with a custom
+/// endpoint, virtual-hosted on AWS.
+pub fn settings_from(env: &dyn Env) -> Result<S3Settings> {
+    let home = env.var("HOME").map(PathBuf::from);
+    let file = |var: &str, name: &str| -> Option<PathBuf> {
+        env.var(var)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(name)))
+    };
+    let explicit_profile = env.var("AWS_PROFILE");
+    let profile = explicit_profile.clone().unwrap_or_else(|| "default".into());
+    let credentials_file = load(file("AWS_SHARED_CREDENTIALS_FILE", "credentials"))?;
+    let config_file = load(file("AWS_CONFIG_FILE", "config"))?;
+    let in_credentials = credentials_file
+        .as_ref()
+        .and_then(|f| f.section(Some(profile.as_str())));
+    let config_section = if profile == "default" {
+        "default".to_owned()
+    } else {
+        format!("profile {profile}")
+    };
+    let in_config = config_file
+        .as_ref()
+        .and_then(|f| f.section(Some(config_section.as_str())));
+    if explicit_profile.is_some() && in_credentials.is_none() && in_config.is_none() {
+        bail!("AWS_PROFILE={profile}: no such profile in ~/.aws/credentials or ~/.aws/config");
+    }
+    let from_profile = |key: &str| -> Option<String> {
+        in_credentials
+            .and_then(|s| s.get(key))
+            .or_else(|| in_config.and_then(|s| s.get(key)))
+            .map(str::to_owned)
+    };
+    let credentials = match (
+        env.var("AWS_ACCESS_KEY_ID"),
+        env.var("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        (Some(access_key), Some(secret_key)) => Some(Credentials {
+            access_key,
+            secret_key,
+            session_token: env.var("AWS_SESSION_TOKEN"),
+        }),
+        (Some(_), None) | (None, Some(_)) => {
+            bail!("set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither")
         }
-        let from_profile = |key: &str| -> Option<String> {
-            in_credentials
-                .and_then(|s| s.get(key))
-                .or_else(|| in_config.and_then(|s| s.get(key)))
-                .map(str::to_owned)
-        };
-        let credentials = match (
-            env.var("AWS_ACCESS_KEY_ID"),
-            env.var("AWS_SECRET_ACCESS_KEY"),
+        (None, None) => match (
+            from_profile("aws_access_key_id"),
+            from_profile("aws_secret_access_key"),
         ) {
             (Some(access_key), Some(secret_key)) => Some(Credentials {
                 access_key,
                 secret_key,
-                session_token: env.var("AWS_SESSION_TOKEN"),
+                session_token: from_profile("aws_session_token"),
             }),
-            (Some(_), None) | (None, Some(_)) => {
-                bail!("set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither")
-            }
-            (None, None) => match (
-                from_profile("aws_access_key_id"),
-                from_profile("aws_secret_access_key"),
-            ) {
-                (Some(access_key), Some(secret_key)) => Some(Credentials {
-                    access_key,
-                    secret_key,
-                    session_token: from_profile("aws_session_token"),
-                }),
-                _ => None,
-            },
-        };
-        let region = env
-            .var("AWS_REGION")
-            .or_else(|| env.var("AWS_DEFAULT_REGION"))
-            .or_else(|| in_config.and_then(|s| s.get("region")).map(str::to_owned))
-            .unwrap_or_else(|| "us-east-1".into());
-        let endpoint = env
-            .var("AWS_ENDPOINT_URL_S3")
-            .or_else(|| env.var("AWS_ENDPOINT_URL"))
-            .or_else(|| {
-                in_config
-                    .and_then(|s| s.get("endpoint_url"))
-                    .map(str::to_owned)
-            })
-            .map(|e| e.trim_end_matches('/').to_owned());
-        let path_style = match env.var("AGENTSYNC_S3_ADDRESSING").as_deref() {
-            Some("path") => true,
-            Some("virtual") => false,
-            Some(other) => bail!("AGENTSYNC_S3_ADDRESSING={other}: use path or virtual"),
-            None => endpoint.is_some(),
-        };
-        Ok(S3Settings {
-            endpoint,
-            region,
-            credentials,
-            path_style,
+            _ => None,
+        },
+    };
+    let region = env
+        .var("AWS_REGION")
+        .or_else(|| env.var("AWS_DEFAULT_REGION"))
+        .or_else(|| in_config.and_then(|s| s.get("region")).map(str::to_owned))
+        .unwrap_or_else(|| "us-east-1".into());
+    let endpoint = env
+        .var("AWS_ENDPOINT_URL_S3")
+        .or_else(|| env.var("AWS_ENDPOINT_URL"))
+        .or_else(|| {
+            in_config
+                .and_then(|s| s.get("endpoint_url"))
+                .map(str::to_owned)
         })
-    }
+        .map(|e| e.trim_end_matches('/').to_owned());
+    let path_style = match env.var("AGENTSYNC_S3_ADDRESSING").as_deref() {
+        Some("path") => true,
+        Some("virtual") => false,
+        Some(other) => bail!("AGENTSYNC_S3_ADDRESSING={other}: use path or virtual"),
+        None => endpoint.is_some(),
+    };
+    Ok(S3Settings {
+        endpoint,
+        region,
+        credentials,
+        path_style,
+    })
 }
 
 fn load(path: Option<PathBuf>) -> Result<Option<Ini>> {
@@ -191,12 +165,12 @@ mod tests {
             Vars(m)
         };
 
-        let s = S3Settings::from(&vars(&[])).unwrap();
+        let s = settings_from(&vars(&[])).unwrap();
         assert_eq!(s.credentials.as_ref().unwrap().access_key, "D");
         assert_eq!(s.region, "eu-west-1");
         assert_eq!((s.endpoint, s.path_style), (None, false));
 
-        let s = S3Settings::from(&vars(&[("AWS_PROFILE", "work")])).unwrap();
+        let s = settings_from(&vars(&[("AWS_PROFILE", "work")])).unwrap();
         let c = s.credentials.unwrap();
         assert_eq!(
             (c.access_key.as_str(), c.session_token.as_deref()),
@@ -206,7 +180,7 @@ mod tests {
         assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert!(s.path_style, "a custom endpoint is path-style by default");
 
-        let s = S3Settings::from(&vars(&[
+        let s = settings_from(&vars(&[
             ("AWS_PROFILE", "work"),
             ("AWS_ACCESS_KEY_ID", "E"),
             ("AWS_SECRET_ACCESS_KEY", "ES"),
@@ -221,9 +195,9 @@ mod tests {
         assert_eq!(s.endpoint.as_deref(), Some("http://b"));
         assert!(!s.path_style);
 
-        let err = S3Settings::from(&vars(&[("AWS_PROFILE", "nope")])).unwrap_err();
+        let err = settings_from(&vars(&[("AWS_PROFILE", "nope")])).unwrap_err();
         assert!(err.to_string().contains("no such profile"), "{err}");
-        let err = S3Settings::from(&vars(&[("AWS_ACCESS_KEY_ID", "only")])).unwrap_err();
+        let err = settings_from(&vars(&[("AWS_ACCESS_KEY_ID", "only")])).unwrap_err();
         assert!(err.to_string().contains("both"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -3,9 +3,7 @@
 //! everything, a target only lists, gets, puts if absent, replaces and deletes.
 
 pub mod aws;
-mod http_peer;
 mod remote;
-mod s3;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -15,11 +13,8 @@ use anyhow::{Result, bail};
 
 use crate::store::FolderStore;
 
-pub use aws::S3Settings;
-pub use http_peer::HttpPeer;
-pub use remote::Remote;
-pub use remote::install_crypto;
-pub use s3::S3Bucket;
+pub use agentsync_remote::{HttpPeer, S3Bucket, S3Settings};
+pub use remote::{Remote, http_client, install_crypto};
 
 /// A target as the user names it: a path, `http(s)://host:port`, or `s3://bucket/prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,18 +99,36 @@ impl Target for FolderStore {
     }
 }
 
+/// The token for HTTP targets: `$AGENTSYNC_TOKEN`, else the config's `http.token`.
+fn http_peer_token(config_token: Option<&str>) -> Option<String> {
+    std::env::var("AGENTSYNC_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .or_else(|| config_token.map(str::to_owned))
+}
+
 /// Opens a target for a sync, GC or verify. `http_token`: the config's token for HTTP peers
 /// (`$AGENTSYNC_TOKEN` wins).
 pub fn open(spec: &TargetSpec, http_token: Option<&str>) -> Result<Box<dyn Target>> {
     Ok(match spec {
         TargetSpec::Folder(p) => Box::new(FolderStore::new(p)),
-        TargetSpec::Http(url) => Box::new(Remote::new(HttpPeer::new(
-            url,
-            http_peer::token(http_token),
-        )?)?),
+        TargetSpec::Http(url) => {
+            let Some(token) = http_peer_token(http_token) else {
+                bail!(
+                    "{url}: an HTTP target needs the peer's token (set $AGENTSYNC_TOKEN, or \
+                     `token` under [http] in the config; `agentsync serve` prints it)"
+                );
+            };
+            Box::new(Remote::new(HttpPeer::new(url, token, http_client()?))?)
+        }
         TargetSpec::S3 { bucket, prefix } => {
-            let settings = S3Settings::from_env()?;
-            Box::new(Remote::new(S3Bucket::new(bucket, prefix, settings)?)?)
+            let settings = aws::settings_from_env()?;
+            Box::new(Remote::new(S3Bucket::new(
+                bucket,
+                prefix,
+                settings,
+                http_client()?,
+            ))?)
         }
     })
 }

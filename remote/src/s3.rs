@@ -9,7 +9,6 @@
 use std::time::SystemTime;
 
 use agentsync_core::sync::store::{Bounded, ListPage, Listing, PutOutcome};
-use anyhow::Result;
 use aws_credential_types::Credentials as AwsCredentials;
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
@@ -20,9 +19,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::aws::S3Settings;
-use super::http_peer::{KEY_PATH, read_bounded};
-use super::remote::{Failure, RemoteClient, http_client};
+use crate::{Failure, KEY_PATH, RemoteClient, read_bounded};
 
 /// Query values: everything but the unreserved characters is escaped (SigV4's rule).
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -30,6 +27,33 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+/// Access key, secret and optional session token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key: String,
+    pub secret_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    /// A custom endpoint (MinIO, R2, B2, moto); `None`: AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// `None`: requests go unsigned (a public bucket).
+    pub credentials: Option<Credentials>,
+    /// `https://endpoint/bucket/key` rather than `https://bucket.endpoint/key`.
+    pub path_style: bool,
+}
 
 pub struct S3Bucket {
     bucket: String,
@@ -43,7 +67,8 @@ pub struct S3Bucket {
 }
 
 impl S3Bucket {
-    pub fn new(bucket: &str, prefix: &str, settings: S3Settings) -> Result<Self> {
+    /// `client`: natively one with timeouts and no redirects; in a browser a plain one.
+    pub fn new(bucket: &str, prefix: &str, settings: S3Settings, client: reqwest::Client) -> Self {
         let endpoint = settings
             .endpoint
             .clone()
@@ -58,13 +83,13 @@ impl S3Bucket {
             "" => String::new(),
             p => format!("{p}/"),
         };
-        Ok(S3Bucket {
+        S3Bucket {
             bucket: bucket.to_owned(),
             prefix,
             settings,
             base,
-            client: http_client()?,
-        })
+            client,
+        }
     }
 
     fn object_url(&self, key: &str) -> String {
@@ -106,7 +131,7 @@ impl S3Bucket {
             .identity(&identity)
             .region(&self.settings.region)
             .name("s3")
-            .time(SystemTime::now())
+            .time(now())
             .settings(settings)
             .build()
             .map_err(|e| Failure::permanent(format!("signing: {e}")))?
@@ -198,6 +223,13 @@ struct Object {
     last_modified: Option<String>,
     #[serde(default)]
     size: u64,
+}
+
+impl S3Bucket {
+    /// `s3://bucket/prefix`, for messages.
+    pub fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
 }
 
 impl RemoteClient for S3Bucket {
@@ -307,7 +339,18 @@ fn xml_field(xml: &str, name: &str) -> Option<String> {
 
 /// S3's `LastModified` (RFC 3339, UTC) as milliseconds since the epoch.
 fn rfc3339_ms(text: &str) -> Option<u64> {
-    crate::ingest::timestamp::parse_rfc3339_ms(text).and_then(|ms| u64::try_from(ms).ok())
+    agentsync_core::timestamp::parse_rfc3339_ms(text).and_then(|ms| u64::try_from(ms).ok())
+}
+
+/// The signing time. `SystemTime::now()` panics in a browser: the page's clock is `Date.now()`.
+#[cfg(not(target_arch = "wasm32"))]
+fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(js_sys::Date::now() as u64)
 }
 
 #[cfg(test)]

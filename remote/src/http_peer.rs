@@ -1,4 +1,4 @@
-//! Another machine's `agentsync serve` as a target. The protocol (see `crate::serve`):
+//! Another machine's `agentsync serve` as a target. The protocol (served by the CLI's `agentsync serve`):
 //!
 //! ```text
 //! GET    /v1/list?prefix=P&start_after=S   → 200 JSON {"entries":[{key,modified_ms,size}],"truncated":b}
@@ -12,28 +12,10 @@
 //! Every request carries `Authorization: Bearer TOKEN`.
 
 use agentsync_core::sync::store::{Bounded, ListPage, PutOutcome};
-use anyhow::{Result, bail};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 use reqwest::StatusCode;
 
-use super::remote::{Failure, RemoteClient, http_client};
-
-/// What a key keeps unescaped in a URL path: its own separators and the characters artifact
-/// keys are made of.
-pub const KEY_PATH: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'/')
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// The token for HTTP targets: `$AGENTSYNC_TOKEN`, else the config's `http.token`.
-pub fn token(config_token: Option<&str>) -> Option<String> {
-    std::env::var("AGENTSYNC_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .or_else(|| config_token.map(str::to_owned))
-}
+use crate::{Failure, KEY_PATH, RemoteClient, read_bounded};
 
 pub struct HttpPeer {
     base: String,
@@ -42,18 +24,12 @@ pub struct HttpPeer {
 }
 
 impl HttpPeer {
-    pub fn new(base: &str, token: Option<String>) -> Result<Self> {
-        let Some(token) = token else {
-            bail!(
-                "{base}: an HTTP target needs the peer's token (set $AGENTSYNC_TOKEN, or \
-                 `token` under [http] in the config; `agentsync serve` prints it)"
-            );
-        };
-        Ok(HttpPeer {
+    pub fn new(base: &str, token: String, client: reqwest::Client) -> Self {
+        HttpPeer {
             base: base.trim_end_matches('/').to_owned(),
             token,
-            client: http_client()?,
-        })
+            client,
+        }
     }
 
     fn object_url(&self, key: &str) -> String {
@@ -154,30 +130,4 @@ impl RemoteClient for HttpPeer {
     fn can_delete(&self) -> bool {
         false
     }
-}
-
-/// Reads a body of at most `max_bytes`, refusing a larger one before reading it when the
-/// length is announced, and as soon as it passes the bound otherwise.
-pub async fn read_bounded(
-    mut response: reqwest::Response,
-    max_bytes: u64,
-) -> Result<Bounded, Failure> {
-    if let Some(length) = response.content_length()
-        && length > max_bytes
-    {
-        return Ok(Bounded::TooLarge(length));
-    }
-    // The announced length is a hint from the network: preallocate at most 1 MiB of it.
-    let mut out = Vec::with_capacity(
-        response
-            .content_length()
-            .map_or(0, |l| usize::try_from(l.min(1 << 20)).unwrap_or(0)),
-    );
-    while let Some(chunk) = response.chunk().await.map_err(|e| Failure::of(&e))? {
-        out.extend_from_slice(&chunk);
-        if out.len() as u64 > max_bytes {
-            return Ok(Bounded::TooLarge(out.len() as u64));
-        }
-    }
-    Ok(Bounded::Bytes(out))
 }
