@@ -8,7 +8,7 @@
 use agentsync_core::ledger::SignedEvent;
 use agentsync_core::ledger::{Entry, PinValue, Register, Value};
 use agentsync_core::{
-    Field, Hlc, HlcClock, LedgerState, Op, OriginId, Projection, Replay, SessionGid,
+    Anchor, Field, Hlc, HlcClock, LedgerState, Op, OriginId, Projection, Replay, SessionGid,
 };
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -129,6 +129,20 @@ impl Archive {
             a.save_ledger(&ledger, &clock)?;
             Ok(Some(event))
         })
+    }
+
+    /// A pin's anchor for message `ordinal`: its source uuid, with the ordinal as fallback.
+    pub fn pin_anchor(&self, session: &SessionGid, ordinal: u64) -> Result<Anchor> {
+        match self.messages(session, ordinal)?.into_iter().next() {
+            Some(message) if message.ordinal == ordinal => Ok(Anchor {
+                source_uuid: message.source_uuid,
+                ordinal: Some(ordinal),
+            }),
+            _ => Err(ArchiveError::NoSuchMessage {
+                session: session.clone(),
+                ordinal,
+            }),
+        }
     }
 
     /// Drops one of this machine's unpublished edits (named by its HLC or event id): an edit

@@ -26,6 +26,8 @@ pub enum ArchiveError {
     },
     #[error("the stored signing key is not 32 bytes: the identity table was edited by hand")]
     BadIdentity,
+    #[error("session {session} has no message #{ordinal}")]
+    NoSuchMessage { session: SessionGid, ordinal: u64 },
     #[error("session {0} was purged")]
     Purged(SessionGid),
     #[error("no unpublished edit of this machine at {0} (see `status`, or `sync` output)")]

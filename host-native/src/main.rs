@@ -405,13 +405,13 @@ fn run(cli: Cli) -> Result<Option<Output>> {
             note,
         } => curate::edit(&ctx, &[session], |archive, gid| {
             Ok(vec![Op::Pin {
-                anchor: curate::anchor(archive, gid, ordinal)?,
+                anchor: archive.pin_anchor(gid, ordinal)?,
                 note: note.clone(),
             }])
         })?,
         Command::Unpin { session, ordinal } => curate::edit(&ctx, &[session], |archive, gid| {
             Ok(vec![Op::Unpin {
-                anchor: curate::anchor(archive, gid, ordinal)?,
+                anchor: archive.pin_anchor(gid, ordinal)?,
             }])
         })?,
         Command::Tag { session, changes } => {

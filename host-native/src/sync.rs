@@ -247,7 +247,7 @@ fn drive(
                     if let Some((_, b)) = bar.take() {
                         b.finish();
                     }
-                    bar = Some((p.stage, progress.bar(stage_label(p.stage), p.total)));
+                    bar = Some((p.stage, progress.bar(p.stage.label(), p.total)));
                 }
                 if let Some((_, b)) = &bar {
                     b.set(p.done, p.total);
@@ -260,16 +260,5 @@ fn drive(
                 return Ok(*report);
             }
         }
-    }
-}
-
-fn stage_label(stage: StageName) -> &'static str {
-    match stage {
-        StageName::Export => "export",
-        StageName::Exchange => "exchange",
-        StageName::Heal => "heal",
-        StageName::Import => "import",
-        StageName::FallbackImport => "import (target)",
-        StageName::Replay => "replay",
     }
 }

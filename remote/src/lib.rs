@@ -75,24 +75,36 @@ impl Failure {
 
     /// A reqwest error: everything that never reached an answer (connect, timeout, a body cut
     /// off) may succeed on a retry. In a browser, `fetch` says only that it failed: the
-    /// endpoint is down, or refused the page by CORS.
+    /// endpoint is down, or its CORS rule refused the page.
     pub fn of(e: &reqwest::Error) -> Self {
-        let mut reason = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            reason.push_str(&format!(": {s}"));
-            source = s.source();
-        }
         #[cfg(target_arch = "wasm32")]
-        let unreachable = e.is_request() && e.status().is_none();
+        let (reason, unreachable) = {
+            // `fetch` gives a bare TypeError with a JavaScript stack: name the host instead.
+            let host = e
+                .url()
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_else(|| "the endpoint".to_owned());
+            let unreachable = e.status().is_none() && !e.is_builder();
+            let reason = if unreachable {
+                format!(
+                    "{host} cannot be reached from this page: it is down, or the bucket's CORS \
+                     rule does not allow this page's origin (see docs/s3.md)"
+                )
+            } else {
+                e.to_string()
+            };
+            (reason, unreachable)
+        };
         #[cfg(not(target_arch = "wasm32"))]
-        let unreachable = e.is_connect();
-        if cfg!(target_arch = "wasm32") && unreachable {
-            reason.push_str(
-                " (the endpoint cannot be reached, or its CORS rule does not allow this page: \
-                 see docs/s3.md)",
-            );
-        }
+        let (reason, unreachable) = {
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                reason.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            (reason, e.is_connect())
+        };
         Failure {
             reason,
             transient: !e.is_builder() && !e.is_redirect(),

@@ -184,6 +184,20 @@ pub enum StageName {
     Replay,
 }
 
+impl StageName {
+    /// The stage as progress bars name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            StageName::Export => "export",
+            StageName::Exchange => "exchange",
+            StageName::Heal => "heal",
+            StageName::Import => "import",
+            StageName::FallbackImport => "import (target)",
+            StageName::Replay => "replay",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     pub stage: StageName,

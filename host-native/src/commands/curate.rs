@@ -2,7 +2,7 @@
 //! the next sync.
 
 use agentsync_archive::Archive;
-use agentsync_core::{Anchor, Op, SessionGid};
+use agentsync_core::{Op, SessionGid};
 use anyhow::{Result, bail};
 use serde_json::json;
 
@@ -69,20 +69,6 @@ pub fn drop_edit(ctx: &Context, hlc: &str) -> Result<Output> {
         }),
         text,
     )
-}
-
-/// A pin's anchor: the message's source uuid, with its ordinal as fallback.
-pub fn anchor(archive: &Archive, gid: &SessionGid, ordinal: u64) -> Result<Anchor> {
-    let Some(message) = archive.messages(gid, ordinal)?.into_iter().next() else {
-        bail!("session {gid} has no message #{ordinal}");
-    };
-    if message.ordinal != ordinal {
-        bail!("session {gid} has no message #{ordinal}");
-    }
-    Ok(Anchor {
-        source_uuid: message.source_uuid,
-        ordinal: Some(ordinal),
-    })
 }
 
 /// `+tag` adds, `-tag` removes, a bare `tag` adds.

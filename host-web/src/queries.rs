@@ -1,0 +1,270 @@
+//! The page's questions and edits, answered from the archive in JSON: the same queries the
+//! CLI's `sessions`, `search`, `show`, `status` and curation commands use.
+
+use agentsync_archive::{Archive, SessionFilter};
+use agentsync_core::{Op, OriginId, SessionGid};
+use anyhow::{Context as _, Result, bail};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SessionsRequest {
+    pub starred: bool,
+    pub trashed: bool,
+    pub tag: Option<String>,
+    pub origin: Option<String>,
+    pub limit: Option<u64>,
+}
+
+pub fn sessions(archive: &Archive, request: SessionsRequest) -> Result<Value> {
+    let filter = SessionFilter {
+        search: None,
+        starred: request.starred,
+        trashed: request.trashed,
+        tag: request.tag.filter(|t| !t.is_empty()),
+        origin: request.origin.filter(|o| !o.is_empty()),
+        limit: request.limit,
+    };
+    Ok(serde_json::to_value(archive.sessions(&filter)?)?)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchRequest {
+    pub query: String,
+    #[serde(default)]
+    pub limit: Option<u64>,
+}
+
+pub fn search(archive: &Archive, request: SearchRequest) -> Result<Value> {
+    if request.query.trim().is_empty() {
+        return Ok(json!([]));
+    }
+    let hits = archive.search(&request.query, request.limit.unwrap_or(100).min(1000))?;
+    Ok(serde_json::to_value(hits)?)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SessionRequest {
+    pub id: String,
+}
+
+/// A session with its messages, pins and the conflicts on its fields.
+pub fn session(archive: &Archive, request: SessionRequest) -> Result<Value> {
+    let gid = resolve(archive, &request.id)?;
+    let mut detail = serde_json::to_value(archive.session_detail(&gid)?)?;
+    detail["conflicts"] = serde_json::to_value(archive.conflicts(Some(&gid))?)?;
+    Ok(detail)
+}
+
+/// The machines of the fleet as this archive knows them, and what the last sync could not use.
+pub fn machines(archive: &Archive) -> Result<Value> {
+    Ok(json!({
+        "origins": archive.origin_counts()?,
+        "problems": archive.problems()?,
+        "conflicts": archive.count_conflicts()?,
+        "unpublished": archive.unpublished_events()?.len(),
+        "last_sync": archive.last_sync()?,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CurateRequest {
+    pub id: String,
+    pub op: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+/// One edit by this browser: recorded at once, published by the next sync.
+pub fn curate(
+    archive: &mut Archive,
+    origin: &OriginId,
+    now_ms: u64,
+    request: CurateRequest,
+) -> Result<Value> {
+    let gid = resolve(archive, &request.id)?;
+    let value = request.value;
+    let ordinal = || -> Result<u64> {
+        value
+            .trim()
+            .parse()
+            .with_context(|| format!("{value:?} is not a message number"))
+    };
+    let op = match request.op.as_str() {
+        "rename" => Op::Rename {
+            name: value.trim().to_owned(),
+        },
+        "star" => Op::Star,
+        "unstar" => Op::Unstar,
+        "trash" => Op::Trash,
+        "restore" => Op::Restore,
+        "tag" | "untag" => {
+            let tag = value.trim().to_owned();
+            if tag.is_empty() {
+                bail!("a tag cannot be empty");
+            }
+            if request.op == "tag" {
+                Op::TagAdd { tag }
+            } else {
+                Op::TagRemove { tag }
+            }
+        }
+        "note" => Op::SetNote {
+            note: value.clone(),
+        },
+        "pin" => Op::Pin {
+            anchor: archive.pin_anchor(&gid, ordinal()?)?,
+            note: String::new(),
+        },
+        "unpin" => Op::Unpin {
+            anchor: archive.pin_anchor(&gid, ordinal()?)?,
+        },
+        other => bail!(
+            "unknown edit {other:?} (rename, star, unstar, trash, restore, tag, untag, note, pin, unpin)"
+        ),
+    };
+    let event = archive.edit(origin, now_ms, &gid, op)?;
+    Ok(json!({ "changed": event.is_some() }))
+}
+
+fn resolve(archive: &Archive, id: &str) -> Result<SessionGid> {
+    Ok(archive.resolve(id)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use agentsync_core::{Message, NativeId, Session};
+
+    use super::*;
+
+    fn archive_with_one_session() -> (Archive, OriginId) {
+        let mut archive = Archive::open_in_memory().unwrap();
+        let origin: OriginId = "laptop-0a0b0c".parse().unwrap();
+        let session = Session {
+            native_id: "s1".parse::<NativeId>().unwrap(),
+            agent: "claude-code".into(),
+            parser: "claude".into(),
+            project: "demo".into(),
+            title: String::new(),
+            first_message: "hello zebra 0".into(),
+            cwd: String::new(),
+            git_branch: String::new(),
+            started_ms: Some(1_700_000_000_000),
+            ended_ms: None,
+            parent_session: String::new(),
+            relationship: String::new(),
+            user_message_count: 3,
+        };
+        let messages: Vec<Message> = (0..3)
+            .map(|i| Message {
+                ordinal: i,
+                role: "user".into(),
+                content: format!("hello zebra {i}"),
+                ..Message::default()
+            })
+            .collect();
+        archive
+            .transaction(|a| {
+                a.apply_own(&origin, &session, &messages, &[], false)
+                    .map(|_| ())
+            })
+            .unwrap();
+        (archive, origin)
+    }
+
+    fn curate_one(archive: &mut Archive, me: &OriginId, op: &str, value: &str) -> Result<Value> {
+        curate(
+            archive,
+            me,
+            1_000,
+            CurateRequest {
+                id: "laptop-0a0b0c~s1".into(),
+                op: op.into(),
+                value: value.into(),
+            },
+        )
+    }
+
+    #[test]
+    fn the_page_lists_searches_reads_and_edits() {
+        let (mut archive, _) = archive_with_one_session();
+        let me: OriginId = "web-0d0e0f".parse().unwrap();
+        let listed = sessions(&archive, SessionsRequest::default()).unwrap();
+        assert_eq!(listed.as_array().unwrap().len(), 1);
+        let hits = search(
+            &archive,
+            SearchRequest {
+                query: "zebra".into(),
+                limit: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(hits.as_array().unwrap().len(), 3);
+        assert!(hits[0]["snippet"].as_str().unwrap().contains("[zebra]"));
+
+        assert_eq!(
+            curate_one(&mut archive, &me, "star", "").unwrap()["changed"],
+            true
+        );
+        assert_eq!(
+            curate_one(&mut archive, &me, "star", "").unwrap()["changed"],
+            false
+        );
+        curate_one(&mut archive, &me, "rename", "named in the page").unwrap();
+        curate_one(&mut archive, &me, "pin", "2").unwrap();
+        curate_one(&mut archive, &me, "tag", "keep").unwrap();
+        let detail = session(
+            &archive,
+            SessionRequest {
+                id: "laptop-0a0b0c~s1".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(detail["display_name"], "named in the page");
+        assert_eq!(detail["starred"], true);
+        assert_eq!(detail["tags"], json!(["keep"]));
+        assert_eq!(detail["pins"][0]["ordinal"], 2);
+        assert_eq!(detail["messages"].as_array().unwrap().len(), 3);
+        assert_eq!(detail["conflicts"], json!([]));
+        assert_eq!(machines(&archive).unwrap()["unpublished"], 4);
+
+        let starred = sessions(
+            &archive,
+            SessionsRequest {
+                starred: true,
+                ..SessionsRequest::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(starred.as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bad_edits_are_refused_with_a_reason_and_record_nothing() {
+        let (mut archive, _) = archive_with_one_session();
+        let me: OriginId = "web-0d0e0f".parse().unwrap();
+        let long_name = "x".repeat(2_000);
+        let cases = [
+            ("rename", long_name.as_str(), "bytes"),
+            ("pin", "7", "no message #7"),
+            ("pin", "two", "not a message number"),
+            ("tag", " ", "empty"),
+            ("explode", "", "unknown edit"),
+        ];
+        for (op, value, expected) in cases {
+            let err = curate_one(&mut archive, &me, op, value).unwrap_err();
+            let text = format!("{err:#}");
+            assert!(text.contains(expected), "{op} {value:?}: {text}");
+        }
+        assert!(archive.unpublished_events().unwrap().is_empty());
+        let err = session(
+            &archive,
+            SessionRequest {
+                id: "nobody~x".into(),
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no session"), "{err}");
+    }
+}
