@@ -51,6 +51,17 @@ fn native_and_wasm_print_identical_result_lines() {
         assert_eq!(n, w, "native and wasm result lines differ");
     }
     assert_eq!(native_text, wasm_text);
+    // The browser's conformance test (host-web/tests/conformance.rs) compares its lines with
+    // this file, so it must hold exactly what the native core prints.
+    let golden = vectors_dir().join("results.jsonl");
+    if std::env::var_os("UPDATE_VECTORS").is_some() {
+        std::fs::write(&golden, &native_text).unwrap();
+    }
+    let kept = std::fs::read_to_string(&golden).unwrap_or_default();
+    assert!(
+        kept == native_text,
+        "tests/vectors/results.jsonl is stale: rerun this test with UPDATE_VECTORS=1"
+    );
     for line in native_text.lines() {
         let result: Value = serde_json::from_str(line).unwrap();
         assert!(result["name"].is_string(), "{line}");

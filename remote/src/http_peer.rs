@@ -68,7 +68,7 @@ impl RemoteClient for HttpPeer {
             .query(&query)
             .send()
             .await
-            .map_err(|e| Failure::of(&e))?;
+            .map_err(|e| Failure::of_request(&e, &self.base))?;
         if response.status() != StatusCode::OK {
             return Err(failed(response).await);
         }
@@ -82,7 +82,7 @@ impl RemoteClient for HttpPeer {
             .request(reqwest::Method::GET, &self.object_url(key))
             .send()
             .await
-            .map_err(|e| Failure::of(&e))?;
+            .map_err(|e| Failure::of_request(&e, &self.base))?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(Bounded::Missing),
             StatusCode::OK => read_bounded(response, max_bytes).await,
@@ -96,7 +96,7 @@ impl RemoteClient for HttpPeer {
             .body(bytes.to_vec())
             .send()
             .await
-            .map_err(|e| Failure::of(&e))?;
+            .map_err(|e| Failure::of_request(&e, &self.base))?;
         match response.status() {
             StatusCode::CREATED => Ok(PutOutcome::Created),
             StatusCode::OK => Ok(PutOutcome::Exists),
@@ -112,7 +112,7 @@ impl RemoteClient for HttpPeer {
             .body(bytes.to_vec())
             .send()
             .await
-            .map_err(|e| Failure::of(&e))?;
+            .map_err(|e| Failure::of_request(&e, &self.base))?;
         match response.status() {
             // 409: the peer's copy verifies (another machine healed it, or this very request
             // was answered before and retried): the key holds a good copy either way.

@@ -77,13 +77,20 @@ impl Failure {
     /// off) may succeed on a retry. In a browser, `fetch` says only that it failed: the
     /// endpoint is down, or its CORS rule refused the page.
     pub fn of(e: &reqwest::Error) -> Self {
+        Self::of_request(e, "")
+    }
+
+    /// [`Failure::of`] for a request sent to `url`, which a browser's message names.
+    pub fn of_request(e: &reqwest::Error, url: &str) -> Self {
         #[cfg(target_arch = "wasm32")]
         let (reason, unreachable) = {
             // `fetch` gives a bare TypeError with a JavaScript stack: name the host instead.
-            let host = e
-                .url()
-                .map(|u| u.origin().ascii_serialization())
-                .unwrap_or_else(|| "the endpoint".to_owned());
+            let host = match url.split_once("://") {
+                Some((scheme, rest)) => {
+                    format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest))
+                }
+                None => "the endpoint".to_owned(),
+            };
             let unreachable = e.status().is_none() && !e.is_builder();
             let reason = if unreachable {
                 format!(
@@ -97,6 +104,7 @@ impl Failure {
         };
         #[cfg(not(target_arch = "wasm32"))]
         let (reason, unreachable) = {
+            let _ = url; // reqwest's own message names it natively
             let mut reason = e.to_string();
             let mut source = std::error::Error::source(e);
             while let Some(s) = source {

@@ -164,7 +164,10 @@ impl S3Bucket {
         if !body.is_empty() {
             builder = builder.body(body.to_vec());
         }
-        builder.send().await.map_err(|e| Failure::of(&e))
+        builder
+            .send()
+            .await
+            .map_err(|e| Failure::of_request(&e, url))
     }
 
     async fn failed(&self, what: &str, response: reqwest::Response) -> Failure {
