@@ -319,7 +319,8 @@ function parseRoute() {
   }
   if (path === '/search') return { view: 'search', query: q.get('q') || '' };
   if (path === '/machines') return { view: 'machines' };
-  if (path === '/settings') return { view: 'settings' };
+  // A link may fill in the form (never a secret): #/settings?endpoint=…&bucket=…&prefix=…
+  if (path === '/settings') return { view: 'settings', prefill: Object.fromEntries(q) };
   return { view: 'list' };
 }
 
@@ -1213,6 +1214,10 @@ function renderSettings() {
     set('bucket', s.bucket);
     set('prefix', s.prefix);
     set('access_key_id', s.access_key_id);
+  }
+  const prefill = parseRoute().prefill || {};
+  for (const name of ['endpoint', 'region', 'bucket', 'prefix', 'access_key_id']) {
+    if (prefill[name] != null) set(name, prefill[name]);
   }
   set('secret_access_key', '');
   form.elements.secret_access_key.placeholder = s?.has_secret ? 'stored (leave empty to keep it)' : '';

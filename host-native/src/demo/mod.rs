@@ -239,7 +239,7 @@ fn render(report: &DemoReport, sessions: &str, conflicts: &str, _json: bool) -> 
         .map(|m| m.data_dir.as_str())
         .unwrap_or_default();
     text.push_str(&format!(
-        "\nLook around:\n  agentsync --data-dir {laptop} sessions\n  agentsync --data-dir {laptop} show {CONTESTED}\n  agentsync --data-dir {laptop} search csv\n  agentsync --data-dir {laptop} status\n(`agentsync serve` will show it in a browser once the viewer lands.)\n"
+        "\nLook around:\n  agentsync --data-dir {laptop} sessions\n  agentsync --data-dir {laptop} show {CONTESTED}\n  agentsync --data-dir {laptop} search csv\n  agentsync --data-dir {laptop} status\n(scripts/demo goes on to show this archive in the browser viewer, from an S3 bucket.)\n"
     ));
     text
 }
