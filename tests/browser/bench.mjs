@@ -1,0 +1,93 @@
+// The browser viewer's timings (docs/benchmarks.md, "Browser viewer"), in headless Chromium
+// against a real S3 server on loopback. Started by scripts/bench-viewer, which has put an
+// archive of EXPECT_SESSIONS sessions into the bucket. Environment: DIST, S3_ENDPOINT,
+// S3_BUCKET, S3_PREFIX, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, EXPECT_SESSIONS, WORDS (words
+// to search, comma-separated). Prints one JSON object:
+//
+//   cold_ms    first visit: Connect pressed → the whole archive synced and listed
+//   warm_ms    a reload: navigation → the list shown from OPFS (before the background sync)
+//   search_ms  each word: typed → hits shown (median and max over the words)
+//   sync_ms    the page's own first sync, as its status line reports it done
+
+import { chromium } from 'playwright-core';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serveStatic } from './static-server.mjs';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const expected = Number(env('EXPECT_SESSIONS'));
+const words = env('WORDS').split(',');
+const listed = () => {
+  const el = document.getElementById('list-count');
+  const n = el ? parseInt(el.textContent.replace(/,/g, ''), 10) : 0;
+  return n;
+};
+
+const server = await serveStatic(env('DIST'));
+const profile = await mkdtemp(join(tmpdir(), 'agentsync-bench-profile-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const result = { sessions: expected };
+try {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  const q = new URLSearchParams({
+    endpoint: env('S3_ENDPOINT'), bucket: env('S3_BUCKET'), prefix: process.env.S3_PREFIX || '',
+    access_key_id: env('AWS_ACCESS_KEY_ID'),
+  });
+  await page.goto(`${server.url}#/settings?${q}`);
+  await page.fill('[data-testid="secret"]', env('AWS_SECRET_ACCESS_KEY'));
+  const syncDone = () => {
+    const s = document.querySelector('[data-testid="sync-status"]');
+    return s && (s.dataset.state === 'ok' || s.dataset.state === 'error' || s.dataset.state === 'offline');
+  };
+
+  let t0 = Date.now();
+  await page.click('[data-testid="connect"]');
+  await page.waitForFunction(syncDone, null, { timeout: 1_800_000, polling: 50 });
+  result.sync_ms = Date.now() - t0;
+  await page.waitForFunction(
+    ([fn, n]) => new Function(`return (${fn})()`)() >= n, [listed.toString(), expected],
+    { timeout: 120_000, polling: 20 });
+  result.cold_ms = Date.now() - t0;
+  result.status = await page.locator('[data-testid="sync-status"]').innerText();
+
+  t0 = Date.now();
+  await page.reload();
+  await page.waitForFunction(
+    ([fn, n]) => new Function(`return (${fn})()`)() >= n, [listed.toString(), expected],
+    { timeout: 120_000, polling: 10 });
+  result.warm_ms = Date.now() - t0;
+  await page.waitForFunction(syncDone, null, { timeout: 600_000, polling: 50 });
+
+  const times = [];
+  for (const word of words) {
+    await page.goto(`${server.url}#/`);
+    await page.waitForSelector('[data-testid="search-input"]');
+    await page.fill('[data-testid="search-input"]', '');
+    t0 = Date.now();
+    await page.fill('[data-testid="search-input"]', word);
+    await page.press('[data-testid="search-input"]', 'Enter');
+    // A hit of this word (not one left from the previous search): its first match is the word.
+    await page.waitForFunction((w) => [...document.querySelectorAll('[data-testid="search-hit"]')]
+      .some((h) => h.offsetParent && (h.querySelector('mark')?.textContent || '').toLowerCase().startsWith(w)),
+    word, { timeout: 60_000, polling: 5 });
+    times.push(Date.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  result.search_ms = { median: times[Math.floor(times.length / 2)], max: times[times.length - 1], words: words.length };
+  console.log(JSON.stringify(result));
+} finally {
+  await context.close();
+  await server.close();
+  await rm(profile, { recursive: true, force: true });
+}
