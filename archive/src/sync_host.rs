@@ -101,9 +101,9 @@ impl Archive {
                     .collect::<Result<Vec<bool>>>()?,
             )),
             Output::Apply(units) => {
-                for unit in units {
-                    self.transaction(|a| a.apply_unit(&unit))?;
-                }
+                // One transaction for the window: a commit is a sync to disk (OPFS in a
+                // browser), and units are idempotent, so a window cut short is redone whole.
+                self.transaction(|a| units.iter().try_for_each(|unit| a.apply_unit(unit)))?;
                 HostStep::Stored
             }
             Output::Exported { state, published } => {

@@ -70,16 +70,21 @@ pub async fn run<C: RemoteClient>(
                     .into_iter();
                 let responses = {
                     let a = archive.borrow();
-                    let mut mirror = a.mirror_table((request.now_ms)());
-                    requests
-                        .iter()
-                        .map(|r| match r.store {
-                            StoreId::Mirror => Ok(answer_one(&mut mirror, &r.request)),
-                            StoreId::Target => from_bucket.next().ok_or_else(|| {
-                                anyhow!("the bucket answered fewer requests than asked")
-                            }),
-                        })
-                        .collect::<Result<Vec<_>>>()?
+                    // The round's mirror writes in one transaction (one sync to OPFS, not one
+                    // per artifact); a failed write is an answer, never a rollback of the rest.
+                    a.atomically(|a| {
+                        let mut mirror = a.mirror_table((request.now_ms)());
+                        Ok(requests
+                            .iter()
+                            .map(|r| match r.store {
+                                StoreId::Mirror => Some(answer_one(&mut mirror, &r.request)),
+                                StoreId::Target => from_bucket.next(),
+                            })
+                            .collect::<Vec<_>>())
+                    })?
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| anyhow!("the bucket answered fewer requests than asked"))?
                 };
                 engine.handle(Input::Store(responses))?;
             }

@@ -6,13 +6,13 @@
 //! - listings are ListObjectsV2 pages (`prefix`, `start-after`), 1 000 keys each.
 //! - a listing may lag behind writes; the engine treats a `GET` as the truth.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use agentsync_core::sync::store::{Bounded, ListPage, Listing, PutOutcome};
 use aws_credential_types::Credentials as AwsCredentials;
 use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-    UriPathNormalizationMode, sign,
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
+    SigningSettings, UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -64,6 +64,10 @@ pub struct S3Bucket {
     /// or `https://bucket.host`.
     base: String,
     client: reqwest::Client,
+    /// Sign reads (`GET` without extra headers) in the query string; on by default in a
+    /// browser (see [`S3Bucket::request`]).
+    query_signed_reads: bool,
+    query_expiry: Duration,
 }
 
 impl S3Bucket {
@@ -89,6 +93,8 @@ impl S3Bucket {
             settings,
             base,
             client,
+            query_signed_reads: cfg!(target_arch = "wasm32"),
+            query_expiry: Duration::from_secs(15 * 60),
         }
     }
 
@@ -101,20 +107,22 @@ impl S3Bucket {
     }
 
     /// A request signed with the settings' credentials (unsigned without any).
+    ///
+    /// In a browser, a request without extra headers (a read) is signed in its query string
+    /// instead of `Authorization`: it is then a CORS "simple" request, with no preflight per
+    /// key (a browser caches preflights per URL, so each object would cost two requests).
     fn request(
         &self,
         method: Method,
         url: &str,
         headers: &[(&'static str, String)],
         body: &[u8],
+        time: SystemTime,
     ) -> Result<reqwest::RequestBuilder, Failure> {
-        let mut builder = self.client.request(method.clone(), url);
-        for (name, value) in headers {
-            builder = builder.header(*name, value);
-        }
         let Some(c) = &self.settings.credentials else {
-            return Ok(builder);
+            return Ok(self.with_headers(self.client.request(method, url), headers));
         };
+        let in_query = self.query_signed_reads && headers.is_empty() && method == Method::GET;
         let identity = AwsCredentials::new(
             &c.access_key,
             &c.secret_key,
@@ -124,33 +132,67 @@ impl S3Bucket {
         )
         .into();
         let mut settings = SigningSettings::default();
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         settings.percent_encoding_mode = PercentEncodingMode::Single;
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        if in_query {
+            settings.signature_location = SignatureLocation::QueryParams;
+            settings.expires_in = Some(self.query_expiry);
+        } else {
+            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        }
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.settings.region)
             .name("s3")
-            .time(now())
+            .time(time)
             .settings(settings)
             .build()
             .map_err(|e| Failure::permanent(format!("signing: {e}")))?
             .into();
+        let body = if in_query {
+            SignableBody::UnsignedPayload
+        } else {
+            SignableBody::Bytes(body)
+        };
         let signable = SignableRequest::new(
             method.as_str(),
             url,
             headers.iter().map(|(n, v)| (*n, v.as_str())),
-            SignableBody::Bytes(body),
+            body,
         )
         .map_err(|e| Failure::permanent(format!("signing {url}: {e}")))?;
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| Failure::permanent(format!("signing {url}: {e}")))?
             .into_parts();
-        let (signature_headers, _) = instructions.into_parts();
+        let (signature_headers, signature_params) = instructions.into_parts();
+        let mut signed_url = url.to_owned();
+        for (i, (name, value)) in signature_params.iter().enumerate() {
+            let separator = if i == 0 && !url.contains('?') {
+                '?'
+            } else {
+                '&'
+            };
+            signed_url.push(separator);
+            signed_url.push_str(name);
+            signed_url.push('=');
+            signed_url.extend(utf8_percent_encode(value, QUERY_VALUE));
+        }
+        let mut builder = self.with_headers(self.client.request(method, signed_url), headers);
         for h in signature_headers {
             builder = builder.header(h.name(), h.value());
         }
         Ok(builder)
+    }
+
+    fn with_headers(
+        &self,
+        mut builder: reqwest::RequestBuilder,
+        headers: &[(&'static str, String)],
+    ) -> reqwest::RequestBuilder {
+        for (name, value) in headers {
+            builder = builder.header(*name, value);
+        }
+        builder
     }
 
     async fn send(
@@ -160,7 +202,7 @@ impl S3Bucket {
         headers: &[(&'static str, String)],
         body: &[u8],
     ) -> Result<reqwest::Response, Failure> {
-        let mut builder = self.request(method, url, headers, body)?;
+        let mut builder = self.request(method, url, headers, body, now())?;
         if !body.is_empty() {
             builder = builder.body(body.to_vec());
         }
@@ -359,6 +401,57 @@ fn now() -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// AWS's own example of a presigned GET ("Authenticating Requests: Using Query
+    /// Parameters", S3 API reference): the URL must carry exactly its signature.
+    #[test]
+    fn reads_signed_in_the_query_match_the_aws_example() {
+        let settings = S3Settings {
+            endpoint: Some("https://s3.amazonaws.com".into()),
+            region: "us-east-1".into(),
+            credentials: Some(Credentials {
+                access_key: "AKIAIOSFODNN7EXAMPLE".into(),
+                secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+                session_token: None,
+            }),
+            path_style: false,
+        };
+        // reqwest is built without a default TLS provider (the CLI installs ring's at start).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut bucket = S3Bucket::new("examplebucket", "", settings, reqwest::Client::new());
+        bucket.query_signed_reads = true;
+        bucket.query_expiry = Duration::from_secs(86_400);
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600); // 2013-05-24
+        let url = bucket.object_url("test.txt");
+        let request = bucket
+            .request(Method::GET, &url, &[], &[], time)
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            request.url().as_str(),
+            "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request\
+             &X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host\
+             &X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+        );
+        assert!(request.headers().get("authorization").is_none());
+
+        // A write keeps its signature in headers (it carries If-None-Match anyway).
+        let put = bucket
+            .request(
+                Method::PUT,
+                &url,
+                &[("if-none-match", "*".into())],
+                b"x",
+                time,
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+        assert!(put.headers().get("authorization").is_some());
+        assert!(!put.url().as_str().contains("X-Amz-Signature"));
+    }
 
     #[test]
     fn s3_times_parse() {

@@ -39,6 +39,21 @@ const context = await chromium.launchPersistentContext(profile, {
 const result = { sessions: expected };
 try {
   const page = await context.newPage();
+  // Where the first sync's time goes: when each stage first reports progress.
+  await page.addInitScript(() => {
+    const Native = window.Worker;
+    window.__stages = [];
+    window.Worker = class extends Native {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener('message', (e) => {
+          const p = e.data && e.data.progress;
+          const last = window.__stages[window.__stages.length - 1];
+          if (p && (!last || last[0] !== p[0])) window.__stages.push([p[0], performance.now()]);
+        });
+      }
+    };
+  });
   page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
   const q = new URLSearchParams({
     endpoint: env('S3_ENDPOINT'), bucket: env('S3_BUCKET'), prefix: process.env.S3_PREFIX || '',
@@ -55,6 +70,12 @@ try {
   await page.click('[data-testid="connect"]');
   await page.waitForFunction(syncDone, null, { timeout: 1_800_000, polling: 50 });
   result.sync_ms = Date.now() - t0;
+  const stages = await page.evaluate(() => [...window.__stages, ['end', performance.now()]]);
+  result.stages_ms = {};
+  for (let i = 0; i + 1 < stages.length; i++) {
+    const [name, at] = stages[i];
+    result.stages_ms[name] = (result.stages_ms[name] || 0) + Math.round(stages[i + 1][1] - at);
+  }
   await page.waitForFunction(
     ([fn, n]) => new Function(`return (${fn})()`)() >= n, [listed.toString(), expected],
     { timeout: 120_000, polling: 20 });
