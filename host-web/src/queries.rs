@@ -1,8 +1,12 @@
 //! The page's questions and edits, answered from the archive in JSON: the same queries the
 //! CLI's `sessions`, `search`, `show`, `status` and curation commands use.
 
+use std::collections::BTreeMap;
+
 use agentsync_archive::{Archive, SessionFilter};
-use agentsync_core::{Op, OriginId, SessionGid};
+use agentsync_core::checkpoint::EventsMark;
+use agentsync_core::sync::import::ImportState;
+use agentsync_core::{ArtifactKey, Op, OriginId, SessionGid};
 use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -26,7 +30,20 @@ pub fn sessions(archive: &Archive, request: SessionsRequest) -> Result<Value> {
         origin: request.origin.filter(|o| !o.is_empty()),
         limit: request.limit,
     };
-    Ok(serde_json::to_value(archive.sessions(&filter)?)?)
+    let mut conflicts: BTreeMap<String, u64> = BTreeMap::new();
+    for row in archive.conflicts(None)? {
+        *conflicts.entry(row.session).or_default() += 1;
+    }
+    let mut listed = serde_json::to_value(archive.sessions(&filter)?)?;
+    for summary in listed.as_array_mut().into_iter().flatten() {
+        let count = summary["id"]
+            .as_str()
+            .and_then(|id| conflicts.get(id))
+            .copied()
+            .unwrap_or(0);
+        summary["conflicts"] = json!(count);
+    }
+    Ok(listed)
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,10 +74,28 @@ pub fn session(archive: &Archive, request: SessionRequest) -> Result<Value> {
     Ok(detail)
 }
 
-/// The machines of the fleet as this archive knows them, and what the last sync could not use.
+/// The machines of the fleet as this archive knows them (sessions and messages held, the newest
+/// checkpoint imported, the time of its newest published curation), and what the last sync
+/// could not use.
 pub fn machines(archive: &Archive) -> Result<Value> {
+    let mut origins: BTreeMap<String, Value> = BTreeMap::new();
+    for count in archive.origin_counts()? {
+        origins.insert(count.origin.clone(), serde_json::to_value(&count)?);
+    }
+    let import: ImportState = archive.state("import")?.unwrap_or_default();
+    for (origin, progress) in &import.origins {
+        let entry = origins
+            .entry(origin.to_string())
+            .or_insert_with(|| json!({ "origin": origin.as_str(), "sessions": 0, "messages": 0 }));
+        if let Some(ArtifactKey::Root { seq, .. }) = &progress.root {
+            entry["checkpoint"] = json!(seq);
+        }
+        if let EventsMark::Newest { hlc, .. } = &progress.root_events {
+            entry["last_edit_ms"] = json!(hlc.millis);
+        }
+    }
     Ok(json!({
-        "origins": archive.origin_counts()?,
+        "origins": origins.into_values().collect::<Vec<_>>(),
         "problems": archive.problems()?,
         "conflicts": archive.count_conflicts()?,
         "unpublished": archive.unpublished_events()?.len(),

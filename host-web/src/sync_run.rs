@@ -119,3 +119,175 @@ pub async fn run<C: RemoteClient>(
     })?;
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use agentsync_core::sync::store::{Bounded, ListPage, PutOutcome, Store};
+    use agentsync_core::{Message, NativeId, Op, Session, SessionGid};
+    use agentsync_remote::Failure;
+    use serde_json::json;
+
+    use super::*;
+    use crate::queries;
+
+    /// The bucket played by another archive's mirror table (a real SQLite store), so the
+    /// browser's run is checked natively; the e2e test runs it against S3 in Chromium.
+    struct SharedArchive<'a>(&'a Archive);
+
+    fn failure(e: agentsync_core::sync::store::StoreError) -> Failure {
+        Failure::permanent(e.to_string())
+    }
+
+    impl RemoteClient for SharedArchive<'_> {
+        async fn list(&self, prefix: &str, after: Option<&str>) -> Result<ListPage, Failure> {
+            self.0
+                .mirror_table(0)
+                .list_keys(prefix, after)
+                .map_err(failure)
+        }
+        async fn get(&self, key: &str, max_bytes: u64) -> Result<Bounded, Failure> {
+            self.0
+                .mirror_table(0)
+                .get_bounded(key, max_bytes)
+                .map_err(failure)
+        }
+        async fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<PutOutcome, Failure> {
+            self.0
+                .mirror_table(0)
+                .put_if_absent(key, bytes)
+                .map_err(failure)
+        }
+        async fn replace(&self, key: &str, bytes: &[u8]) -> Result<(), Failure> {
+            self.0.mirror_table(0).replace(key, bytes).map_err(failure)
+        }
+        async fn delete(&self, key: &str) -> Result<(), Failure> {
+            self.0.mirror_table(0).delete(key).map_err(failure)
+        }
+        fn can_delete(&self) -> bool {
+            true
+        }
+    }
+
+    fn sync(archive: &RefCell<Archive>, name: &str, seed: u8, shared: &Archive, now: u64) -> Value {
+        let origin: OriginId = name.parse().unwrap();
+        let key = OriginKey::from_secret([seed; 32]);
+        let bucket = SharedArchive(shared);
+        let clock = move || now;
+        let mut stages = Vec::new();
+        let request = SyncRequest {
+            origin: &origin,
+            key: &key,
+            bucket: &bucket,
+            target_name: "s3://shared".into(),
+            now_ms: &clock,
+        };
+        let report =
+            futures_executor::block_on(run(archive, request, |p| stages.push(p.stage))).unwrap();
+        assert!(!stages.is_empty(), "no progress reported");
+        report
+    }
+
+    #[test]
+    fn the_browsers_run_converges_with_a_machine_and_keeps_conflicts_visible() {
+        let shared = Archive::open_in_memory().unwrap();
+        let laptop = RefCell::new(Archive::open_in_memory().unwrap());
+        let browser = RefCell::new(Archive::open_in_memory().unwrap());
+        let laptop_origin: OriginId = "laptop-0a0b0c".parse().unwrap();
+        let session = Session {
+            native_id: "s1".parse::<NativeId>().unwrap(),
+            agent: "codex".into(),
+            parser: "codex".into(),
+            project: "demo".into(),
+            title: String::new(),
+            first_message: "first".into(),
+            cwd: String::new(),
+            git_branch: String::new(),
+            started_ms: Some(1_700_000_000_000),
+            ended_ms: None,
+            parent_session: String::new(),
+            relationship: String::new(),
+            user_message_count: 1,
+        };
+        let messages = [Message {
+            ordinal: 0,
+            role: "user".into(),
+            content: "a quokka in the logs".into(),
+            ..Message::default()
+        }];
+        laptop
+            .borrow_mut()
+            .transaction(|a| {
+                a.apply_own(&laptop_origin, &session, &messages, &[], false)
+                    .map(|_| ())
+            })
+            .unwrap();
+
+        sync(&laptop, "laptop-0a0b0c", 1, &shared, 10_000);
+        let report = sync(&browser, "web-0d0e0f", 2, &shared, 11_000);
+        assert_eq!(report["imported_sessions"], 1, "{report}");
+        assert_eq!(report["quarantined"], json!([]));
+        let hits = queries::search(
+            &browser.borrow(),
+            queries::SearchRequest {
+                query: "quokka".into(),
+                limit: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(hits.as_array().unwrap().len(), 1);
+
+        // Both rename the session before they see each other's edit.
+        let gid: SessionGid = "laptop-0a0b0c~s1".parse().unwrap();
+        let web: OriginId = "web-0d0e0f".parse().unwrap();
+        laptop
+            .borrow_mut()
+            .edit(
+                &laptop_origin,
+                12_000,
+                &gid,
+                Op::Rename {
+                    name: "laptop's".into(),
+                },
+            )
+            .unwrap();
+        browser
+            .borrow_mut()
+            .edit(
+                &web,
+                12_001,
+                &gid,
+                Op::Rename {
+                    name: "browser's".into(),
+                },
+            )
+            .unwrap();
+        sync(&laptop, "laptop-0a0b0c", 1, &shared, 13_000);
+        sync(&browser, "web-0d0e0f", 2, &shared, 14_000);
+        sync(&laptop, "laptop-0a0b0c", 1, &shared, 15_000);
+
+        for archive in [&laptop, &browser] {
+            let listed =
+                queries::sessions(&archive.borrow(), queries::SessionsRequest::default()).unwrap();
+            assert_eq!(
+                listed[0]["display_name"], "browser's",
+                "the later rename wins"
+            );
+            assert_eq!(listed[0]["conflicts"], 1, "the losing rename stays visible");
+        }
+        let machines = queries::machines(&browser.borrow()).unwrap();
+        let laptop_row = machines["origins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["origin"] == "laptop-0a0b0c")
+            .unwrap()
+            .clone();
+        assert_eq!(laptop_row["sessions"], 1);
+        assert!(
+            laptop_row["checkpoint"].as_u64().unwrap() >= 2,
+            "{laptop_row}"
+        );
+        assert_eq!(laptop_row["last_edit_ms"], 12_000);
+        assert_eq!(machines["unpublished"], 0);
+    }
+}

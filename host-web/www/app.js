@@ -492,7 +492,7 @@ function renderList() {
 }
 
 function sessionRow(s, i) {
-  const conflicts = state.conflictCounts.get(s.id) || 0;
+  const conflicts = state.conflictCounts.get(s.id) ?? s.conflicts ?? 0;
   return h(
     'tr',
     {
@@ -1136,7 +1136,7 @@ async function renderMachines() {
     h(
       'table',
       { class: 'grid' },
-      h('thead', null, h('tr', null, h('th', null, 'Origin'), h('th', { class: 'num' }, 'Sessions'), h('th', { class: 'num' }, 'Messages'))),
+      h('thead', null, h('tr', null, h('th', null, 'Origin'), h('th', { class: 'num' }, 'Sessions'), h('th', { class: 'num' }, 'Messages'), h('th', { class: 'num' }, 'Checkpoint'), h('th', null, 'Last edit published'))),
       h(
         'tbody',
         null,
@@ -1147,6 +1147,8 @@ async function renderMachines() {
             h('td', null, o.origin, o.origin === info.origin ? h('span', { class: 'badge' }, 'this browser') : null),
             h('td', { class: 'num' }, String(o.sessions)),
             h('td', { class: 'num' }, String(o.messages)),
+            h('td', { class: 'num', title: 'the newest checkpoint of this machine imported here' }, o.checkpoint == null ? '–' : `#${o.checkpoint}`),
+            h('td', null, o.last_edit_ms == null ? '–' : `${fmtTime(o.last_edit_ms)} (${fmtAgo(o.last_edit_ms)})`),
           ),
         ),
       ),
