@@ -455,3 +455,75 @@ fn a_missing_bucket_stops_the_sync_with_that_reason() {
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("no such bucket"), "{}", run.stderr);
 }
+
+/// Read-only keys (a viewer's, or a machine that may only read): the sync imports everything
+/// the bucket holds, reports each write the bucket refused with what it means, exits 3 (partial,
+/// not a failure), and writes nothing.
+#[test]
+fn read_only_credentials_import_everything_and_report_what_stayed_local() {
+    let scratch = Scratch::new("s3-read-only");
+    let moto = Moto::start(&scratch.join("moto"), false);
+    moto.create_bucket("shared");
+    let target = Path::new("s3://shared/p");
+    let writer = Machine::new(&scratch.path, "writer").with_env(&moto.env());
+    ClaudeLog::write(
+        &writer.projects(),
+        "proj",
+        "00000001-0000-4000-8000-000000000001",
+        0,
+        120,
+    );
+    writer.ingest();
+    assert_eq!(writer.sync(target).0, 0);
+
+    let proxy = common::faulty_proxy::FaultyProxy::start(&moto.endpoint);
+    proxy.calm();
+    proxy.read_only();
+    let mut env = moto.env();
+    for (k, v) in &mut env {
+        if k == "AWS_ENDPOINT_URL" {
+            v.clone_from(&proxy.url);
+        }
+    }
+    let reader = Machine::new(&scratch.path, "reader").with_env(&env);
+    ClaudeLog::write(
+        &reader.projects(),
+        "mine",
+        "00000002-0000-4000-8000-000000000002",
+        0,
+        80,
+    );
+    reader.ingest();
+    let (code, report) = reader.sync(target);
+    assert_eq!(code, 3, "partial, not failed: {report:#}");
+    assert_eq!(
+        reader.sessions().as_array().unwrap().len(),
+        2,
+        "the writer's session arrived: {report:#}"
+    );
+    let problems = report["deferred"].as_array().unwrap();
+    assert!(!problems.is_empty(), "{report:#}");
+    // Each is one of this machine's own artifacts, refused or held back behind a refused one.
+    for p in problems {
+        assert!(p["key"].as_str().unwrap().contains("reader-"), "{p}");
+    }
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["reason"].as_str().unwrap().contains("may not write here")),
+        "{problems:#?}"
+    );
+    let mut bucket = Remote::new(S3Bucket::new(
+        "shared",
+        "p",
+        settings(&moto),
+        http_client().unwrap(),
+    ))
+    .unwrap();
+    let keys = agentsync_core::sync::store::list_all(&mut bucket, "", None).unwrap();
+    assert!(!keys.is_empty());
+    assert!(
+        keys.iter().all(|k| !k.key.contains("reader-")),
+        "the read-only machine wrote {keys:?}"
+    );
+}

@@ -231,6 +231,12 @@ impl S3Bucket {
             (403, _) if what == "reading" => {
                 Failure::permanent(format!("{detail} (access denied)"))
             }
+            // Keys that may read but not write (a viewer's, a read-only machine's): everything
+            // else goes on; what could not be written stays local and is reported.
+            (403, "AccessDenied") if what != "listing" => Failure::permanent(format!(
+                "{detail} (these credentials may not write here: this machine's own sessions \
+                 and edits stay local until they can)"
+            )),
             (403, _) => Failure::denied(format!("{detail} (access denied)")),
             (404, "NoSuchBucket") => Failure::denied(format!("{detail} (no such bucket)")),
             // The bucket lives in another region than the one requests are signed for.

@@ -27,6 +27,8 @@ struct Shared {
     upstream: String,
     client: reqwest::Client,
     faults: AtomicBool,
+    /// Refuse every write with 403 AccessDenied, as a bucket policy does for read-only keys.
+    read_only: AtomicBool,
     counts: Counts,
 }
 
@@ -48,6 +50,7 @@ impl FaultyProxy {
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: reqwest::Client::new(),
             faults: AtomicBool::new(true),
+            read_only: AtomicBool::new(false),
             counts: Counts::default(),
         });
         let listener = runtime
@@ -68,6 +71,11 @@ impl FaultyProxy {
     /// No more faults from now on.
     pub fn calm(&self) {
         self.shared.faults.store(false, Ordering::SeqCst);
+    }
+
+    /// From now on every write is refused (403 AccessDenied), reads pass.
+    pub fn read_only(&self) {
+        self.shared.read_only.store(true, Ordering::SeqCst);
     }
 
     pub fn counts(&self) -> &Counts {
@@ -95,6 +103,13 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let body = axum::body::to_bytes(request.into_body(), 64 << 20)
         .await
         .unwrap_or_default();
+    if shared.read_only.load(Ordering::SeqCst) && method != Method::GET && method != Method::HEAD {
+        return (
+            StatusCode::FORBIDDEN,
+            "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+        )
+            .into_response();
+    }
     if faults && n % 9 == 4 {
         shared.counts.unavailable.fetch_add(1, Ordering::SeqCst);
         return slow_down();
