@@ -544,3 +544,40 @@ mod mirror_and_sync_host {
         assert!(browser.unpublished_events().unwrap().is_empty());
     }
 }
+
+/// Search picks the best hits first and makes snippets for those only; the hits and their
+/// order must be exactly those of ranking every match (trashed sessions left out).
+#[test]
+fn search_takes_the_best_hits_in_rank_order_whatever_the_limit() {
+    let mut archive = Archive::open_in_memory().expect("open");
+    let me = origin("laptop-0a1b2c");
+    for s in 0..6u64 {
+        let messages: Vec<Message> = (0..20u64)
+            .map(|i| {
+                let words = "otter ".repeat(((s * 7 + i * 3) % 5 + 1) as usize);
+                message(i, &format!("{words} filler {s} {i} beaver"))
+            })
+            .collect();
+        archive
+            .transaction(|a| {
+                a.apply_own(&me, &session(&format!("s{s}"), ""), &messages, &[], false)
+                    .map(|_| ())
+            })
+            .expect("own");
+    }
+    let trashed = SessionGid::new(me.clone(), "s2".parse().expect("native"));
+    archive.edit(&me, 1, &trashed, Op::Trash).expect("trash");
+
+    let everything = archive.search("otter", 10_000).expect("search");
+    assert_eq!(
+        everything.len(),
+        5 * 20,
+        "all but the trashed session's messages"
+    );
+    assert!(everything.iter().all(|h| !h.session.ends_with("~s2")));
+    for limit in [1, 3, 17, 99, 100] {
+        let hits = archive.search("otter", limit).expect("search");
+        assert_eq!(hits, everything[..limit as usize].to_vec(), "limit {limit}");
+    }
+    assert!(everything.iter().all(|h| h.snippet.contains("[otter]")));
+}
