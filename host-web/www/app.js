@@ -135,6 +135,10 @@ worker.onmessageerror = (e) => console.error('agentsync worker message error', e
 // ---------------------------------------------------------------------------------------------
 // State
 
+// The best hits of a search (by rank): more words narrow it; 100 keeps a search under 100 ms on
+// a 100 MB archive (docs/benchmarks.md).
+const SEARCH_LIMIT = 100;
+
 const state = {
   info: null,
   sessions: [], // SessionSummary[] for the current trashed/not-trashed view
@@ -579,7 +583,7 @@ async function runSearch(query) {
   }
   $('search-summary').textContent = 'Searching…';
   try {
-    const hits = await call('search', { query, limit: 200 });
+    const hits = await call('search', { query, limit: SEARCH_LIMIT });
     if (seq !== state.search.seq) return; // a newer search started
     state.search.hits = Array.isArray(hits) ? hits : [];
     state.search.error = null;
@@ -602,7 +606,7 @@ function renderHits() {
     : !query.trim()
       ? 'Type words to search every message, thinking block and tool call.'
       : hits.length
-        ? `${hits.length >= 200 ? 'First 200' : plural(hits.length, 'match', 'matches')} for “${query}”`
+        ? `${hits.length >= SEARCH_LIMIT ? `The best ${SEARCH_LIMIT}` : plural(hits.length, 'match', 'matches')} for “${query}”`
         : `Nothing matches “${query}”.`;
   const frag = document.createDocumentFragment();
   hits.forEach((x, i) => {

@@ -1,10 +1,10 @@
 // Service worker: keeps the app shell (page, script, styles, worker, wasm) so that the viewer opens
 // without a network after the first visit. Cache-first for exactly these files; every other
 // request (the bucket, even when it is on this same origin) goes to the network untouched.
-// Bump VERSION with every release of www/ or pkg/: the new worker caches the new shell and
-// deletes the old one.
+// scripts/web build stamps VERSION with a hash of the shell's files, so any change to www/ or
+// pkg/ makes a new worker that caches the new shell and deletes the old one.
 
-const VERSION = 'agentsync-shell-v1';
+const VERSION = 'agentsync-shell-dev';
 
 // The page is cached as index.html and also answers navigations to the folder itself ('./'),
 // which a bucket without website hosting would not serve.

@@ -5,7 +5,8 @@
 // to search, comma-separated). Prints one JSON object:
 //
 //   cold_ms    first visit: Connect pressed → the whole archive synced and listed
-//   warm_ms    a reload: navigation → the list shown from OPFS (before the background sync)
+//   warm_ms    a reload: navigation → the list shown from OPFS (before the background sync);
+//              the median of 5
 //   search_ms  each word: typed → hits shown (median and max over the words)
 //   sync_ms    the page's own first sync, as its status line reports it done
 
@@ -82,12 +83,19 @@ try {
   result.cold_ms = Date.now() - t0;
   result.status = await page.locator('[data-testid="sync-status"]').innerText();
 
-  t0 = Date.now();
-  await page.reload();
-  await page.waitForFunction(
-    ([fn, n]) => new Function(`return (${fn})()`)() >= n, [listed.toString(), expected],
-    { timeout: 120_000, polling: 10 });
-  result.warm_ms = Date.now() - t0;
+  // Warm: the median of 5 reloads (each waits for its background sync to end first).
+  const warm = [];
+  for (let i = 0; i < 5; i++) {
+    await page.waitForFunction(syncDone, null, { timeout: 600_000, polling: 50 });
+    t0 = Date.now();
+    await page.reload();
+    await page.waitForFunction(
+      ([fn, n]) => new Function(`return (${fn})()`)() >= n, [listed.toString(), expected],
+      { timeout: 120_000, polling: 10 });
+    warm.push(Date.now() - t0);
+  }
+  warm.sort((a, b) => a - b);
+  result.warm_ms = warm[2];
   await page.waitForFunction(syncDone, null, { timeout: 600_000, polling: 50 });
 
   const times = [];
