@@ -10,6 +10,8 @@
 //   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 //   AGENTSYNC_BIN          the CLI, and AGENTSYNC_DATA its data folder (the machine that synced)
 //   EXPECT_SESSIONS        how many sessions the page must list
+//   FORGED_KEY             optional: a key in the bucket holding garbage; the machines page
+//                          must list it as a problem, and no session may come of it
 //   SEARCH_WORD            a word known to be in a message
 //   SCREENSHOTS            optional folder: list.png, search.png, transcript.png (+ offline.png)
 //   CHROMIUM               optional, default /usr/bin/chromium
@@ -203,6 +205,17 @@ async function main() {
     await page.getByTestId('sessions-tab').click();
     await expectRows(page, EXPECT);
     await shot(page, 'list.png');
+
+    const forged = process.env.FORGED_KEY;
+    if (forged) {
+      step(`the machines page lists the forged object ${forged}`);
+      await page.getByTestId('machines-tab').click();
+      const row = page.locator(`[data-testid="problem-row"][data-key="${forged}"]`);
+      await row.waitFor({ timeout: 10_000 }).catch(() => fail(`no problem row for ${forged}`));
+      log(`problem: ${(await row.innerText()).replace(/\s+/g, ' ')}`);
+      await page.getByTestId('sessions-tab').click();
+      await expectRows(page, EXPECT);
+    }
 
     step(`search "${WORD}"`);
     const nHits = await search(page, WORD);
