@@ -223,11 +223,11 @@ impl S3Bucket {
         );
         match (status.as_u16(), code.as_str()) {
             (403, "SignatureDoesNotMatch" | "InvalidAccessKeyId" | "InvalidToken")
-            | (400, "InvalidToken" | "ExpiredToken") => Failure::denied(format!(
-                "{detail} (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile)"
-            )),
+            | (400, "InvalidToken" | "ExpiredToken") => {
+                Failure::denied(format!("{detail} ({})", Hint::CREDENTIALS))
+            }
             // A bucket that denies listing denies reading a missing key too (403, not 404):
-            // only a refused listing or write stops the run.
+            // only a refused listing stops the run.
             (403, _) if what == "reading" => {
                 Failure::permanent(format!("{detail} (access denied)"))
             }
@@ -242,8 +242,8 @@ impl S3Bucket {
             // The bucket lives in another region than the one requests are signed for.
             (301 | 400, "PermanentRedirect" | "AuthorizationHeaderMalformed") => {
                 Failure::denied(format!(
-                    "{detail} (the bucket is in another region: set AWS_REGION, or the \
-                     profile's region)"
+                    "{detail} (the bucket is in another region: {})",
+                    Hint::REGION
                 ))
             }
             (_, "SlowDown" | "InternalError" | "RequestTimeout" | "ServiceUnavailable") => {
@@ -378,6 +378,21 @@ impl RemoteClient for S3Bucket {
     fn can_delete(&self) -> bool {
         true
     }
+}
+
+/// Where the user fixes credentials and region: the CLI reads them as the AWS CLI does, the
+/// browser viewer from its Settings.
+struct Hint;
+
+impl Hint {
+    #[cfg(not(target_arch = "wasm32"))]
+    const CREDENTIALS: &str = "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile";
+    #[cfg(target_arch = "wasm32")]
+    const CREDENTIALS: &str = "check the access key id, secret and session token in Settings";
+    #[cfg(not(target_arch = "wasm32"))]
+    const REGION: &str = "set AWS_REGION, or the profile's region";
+    #[cfg(target_arch = "wasm32")]
+    const REGION: &str = "set its region in Settings";
 }
 
 /// The text of the first `<name>` element (S3 error bodies are flat).
