@@ -110,7 +110,10 @@ function call(method, params) {
 worker.onmessage = (event) => {
   const m = event.data || {};
   if (m.progress) return showProgress(...m.progress);
-  if (m.ready) return onReady(m.ready);
+  if (m.ready) {
+    performance.mark('agentsync-ready', { detail: m.ready.timing || null });
+    return onReady(m.ready);
+  }
   if (m.fatal) {
     console.error('agentsync: the archive could not be opened:', m.fatal);
     return onFatal(new Error(m.fatal));
@@ -1458,6 +1461,7 @@ async function start() {
   setStatus('Local archive', 'local');
   await loadSessions();
   await onRoute();
+  performance.mark('agentsync-listed');
   runSync();
 }
 

@@ -30,11 +30,19 @@ const parse = (text) => (typeof text === 'string' ? JSON.parse(text) : text);
 // the database for a moment, so a refusal of that kind is retried for a few seconds.
 const LOCKED = /NoModificationAllowed|another open Access Handle|access handle|locked|in use/i;
 
+// For the page's performance marks (docs/benchmarks.md, "where the time goes"): when the module
+// was ready, and how many times the archive had to be asked for.
+const timing = { init_ms: 0, open_ms: 0, attempts: 0 };
+
 const opening = (async () => {
   await init();
+  timing.init_ms = Math.round(performance.now());
   for (let attempt = 0; ; attempt++) {
+    timing.attempts = attempt + 1;
     try {
-      return await Viewer.open();
+      const viewer = await Viewer.open();
+      timing.open_ms = Math.round(performance.now());
+      return viewer;
     } catch (e) {
       const text = errorText(e);
       if (!LOCKED.test(text)) throw e;
@@ -55,7 +63,7 @@ opening.then(
       self.postMessage({ fatal: `the archive opened but cannot describe itself: ${errorText(e)}` });
       return;
     }
-    self.postMessage({ ready: { info } });
+    self.postMessage({ ready: { info, timing } });
   },
   (e) => self.postMessage({ fatal: errorText(e) }),
 );
