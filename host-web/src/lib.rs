@@ -12,6 +12,9 @@ pub mod connection;
 pub mod queries;
 pub mod sync_run;
 
+#[cfg(test)]
+mod fixture;
+
 #[cfg(target_arch = "wasm32")]
 mod viewer;
 

@@ -169,42 +169,18 @@ fn resolve(archive: &Archive, id: &str) -> Result<SessionGid> {
 
 #[cfg(test)]
 mod tests {
-    use agentsync_core::{Message, NativeId, Session};
-
     use super::*;
+    use crate::fixture;
 
     fn archive_with_one_session() -> (Archive, OriginId) {
         let mut archive = Archive::open_in_memory().unwrap();
         let origin: OriginId = "laptop-0a0b0c".parse().unwrap();
-        let session = Session {
-            native_id: "s1".parse::<NativeId>().unwrap(),
-            agent: "claude-code".into(),
-            parser: "claude".into(),
-            project: "demo".into(),
-            title: String::new(),
-            first_message: "hello zebra 0".into(),
-            cwd: String::new(),
-            git_branch: String::new(),
-            started_ms: Some(1_700_000_000_000),
-            ended_ms: None,
-            parent_session: String::new(),
-            relationship: String::new(),
-            user_message_count: 3,
-        };
-        let messages: Vec<Message> = (0..3)
-            .map(|i| Message {
-                ordinal: i,
-                role: "user".into(),
-                content: format!("hello zebra {i}"),
-                ..Message::default()
-            })
-            .collect();
-        archive
-            .transaction(|a| {
-                a.apply_own(&origin, &session, &messages, &[], false)
-                    .map(|_| ())
-            })
-            .unwrap();
+        fixture::own_session(
+            &mut archive,
+            &origin,
+            "s1",
+            &["hello zebra 0", "hello zebra 1", "hello zebra 2"],
+        );
         (archive, origin)
     }
 

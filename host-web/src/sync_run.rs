@@ -123,12 +123,12 @@ pub async fn run<C: RemoteClient>(
 #[cfg(test)]
 mod tests {
     use agentsync_core::sync::store::{Bounded, ListPage, PutOutcome, Store};
-    use agentsync_core::{Message, NativeId, Op, Session, SessionGid};
+    use agentsync_core::{Op, SessionGid};
     use agentsync_remote::Failure;
     use serde_json::json;
 
     use super::*;
-    use crate::queries;
+    use crate::{fixture, queries};
 
     /// The bucket played by another archive's mirror table (a real SQLite store), so the
     /// browser's run is checked natively; the e2e test runs it against S3 in Chromium.
@@ -193,34 +193,12 @@ mod tests {
         let laptop = RefCell::new(Archive::open_in_memory().unwrap());
         let browser = RefCell::new(Archive::open_in_memory().unwrap());
         let laptop_origin: OriginId = "laptop-0a0b0c".parse().unwrap();
-        let session = Session {
-            native_id: "s1".parse::<NativeId>().unwrap(),
-            agent: "codex".into(),
-            parser: "codex".into(),
-            project: "demo".into(),
-            title: String::new(),
-            first_message: "first".into(),
-            cwd: String::new(),
-            git_branch: String::new(),
-            started_ms: Some(1_700_000_000_000),
-            ended_ms: None,
-            parent_session: String::new(),
-            relationship: String::new(),
-            user_message_count: 1,
-        };
-        let messages = [Message {
-            ordinal: 0,
-            role: "user".into(),
-            content: "a quokka in the logs".into(),
-            ..Message::default()
-        }];
-        laptop
-            .borrow_mut()
-            .transaction(|a| {
-                a.apply_own(&laptop_origin, &session, &messages, &[], false)
-                    .map(|_| ())
-            })
-            .unwrap();
+        fixture::own_session(
+            &mut laptop.borrow_mut(),
+            &laptop_origin,
+            "s1",
+            &["a quokka in the logs"],
+        );
 
         sync(&laptop, "laptop-0a0b0c", 1, &shared, 10_000);
         let report = sync(&browser, "web-0d0e0f", 2, &shared, 11_000);
