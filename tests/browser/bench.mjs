@@ -11,7 +11,7 @@
 //   search_ms  each word: typed → hits shown (median and max over the words)
 //   sync_ms    the page's own first sync, as its status line reports it done
 
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,12 +32,7 @@ const listed = () => {
 
 const server = await serveStatic(env('DIST'));
 const profile = await mkdtemp(join(tmpdir(), 'agentsync-bench-profile-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const context = await launch(profile);
 const result = { sessions: expected };
 try {
   const page = await context.newPage();

@@ -2,7 +2,7 @@
 // secret, connects, and waits until the page lists every session the demo machines hold.
 // Environment: URL (the printed link), SECRET, EXPECT_SESSIONS. Exits 1 with the reason.
 
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,12 +10,7 @@ import { join } from 'node:path';
 const url = process.env.URL;
 const expected = Number(process.env.EXPECT_SESSIONS);
 const profile = await mkdtemp(join(tmpdir(), 'agentsync-demo-check-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const context = await launch(profile);
 let code = 0;
 try {
   const page = await context.newPage();

@@ -20,7 +20,7 @@
 //
 // Prints one line per step; exits 1 with the reason on the first failure.
 
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -137,20 +137,7 @@ async function main() {
     server = await serveStatic(DIST);
     step(`serving ${DIST} at ${server.url}`);
 
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-      headless: true,
-      viewport: { width: 1280, height: 860 },
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    context = await launch(profile, { viewport: { width: 1280, height: 860 } });
     context.on('weberror', (e) => log(`page error: ${e.error()?.stack || e.error()}`));
     const page = context.pages()[0] || (await context.newPage());
     let networkCut = false;
