@@ -138,9 +138,9 @@ worker.onmessageerror = (e) => console.error('agentsync worker message error', e
 // ---------------------------------------------------------------------------------------------
 // State
 
-// The best hits of a search (by rank): more words narrow it; 100 keeps a search under 100 ms on
-// a 100 MB archive (docs/benchmarks.md).
-const SEARCH_LIMIT = 100;
+// The best hits of a search (by rank): more words narrow it; 50 keeps a search under 100 ms over
+// 100 k messages (docs/benchmarks.md).
+const SEARCH_LIMIT = 50;
 
 const state = {
   info: null,
