@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use agentsync_archive::{Archive, HostStep, ProblemRow, SyncRun};
 use agentsync_core::sync::engine::{Input, Output, StageName, Stages, SyncConfig, SyncEngine};
-use agentsync_core::sync::store::{Request, Response, StoreId, StoreRequest, answer_one};
+use agentsync_core::sync::store::{Response, StoreRequest, merge_round, target_requests};
 use agentsync_core::{OriginId, OriginKey};
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
@@ -200,26 +200,13 @@ impl Stores {
     /// Answers a round in order: the mirror's requests one by one, the target's all at once
     /// (a remote target runs them concurrently).
     fn answer(&mut self, requests: &[StoreRequest]) -> Result<Vec<Response>> {
-        let to_target: Vec<Request> = requests
-            .iter()
-            .filter(|r| r.store == StoreId::Target)
-            .map(|r| r.request.clone())
-            .collect();
-        let mut from_target = match (&mut self.target, to_target.is_empty()) {
+        let to_target = target_requests(requests);
+        let from_target = match (&mut self.target, to_target.is_empty()) {
             (_, true) => Vec::new(),
             (Some(t), false) => t.answer_all(&to_target),
             (None, false) => bail!("the engine asked for a target there is none of"),
-        }
-        .into_iter();
-        requests
-            .iter()
-            .map(|r| match r.store {
-                StoreId::Mirror => Ok(answer_one(&mut self.mirror, &r.request)),
-                StoreId::Target => from_target.next().ok_or_else(|| {
-                    anyhow::anyhow!("the target answered fewer requests than asked")
-                }),
-            })
-            .collect()
+        };
+        Ok(merge_round(requests, &mut self.mirror, from_target)?)
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use agentsync_archive::{Archive, SessionFilter};
 use agentsync_core::checkpoint::EventsMark;
 use agentsync_core::sync::import::ImportState;
-use agentsync_core::{ArtifactKey, Op, OriginId, SessionGid};
+use agentsync_core::{ArtifactKey, Op, OriginId};
 use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -68,7 +68,7 @@ pub struct SessionRequest {
 
 /// A session with its messages, pins and the conflicts on its fields.
 pub fn session(archive: &Archive, request: SessionRequest) -> Result<Value> {
-    let gid = resolve(archive, &request.id)?;
+    let gid = archive.resolve(&request.id)?;
     let mut detail = serde_json::to_value(archive.session_detail(&gid)?)?;
     detail["conflicts"] = serde_json::to_value(archive.conflicts(Some(&gid))?)?;
     Ok(detail)
@@ -118,7 +118,7 @@ pub fn curate(
     now_ms: u64,
     request: CurateRequest,
 ) -> Result<Value> {
-    let gid = resolve(archive, &request.id)?;
+    let gid = archive.resolve(&request.id)?;
     let value = request.value;
     let ordinal = || -> Result<u64> {
         value
@@ -161,10 +161,6 @@ pub fn curate(
     };
     let event = archive.edit(origin, now_ms, &gid, op)?;
     Ok(json!({ "changed": event.is_some() }))
-}
-
-fn resolve(archive: &Archive, id: &str) -> Result<SessionGid> {
-    Ok(archive.resolve(id)?)
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@ use std::cell::RefCell;
 
 use agentsync_archive::{Archive, HostStep, SyncRun};
 use agentsync_core::sync::engine::{Input, Progress, Stages, SyncConfig, SyncEngine};
-use agentsync_core::sync::store::{Request, StoreId, answer_one};
+use agentsync_core::sync::store::{merge_round, target_requests};
 use agentsync_core::{OriginId, OriginKey};
 use agentsync_remote::{Fatal, RemoteClient, answer_round};
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
 /// How often self-heal lists all of the browser's own keys in the bucket.
@@ -60,32 +60,14 @@ pub async fn run<C: RemoteClient>(
             HostStep::Stored => {}
             HostStep::Progress(p) => on_progress(&p),
             HostStep::Store(requests) => {
-                let to_bucket: Vec<Request> = requests
-                    .iter()
-                    .filter(|r| r.store == StoreId::Target)
-                    .map(|r| r.request.clone())
-                    .collect();
-                let mut from_bucket = answer_round(request.bucket, &fatal, &to_bucket)
-                    .await
-                    .into_iter();
-                let responses = {
-                    let a = archive.borrow();
-                    // The round's mirror writes in one transaction (one sync to OPFS, not one
-                    // per artifact); a failed write is an answer, never a rollback of the rest.
-                    a.atomically(|a| {
-                        let mut mirror = a.mirror_table((request.now_ms)());
-                        Ok(requests
-                            .iter()
-                            .map(|r| match r.store {
-                                StoreId::Mirror => Some(answer_one(&mut mirror, &r.request)),
-                                StoreId::Target => from_bucket.next(),
-                            })
-                            .collect::<Vec<_>>())
-                    })?
-                    .into_iter()
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| anyhow!("the bucket answered fewer requests than asked"))?
-                };
+                let to_bucket = target_requests(&requests);
+                let from_bucket = answer_round(request.bucket, &fatal, &to_bucket).await;
+                // The round's mirror writes in one transaction (one sync to OPFS, not one
+                // per artifact); a failed write is an answer, never a rollback of the rest.
+                let responses = archive.borrow().atomically(|a| {
+                    let mut mirror = a.mirror_table((request.now_ms)());
+                    Ok(merge_round(&requests, &mut mirror, from_bucket))
+                })??;
                 engine.handle(Input::Store(responses))?;
             }
             HostStep::Done(report) => break report,

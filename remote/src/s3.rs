@@ -120,7 +120,7 @@ impl S3Bucket {
         time: SystemTime,
     ) -> Result<reqwest::RequestBuilder, Failure> {
         let Some(c) = &self.settings.credentials else {
-            return Ok(self.with_headers(self.client.request(method, url), headers));
+            return Ok(with_headers(self.client.request(method, url), headers));
         };
         let in_query = self.query_signed_reads && headers.is_empty() && method == Method::GET;
         let identity = AwsCredentials::new(
@@ -177,22 +177,11 @@ impl S3Bucket {
             signed_url.push('=');
             signed_url.extend(utf8_percent_encode(value, QUERY_VALUE));
         }
-        let mut builder = self.with_headers(self.client.request(method, signed_url), headers);
+        let mut builder = with_headers(self.client.request(method, signed_url), headers);
         for h in signature_headers {
             builder = builder.header(h.name(), h.value());
         }
         Ok(builder)
-    }
-
-    fn with_headers(
-        &self,
-        mut builder: reqwest::RequestBuilder,
-        headers: &[(&'static str, String)],
-    ) -> reqwest::RequestBuilder {
-        for (name, value) in headers {
-            builder = builder.header(*name, value);
-        }
-        builder
     }
 
     async fn send(
@@ -274,13 +263,6 @@ struct Object {
     last_modified: Option<String>,
     #[serde(default)]
     size: u64,
-}
-
-impl S3Bucket {
-    /// `s3://bucket/prefix`, for messages.
-    pub fn describe(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.prefix)
-    }
 }
 
 impl RemoteClient for S3Bucket {
@@ -378,6 +360,16 @@ impl RemoteClient for S3Bucket {
     fn can_delete(&self) -> bool {
         true
     }
+}
+
+fn with_headers(
+    mut builder: reqwest::RequestBuilder,
+    headers: &[(&'static str, String)],
+) -> reqwest::RequestBuilder {
+    for (name, value) in headers {
+        builder = builder.header(*name, value);
+    }
+    builder
 }
 
 /// Where the user fixes credentials and region: the CLI reads them as the AWS CLI does, the

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::sync::engine::EngineError;
+
 /// One listed key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
@@ -227,9 +229,94 @@ pub fn answer_one(store: &mut dyn Store, request: &Request) -> Response {
     result.unwrap_or_else(Response::Failed)
 }
 
+/// The requests of a round addressed to the target, in order. A host answers them together
+/// (a remote target concurrently), then [`merge_round`] puts each answer in its place.
+pub fn target_requests(round: &[StoreRequest]) -> Vec<Request> {
+    round
+        .iter()
+        .filter(|r| r.store == StoreId::Target)
+        .map(|r| r.request.clone())
+        .collect()
+}
+
+/// Every answer of a round, in the round's order: the mirror's requests answered one by one
+/// from `mirror`, the target's taken in order from `target_answers` (one per
+/// [`target_requests`]).
+pub fn merge_round(
+    round: &[StoreRequest],
+    mirror: &mut dyn Store,
+    target_answers: Vec<Response>,
+) -> Result<Vec<Response>, EngineError> {
+    let expected = round.iter().filter(|r| r.store == StoreId::Target).count();
+    if target_answers.len() != expected {
+        return Err(EngineError::ResponseCount {
+            expected,
+            got: target_answers.len(),
+        });
+    }
+    let mut from_target = target_answers.into_iter();
+    Ok(round
+        .iter()
+        .filter_map(|r| match r.store {
+            StoreId::Mirror => Some(answer_one(mirror, &r.request)),
+            StoreId::Target => from_target.next(),
+        })
+        .collect())
+}
+
 /// Answers requests against a synchronous store, in order.
 pub fn answer(store: &mut dyn Store, requests: &[Request]) -> Vec<Response> {
     requests.iter().map(|r| answer_one(store, r)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::scenario::MemoryStore;
+
+    fn get(store: StoreId, key: &str) -> StoreRequest {
+        StoreRequest {
+            store,
+            request: Request::Get {
+                key: key.into(),
+                max_bytes: 10,
+            },
+        }
+    }
+
+    #[test]
+    fn a_round_is_answered_in_its_own_order_from_both_stores() {
+        let mut mirror = MemoryStore::default();
+        mirror.put_if_absent("m/1", b"one").unwrap();
+        let round = [
+            get(StoreId::Target, "t/1"),
+            get(StoreId::Mirror, "m/1"),
+            get(StoreId::Target, "t/2"),
+            get(StoreId::Mirror, "m/2"),
+        ];
+        assert_eq!(
+            target_requests(&round),
+            vec![round[0].request.clone(), round[2].request.clone()]
+        );
+        let from_target = vec![Response::Got(Some(b"T1".to_vec())), Response::Got(None)];
+        let merged = merge_round(&round, &mut mirror, from_target).unwrap();
+        assert_eq!(
+            merged,
+            vec![
+                Response::Got(Some(b"T1".to_vec())),
+                Response::Got(Some(b"one".to_vec())),
+                Response::Got(None),
+                Response::Got(None),
+            ]
+        );
+        for wrong in [vec![Response::Done], vec![Response::Done; 3]] {
+            let got = wrong.len();
+            assert_eq!(
+                merge_round(&round, &mut mirror, wrong),
+                Err(EngineError::ResponseCount { expected: 2, got })
+            );
+        }
+    }
 }
 
 mod hex_bytes {
