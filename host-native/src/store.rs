@@ -817,6 +817,13 @@ mod tests {
     }
 
     #[test]
+    fn the_folder_store_keeps_the_store_contract() {
+        let store = TestStore::new("contract");
+        let mut folder: FolderStore = store.store.clone();
+        agentsync_core::sync::store::check_contract(&mut folder).unwrap();
+    }
+
+    #[test]
     fn put_get_list_delete() {
         let store = TestStore::new("basic");
         assert_eq!(store.get("a/x/1").unwrap(), None);

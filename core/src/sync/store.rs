@@ -264,6 +264,109 @@ pub fn merge_round(
         .collect())
 }
 
+/// What every [`Store`] promises, checked on an empty one: each host runs it on its own stores
+/// in its tests (a folder, a database table, memory), so they all behave alike. Returns the
+/// first broken promise.
+pub fn check_contract(store: &mut dyn Store) -> Result<(), String> {
+    fn expect<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!("{what}: got {got:?}, want {want:?}"))
+        }
+    }
+    let keys = |store: &mut dyn Store, prefix: &str, after: Option<&str>| {
+        list_all(store, prefix, after)
+            .map(|l| l.into_iter().map(|e| e.key).collect::<Vec<_>>())
+            .map_err(|e| e.to_string())
+    };
+    let err = |e: StoreError| e.to_string();
+    expect(
+        "get of a key never written",
+        store.get("a/x/1").map_err(err)?,
+        None,
+    )?;
+    expect("listing an empty store", keys(store, "", None)?, vec![])?;
+    for (key, bytes) in [
+        ("a/x/1", &b"one"[..]),
+        ("a/x/2", b"two"),
+        ("b/x/1", b"three"),
+    ] {
+        expect(
+            &format!("first put of {key}"),
+            store.put_if_absent(key, bytes).map_err(err)?,
+            PutOutcome::Created,
+        )?;
+    }
+    expect(
+        "put of the same bytes again",
+        store.put_if_absent("a/x/1", b"one").map_err(err)?,
+        PutOutcome::Exists,
+    )?;
+    expect(
+        "put of other bytes",
+        store.put_if_absent("a/x/1", b"other").map_err(err)?,
+        PutOutcome::Differs,
+    )?;
+    expect(
+        "get after a refused put",
+        store.get("a/x/1").map_err(err)?,
+        Some(b"one".to_vec()),
+    )?;
+    expect(
+        "listing a prefix",
+        keys(store, "a/", None)?,
+        vec!["a/x/1".into(), "a/x/2".into()],
+    )?;
+    expect(
+        "listing after a key",
+        keys(store, "a/x/", Some("a/x/1"))?,
+        vec!["a/x/2".into()],
+    )?;
+    expect(
+        "listing a whole key",
+        keys(store, "a/x/2", None)?,
+        vec!["a/x/2".into()],
+    )?;
+    expect("listing below a key", keys(store, "a/x/1/", None)?, vec![])?;
+    expect("listing an absent prefix", keys(store, "c/", None)?, vec![])?;
+    expect(
+        "bounded get over the bound",
+        store.get_bounded("b/x/1", 4).map_err(err)?,
+        Bounded::TooLarge(5),
+    )?;
+    expect(
+        "bounded get at the bound",
+        store.get_bounded("b/x/1", 5).map_err(err)?,
+        Bounded::Bytes(b"three".to_vec()),
+    )?;
+    expect(
+        "bounded get of a missing key",
+        store.get_bounded("c/1", 5).map_err(err)?,
+        Bounded::Missing,
+    )?;
+    store.replace("a/x/2", b"TWO").map_err(err)?;
+    expect(
+        "get after replace",
+        store.get("a/x/2").map_err(err)?,
+        Some(b"TWO".to_vec()),
+    )?;
+    for key in ["a/x/1", "a/x/1", "q/r/s"] {
+        store.delete(key).map_err(err)?;
+    }
+    expect("get after delete", store.get("a/x/1").map_err(err)?, None)?;
+    expect(
+        "bounded get after delete",
+        store.get_bounded("a/x/1", 5).map_err(err)?,
+        Bounded::Missing,
+    )?;
+    expect(
+        "listing after delete",
+        keys(store, "", None)?,
+        vec!["a/x/2".into(), "b/x/1".into()],
+    )
+}
+
 /// Answers requests against a synchronous store, in order.
 pub fn answer(store: &mut dyn Store, requests: &[Request]) -> Vec<Response> {
     requests.iter().map(|r| answer_one(store, r)).collect()
@@ -282,6 +385,11 @@ mod tests {
                 max_bytes: 10,
             },
         }
+    }
+
+    #[test]
+    fn the_memory_store_keeps_the_store_contract() {
+        check_contract(&mut MemoryStore::default()).unwrap();
     }
 
     #[test]
