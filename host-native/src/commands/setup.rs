@@ -64,8 +64,8 @@ pub fn ingest(ctx: &Context, paths: &[PathBuf]) -> Result<Output> {
     );
     if summary.malformed_lines > 0 {
         text.push_str(&format!(
-            "\n{} malformed lines skipped:",
-            summary.malformed_lines
+            "\n{} skipped:",
+            super::count(summary.malformed_lines as usize, "malformed line")
         ));
         for m in &summary.malformed {
             text.push_str(&format!("\n  {m}"));

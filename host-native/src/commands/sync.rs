@@ -87,15 +87,18 @@ fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
 pub fn render(report: &SyncReport) -> String {
     let mut text = String::new();
     if let Some(ingest) = &report.ingest {
+        let n = |field: &serde_json::Value| field.as_u64().unwrap_or_default() as usize;
         text.push_str(&format!(
-            "ingest: {} files, {} sessions changed, {} messages\n",
-            ingest["files"], ingest["sessions_changed"], ingest["messages"]
+            "ingest: {}, {} changed, {}\n",
+            super::count(n(&ingest["files"]), "file"),
+            super::count(n(&ingest["sessions_changed"]), "session"),
+            super::count(n(&ingest["messages"]), "message"),
         ));
         for log in ingest["malformed_files"].as_array().into_iter().flatten() {
             text.push_str(&format!(
-                "ingest: {}: {} malformed lines skipped (first: {})\n",
+                "ingest: {}: {} skipped (first: {})\n",
                 log["path"].as_str().unwrap_or_default(),
-                log["lines"],
+                super::count(n(&log["lines"]), "malformed line"),
                 log["first"].as_str().unwrap_or_default()
             ));
         }

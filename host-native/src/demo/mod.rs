@@ -222,16 +222,18 @@ fn render(report: &DemoReport, sessions: &str, conflicts: &str, _json: bool) -> 
         ));
     }
     text.push_str(&format!(
-        "\nBoth machines now hold the same {} sessions{}:\n{sessions}\n",
+        "\nBoth machines now hold the same {} sessions{}:\n{}\n",
         report.sessions.as_array().map_or(0, Vec::len),
         if report.converged {
             ""
         } else {
             " (NOT converged: a bug)"
         },
+        sessions.trim_end(),
     ));
     text.push_str(&format!(
-        "\nThe concurrent rename is kept as a conflict on both:\n{conflicts}\n"
+        "\nThe concurrent rename is kept as a conflict on both:\n{}\n",
+        conflicts.trim_end()
     ));
     let laptop = report
         .machines
