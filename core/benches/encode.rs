@@ -38,8 +38,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use agentsync_core::frame::{self, HEADER_LEN};
 use agentsync_core::segment::decode_segment;
 use agentsync_core::{
-    ArtifactKind, Compressor, Message, RuzstdCompressor, TokenUsage, ToolCall, ToolResultEvent,
-    segment_messages,
+    ArtifactKind, Compressor, Decompressor, Message, RuzstdCompressor, TokenUsage, ToolCall,
+    ToolResultEvent, segment_messages,
 };
 
 /// The C zstd encoder at level 3, as the native host supplies it.
@@ -50,6 +50,17 @@ impl Compressor for CZstd {
         zstd::bulk::compress(canonical, 3).map_err(|e| agentsync_core::Error::Compress {
             reason: e.to_string(),
         })
+    }
+}
+
+/// The C zstd decoder, as the native host plugs it into `frame::open_with` (host-native's
+/// `ZstdDecompressor`, which also keeps one context per thread).
+#[derive(Debug)]
+struct CZstdDec;
+
+impl Decompressor for CZstdDec {
+    fn decompress(&self, payload: &[u8], declared: usize) -> Option<Vec<u8>> {
+        zstd::bulk::decompress(payload, declared).ok()
     }
 }
 
@@ -923,6 +934,7 @@ const ENC_RU: &str = "encode_ru";
 const BASE_ENC: &str = "base_enc";
 const DEC: &str = "decode";
 const DEC_RU: &str = "decode_ru_written";
+const DEC_C: &str = "decode_c_decoder";
 const BASE_DEC: &str = "base_dec";
 const SEGMENT: &str = "segment_messages";
 const SERDE_TO: &str = "serde_to_vec";
@@ -1019,10 +1031,10 @@ fn prepare(corpus: &Corpus) -> Prepared {
     }
 }
 
-fn open_and_decode(stored: &[Vec<u8>]) -> usize {
+fn open_and_decode(stored: &[Vec<u8>], decoder: Option<&dyn Decompressor>) -> usize {
     let mut n = 0;
     for s in stored {
-        let opened = frame::open(s, Some(ArtifactKind::Segment), None).unwrap();
+        let opened = frame::open_with(s, Some(ArtifactKind::Segment), None, decoder).unwrap();
         n += decode_segment(&opened.canonical).unwrap().messages.len();
     }
     n
@@ -1065,8 +1077,9 @@ fn round(t: &mut Timings, corpus: &Corpus, p: &Prepared) {
         }
         n
     });
-    t.run(DEC, || open_and_decode(&p.stored_c));
-    t.run(DEC_RU, || open_and_decode(&p.stored_ru));
+    t.run(DEC_C, || open_and_decode(&p.stored_c, Some(&CZstdDec)));
+    t.run(DEC, || open_and_decode(&p.stored_c, None));
+    t.run(DEC_RU, || open_and_decode(&p.stored_ru, None));
     t.run(BASE_DEC, || {
         let mut n = 0;
         for (s, c) in p.stored_c.iter().zip(&p.canonical) {
@@ -1331,7 +1344,14 @@ fn report(
             "`zstd -3` + BLAKE3",
         ),
         (
-            "open + decode (C-zstd-written): `frame::open` + `decode_segment`",
+            "open + decode, C zstd decoder (native host): `frame::open_with` + `decode_segment`",
+            "reading with the C decoder",
+            DEC_C,
+            BASE_DEC,
+            "C zstd decompress + BLAKE3",
+        ),
+        (
+            "open + decode, ruzstd (wasm hosts; C-zstd-written): `frame::open` + `decode_segment`",
             "reading (open + decode)",
             DEC,
             BASE_DEC,
@@ -1464,7 +1484,20 @@ fn report(
             write_parts("ruzstd", RUZSTD).to_vec(),
         ),
         (
-            "Read",
+            "Read with the C decoder",
+            DEC_C,
+            vec![
+                ("C zstd decode", r.ms(C_ZSTD_DEC)),
+                ("BLAKE3 verify in `open`", hash),
+                ("line splitting + serde_json parse", r.ms(SERDE_FROM)),
+                (
+                    "rest of `decode_segment` (depth pre-scan, validate)",
+                    depth_validate,
+                ),
+            ],
+        ),
+        (
+            "Read with ruzstd",
             DEC,
             vec![
                 ("ruzstd decode", r.ms(RUZSTD_DEC)),

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::checkpoint::{Bucket, Root};
 use crate::error::{Error, Result};
 use crate::events::{DecodedBatch, EventBatch};
-use crate::frame::{self, Compressor};
+use crate::frame::{self, Compressor, Decompressor};
 use crate::id::ArtifactId;
 use crate::kind::ArtifactKind;
 use crate::manifest::Manifest;
@@ -27,7 +27,7 @@ impl Encoded {
 
     /// The bytes to store: frame header plus the payload compressed by `compressor`.
     pub fn seal(&self, compressor: Option<&dyn Compressor>) -> Result<Vec<u8>> {
-        frame::seal(self.key.kind(), &self.canonical, compressor)
+        frame::seal_with_id(self.key.kind(), &self.canonical, self.id(), compressor)
     }
 
     pub fn segment(origin: &OriginId, segment: EncodedSegment) -> Self {
@@ -111,7 +111,16 @@ impl Artifact {
     /// Opens stored bytes read under `key`: frame, limits, id, decoding, and that the artifact
     /// agrees with its name (kind, origin, root sequence, batch HLC).
     pub fn open(key: &ArtifactKey, stored: &[u8]) -> Result<Self> {
-        let opened = frame::open(stored, Some(key.kind()), Some(key.id()))?;
+        Artifact::open_with(key, stored, None)
+    }
+
+    /// [`Artifact::open`] with a host's zstd decoder (see [`frame::Decompressor`]).
+    pub fn open_with(
+        key: &ArtifactKey,
+        stored: &[u8],
+        decoder: Option<&dyn Decompressor>,
+    ) -> Result<Self> {
+        let opened = frame::open_with(stored, Some(key.kind()), Some(key.id()), decoder)?;
         let artifact = Artifact::decode(key.kind(), &opened.canonical)?;
         if let Some(origin) = artifact.origin()
             && origin != key.origin()

@@ -34,7 +34,7 @@ pub use checkpoint::{
 };
 pub use error::{Error, Result};
 pub use events::{Anchor, DecodedBatch, Event, EventBatch, Op, OrderKey};
-pub use frame::{Compressor, RuzstdCompressor};
+pub use frame::{Compressor, Decompressor, RuzstdCompressor, SharedDecompressor};
 pub use hlc::{Hlc, HlcClock, TooFarAhead};
 pub use id::ArtifactId;
 pub use keyring::{KeyRing, Trust};

@@ -14,7 +14,7 @@ use agentsync_core::{OriginId, OriginKey};
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::compress::ZstdCompressor;
+use crate::compress::{ZstdCompressor, ZstdDecompressor};
 use crate::ingest::pass::{self, IngestSummary, LogFormat};
 use crate::progress::{Bar, Progress};
 use crate::store::FolderStore;
@@ -121,9 +121,11 @@ pub fn run(
     };
     let state = archive.sync_state()?;
     let mut engine: Box<dyn Driver> = match options.engine {
-        EngineKind::Native => {
-            Box::new(SyncEngine::new(config, state).with_compressor(Box::new(ZstdCompressor)))
-        }
+        EngineKind::Native => Box::new(
+            SyncEngine::new(config, state)
+                .with_compressor(Box::new(ZstdCompressor))
+                .with_decompressor(std::sync::Arc::new(ZstdDecompressor)),
+        ),
         EngineKind::Wasm => {
             let path = match options.component {
                 Some(p) => p.to_path_buf(),

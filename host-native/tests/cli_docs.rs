@@ -355,7 +355,7 @@ fn free_port() -> u16 {
 }
 
 #[test]
-fn every_example_in_cli_md_runs_as_shown() {
+fn issue19_item8_every_example_in_cli_md_runs_as_shown() {
     let doc_path = repo().join("docs/cli.md");
     let doc = std::fs::read_to_string(&doc_path).expect("docs/cli.md");
     let blocks = parse(&doc);

@@ -38,7 +38,7 @@ use crate::artifact::{Artifact, Encoded};
 use crate::checkpoint::EventsMark;
 use crate::error::Error;
 use crate::events::{EventBatch, Op};
-use crate::frame::Compressor;
+use crate::frame::{Compressor, SharedDecompressor};
 use crate::hlc::HlcClock;
 use crate::ledger::{LedgerState, Replay, SignedEvent};
 use crate::limits;
@@ -361,6 +361,7 @@ pub struct SyncEngine {
     purged: BTreeSet<SessionGid>,
     imported_events: Vec<SignedEvent>,
     compressor: Option<Box<dyn Compressor + Send>>,
+    decoder: Option<SharedDecompressor>,
     report: SyncReport,
 }
 
@@ -369,6 +370,14 @@ impl SyncEngine {
     /// uncompressed bytes, so the choice never changes a name.
     pub fn with_compressor(mut self, compressor: Box<dyn Compressor + Send>) -> Self {
         self.compressor = Some(compressor);
+        self
+    }
+
+    /// Decodes what exchange verifies and import reads with `decoder` (default: ruzstd). Every
+    /// check stays in the core, and whatever the decoder refuses is decoded again with ruzstd,
+    /// so results and errors are the same with any decoder.
+    pub fn with_decompressor(mut self, decoder: SharedDecompressor) -> Self {
+        self.decoder = Some(decoder);
         self
     }
 
@@ -408,6 +417,7 @@ impl SyncEngine {
             purged,
             imported_events: Vec::new(),
             compressor: None,
+            decoder: None,
             report,
         }
     }
@@ -1101,7 +1111,8 @@ impl SyncEngine {
                 &self.listings[StoreId::Mirror as usize],
                 &self.listings[StoreId::Target as usize],
             )
-            .with_settled(self.settled_events());
+            .with_settled(self.settled_events())
+            .with_decompressor(self.decoder.clone());
             Phase::Exchange(Box::new(exchange))
         } else {
             self.import_start()
@@ -1257,7 +1268,8 @@ impl SyncEngine {
             self.state.import.clone(),
             self.purged.clone(),
         )
-        .with_roots(&self.listings[StoreId::Mirror as usize]);
+        .with_roots(&self.listings[StoreId::Mirror as usize])
+        .with_decompressor(self.decoder.clone());
         Phase::Import(Box::new(import))
     }
 
@@ -1295,7 +1307,8 @@ impl SyncEngine {
                         self.purged.clone(),
                     )
                     .only(lagging)
-                    .with_roots(&self.listings[StoreId::Target as usize]);
+                    .with_roots(&self.listings[StoreId::Target as usize])
+                    .with_decompressor(self.decoder.clone());
                     return Phase::FallbackImport(Box::new(import));
                 }
                 self.replay_start()

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::Artifact;
+use crate::frame::SharedDecompressor;
 use crate::keyring::KeyRing;
 use crate::names::{ArtifactKey, OriginId};
 use crate::segment::SegmentRef;
@@ -108,6 +109,7 @@ pub struct Exchange {
     placement: Placement,
     /// The current phase's one-off requests went out.
     issued: bool,
+    decoder: Option<SharedDecompressor>,
     report: ExchangeReport,
 }
 
@@ -147,8 +149,15 @@ impl Exchange {
             in_flight: Vec::new(),
             placement: Placement::default(),
             issued: false,
+            decoder: None,
             report: ExchangeReport::default(),
         }
+    }
+
+    /// Verifies what it copies with a host's zstd decoder (see [`crate::frame::Decompressor`]).
+    pub fn with_decompressor(mut self, decoder: Option<SharedDecompressor>) -> Self {
+        self.decoder = decoder;
+        self
     }
 
     /// An exchange over both stores' `roots/` listings, already made.
@@ -496,7 +505,7 @@ impl Exchange {
                 return None;
             }
         };
-        match Artifact::open(key, &bytes) {
+        match Artifact::open_with(key, &bytes, self.decoder.as_deref().map(|d| d as _)) {
             Ok(artifact) => Some((bytes, artifact)),
             Err(e) => {
                 self.report.problems.push(Problem::rejected(&text, &e));

@@ -23,6 +23,7 @@ use crate::artifact::Artifact;
 use crate::checkpoint::{BucketEntry, EventsMark, Root};
 use crate::error::Error;
 use crate::events::Op;
+use crate::frame::SharedDecompressor;
 use crate::id::ArtifactId;
 use crate::keyring::KeyRing;
 use crate::ledger::SignedEvent;
@@ -153,6 +154,7 @@ pub struct Import {
     event_marks: BTreeMap<OriginId, (ArtifactKey, EventsMark)>,
     /// Origins with a batch that could not be listed, fetched or verified this run.
     events_failed: BTreeSet<OriginId>,
+    decoder: Option<SharedDecompressor>,
     report: ImportReport,
 }
 
@@ -191,6 +193,7 @@ impl Import {
             incomplete: BTreeSet::new(),
             event_marks: BTreeMap::new(),
             events_failed: BTreeSet::new(),
+            decoder: None,
             report: ImportReport {
                 state,
                 ..ImportReport::default()
@@ -217,6 +220,12 @@ impl Import {
     /// Imports only these origins (the engine's fallback import from the target).
     pub fn only(mut self, origins: BTreeSet<OriginId>) -> Self {
         self.walk = self.walk.only(origins);
+        self
+    }
+
+    /// Decodes segments with a host's zstd decoder (see [`crate::frame::Decompressor`]).
+    pub fn with_decompressor(mut self, decoder: Option<SharedDecompressor>) -> Self {
+        self.decoder = decoder;
         self
     }
 
@@ -499,7 +508,7 @@ impl Import {
             self.failed(&key, key_text, &error);
             return;
         }
-        let opened = Artifact::open(&key, &bytes);
+        let opened = Artifact::open_with(&key, &bytes, self.decoder.as_deref().map(|d| d as _));
         let artifact = match opened {
             Ok(a) => {
                 self.report.fetched += 1;
