@@ -484,6 +484,16 @@ mod tests {
     }
 
     #[test]
+    fn a_payload_decoding_past_its_declared_length_stops_there() {
+        // A decompression bomb: a few bytes that decode to a megabyte, declared as 16 bytes.
+        let canonical = vec![b'a'; 1 << 20];
+        let mut stored = seal(ArtifactKind::Segment, &canonical, Some(&RuzstdCompressor)).unwrap();
+        assert!(stored.len() < 1 << 12, "{} bytes", stored.len());
+        stored[16..24].copy_from_slice(&16u64.to_le_bytes());
+        assert_eq!(open(&stored, None, None).unwrap_err().class(), "Malformed");
+    }
+
+    #[test]
     fn unknown_stages_and_versions_are_deferred_not_corrupt() {
         let stored = seal(ArtifactKind::Manifest, b"abc", None).unwrap();
         let mut encrypted = stored.clone();
