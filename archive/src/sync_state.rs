@@ -3,8 +3,9 @@
 //! the derived tables keeps it all.
 
 use agentsync_core::ledger::SignedEvent;
+use agentsync_core::sync::import::ImportState;
 use agentsync_core::sync::problem::{Disposition, Problem};
-use agentsync_core::{OriginId, OriginKey};
+use agentsync_core::{KeyRing, OriginId, OriginKey};
 use rusqlite::{OptionalExtension, params};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -91,6 +92,25 @@ impl Archive {
     }
 
     /// Adds events to the log (duplicates are ignored). Own events start unpublished.
+    /// The pinned origin keys: trust on first use, and the user's decisions since.
+    pub fn keyring(&self) -> Result<KeyRing> {
+        Ok(self
+            .state::<ImportState>("import")?
+            .unwrap_or_default()
+            .keyring)
+    }
+
+    /// Records a trust decision ([`ImportState::trust`], [`ImportState::revoke`]) in one
+    /// transaction; the pinned keys after it.
+    pub fn decide_trust(&mut self, decide: impl FnOnce(&mut ImportState)) -> Result<KeyRing> {
+        self.transaction(|a| {
+            let mut import: ImportState = a.state("import")?.unwrap_or_default();
+            decide(&mut import);
+            a.set_state("import", &import)?;
+            Ok(import.keyring)
+        })
+    }
+
     pub fn insert_events(&self, events: &[SignedEvent], published: bool) -> Result<usize> {
         let mut stmt = self.conn.prepare_cached(
             "INSERT OR IGNORE INTO ledger_events (origin, id, hlc, json, published)

@@ -79,6 +79,9 @@ pub enum Error {
         pinned: String,
         found: String,
     },
+    /// A signed artifact of an origin this machine's user revoked.
+    #[error("origin {origin} is revoked on this machine: nothing it signs is accepted")]
+    Revoked { origin: String },
     /// The zstd payload could not be decoded.
     #[error("zstd payload of {what} does not decode: {reason}")]
     Decompress { what: &'static str, reason: String },
@@ -105,6 +108,7 @@ impl Error {
             Error::OriginMismatch { .. } => "OriginMismatch",
             Error::BadSignature { .. } => "BadSignature",
             Error::KeyMismatch { .. } => "KeyMismatch",
+            Error::Revoked { .. } => "Revoked",
             Error::Decompress { .. } => "Decompress",
             Error::Compress { .. } => "Compress",
         }

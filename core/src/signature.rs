@@ -24,6 +24,28 @@ impl PublicKey {
     }
 }
 
+impl core::str::FromStr for PublicKey {
+    type Err = Error;
+
+    /// 64 hex digits of a valid ed25519 public key (as `status`, `trust` and `init` print it).
+    fn from_str(text: &str) -> Result<Self> {
+        let invalid = |reason: &'static str| Error::InvalidName {
+            what: "public key",
+            name: text.to_owned(),
+            reason,
+        };
+        let mut bytes = [0u8; 32];
+        if text.len() != 64 || text.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(invalid("not 64 lowercase hex digits"));
+        }
+        hex::decode_to_slice(text, &mut bytes)
+            .map_err(|_| invalid("not 64 lowercase hex digits"))?;
+        ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+            .map_err(|_| invalid("not an ed25519 public key"))?;
+        Ok(PublicKey(bytes))
+    }
+}
+
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PublicKey({})", self.to_hex())

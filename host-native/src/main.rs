@@ -10,7 +10,9 @@ use agentsync_core::Op;
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
-use agentsync::commands::{self, Context, Output, UsageError, browse, curate, maintain, setup};
+use agentsync::commands::{
+    self, Context, Output, UsageError, browse, curate, maintain, setup, trust,
+};
 use agentsync::{conformance, demo, sync};
 
 /// Keep an archive of AI coding-agent sessions (Claude Code, Codex) on every machine you use,
@@ -181,6 +183,17 @@ enum Command {
         /// The edit's HLC (or event id).
         hlc: String,
     },
+    /// The key each origin signs with, as this machine pinned it on first sight; trust another
+    /// key for an origin (a machine that lost its key and kept its origin), or revoke one.
+    Trust {
+        /// One origin (default: every origin this machine knows).
+        origin: Option<String>,
+        /// The key to trust for ORIGIN from now on (64 hex digits, as `trust` prints it).
+        key: Option<String>,
+        /// Accept nothing more that ORIGIN signs (what was imported stays).
+        #[arg(long, requires = "origin", conflicts_with = "key")]
+        revoke: bool,
+    },
     /// Serve this machine's store over HTTP to machines that sync with
     /// `http://HOST:PORT` (token required; loopback unless --allow-remote).
     Serve {
@@ -298,6 +311,7 @@ fn writer_name(command: &Command) -> Option<&'static str> {
         Command::Tag { .. } => "tag",
         Command::Note { .. } => "note",
         Command::DropEdit { .. } => "drop-edit",
+        Command::Trust { key: Some(_), .. } | Command::Trust { revoke: true, .. } => "trust",
         Command::Gc { dry_run: false, .. } => "gc",
         _ => return None,
     })
@@ -454,6 +468,18 @@ fn run(cli: Cli) -> Result<Option<Output>> {
         } => maintain::gc(&ctx, target.as_deref(), grace.as_deref(), dry_run)?,
         Command::Status => browse::status(&ctx)?,
         Command::DropEdit { hlc } => curate::drop_edit(&ctx, &hlc)?,
+        Command::Trust {
+            origin,
+            key,
+            revoke,
+        } => {
+            let decision = match (key, revoke) {
+                (Some(key), _) => trust::Decision::Trust(key),
+                (None, true) => trust::Decision::Revoke,
+                (None, false) => trust::Decision::Show,
+            };
+            trust::trust(&ctx, origin.as_deref(), decision)?
+        }
         Command::Serve {
             listen,
             token,

@@ -835,3 +835,120 @@ fn a_log_that_ends_on_an_unanswered_call_is_published_once_it_settles() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("→ Bash"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 15, trust: keys are pinned on first sight and listed; another key for a pinned origin
+/// is refused (and named, with the way out) until the user trusts it; a revoked origin's new
+/// roots and edits are refused while what was imported stays.
+#[test]
+fn trust_lists_pins_accepts_a_new_key_and_revokes() {
+    let dir = fresh_dir("trust");
+    demo_json(&dir);
+    let shared = dir.join("shared");
+    let at = |machine: &str| dir.join(machine).to_str().unwrap().to_owned();
+    let run = |machine: &str, args: &[&str]| {
+        let data = at(machine);
+        let mut all = vec!["--data-dir", data.as_str()];
+        all.extend_from_slice(args);
+        agentsync(&all)
+    };
+    let json = |machine: &str, args: &[&str]| -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = run(machine, &all);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {out:?}"))
+    };
+    let sync = |machine: &str| run(machine, &["sync", shared.to_str().unwrap(), "--no-ingest"]);
+
+    let listed = json("laptop", &["trust"]);
+    let old_key = listed[0]["key"].as_str().unwrap().to_owned();
+    assert_eq!(listed[0]["origin"], "desktop-3d4e5f", "{listed}");
+    assert_eq!(listed[1]["local"], true, "{listed}");
+
+    // The desktop's folder is lost; a new one takes the same origin with a new key and
+    // publishes until its newest root is the origin's newest (sequence 3).
+    let init = json("desktop2", &["init", "--origin", "desktop-3d4e5f"]);
+    let new_key = init["public_key"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, old_key);
+    sync("desktop2");
+    for name in ["first", "second", "third"] {
+        assert!(run("desktop2", &["rename", "0199", name]).status.success());
+        sync("desktop2");
+    }
+
+    let out = sync("laptop");
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("KeyMismatch") && text.contains("`agentsync trust`"),
+        "{text}"
+    );
+    let listed = json("laptop", &["trust", "desktop-3d4e5f"]);
+    assert_eq!(listed[0]["key"], old_key.as_str());
+    assert_eq!(listed[0]["refused_key"], new_key.as_str(), "{listed}");
+    let status = json("laptop", &["status"]);
+    let desktop = &status["origins"][0];
+    assert_eq!(desktop["origin"], "desktop-3d4e5f", "{status}");
+    assert_eq!(
+        (&desktop["key"], &desktop["refused_key"]),
+        (
+            &Value::from(old_key.as_str()),
+            &Value::from(new_key.as_str())
+        )
+    );
+    let name_of_0199 = || {
+        json("laptop", &["sessions"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["native_id"].as_str().unwrap().starts_with("0199"))
+            .map(|s| s["display_name"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_ne!(
+        name_of_0199(),
+        "third",
+        "nothing the new key signed is applied"
+    );
+
+    // The user trusts the new key: its root and edits come in; the old key's are refused.
+    let out = run("laptop", &["trust", "desktop-3d4e5f", &new_key]);
+    assert!(out.status.success(), "{out:?}");
+    sync("laptop");
+    assert_eq!(name_of_0199(), "third");
+    let listed = json("laptop", &["trust", "desktop-3d4e5f"]);
+    assert_eq!(listed[0]["key"], new_key.as_str());
+
+    // Revoked: a new edit of that origin is refused, what came in before stays.
+    let out = run("laptop", &["trust", "desktop-3d4e5f", "--revoke"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        run("desktop2", &["rename", "0199", "fourth"])
+            .status
+            .success()
+    );
+    sync("desktop2");
+    let out = sync("laptop");
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Revoked"),
+        "{out:?}"
+    );
+    assert_eq!(name_of_0199(), "third");
+    assert_eq!(
+        json("laptop", &["trust", "desktop-3d4e5f"])[0]["revoked"],
+        true
+    );
+    assert_eq!(json("laptop", &["status"])["origins"][0]["revoked"], true);
+
+    // This machine's own key is no matter of trust; a key must be one.
+    assert_eq!(
+        run("laptop", &["trust", "laptop-0a1b2c", "--revoke"])
+            .status
+            .code(),
+        Some(1)
+    );
+    let out = run("laptop", &["trust", "desktop-3d4e5f", "abc"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not 64 lowercase hex digits"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -30,6 +30,7 @@ use crate::ledger::SignedEvent;
 use crate::manifest::Manifest;
 use crate::model::{Message, Session, UsageEvent};
 use crate::names::{ArtifactKey, NativeId, OriginId, SessionGid};
+use crate::signature::PublicKey;
 pub use crate::sync::problem::Problem;
 use crate::sync::roots::{Newest, RootWalk, RootsListing};
 use crate::sync::store::{ListPage, Request, Response, Store, StoreId, StoreRequest, answer_one};
@@ -68,6 +69,28 @@ pub struct OriginProgress {
 pub struct ImportState {
     pub origins: BTreeMap<OriginId, OriginProgress>,
     pub keyring: KeyRing,
+}
+
+impl ImportState {
+    /// The user's decision that `key` signs for `origin` from now on. When that changes the
+    /// pinned key, the origin's imported root is forgotten (its sessions stay): a machine that
+    /// lost its key starts its roots over at sequence 1, below the old key's, and the next
+    /// import walks the origin's roots again, refusing the old key's and taking the newest that
+    /// the new key signed.
+    pub fn trust(&mut self, origin: OriginId, key: PublicKey) {
+        if self.keyring.get(&origin) != Some(&key)
+            && let Some(progress) = self.origins.get_mut(&origin)
+        {
+            progress.root = None;
+            progress.events_root = None;
+        }
+        self.keyring.trust(origin, key);
+    }
+
+    /// The user's decision to accept nothing more signed for `origin`.
+    pub fn revoke(&mut self, origin: OriginId) {
+        self.keyring.revoke(origin);
+    }
 }
 
 /// How to apply a unit: delete the session's messages from `from_ordinal` on (all of them for

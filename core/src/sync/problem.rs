@@ -55,6 +55,7 @@ pub enum ProblemClass {
     OriginMismatch,
     BadSignature,
     KeyMismatch,
+    Revoked,
     Decompress,
     Compress,
     /// Referenced but not in the store (yet).
@@ -82,6 +83,7 @@ impl ProblemClass {
             Error::OriginMismatch { .. } => ProblemClass::OriginMismatch,
             Error::BadSignature { .. } => ProblemClass::BadSignature,
             Error::KeyMismatch { .. } => ProblemClass::KeyMismatch,
+            Error::Revoked { .. } => ProblemClass::Revoked,
             Error::Decompress { .. } => ProblemClass::Decompress,
             Error::Compress { .. } => ProblemClass::Compress,
         }
@@ -103,6 +105,7 @@ impl ProblemClass {
             ProblemClass::OriginMismatch => "OriginMismatch",
             ProblemClass::BadSignature => "BadSignature",
             ProblemClass::KeyMismatch => "KeyMismatch",
+            ProblemClass::Revoked => "Revoked",
             ProblemClass::Decompress => "Decompress",
             ProblemClass::Compress => "Compress",
             ProblemClass::Missing => "Missing",

@@ -245,9 +245,19 @@ pub fn status(ctx: &Context) -> Result<Output> {
                     published,
                 )
             };
+            let parsed: Option<agentsync_core::OriginId> = name.parse().ok();
+            let ring = &import.keyring;
+            let pinned = if name == origin.as_str() {
+                Some(key.public())
+            } else {
+                parsed.as_ref().and_then(|o| ring.get(o)).copied()
+            };
             json!({
                 "origin": name,
                 "local": name == origin.as_str(),
+                "key": pinned.map(|k| k.to_hex()),
+                "refused_key": parsed.as_ref().and_then(|o| ring.refused(o)).map(|k| k.to_hex()),
+                "revoked": parsed.as_ref().is_some_and(|o| ring.is_revoked(o)),
                 "newest_checkpoint": root,
                 "published_sessions": published.unwrap_or(0),
                 "local_sessions": held.map_or(0, |c| c.sessions),
@@ -291,6 +301,19 @@ pub fn status(ctx: &Context) -> Result<Output> {
             o["published_sessions"].as_u64().unwrap_or(0),
             o["newest_checkpoint"].as_str().unwrap_or("-"),
         ));
+    }
+    for o in &origins {
+        let name = o["origin"].as_str().unwrap_or_default();
+        if o["revoked"] == true {
+            text.push_str(&format!(
+                "{name} is revoked (`agentsync trust` lists the keys)\n"
+            ));
+        } else if let Some(refused) = o["refused_key"].as_str() {
+            text.push_str(&format!(
+                "{name} signed with another key than the pinned one, refused: {refused} \
+                 (`agentsync trust {name} {refused}` accepts it)\n"
+            ));
+        }
     }
     text.push_str(&format!(
         "\nconflicts {}  deferred {}  quarantined {}  unpublished edits {}  deferred edits {}\n",

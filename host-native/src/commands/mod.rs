@@ -6,6 +6,7 @@ pub mod curate;
 pub mod maintain;
 pub mod setup;
 pub mod sync;
+pub mod trust;
 
 use std::path::Path;
 

@@ -149,6 +149,9 @@ pub fn remedy(problem: &agentsync_archive::ProblemRow) -> String {
         .and_then(|k| k.rsplit_once(" at "))
     {
         Some((_, hlc)) => format!(" (`agentsync drop-edit {hlc}` drops it)"),
+        None if problem.class == "KeyMismatch" || problem.class == "Revoked" => {
+            " (`agentsync trust` shows the keys, and trusts another one)".to_owned()
+        }
         None => String::new(),
     }
 }
