@@ -313,7 +313,7 @@ pub fn open_with(
             // The host's decoder is trusted with nothing: only a result that passes every
             // check is kept; anything else is decoded again here and reported from there.
             let fast = decoder
-                .filter(|_| window_within(payload, max_window(header.kind)))
+                .filter(|_| host_may_decode(payload, declared, max_window(header.kind)))
                 .and_then(|d| d.decompress(payload, declared))
                 .filter(|c| c.len() == declared && header.id.verify(c).is_ok());
             if let Some(canonical) = fast {
@@ -340,9 +340,12 @@ fn max_window(kind: ArtifactKind) -> u64 {
     (kind.limits().max_canonical as u64).next_power_of_two()
 }
 
-/// Whether the window a zstd frame header asks for is at most `max` (RFC 8878 §3.1.1.1.2); a
-/// single-segment frame's window is its content size, which the declared length bounds.
-fn window_within(payload: &[u8], max: u64) -> bool {
+/// Whether a host decoder may decode this frame without accepting anything ruzstd refuses: the
+/// frame is single-segment (its window is its content, which the declared length bounds), or
+/// its window (RFC 8878 §3.1.1.1.2) is at most `max`, as ruzstd requires, and holds the whole
+/// declared content. A smaller window lets ruzstd forget output that a back-reference may
+/// still name (an error there) while the C library, decoding into one buffer, finds it.
+fn host_may_decode(payload: &[u8], declared: usize, max: u64) -> bool {
     const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
     let (Some(magic), Some(&descriptor)) = (payload.get(..4), payload.get(4)) else {
         return false;
@@ -360,7 +363,7 @@ fn window_within(payload: &[u8], max: u64) -> bool {
     let log = 10 + u32::from(window_descriptor >> 3);
     let base = 1u64 << log;
     let window = base + (base / 8) * u64::from(window_descriptor & 7);
-    window <= max
+    window <= max && window >= declared as u64
 }
 
 fn decompress(payload: &[u8], declared: usize, kind: ArtifactKind) -> Result<Vec<u8>> {
@@ -451,17 +454,27 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_asking_for_a_window_past_the_kind_limit_never_reaches_the_host_decoder() {
+    fn only_frames_ruzstd_would_decode_alike_reach_the_host_decoder() {
         let limit = max_window(ArtifactKind::Segment);
         // Frame header: magic, descriptor without single-segment, window descriptor.
         let frame = |window_descriptor: u8| [0x28, 0xb5, 0x2f, 0xfd, 0x00, window_descriptor];
         let log = limit.trailing_zeros() as u8;
-        assert!(window_within(&frame((log - 10) << 3), limit));
-        assert!(!window_within(&frame((log - 10) << 3 | 1), limit));
-        assert!(!window_within(&frame((log - 9) << 3), limit));
-        assert!(window_within(&[0x28, 0xb5, 0x2f, 0xfd, 0x20], limit));
-        assert!(!window_within(&[0x28, 0xb5, 0x2f], limit));
-        assert!(!window_within(&[0, 0, 0, 0, 0, 0], limit));
+        let small = 1024;
+        assert!(host_may_decode(&frame((log - 10) << 3), small, limit));
+        // Past the kind's window limit: ruzstd refuses it.
+        assert!(!host_may_decode(&frame((log - 10) << 3 | 1), small, limit));
+        assert!(!host_may_decode(&frame((log - 9) << 3), small, limit));
+        // A 1 KiB window for 4 KiB of content: ruzstd forgets what C still has.
+        assert!(host_may_decode(&frame(0), 1024, limit));
+        assert!(!host_may_decode(&frame(0), 4096, limit));
+        // Single-segment: the window is the content.
+        assert!(host_may_decode(
+            &[0x28, 0xb5, 0x2f, 0xfd, 0x20],
+            1 << 20,
+            limit
+        ));
+        assert!(!host_may_decode(&[0x28, 0xb5, 0x2f], small, limit));
+        assert!(!host_may_decode(&[0, 0, 0, 0, 0, 0], small, limit));
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub struct KeyRing {
     /// Origins the user revoked: every artifact they sign is refused.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     revoked: BTreeSet<OriginId>,
+    /// Keys the user replaced with [`KeyRing::trust`]: still refused, but not offered again as
+    /// a key to trust.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    retired: BTreeMap<OriginId, BTreeSet<PublicKey>>,
 }
 
 impl KeyRing {
@@ -49,12 +53,27 @@ impl KeyRing {
         self.revoked.contains(origin)
     }
 
+    /// Every revoked origin, pinned or not.
+    pub fn revoked(&self) -> impl Iterator<Item = &OriginId> {
+        self.revoked.iter()
+    }
+
     /// The user's decision that `key` is `origin`'s key from now on (a machine that lost its
     /// key and kept its origin, say): it replaces the pinned key, and a revocation ends.
     pub fn trust(&mut self, origin: OriginId, key: PublicKey) {
         self.refused.remove(&origin);
         self.revoked.remove(&origin);
-        self.pinned.insert(origin, key);
+        if let Some(old) = self.pinned.insert(origin.clone(), key)
+            && old != key
+        {
+            self.retired.entry(origin.clone()).or_default().insert(old);
+        }
+        if let Some(retired) = self.retired.get_mut(&origin) {
+            retired.remove(&key);
+            if retired.is_empty() {
+                self.retired.remove(&origin);
+            }
+        }
     }
 
     /// The user's decision to accept nothing more signed for `origin` (a lost machine, a key
@@ -85,7 +104,9 @@ impl KeyRing {
                     pinned: pinned.to_hex(),
                     found: key.to_hex(),
                 };
-                self.refused.insert(origin.clone(), *key);
+                if !self.retired.get(origin).is_some_and(|r| r.contains(key)) {
+                    self.refused.insert(origin.clone(), *key);
+                }
                 Err(error)
             }
             None => {
@@ -121,11 +142,21 @@ mod tests {
             (ring.get(&origin), ring.refused(&origin)),
             (Some(&key(2)), None)
         );
+        // The replaced key is refused, and not offered as a key to trust again.
         assert_eq!(
             ring.check(&origin, &key(1)).unwrap_err().class(),
             "KeyMismatch"
         );
+        assert_eq!(ring.refused(&origin), None);
         assert_eq!(ring.check(&origin, &key(2)).unwrap(), Trust::Pinned);
+        // Trusting the old key again is the user's call, too.
+        ring.trust(origin.clone(), key(1));
+        assert_eq!(ring.check(&origin, &key(1)).unwrap(), Trust::Pinned);
+        assert_eq!(
+            ring.check(&origin, &key(2)).unwrap_err().class(),
+            "KeyMismatch"
+        );
+        assert_eq!(ring.refused(&origin), None);
     }
 
     #[test]

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use agentsync_core::sync::import::ImportState;
 use agentsync_core::sync::store::{PutOutcome, Store};
 use agentsync_core::{Artifact, ArtifactKey, limits};
 use anyhow::{Context as _, Result, bail};
@@ -330,19 +329,11 @@ fn store_verified(
         Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("{key}: {} {e}", e.class())),
     };
     if let Some(signer) = artifact.signer() {
-        match pinned_key(served, parsed.origin()) {
-            Ok(Some(pinned)) if pinned != *signer => {
-                return refuse(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "{key}: KeyMismatch signed by {}, {} is pinned to {}",
-                        signer.to_hex(),
-                        parsed.origin(),
-                        pinned.to_hex()
-                    ),
-                );
+        match refusal(served, parsed.origin(), signer) {
+            Ok(Some(e)) => {
+                return refuse(StatusCode::BAD_REQUEST, format!("{key}: {} {e}", e.class()));
             }
-            Ok(_) => {}
+            Ok(None) => {}
             Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
         }
     }
@@ -379,20 +370,21 @@ fn store_verified(
     }
 }
 
-/// The key this machine has pinned for `origin` (its own, or one its imports pinned).
-fn pinned_key(
+/// Why this machine refuses `signer` for `origin`, if it does: another key than the one pinned
+/// (its own, or one its imports pinned), or an origin its user revoked. An origin not seen yet
+/// is accepted, as an import would pin it.
+fn refusal(
     served: &Served,
     origin: &agentsync_core::OriginId,
-) -> Result<Option<agentsync_core::PublicKey>> {
+    signer: &agentsync_core::PublicKey,
+) -> Result<Option<agentsync_core::Error>> {
     let ctx = Context::new(Some(&served.data_dir), true)?;
     let archive = ctx.archive()?;
-    if let Some((own, key)) = archive.identity()?
-        && own == *origin
-    {
-        return Ok(Some(key.public()));
+    let mut ring = archive.keyring()?;
+    if let Some((own, key)) = archive.identity()? {
+        ring.trust(own, key.public());
     }
-    let import: ImportState = archive.state("import")?.unwrap_or_default();
-    Ok(import.keyring.get(origin).copied())
+    Ok(ring.check(origin, signer).err())
 }
 
 async fn status(State(served): State<Arc<Served>>) -> Response {

@@ -917,6 +917,12 @@ fn trust_lists_pins_accepts_a_new_key_and_revokes() {
     assert_eq!(name_of_0199(), "third");
     let listed = json("laptop", &["trust", "desktop-3d4e5f"]);
     assert_eq!(listed[0]["key"], new_key.as_str());
+    // The old key's roots are still there, and refused, but never offered as a key to trust.
+    sync("laptop");
+    assert_eq!(
+        json("laptop", &["trust", "desktop-3d4e5f"])[0]["refused_key"],
+        Value::Null
+    );
 
     // Revoked: a new edit of that origin is refused, what came in before stays.
     let out = run("laptop", &["trust", "desktop-3d4e5f", "--revoke"]);
@@ -939,6 +945,22 @@ fn trust_lists_pins_accepts_a_new_key_and_revokes() {
         true
     );
     assert_eq!(json("laptop", &["status"])["origins"][0]["revoked"], true);
+
+    // An origin never seen can be revoked too, and is listed.
+    assert!(
+        run("laptop", &["trust", "stolen-0a0a0a", "--revoke"])
+            .status
+            .success()
+    );
+    let listed = json("laptop", &["trust"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["origin"] == "stolen-0a0a0a" && o["revoked"] == true),
+        "{listed}"
+    );
 
     // This machine's own key is no matter of trust; a key must be one.
     assert_eq!(

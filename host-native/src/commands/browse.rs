@@ -256,8 +256,13 @@ pub fn status(ctx: &Context) -> Result<Output> {
                 "origin": name,
                 "local": name == origin.as_str(),
                 "key": pinned.map(|k| k.to_hex()),
-                "refused_key": parsed.as_ref().and_then(|o| ring.refused(o)).map(|k| k.to_hex()),
-                "revoked": parsed.as_ref().is_some_and(|o| ring.is_revoked(o)),
+                // This machine's own key is not a matter of trust: no refusal shown for it.
+                "refused_key": parsed
+                    .as_ref()
+                    .filter(|o| *o != &origin)
+                    .and_then(|o| ring.refused(o))
+                    .map(|k| k.to_hex()),
+                "revoked": parsed.as_ref().is_some_and(|o| *o != origin && ring.is_revoked(o)),
                 "newest_checkpoint": root,
                 "published_sessions": published.unwrap_or(0),
                 "local_sessions": held.map_or(0, |c| c.sessions),
@@ -311,7 +316,8 @@ pub fn status(ctx: &Context) -> Result<Output> {
         } else if let Some(refused) = o["refused_key"].as_str() {
             text.push_str(&format!(
                 "{name} signed with another key than the pinned one, refused: {refused} \
-                 (`agentsync trust {name} {refused}` accepts it)\n"
+                 (compare it with that machine's own `status` before `agentsync trust {name} \
+                 {refused}`)\n"
             ));
         }
     }
@@ -344,7 +350,7 @@ pub fn status(ctx: &Context) -> Result<Output> {
             p.class,
             p.key,
             p.reason,
-            super::sync::remedy(p)
+            super::sync::remedy(p, origin.as_str())
         ));
     }
     match &last {

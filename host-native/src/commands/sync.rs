@@ -131,7 +131,7 @@ pub fn render(report: &SyncReport) -> String {
             p.class,
             p.key,
             p.reason,
-            remedy(p)
+            remedy(p, &report.origin)
         ));
     }
     if report.events_deferred > 0 {
@@ -141,7 +141,7 @@ pub fn render(report: &SyncReport) -> String {
 }
 
 /// What the user can do about a problem, when there is a command for it.
-pub fn remedy(problem: &agentsync_archive::ProblemRow) -> String {
+pub fn remedy(problem: &agentsync_archive::ProblemRow, own_origin: &str) -> String {
     // An own edit no reader accepts (`engine::unpublishable_key`): "edit (op N) of G at HLC".
     match problem
         .key
@@ -149,11 +149,20 @@ pub fn remedy(problem: &agentsync_archive::ProblemRow) -> String {
         .and_then(|k| k.rsplit_once(" at "))
     {
         Some((_, hlc)) => format!(" (`agentsync drop-edit {hlc}` drops it)"),
-        None if problem.class == "KeyMismatch" || problem.class == "Revoked" => {
+        // Another key for this machine's own origin is no matter of trust: a forgery, or
+        // this origin's old key after the folder was set up again.
+        None if (problem.class == "KeyMismatch" || problem.class == "Revoked")
+            && problem_origin(&problem.key) != Some(own_origin) =>
+        {
             " (`agentsync trust` shows the keys, and trusts another one)".to_owned()
         }
         None => String::new(),
     }
+}
+
+/// The origin a problem's store key belongs to (`roots/O/…` or `O/…`).
+fn problem_origin(key: &str) -> Option<&str> {
+    key.strip_prefix("roots/").unwrap_or(key).split('/').next()
 }
 
 pub fn sync(ctx: &mut Context, args: &SyncArgs) -> Result<Output> {

@@ -39,6 +39,9 @@ pub fn trust(ctx: &Context, origin: Option<&str>, decision: Decision) -> Result<
                 Some(old) if *old == key && !before.is_revoked(&origin) => {
                     format!("{origin} was already trusted with key {}", key.to_hex())
                 }
+                Some(old) if *old == key => {
+                    format!("{origin} is trusted again, with key {}", key.to_hex())
+                }
                 Some(old) => format!(
                     "{origin} is now trusted with key {} (instead of {}); the next sync imports what it signs",
                     key.to_hex(),
@@ -83,6 +86,11 @@ fn listing(
             ));
         }
     }
+    for origin in ring.revoked() {
+        if origin != own && ring.get(origin).is_none() {
+            rows.push((origin.clone(), None, None, true, false));
+        }
+    }
     if let Some(only) = only {
         rows.retain(|row| row.0 == *only);
         if rows.is_empty() {
@@ -111,7 +119,9 @@ fn listing(
             "revoked".to_owned()
         } else if let Some(refused) = refused {
             format!(
-                "pinned; refused another key {} (`agentsync trust {origin} {}` accepts it)",
+                "pinned; refused another key {} (anyone who can write to a store can sign \
+                 with a new key: compare it with that machine's own `agentsync status` before \
+                 `agentsync trust {origin} {}`)",
                 refused.to_hex(),
                 refused.to_hex()
             )
