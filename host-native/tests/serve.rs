@@ -261,3 +261,41 @@ fn an_unreachable_peer_stops_the_sync_with_the_cause() {
         "the export to the mirror landed"
     );
 }
+
+/// A machine whose user revoked an origin serves nothing it signs: the peer refuses its roots
+/// (400, `Revoked`, nothing written) until the user trusts its key again.
+#[test]
+fn the_peer_refuses_what_a_revoked_origin_signs() {
+    let scratch = Scratch::new("http-revoked");
+    let server = Machine::new(&scratch.path, "server");
+    let served = Served::start(&server, "the-token");
+    let auth = [("Authorization", "Bearer the-token")];
+    let client = Machine::new(&scratch.path, "client");
+    ClaudeLog::write(
+        &client.projects(),
+        "p",
+        "0a0a0a0a-0000-4000-8000-000000000002",
+        0,
+        3,
+    );
+    client.ingest();
+    client.run(&["sync", "--no-ingest"]).expect(0);
+    let (key, bytes) = some_artifact(&client, "roots/");
+    let object = format!("{}/v1/objects/{key}", served.url);
+
+    server.run(&["trust", &client.origin, "--revoke"]).expect(0);
+    let (code, body) = http_request("PUT", &object, &auth, &bytes);
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("Revoked"), "{body}");
+    assert!(!server.mirror().join(&key).exists());
+
+    let client_key = client.json(&["status"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server
+        .run(&["trust", &client.origin, &client_key])
+        .expect(0);
+    assert_eq!(http_status("PUT", &object, &auth, &bytes), 201);
+}
