@@ -53,6 +53,12 @@ impl KeyRing {
         self.revoked.contains(origin)
     }
 
+    /// Whether the user replaced `key` as `origin`'s key, or revoked `origin`: what it signs is
+    /// refused by the user's decision, which needs no report on every run.
+    pub fn is_decided_against(&self, origin: &OriginId, key: &PublicKey) -> bool {
+        self.revoked.contains(origin) || self.retired.get(origin).is_some_and(|r| r.contains(key))
+    }
+
     /// Every revoked origin, pinned or not.
     pub fn revoked(&self) -> impl Iterator<Item = &OriginId> {
         self.revoked.iter()

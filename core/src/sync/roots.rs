@@ -350,6 +350,9 @@ impl RootWalk {
             Response::Got(Some(bytes)) => match Artifact::open(&key, &bytes) {
                 Ok(Artifact::Root { root, signer }) => match keyring.check(&origin, &signer) {
                     Ok(_) => Some(VerifiedRoot { key, root, bytes }),
+                    // A replaced key's or a revoked origin's roots stay in the store; passing
+                    // over them is what the user decided (`trust`), not news on every run.
+                    Err(_) if keyring.is_decided_against(&origin, &signer) => None,
                     Err(e) => {
                         self.problems.push(Problem::rejected(&text, &e));
                         None
