@@ -93,6 +93,35 @@ pub enum Op {
     },
 }
 
+/// The one spelling of a tag typed at an edit, the same on every machine and in every host:
+/// lowercase letters and digits, with `-`, `_`, `.`, `/` or `:` after the first character; no
+/// spaces, commas or other marks (several tags are several arguments). `Bug` and `bug` are one
+/// tag. Readers still accept any tag within the limits, as older versions wrote them.
+pub fn normalize_tag(text: &str) -> Result<String> {
+    let tag = text.trim().to_lowercase();
+    let invalid = |reason: &'static str| Error::InvalidName {
+        what: "tag",
+        name: text.to_owned(),
+        reason,
+    };
+    let mut chars = tag.chars();
+    match chars.next() {
+        None => return Err(invalid("a tag cannot be empty")),
+        Some(c) if !c.is_alphanumeric() => {
+            return Err(invalid("a tag starts with a letter or a digit"));
+        }
+        Some(_) => {}
+    }
+    if !chars.all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':')) {
+        return Err(invalid(
+            "a tag is letters and digits with - _ . / : inside; no spaces, commas or other \
+             marks (give several tags as separate arguments)",
+        ));
+    }
+    limits::check_len("tag", &tag, limits::MAX_NAME)?;
+    Ok(tag)
+}
+
 impl Op {
     /// The op's name, as its JSON form spells it.
     pub fn name(&self) -> &'static str {
@@ -401,5 +430,38 @@ impl EventBatch {
             event_ids,
             signer,
         })
+    }
+}
+
+#[cfg(test)]
+mod tag_tests {
+    use super::normalize_tag;
+
+    #[test]
+    fn tags_have_one_spelling_and_no_separators() {
+        assert_eq!(normalize_tag(" Bug ").unwrap(), "bug");
+        assert_eq!(normalize_tag("Ünïcode").unwrap(), "ünïcode");
+        assert_eq!(
+            normalize_tag("v1.4/release:ok-2_b").unwrap(),
+            "v1.4/release:ok-2_b"
+        );
+        for bad in [
+            "",
+            "a,b",
+            "two words",
+            "-x",
+            "+x",
+            ".x",
+            "a\u{1b}[2J",
+            "tab\there",
+            "a;b",
+        ] {
+            let err = normalize_tag(bad).unwrap_err();
+            assert_eq!(err.class(), "InvalidName", "{bad:?}");
+        }
+        assert_eq!(
+            normalize_tag(&"t".repeat(1025)).unwrap_err().class(),
+            "StringLimit"
+        );
     }
 }

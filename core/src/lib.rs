@@ -33,7 +33,7 @@ pub use checkpoint::{
     Bucket, BucketEntry, BucketRef, Checkpoint, CommittedCheckpoint, EventsMark, Root,
 };
 pub use error::{Error, Result};
-pub use events::{Anchor, DecodedBatch, Event, EventBatch, Op, OrderKey};
+pub use events::{Anchor, DecodedBatch, Event, EventBatch, Op, OrderKey, normalize_tag};
 pub use frame::{Compressor, Decompressor, RuzstdCompressor, SharedDecompressor};
 pub use hlc::{Hlc, HlcClock, TooFarAhead};
 pub use id::ArtifactId;

@@ -317,14 +317,17 @@ fn writer_name(command: &Command) -> Option<&'static str> {
     })
 }
 
-/// An edit over a limit every reader applies: a usage error (exit 2), and nothing was written.
+/// An edit over a limit every reader applies, or a tag that is no tag: a usage error (exit 2),
+/// and nothing was written.
 fn is_refused_edit(e: &anyhow::Error) -> bool {
+    use agentsync_core::ledger::EditError;
     e.chain().any(|cause| {
         matches!(
             cause.downcast_ref::<agentsync_archive::ArchiveError>(),
-            Some(agentsync_archive::ArchiveError::Edit(
-                agentsync_core::ledger::EditError::Invalid(_)
-            ))
+            Some(agentsync_archive::ArchiveError::Edit(EditError::Invalid(_)))
+        ) || matches!(
+            cause.downcast_ref::<EditError>(),
+            Some(EditError::Invalid(_))
         )
     })
 }

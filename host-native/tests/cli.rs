@@ -976,3 +976,35 @@ fn trust_lists_pins_accepts_a_new_key_and_revokes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not 64 lowercase hex digits"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 19 item 5, tags: one spelling (`Bug` is `bug`), no separators inside a tag (`a,b` is
+/// refused, exit 2, nothing recorded), the same rule for adding and removing.
+#[test]
+fn issue19_item5_tags_have_one_spelling_and_no_separators() {
+    let dir = fresh_dir("tag-syntax");
+    let report = demo_json(&dir);
+    let data = dir.join("laptop");
+    let data = data.to_str().unwrap();
+    let id = report["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let tags = || -> Value {
+        let out = agentsync(&["--data-dir", data, "--json", "show", &id]);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["tags"].clone()
+    };
+    let before = tags();
+    for bad in ["a,b", "two words", "a;b"] {
+        let out = agentsync(&["--data-dir", data, "tag", &id, bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("separate arguments"),
+            "{out:?}"
+        );
+    }
+    assert_eq!(tags(), before, "nothing recorded");
+    let out = agentsync(&["--data-dir", data, "tag", &id, "+Bug", "BUG"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(tags(), serde_json::json!(["bug"]));
+    let out = agentsync(&["--data-dir", data, "tag", &id, "-Bug"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(tags(), serde_json::json!([]));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -90,14 +90,14 @@ pub fn tag_ops(changes: &[String]) -> Result<Vec<Op>> {
             if tag.starts_with('-') {
                 bail!("{change:?} looks like an option: put options before the session");
             }
+            // The core's one spelling, here already, so that "changes nothing" compares tags
+            // as they will be recorded (`-Bug` removes `bug`).
+            let tag = agentsync_core::normalize_tag(tag)
+                .map_err(agentsync_core::ledger::EditError::Invalid)?;
             Ok(if add {
-                Op::TagAdd {
-                    tag: tag.to_owned(),
-                }
+                Op::TagAdd { tag }
             } else {
-                Op::TagRemove {
-                    tag: tag.to_owned(),
-                }
+                Op::TagRemove { tag }
             })
         })
         .collect()
