@@ -135,10 +135,8 @@ pub fn curate(
         "trash" => Op::Trash,
         "restore" => Op::Restore,
         "tag" | "untag" => {
-            let tag = value.trim().to_owned();
-            if tag.is_empty() {
-                bail!("a tag cannot be empty");
-            }
+            // The core's one spelling, before the archive compares it with the tags there.
+            let tag = agentsync_core::normalize_tag(&value)?;
             if request.op == "tag" {
                 Op::TagAdd { tag }
             } else {
