@@ -127,10 +127,14 @@ proptest! {
             steps.push(a);
         }
         steps.push(json!({"do": "restore", "store": "shared", "now_ms": now}));
-        for _ in 0..3 {
+        for round in 0..3 {
             for o in ORIGINS {
                 now += 1000;
-                steps.push(json!({"do": "sync", "origin": o, "mirror": mirror(o), "target": "shared", "now_ms": now}));
+                // The first calm round reads back every own key (`sync --heal`): a dropped
+                // copy that was corrupt comes back with its old file time, which the routine
+                // self-heal (keys changed since its last look) does not read again (a known
+                // gap: docs/cli.md `[heal]`).
+                steps.push(json!({"do": "sync", "origin": o, "mirror": mirror(o), "target": "shared", "now_ms": now, "heal": round == 0}));
             }
         }
         let origins: serde_json::Map<String, Value> = ORIGINS

@@ -538,6 +538,12 @@ impl World {
 
     /// A whole sync run of one machine: its own mirror and the shared target.
     fn sync(&mut self, step: &Value, now: u64) -> Result<Value, VectorError> {
+        if step.get("heal").and_then(Value::as_bool) == Some(true) {
+            // `sync --heal`: every own key in the target is read back, whatever its file time.
+            let machine = self.machine(step)?;
+            machine.heal_mark = None;
+            machine.last_sync_ms = None;
+        }
         let crash = step
             .get("crash_after_writes")
             .and_then(Value::as_u64)
