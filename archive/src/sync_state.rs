@@ -91,7 +91,6 @@ impl Archive {
         Ok(())
     }
 
-    /// Adds events to the log (duplicates are ignored). Own events start unpublished.
     /// The pinned origin keys: trust on first use, and the user's decisions since.
     pub fn keyring(&self) -> Result<KeyRing> {
         Ok(self
@@ -111,6 +110,7 @@ impl Archive {
         })
     }
 
+    /// Adds events to the log (duplicates are ignored). Own events start unpublished.
     pub fn insert_events(&self, events: &[SignedEvent], published: bool) -> Result<usize> {
         let mut stmt = self.conn.prepare_cached(
             "INSERT OR IGNORE INTO ledger_events (origin, id, hlc, json, published)

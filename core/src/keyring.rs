@@ -56,7 +56,11 @@ impl KeyRing {
     /// Whether the user replaced `key` as `origin`'s key, or revoked `origin`: what it signs is
     /// refused by the user's decision, which needs no report on every run.
     pub fn is_decided_against(&self, origin: &OriginId, key: &PublicKey) -> bool {
-        self.revoked.contains(origin) || self.retired.get(origin).is_some_and(|r| r.contains(key))
+        self.revoked.contains(origin) || self.is_retired(origin, key)
+    }
+
+    fn is_retired(&self, origin: &OriginId, key: &PublicKey) -> bool {
+        self.retired.get(origin).is_some_and(|r| r.contains(key))
     }
 
     /// Every revoked origin, pinned or not.
@@ -110,7 +114,7 @@ impl KeyRing {
                     pinned: pinned.to_hex(),
                     found: key.to_hex(),
                 };
-                if !self.retired.get(origin).is_some_and(|r| r.contains(key)) {
+                if !self.is_retired(origin, key) {
                     self.refused.insert(origin.clone(), *key);
                 }
                 Err(error)

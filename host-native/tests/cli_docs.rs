@@ -238,7 +238,7 @@ impl World {
         cmd.arg("-c")
             .arg(format!(
                 "exec 2>&1\nsource {}\n{script}",
-                shell_quote(&self.state)
+                shell_quote(self.state.display())
             ))
             .current_dir(&self.root)
             .stdin(Stdio::null());
@@ -250,7 +250,7 @@ impl World {
         let script = format!(
             "set -e\n{}\nexport -p > {}",
             self.command_text(body),
-            shell_quote(&self.state)
+            shell_quote(self.state.display())
         );
         let out = self.bash(&script).output().expect("bash runs");
         assert!(
@@ -265,7 +265,7 @@ impl World {
         let script = format!(
             "(exit {})\n{text}\n__clidoc_status=$?\nexport -p > {}\nexit $__clidoc_status",
             self.last_status,
-            shell_quote(&self.state)
+            shell_quote(self.state.display())
         );
         let out = self.bash(&script).output().expect("bash runs");
         let code = out.status.code().unwrap_or(-1);
@@ -343,8 +343,8 @@ impl Drop for World {
     }
 }
 
-fn shell_quote(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+fn shell_quote(text: impl std::fmt::Display) -> String {
+    format!("'{}'", text.to_string().replace('\'', r"'\''"))
 }
 
 fn free_port() -> u16 {
@@ -397,12 +397,7 @@ fn issue19_item8_every_example_in_cli_md_runs_as_shown() {
     // The environment every command starts from: no user config, data or credentials.
     let state = scratch.path.join("shell-state");
     let mut env = String::new();
-    let mut export = |k: &str, v: &str| {
-        env.push_str(&format!(
-            "export {k}={}\n",
-            shell_quote(Path::new(v)).as_str()
-        ))
-    };
+    let mut export = |k: &str, v: &str| env.push_str(&format!("export {k}={}\n", shell_quote(v)));
     export("PATH", &path);
     export("HOME", &home.display().to_string());
     export("TZ", "UTC");

@@ -8,6 +8,7 @@ use agentsync_core::sync::problem::Disposition;
 use anyhow::Result;
 use serde_json::json;
 
+use super::trust::KeyState;
 use super::{Context, Output, format_time};
 
 pub fn sessions(ctx: &Context, filter: &SessionFilter) -> Result<Output> {
@@ -217,6 +218,7 @@ pub fn status(ctx: &Context) -> Result<Output> {
         .iter()
         .map(|name| {
             let held = counts.iter().find(|c| &c.origin == name);
+            let parsed: Option<agentsync_core::OriginId> = name.parse().ok();
             let (root, published) = if name == origin.as_str() {
                 (
                     export
@@ -226,7 +228,6 @@ pub fn status(ctx: &Context) -> Result<Output> {
                     export.as_ref().map(|e| e.sessions.len()),
                 )
             } else {
-                let parsed: Option<agentsync_core::OriginId> = name.parse().ok();
                 let progress = parsed
                     .as_ref()
                     .and_then(|o| import.origins.get(o).map(|p| (o, p)));
@@ -245,24 +246,15 @@ pub fn status(ctx: &Context) -> Result<Output> {
                     published,
                 )
             };
-            let parsed: Option<agentsync_core::OriginId> = name.parse().ok();
-            let ring = &import.keyring;
-            let pinned = if name == origin.as_str() {
-                Some(key.public())
-            } else {
-                parsed.as_ref().and_then(|o| ring.get(o)).copied()
-            };
+            let keys = parsed
+                .as_ref()
+                .map(|o| KeyState::of(&import.keyring, &origin, &key.public(), o));
             json!({
                 "origin": name,
                 "local": name == origin.as_str(),
-                "key": pinned.map(|k| k.to_hex()),
-                // This machine's own key is not a matter of trust: no refusal shown for it.
-                "refused_key": parsed
-                    .as_ref()
-                    .filter(|o| *o != &origin)
-                    .and_then(|o| ring.refused(o))
-                    .map(|k| k.to_hex()),
-                "revoked": parsed.as_ref().is_some_and(|o| *o != origin && ring.is_revoked(o)),
+                "key": keys.as_ref().and_then(|k| k.key).map(|k| k.to_hex()),
+                "refused_key": keys.as_ref().and_then(|k| k.refused).map(|k| k.to_hex()),
+                "revoked": keys.as_ref().is_some_and(|k| k.revoked),
                 "newest_checkpoint": root,
                 "published_sessions": published.unwrap_or(0),
                 "local_sessions": held.map_or(0, |c| c.sessions),

@@ -152,17 +152,15 @@ pub fn remedy(problem: &agentsync_archive::ProblemRow, own_origin: &str) -> Stri
         // Another key for this machine's own origin is no matter of trust: a forgery, or
         // this origin's old key after the folder was set up again.
         None if (problem.class == "KeyMismatch" || problem.class == "Revoked")
-            && problem_origin(&problem.key) != Some(own_origin) =>
+            && problem
+                .key
+                .parse::<agentsync_core::ArtifactKey>()
+                .map_or(true, |key| key.origin().as_str() != own_origin) =>
         {
             " (`agentsync trust` shows the keys, and trusts another one)".to_owned()
         }
         None => String::new(),
     }
-}
-
-/// The origin a problem's store key belongs to (`roots/O/…` or `O/…`).
-fn problem_origin(key: &str) -> Option<&str> {
-    key.strip_prefix("roots/").unwrap_or(key).split('/').next()
 }
 
 pub fn sync(ctx: &mut Context, args: &SyncArgs) -> Result<Output> {

@@ -1,6 +1,8 @@
 //! `agentsync trust`: the key each origin signs with, as this machine pinned it (trust on first
 //! sight), and the user's decisions: trust another key for an origin, or revoke an origin.
 
+use std::collections::BTreeSet;
+
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
 
@@ -43,12 +45,14 @@ pub fn trust(ctx: &Context, origin: Option<&str>, decision: Decision) -> Result<
                     format!("{origin} is trusted again, with key {}", key.to_hex())
                 }
                 Some(old) => format!(
-                    "{origin} is now trusted with key {} (instead of {}); the next sync imports what it signs",
+                    "{origin} is now trusted with key {} (instead of {}): what it signs with it \
+                     is accepted from now on, what the old key signed is refused",
                     key.to_hex(),
                     old.to_hex()
                 ),
                 None => format!(
-                    "{origin} is now trusted with key {}; the next sync imports what it signs",
+                    "{origin} is now trusted with key {}: what it signs with it is accepted \
+                     from now on",
                     key.to_hex()
                 ),
             }
@@ -67,57 +71,75 @@ pub fn trust(ctx: &Context, origin: Option<&str>, decision: Decision) -> Result<
     Ok(out)
 }
 
-/// Every origin's key and state, or one origin's (`only`).
+/// What this machine holds of one origin's key: its own key, or the one it pinned, another key
+/// it refused, and whether its user revoked the origin. This machine's own key is no matter of
+/// trust: never refused or revoked.
+pub struct KeyState {
+    pub local: bool,
+    pub key: Option<PublicKey>,
+    pub refused: Option<PublicKey>,
+    pub revoked: bool,
+}
+
+impl KeyState {
+    pub fn of(ring: &KeyRing, own: &OriginId, own_key: &PublicKey, origin: &OriginId) -> Self {
+        if origin == own {
+            return KeyState {
+                local: true,
+                key: Some(*own_key),
+                refused: None,
+                revoked: false,
+            };
+        }
+        KeyState {
+            local: false,
+            key: ring.get(origin).copied(),
+            refused: ring.refused(origin).copied(),
+            revoked: ring.is_revoked(origin),
+        }
+    }
+}
+
+/// Every origin's key and state (this machine, pinned and revoked origins), or one origin's.
 fn listing(
     own: &OriginId,
     own_key: &PublicKey,
     ring: &KeyRing,
     only: Option<&OriginId>,
 ) -> Result<Output> {
-    let mut rows = vec![(own.clone(), Some(*own_key), None, false, true)];
-    for (origin, key) in ring.pinned() {
-        if origin != own {
-            rows.push((
-                origin.clone(),
-                Some(*key),
-                ring.refused(origin).copied(),
-                ring.is_revoked(origin),
-                false,
-            ));
-        }
-    }
-    for origin in ring.revoked() {
-        if origin != own && ring.get(origin).is_none() {
-            rows.push((origin.clone(), None, None, true, false));
-        }
-    }
-    if let Some(only) = only {
-        rows.retain(|row| row.0 == *only);
-        if rows.is_empty() {
-            rows.push((only.clone(), None, None, ring.is_revoked(only), false));
-        }
-    }
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let origins: BTreeSet<&OriginId> = match only {
+        Some(origin) => [origin].into(),
+        None => ring
+            .pinned()
+            .map(|(origin, _)| origin)
+            .chain(ring.revoked())
+            .chain([own])
+            .collect(),
+    };
+    let rows: Vec<(&OriginId, KeyState)> = origins
+        .into_iter()
+        .map(|origin| (origin, KeyState::of(ring, own, own_key, origin)))
+        .collect();
     let value: Vec<_> = rows
         .iter()
-        .map(|(origin, key, refused, revoked, local)| {
+        .map(|(origin, state)| {
             json!({
                 "origin": origin.as_str(),
-                "key": key.map(|k| k.to_hex()),
-                "local": local,
-                "refused_key": refused.map(|k| k.to_hex()),
-                "revoked": revoked,
+                "key": state.key.map(|k| k.to_hex()),
+                "local": state.local,
+                "refused_key": state.refused.map(|k| k.to_hex()),
+                "revoked": state.revoked,
             })
         })
         .collect();
     let mut text = String::new();
-    for (origin, key, refused, revoked, local) in &rows {
-        let key = key.map_or_else(|| "-".repeat(64), |k| k.to_hex());
-        let state = if *local {
+    for (origin, state) in &rows {
+        let key = state.key.map_or_else(|| "-".repeat(64), |k| k.to_hex());
+        let summary = if state.local {
             "this machine".to_owned()
-        } else if *revoked {
+        } else if state.revoked {
             "revoked".to_owned()
-        } else if let Some(refused) = refused {
+        } else if let Some(refused) = state.refused {
             format!(
                 "pinned; refused another key {} (anyone who can write to a store can sign \
                  with a new key: compare it with that machine's own `agentsync status` before \
@@ -125,12 +147,12 @@ fn listing(
                 refused.to_hex(),
                 refused.to_hex()
             )
-        } else if key.starts_with('-') {
+        } else if state.key.is_none() {
             "not seen yet: the first key it signs with is pinned".to_owned()
         } else {
             "pinned".to_owned()
         };
-        text.push_str(&format!("{:<22} {key}  {state}\n", origin.as_str()));
+        text.push_str(&format!("{:<22} {key}  {summary}\n", origin.as_str()));
     }
     Output::new(value, text.trim_end().to_owned())
 }
