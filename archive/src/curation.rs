@@ -168,18 +168,26 @@ impl Archive {
                 "DELETE FROM ledger_events WHERE origin = ?1 AND id = ?2",
                 params![event.origin.as_str(), event.id.to_string()],
             )?;
-            let mut ledger = LedgerState::default();
-            let mut clock = a.clock()?;
-            let events = a.all_events()?;
-            let replay = ledger.replay(&mut clock, wall_ms, events.clone(), &|g| {
-                a.has_session(g).unwrap_or(false)
-            });
+            let ledger = a.replay_from_scratch(wall_ms)?;
             if let Some((field, _)) = agentsync_core::ledger::field_value(&event.event.op) {
                 a.refresh_field(&ledger, &event.event.session, &field)?;
             }
-            a.record_replay(&ledger, &clock, &replay, &events)?;
             Ok(event)
         })
+    }
+
+    /// Replays every event of the log into a new ledger and stores it (the clock only moves
+    /// forward). Replay is order-free, so this is the ledger any machine holding the same
+    /// events has, whatever the stored ledger state said.
+    pub fn replay_from_scratch(&self, wall_ms: u64) -> Result<LedgerState> {
+        let mut ledger = LedgerState::default();
+        let mut clock = self.clock()?;
+        let events = self.all_events()?;
+        let replay = ledger.replay(&mut clock, wall_ms, events.clone(), &|g| {
+            self.has_session(g).unwrap_or(false)
+        });
+        self.record_replay(&ledger, &clock, &replay, &events)?;
+        Ok(ledger)
     }
 
     /// Stores the outcome of a replay: the new ledger and clock, the rows of every touched

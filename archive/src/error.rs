@@ -42,6 +42,18 @@ pub enum ArchiveError {
     Edit(#[from] agentsync_core::ledger::EditError),
 }
 
+impl ArchiveError {
+    /// SQLite found the file is no database, or its pages do not add up.
+    pub fn is_damaged(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        matches!(
+            self,
+            ArchiveError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(f.code, DatabaseCorrupt | NotADatabase)
+        )
+    }
+}
+
 pub type Result<T, E = ArchiveError> = std::result::Result<T, E>;
 
 /// Decodes a JSON column, naming what it held when it does not decode.

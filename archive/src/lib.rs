@@ -11,6 +11,7 @@
 mod curation;
 mod error;
 mod mirror_table;
+mod rebuild;
 mod schema;
 mod search;
 mod sessions;
@@ -25,6 +26,7 @@ use rusqlite::Connection;
 pub use curation::ConflictRow;
 pub use error::{ArchiveError, Result};
 pub use mirror_table::MirrorTable;
+pub use rebuild::SalvagedTable;
 pub use search::SearchHit;
 pub use sessions::{OriginCount, OwnApplied, SessionDetail, SessionFilter, SessionSummary};
 pub use sources::SourceRow;

@@ -248,7 +248,7 @@ pub(crate) fn recreate_derived(conn: &Connection) -> Result<()> {
 /// it must forget them, or the next sync would never import them again from the local mirror
 /// (issue 17 item 11). Pinned keys and the event batches handled stay: the ledger that holds
 /// those events is sync state and survives.
-fn forget_imported_sessions(conn: &Connection) -> Result<()> {
+pub(crate) fn forget_imported_sessions(conn: &Connection) -> Result<()> {
     use agentsync_core::sync::import::{ImportState, OriginProgress};
     let json: Option<String> = conn
         .query_row(

@@ -206,6 +206,15 @@ impl Archive {
             // Everything stored is still there: continue after it, keeping its usage.
             messages = &messages[common..];
             reset = stored.is_empty();
+            if messages.is_empty() && !stored.is_empty() {
+                // Read again with nothing new (a first read after `rebuild`, a rewrite in
+                // place): the revision stays, so export has nothing to publish.
+                let (stored_session, stored_usage) = self.session_record(&gid)?;
+                if stored_session == *session && new_usage.iter().all(|u| stored_usage.contains(u))
+                {
+                    return Ok(OwnApplied::KeptStored);
+                }
+            }
         }
         let existing: Option<(i64, String)> = self
             .conn
@@ -291,11 +300,11 @@ impl Archive {
     }
 
     /// Applies one imported session: replaces its record and its messages from the unit's
-    /// first ordinal on.
-    pub fn apply_unit(&self, unit: &ApplyUnit) -> Result<()> {
+    /// first ordinal on. `own`: a session of this machine restored from the store (a rebuild).
+    pub fn apply_unit(&self, unit: &ApplyUnit, own: bool) -> Result<()> {
         let id = self.upsert_session(
             &unit.gid,
-            false,
+            own,
             &unit.session,
             &unit.usage_events,
             Some(unit.message_count),

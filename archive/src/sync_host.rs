@@ -103,7 +103,12 @@ impl Archive {
             Output::Apply(units) => {
                 // One transaction for the window: a commit is a sync to disk (OPFS in a
                 // browser), and units are idempotent, so a window cut short is redone whole.
-                self.transaction(|a| units.iter().try_for_each(|unit| a.apply_unit(unit)))?;
+                // Units of this origin come only from a rebuild restoring own sessions.
+                self.transaction(|a| {
+                    units
+                        .iter()
+                        .try_for_each(|unit| a.apply_unit(unit, unit.gid.origin == *origin))
+                })?;
                 HostStep::Stored
             }
             Output::Exported { state, published } => {

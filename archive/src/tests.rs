@@ -108,18 +108,20 @@ fn import_units_replace_from_their_first_ordinal_and_search_finds_words() {
         manifest: ArtifactId::of(b"m"),
     };
     archive
-        .apply_unit(&unit(
-            0,
-            vec![message(0, "zebra crossing"), message(1, "old tail")],
-            2,
-        ))
+        .apply_unit(
+            &unit(
+                0,
+                vec![message(0, "zebra crossing"), message(1, "old tail")],
+                2,
+            ),
+            false,
+        )
         .expect("first");
     archive
-        .apply_unit(&unit(
-            1,
-            vec![message(1, "new tail giraffe"), message(2, "x")],
-            3,
-        ))
+        .apply_unit(
+            &unit(1, vec![message(1, "new tail giraffe"), message(2, "x")], 3),
+            false,
+        )
         .expect("tail");
     let all = archive.messages(&gid, 0).expect("messages");
     assert_eq!(all.len(), 3);

@@ -226,6 +226,11 @@ enum Command {
     Verify {
         target: Option<PathBuf>,
     },
+    /// Make the archive database again from the local store (every machine's sessions, this
+    /// one's included, and every edit) and from what the old database still holds (identity,
+    /// sync progress, unpublished edits). For a database that is damaged or gone; the old file
+    /// is kept aside. Logs are read again by the next ingest or sync.
+    Rebuild,
     /// The demo: two machines ("laptop", "desktop") ingest sample sessions, sync through a
     /// folder, edit concurrently, sync again and converge, keeping the conflict visible.
     Demo {
@@ -273,6 +278,9 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {}", agentsync::terminal::safe(&format!("{e:#}")));
+            if is_damaged_database(&e) {
+                eprintln!("{}", commands::DAMAGED_HINT);
+            }
             if e.is::<UsageError>() || is_refused_edit(&e) {
                 ExitCode::from(2)
             } else {
@@ -280,6 +288,17 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// SQLite found the archive database damaged (when opening it or later, in a query), and
+/// the hint was not given yet.
+fn is_damaged_database(e: &anyhow::Error) -> bool {
+    let damaged = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<agentsync_archive::ArchiveError>()
+            .is_some_and(agentsync_archive::ArchiveError::is_damaged)
+    });
+    damaged && !format!("{e:#}").contains(commands::DAMAGED_HINT)
 }
 
 /// Names and tags are shown on every machine: no control characters (exit 2).
@@ -313,6 +332,7 @@ fn writer_name(command: &Command) -> Option<&'static str> {
         Command::DropEdit { .. } => "drop-edit",
         Command::Trust { key: Some(_), .. } | Command::Trust { revoke: true, .. } => "trust",
         Command::Gc { dry_run: false, .. } => "gc",
+        Command::Rebuild => "rebuild",
         _ => return None,
     })
 }
@@ -500,6 +520,7 @@ fn run(cli: Cli) -> Result<Option<Output>> {
         Command::Conflicts { session } => browse::conflicts(&ctx, session.as_deref())?,
         Command::Inspect { file, key } => maintain::inspect(&ctx, &file, key.as_deref())?,
         Command::Verify { target } => maintain::verify(&ctx, target.as_deref())?,
+        Command::Rebuild => commands::rebuild::rebuild(&ctx)?,
         Command::Demo { .. } | Command::Conformance { .. } => {
             return Err(anyhow::anyhow!("handled above")).context("dispatch");
         }

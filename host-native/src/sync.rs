@@ -176,6 +176,48 @@ pub fn run(
     Ok(report)
 }
 
+/// What a restore from the local mirror brought back (`agentsync rebuild`).
+pub struct Restored {
+    pub core: agentsync_core::sync::engine::SyncReport,
+    pub outcome: agentsync_archive::SyncOutcome,
+}
+
+/// Imports every origin's sessions and edits from the local mirror, this machine's own
+/// included, into an archive that lost them: the engine's import and replay stages only,
+/// with no target, recorded as no sync run (self-heal's marks stay as they were).
+pub fn restore(
+    archive: &mut Archive,
+    identity: &(OriginId, OriginKey),
+    mirror_dir: &Path,
+    now_ms: u64,
+    progress: &Progress,
+) -> Result<Restored> {
+    let (origin, key) = identity;
+    let config = SyncConfig {
+        origin: origin.clone(),
+        key: OriginKey::from_secret(key.secret()),
+        now_ms,
+        target: false,
+        stages: Stages {
+            export: false,
+            exchange: false,
+            import: true,
+        },
+        last_sync_ms: archive.last_sync_ms()?,
+        heal_every_ms: 0,
+    };
+    let mut engine = SyncEngine::new(config, archive.sync_state()?)
+        .with_decompressor(std::sync::Arc::new(ZstdDecompressor))
+        .restoring_own();
+    let mut stores = Stores {
+        mirror: FolderStore::new(mirror_dir),
+        target: None,
+    };
+    let core = drive(&mut engine, archive, &mut stores, origin, progress)?;
+    let outcome = archive.finish_sync(&core, now_ms)?;
+    Ok(Restored { core, outcome })
+}
+
 /// The core's sync engine, natively or as a WebAssembly component: the same machine behind
 /// the same two calls.
 pub trait Driver {

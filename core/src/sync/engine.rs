@@ -362,6 +362,8 @@ pub struct SyncEngine {
     imported_events: Vec<SignedEvent>,
     compressor: Option<Box<dyn Compressor + Send>>,
     decoder: Option<SharedDecompressor>,
+    /// Import this machine's own sessions too (`rebuild`: the archive lost them).
+    restore_own: bool,
     report: SyncReport,
 }
 
@@ -378,6 +380,15 @@ impl SyncEngine {
     /// so results and errors are the same with any decoder.
     pub fn with_decompressor(mut self, decoder: SharedDecompressor) -> Self {
         self.decoder = Some(decoder);
+        self
+    }
+
+    /// Imports this machine's own sessions and edit batches from the mirror as well, as if
+    /// they were another origin's: how a rebuilt archive gets back what only the store still
+    /// holds (a session whose log the agent deleted). The units it hands out for own sessions
+    /// carry this origin's gids; the host stores them as own sessions.
+    pub fn restoring_own(mut self) -> Self {
+        self.restore_own = true;
         self
     }
 
@@ -418,6 +429,7 @@ impl SyncEngine {
             imported_events: Vec::new(),
             compressor: None,
             decoder: None,
+            restore_own: false,
             report,
         }
     }
@@ -1263,11 +1275,15 @@ impl SyncEngine {
             return Phase::Done;
         }
         self.progress(StageName::Import, 0, 0);
-        let import = Import::new(
-            self.config.origin.clone(),
-            self.state.import.clone(),
-            self.purged.clone(),
-        )
+        let import = if self.restore_own {
+            Import::restoring(self.state.import.clone(), self.purged.clone())
+        } else {
+            Import::new(
+                self.config.origin.clone(),
+                self.state.import.clone(),
+                self.purged.clone(),
+            )
+        }
         .with_roots(&self.listings[StoreId::Mirror as usize])
         .with_decompressor(self.decoder.clone());
         Phase::Import(Box::new(import))

@@ -192,6 +192,15 @@ fn key_of(key: &str) -> Option<ArtifactKey> {
 impl Import {
     /// `purged`: sessions the local ledger has purged; they are never imported again.
     pub fn new(local: OriginId, state: ImportState, purged: BTreeSet<SessionGid>) -> Self {
+        let mut import = Self::restoring(state, purged);
+        import.walk =
+            std::mem::replace(&mut import.walk, RootWalk::new(StoreId::Mirror, None)).skip(local);
+        import
+    }
+
+    /// Like [`Import::new`], but the local origin's own sessions and edit batches are
+    /// imported too (a rebuilt archive restores them from the mirror).
+    pub fn restoring(state: ImportState, purged: BTreeSet<SessionGid>) -> Self {
         let floors = state
             .origins
             .iter()
@@ -203,9 +212,7 @@ impl Import {
             stage: Stage::Roots,
             issued: false,
             outstanding: Vec::new(),
-            walk: RootWalk::new(StoreId::Mirror, None)
-                .skip(local)
-                .with_floors(floors),
+            walk: RootWalk::new(StoreId::Mirror, None).with_floors(floors),
             candidates: BTreeMap::new(),
             events_listing: BTreeMap::new(),
             wanted: Vec::new(),

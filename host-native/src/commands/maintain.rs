@@ -349,6 +349,9 @@ pub fn verify(ctx: &Context, target: Option<&Path>) -> Result<Output> {
     for p in &report.problems {
         text.push_str(&format!("\n  {}: {}", p.key, p.problem));
     }
+    if report.database != "ok" {
+        text.push_str(&format!("\n{}", super::DAMAGED_HINT));
+    }
     let mut out = Output::new(&report, text)?;
     out.partial = partial;
     Ok(out)

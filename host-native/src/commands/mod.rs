@@ -4,6 +4,7 @@
 pub mod browse;
 pub mod curate;
 pub mod maintain;
+pub mod rebuild;
 pub mod setup;
 pub mod sync;
 pub mod trust;
@@ -43,12 +44,23 @@ impl Context {
     pub fn archive(&self) -> Result<Archive> {
         self.home.create()?;
         let path = self.home.archive_path();
+        // A data folder whose identity has a recovery copy had an archive: a new, empty one
+        // would hide what only the store still holds (see `rebuild`).
+        if !path.exists()
+            && let Some((origin, _)) = crate::origin::read_recovery_copy(&self.home.data_dir)?
+        {
+            anyhow::bail!(
+                "the archive database {} is missing, but this data folder is origin {origin}'s: \
+                 `agentsync rebuild` restores it from the local store",
+                path.display()
+            );
+        }
         Archive::open(&path).with_context(|| format!("opening the archive {}", path.display()))
     }
 
     /// The machine's identity, minted by the first command that needs it.
     pub fn identity(&self, archive: &Archive) -> Result<(OriginId, OriginKey)> {
-        crate::origin::ensure(archive, None, now_ms() as i64)
+        crate::origin::ensure(archive, &self.home.data_dir, None, now_ms() as i64)
     }
 
     /// The sync target: the argument, else the config's.
@@ -85,6 +97,10 @@ pub fn absolute_target(spec: &TargetSpec) -> Result<String> {
         std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
     Ok(absolute.display().to_string())
 }
+
+/// What to do about a damaged archive database (`verify`, and any command that meets one).
+pub const DAMAGED_HINT: &str = "the archive database is damaged: `agentsync rebuild` restores it \
+     from the local store and keeps the damaged file aside";
 
 /// A command's result.
 pub struct Output {

@@ -428,7 +428,7 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
         .filter(|row| row.inode == inode && row.size <= meta.len() && row.format == format.name())
         .and_then(|row| serde_json::from_str::<ResumeState<F>>(&row.resume_json).ok())
         .filter(|state| fingerprint(path, state.offset).ok().as_ref() == Some(&state.fingerprint));
-    let reset = known.is_some() && resume.is_none();
+    let mut reset = known.is_some() && resume.is_none();
     let start = resume.as_ref().map_or(0, |r| r.offset);
     let mut parsed = parse_from(path, file, resume)?;
     if settled {
@@ -454,6 +454,15 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
         malformed_unlisted: parsed.report.malformed_unlisted,
     };
     let mut session = parsed.state.session();
+    // A log read for the first time whose session the archive holds already (`rebuild`
+    // restored it from the store, with no ingest progress) is compared like a rewritten one:
+    // stored messages the log no longer has are kept, never replaced.
+    if known.is_none()
+        && let Some(s) = &session
+        && archive.has_session(&SessionGid::new(origin.clone(), s.native_id.clone()))?
+    {
+        reset = true;
+    }
     // A file whose earlier content changed was given a session of its own (see below): what
     // is appended to it later goes there too.
     if !reset
