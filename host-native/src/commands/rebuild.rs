@@ -97,7 +97,11 @@ pub fn rebuild(ctx: &Context) -> Result<Output> {
         deferred: restored.outcome.deferred.len(),
     };
     drop(archive);
-    let kept_aside = if path.exists() {
+    // A write-ahead log left beside a deleted database would be replayed into the new one.
+    let leftovers = ["", "-wal", "-shm"]
+        .iter()
+        .any(|suffix| with_suffix(&path, suffix).exists());
+    let kept_aside = if leftovers {
         Some(move_aside(&path, now)?)
     } else {
         None
@@ -122,11 +126,10 @@ pub fn rebuild(ctx: &Context) -> Result<Output> {
 
 fn text_of(r: &RebuildReport) -> String {
     let mut text = format!(
-        "rebuilt the archive of {}: {} of this machine and {} of others from the local store, \
-         {}, {}",
+        "rebuilt the archive of {} from the local store: {} ({} of this machine), {}, {}",
         r.origin,
-        count(r.own_sessions as usize, "session"),
-        r.other_sessions,
+        count((r.own_sessions + r.other_sessions) as usize, "session"),
+        r.own_sessions,
         count(r.events as usize, "edit"),
         count(r.conflicts as usize, "conflict"),
     );

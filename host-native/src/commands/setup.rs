@@ -12,7 +12,8 @@ use crate::target::TargetSpec;
 /// Mints the origin (once) and records the default sync target.
 pub fn init(ctx: &mut Context, origin: Option<&str>, target: Option<&Path>) -> Result<Output> {
     let archive = ctx.archive()?;
-    let (origin, key) = crate::origin::ensure(&archive, &ctx.home.data_dir, origin, now_ms() as i64)?;
+    let (origin, key) =
+        crate::origin::ensure(&archive, &ctx.home.data_dir, origin, now_ms() as i64)?;
     // The token other machines need for this machine's `serve`, made once.
     crate::serve::token(&ctx.home.data_dir)?;
     if let Some(target) = target {
