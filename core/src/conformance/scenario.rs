@@ -424,6 +424,13 @@ impl World {
         let size = step.get("size").and_then(Value::as_u64).unwrap_or(0);
         let append = text(step, "do")? == "append";
         let machine = self.machine(step)?;
+        // Ingest skips a purged session's log: a purge is for good.
+        if machine
+            .ledger
+            .is_purged(&SessionGid::new(machine.origin.clone(), native.clone()))
+        {
+            return Ok(json!({"skipped": "purged"}));
+        }
         let label = format!("{}/{}", machine.origin, native);
         let entry = machine.own.entry(native.clone());
         let own = match entry {
@@ -633,10 +640,18 @@ impl World {
             // A host only curates sessions it has.
             return Ok(json!({"skipped": "no such session"}));
         }
-        let event = machine
-            .ledger
-            .edit(&mut machine.clock, now, &origin, gid.clone(), op.clone())
-            .map_err(|e| invalid("op", e.to_string()))?;
+        let event =
+            match machine
+                .ledger
+                .edit(&mut machine.clock, now, &origin, gid.clone(), op.clone())
+            {
+                Ok(event) => event,
+                // A host refuses the edit with this message and records nothing.
+                Err(e @ crate::ledger::EditError::Purged(_)) => {
+                    return Ok(json!({"skipped": e.to_string()}));
+                }
+                Err(e) => return Err(invalid("op", e.to_string())),
+            };
         machine.unpublished.push(event);
         if op == Op::Purge {
             machine.archive.remove(&gid);
