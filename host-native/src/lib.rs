@@ -9,6 +9,7 @@ pub mod commands;
 pub mod compress;
 pub mod config;
 pub mod conformance;
+pub mod crash_point;
 pub mod demo;
 pub mod home;
 pub mod ingest;

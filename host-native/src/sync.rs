@@ -158,6 +158,7 @@ pub fn run(
     report.requests = core.requests;
     report.shadowed_roots = core.shadowed_roots.clone();
     let outcome = archive.finish_sync(&core, options.now_ms)?;
+    crate::crash_point::passed("sync.finished");
     report.quarantined = outcome.quarantined;
     report.deferred = outcome.deferred;
     report.events_deferred = outcome.events_deferred;
@@ -266,13 +267,25 @@ fn drive(
     let mut bar: Option<(StageName, Bar)> = None;
     loop {
         let output = engine.poll()?;
+        let stored = match &output {
+            Output::Apply(_) => Some("sync.apply"),
+            Output::Exported { .. } => Some("sync.exported"),
+            Output::Imported(_) => Some("sync.imported"),
+            Output::Replayed(_) => Some("sync.replayed"),
+            _ => None,
+        };
         match archive.take_output(origin, output)? {
             HostStep::Answer(input) => engine.handle(input)?,
             HostStep::Store(requests) => {
                 let responses = stores.answer(&requests)?;
+                crate::crash_point::passed("sync.store");
                 engine.handle(Input::Store(responses))?;
             }
-            HostStep::Stored => {}
+            HostStep::Stored => {
+                if let Some(point) = stored {
+                    crate::crash_point::passed(point);
+                }
+            }
             HostStep::Progress(p) => {
                 if bar.as_ref().is_none_or(|(stage, _)| *stage != p.stage) {
                     if let Some((_, b)) = bar.take() {

@@ -1,6 +1,8 @@
-//! Crash tests: `agentsync sync` is killed (SIGKILL) at a random moment while it has fresh
-//! work (new logs to ingest, appended messages, curation edits); the next sync resumes, the
-//! machines converge, and every store still verifies.
+//! Crash tests: `agentsync sync` is killed (SIGKILL) at a random moment, and aborted at each
+//! crash point (right after each durable step of ingest, export, exchange, import and replay),
+//! while it has fresh work (new logs to ingest, appended messages, curation edits); the next
+//! sync resumes, nothing acknowledged is lost, the machines converge, and every store still
+//! verifies.
 
 mod common;
 
@@ -11,7 +13,17 @@ use std::time::Duration;
 use common::{ClaudeLog, Machine, Rng, Scratch, assert_converged, settle, shared_folder};
 use serde_json::{Value, json};
 
-const TRIALS: usize = 24;
+/// Kill-at-random trials; `CRASH_TRIALS` (`./scripts/soak`: 200) runs more.
+fn trials() -> usize {
+    env_number("CRASH_TRIALS", 24)
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 struct Side {
     machine: Machine,
@@ -136,7 +148,8 @@ fn killed_syncs_resume_and_converge() {
         })
         .collect();
     let mut interrupted = 0;
-    for trial in 0..TRIALS {
+    let trials = trials();
+    for trial in 0..trials {
         let who = rng.below(sides.len() as u64) as usize;
         fresh_work(&mut rng, &mut sides[who], trial);
         // Mostly short: a small sync takes a few tens of milliseconds.
@@ -159,7 +172,7 @@ fn killed_syncs_resume_and_converge() {
         .filter(|k| k.rsplit('/').next().is_some_and(|n| n.starts_with(".tmp-")))
         .count();
     eprintln!(
-        "{interrupted} of {TRIALS} syncs were killed before they finished; \
+        "{interrupted} of {trials} syncs were killed before they finished; \
          {leftovers} temporary files left behind"
     );
     let machines: Vec<&Machine> = sides.iter().map(|s| &s.machine).collect();
@@ -167,5 +180,79 @@ fn killed_syncs_resume_and_converge() {
     for m in &machines {
         m.verify_ok(None);
         m.verify_ok(Some(&shared));
+    }
+}
+
+#[test]
+fn a_sync_aborted_at_every_crash_point_resumes_and_converges() {
+    // `CRASH_POINT_HITS` (`./scripts/soak`: 6) aborts at the first, second, … pass of each.
+    let hits = env_number("CRASH_POINT_HITS", 2);
+    let mut rng = Rng::new(0xc0ffee);
+    let scratch = Scratch::new("crash-points");
+    let shared = shared_folder(&scratch.path);
+    let mut sides: Vec<Side> = ["a", "b"]
+        .iter()
+        .map(|name| Side {
+            machine: Machine::new(&scratch.path, name),
+            logs: Vec::new(),
+        })
+        .collect();
+    for (i, side) in sides.iter_mut().enumerate() {
+        fresh_work(&mut rng, side, i);
+        side.machine.ingest();
+        side.machine.sync(&shared);
+    }
+    let mut trial = 0;
+    for point in agentsync::crash_point::POINTS {
+        let mut crashed = 0;
+        for n in 1..=hits {
+            trial += 1;
+            let who = trial % 2;
+            fresh_work(&mut rng, &mut sides[who], trial);
+            // The other side has news for this one to import and replay.
+            fresh_work(&mut rng, &mut sides[1 - who], trial);
+            sides[1 - who].logs[0].append(2);
+            let other = &sides[1 - who].machine;
+            other
+                .run(&["sync", shared.to_str().unwrap(), "--json"])
+                .expect(0);
+            let m = &sides[who].machine;
+            // An edit acknowledged (exit 0) before the crash: tags are only ever added here,
+            // so it must end up on both machines.
+            let ids = m.session_ids();
+            let acked = rng.pick(&ids).clone();
+            let tag = format!("acked-{trial}");
+            m.json(&["tag", &acked, &format!("+{tag}")]);
+            let run = m
+                .command(&["sync", shared.to_str().unwrap(), "--json"])
+                .env("AGENTSYNC_CRASH_AT", format!("{point}:{n}"))
+                .output()
+                .unwrap();
+            match run.status.code() {
+                // Aborted at the point: no exit code, a signal.
+                None => crashed += 1,
+                // The point was passed fewer than n times in this run.
+                Some(0) => {}
+                Some(code) => panic!(
+                    "{point}:{n}: sync exited with {code}: {}",
+                    String::from_utf8_lossy(&run.stderr)
+                ),
+            }
+            m.verify_ok(None);
+            resume_and_check(&sides, who, &shared, trial);
+            for side in &sides {
+                let session = side.machine.session(&acked).unwrap();
+                assert!(
+                    session["tags"].as_array().unwrap().contains(&json!(tag)),
+                    "{point}:{n}: the acknowledged tag is missing on {}: {session}",
+                    side.machine.name
+                );
+            }
+        }
+        assert!(
+            crashed > 0,
+            "{point} was never reached: the matrix tests nothing there"
+        );
+        eprintln!("{point}: aborted {crashed} of {hits} runs");
     }
 }

@@ -27,7 +27,9 @@
 //! match what was asked is an error, never a silent default.
 //!
 //! Persisting: a host saves what `Exported`, `Imported` and `Replayed` carry when it sees them
-//! (each describes work that has landed), and applies `Apply` units as they come. A run that
+//! (each describes work that has landed), and applies `Apply` units as they come. `Imported`
+//! comes after `Replayed`: the import state it carries marks event batches handled, which is
+//! true only once the replay's events are stored. A run that
 //! stops anywhere resumes on the next run: artifacts are write-once, units are idempotent.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -1311,9 +1313,10 @@ impl SyncEngine {
                     }
                 }
                 self.imported_events.extend(report.events);
+                // Persisted only after the replay (`Replayed` stores these events): the state
+                // marks their batches handled, and a run that stops in between must fetch them
+                // again, not skip them (found by the crash matrix, issue 15).
                 self.state.import = report.state;
-                self.outputs
-                    .push_back(Output::Imported(Box::new(self.state.import.clone())));
                 let lagging = std::mem::take(&mut self.lagging);
                 if !fallback && !lagging.is_empty() {
                     self.progress(StageName::FallbackImport, 0, 0);
@@ -1387,6 +1390,8 @@ impl SyncEngine {
             offered,
             deferred: self.state.deferred_events.clone(),
         })));
+        self.outputs
+            .push_back(Output::Imported(Box::new(self.state.import.clone())));
         self.phase = Phase::Done;
     }
 }

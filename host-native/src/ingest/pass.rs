@@ -210,6 +210,7 @@ pub fn run(
             }
             Ok(())
         })?;
+        crate::crash_point::passed("ingest.batch");
     }
     bar.finish();
     Ok(summary)
