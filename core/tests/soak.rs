@@ -8,6 +8,8 @@
 //! `SyncEngine`. `SOAK_SEEDS` (default 3) and `SOAK_OPS` (default 1000) size it;
 //! `./scripts/soak` runs 100 seeds, `./scripts/test` the default.
 
+mod common;
+
 use agentsync_core::conformance::run_vector;
 use serde_json::{Value, json};
 
@@ -128,16 +130,7 @@ fn history(seed: u64, ops: usize) -> Vec<Value> {
 
 fn soak_one(seed: u64, ops: usize) -> (usize, usize) {
     let steps = history(seed, ops);
-    let origins: serde_json::Map<String, Value> = ORIGINS
-        .iter()
-        .enumerate()
-        .map(|(i, o)| {
-            (
-                (*o).to_owned(),
-                json!({"seed": hex::encode([i as u8 + 1; 32])}),
-            )
-        })
-        .collect();
+    let origins = common::scenario_origins(&ORIGINS);
     let mut stores: Vec<String> = ORIGINS.iter().map(|o| mirror(o)).collect();
     stores.push("shared".into());
     let v = json!({"name": format!("soak-{seed}"), "op": "scenario", "origins": origins, "stores": stores, "page_size": 7, "steps": steps});

@@ -1,6 +1,8 @@
 //! Convergence of whole sync runs under random interleavings, delays (dropped then restored
 //! keys) and repeats, on the deterministic simulator the scenario vectors use.
 
+mod common;
+
 use agentsync_core::conformance::run_vector;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -26,16 +28,7 @@ fn action() -> impl Strategy<Value = Value> {
 }
 
 fn run(steps: Vec<Value>) -> Value {
-    let origins: serde_json::Map<String, Value> = ORIGINS
-        .iter()
-        .enumerate()
-        .map(|(i, o)| {
-            (
-                (*o).to_owned(),
-                json!({"seed": hex::encode([i as u8 + 1; 32])}),
-            )
-        })
-        .collect();
+    let origins = common::scenario_origins(&ORIGINS);
     let v = json!({"name": "random", "op": "scenario", "origins": origins, "stores": STORES, "page_size": 3, "steps": steps});
     let result = run_vector(&v);
     assert_eq!(result["ok"], true, "{result}");
@@ -137,11 +130,7 @@ proptest! {
                 steps.push(json!({"do": "sync", "origin": o, "mirror": mirror(o), "target": "shared", "now_ms": now, "heal": round == 0}));
             }
         }
-        let origins: serde_json::Map<String, Value> = ORIGINS
-            .iter()
-            .enumerate()
-            .map(|(i, o)| ((*o).to_owned(), json!({"seed": hex::encode([i as u8 + 1; 32])})))
-            .collect();
+        let origins = common::scenario_origins(&ORIGINS);
         let mut stores: Vec<String> = ORIGINS.iter().map(|o| mirror(o)).collect();
         stores.push("shared".into());
         let v = json!({"name": "random-syncs", "op": "scenario", "origins": origins, "stores": stores, "page_size": 3, "steps": steps});

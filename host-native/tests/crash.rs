@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{ClaudeLog, Machine, Rng, Scratch, assert_converged, settle, shared_folder};
@@ -28,6 +28,20 @@ fn env_number(name: &str, default: usize) -> usize {
 struct Side {
     machine: Machine,
     logs: Vec<ClaudeLog>,
+}
+
+/// Machines `a` and `b` with no logs yet, and their shared folder.
+fn two_sides(name: &str) -> (Scratch, PathBuf, Vec<Side>) {
+    let scratch = Scratch::new(name);
+    let shared = shared_folder(&scratch.path);
+    let sides = ["a", "b"]
+        .iter()
+        .map(|name| Side {
+            machine: Machine::new(&scratch.path, name),
+            logs: Vec::new(),
+        })
+        .collect();
+    (scratch, shared, sides)
 }
 
 /// The cheap part of a snapshot: both lists and the conflicts.
@@ -138,15 +152,7 @@ fn killed_syncs_resume_and_converge() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed_c0de);
     let mut rng = Rng::new(seed);
-    let scratch = Scratch::new("crash");
-    let shared = shared_folder(&scratch.path);
-    let mut sides: Vec<Side> = ["a", "b"]
-        .iter()
-        .map(|name| Side {
-            machine: Machine::new(&scratch.path, name),
-            logs: Vec::new(),
-        })
-        .collect();
+    let (scratch, shared, mut sides) = two_sides("crash");
     let mut interrupted = 0;
     let trials = trials();
     for trial in 0..trials {
@@ -188,15 +194,7 @@ fn a_sync_aborted_at_every_crash_point_resumes_and_converges() {
     // `CRASH_POINT_HITS` (`./scripts/soak`: 6) aborts at the first, second, … pass of each.
     let hits = env_number("CRASH_POINT_HITS", 2);
     let mut rng = Rng::new(0xc0ffee);
-    let scratch = Scratch::new("crash-points");
-    let shared = shared_folder(&scratch.path);
-    let mut sides: Vec<Side> = ["a", "b"]
-        .iter()
-        .map(|name| Side {
-            machine: Machine::new(&scratch.path, name),
-            logs: Vec::new(),
-        })
-        .collect();
+    let (_scratch, shared, mut sides) = two_sides("crash-points");
     for (i, side) in sides.iter_mut().enumerate() {
         fresh_work(&mut rng, side, i);
         side.machine.ingest();

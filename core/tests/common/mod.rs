@@ -1,4 +1,5 @@
-//! Fixtures shared by the core's integration tests.
+//! Fixtures shared by the core's integration tests (each test file uses some of them).
+#![allow(dead_code)]
 
 use agentsync_core::Session;
 
@@ -11,4 +12,18 @@ pub fn session(native: &str) -> Session {
         "user_message_count": 1
     }))
     .expect("a session")
+}
+
+/// The `origins` of a scenario vector: each origin with a fixed signing seed (its index + 1).
+pub fn scenario_origins(origins: &[&str]) -> serde_json::Map<String, serde_json::Value> {
+    origins
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            (
+                (*o).to_owned(),
+                serde_json::json!({"seed": hex::encode([i as u8 + 1; 32])}),
+            )
+        })
+        .collect()
 }
