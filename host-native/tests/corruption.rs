@@ -291,3 +291,65 @@ fn a_forged_greatest_root_is_passed_over_and_named_in_status() {
     assert_converged(&[&a, &b]);
     assert!(problem_keys(&again["quarantined"]).contains(&forged_key.as_str()));
 }
+
+/// Issue 15: a flipped byte anywhere in a stored artifact of any kind (the frame header, the
+/// envelope, the payload) is named by `verify` and refused by a reader's `sync`, which keeps
+/// no copy of it; once the good bytes are back, a reader gets everything.
+#[test]
+fn a_flipped_byte_in_any_kind_is_named_by_verify_and_refused_by_sync() {
+    let scratch = Scratch::new("flips");
+    let shared = shared_folder(&scratch.path);
+    let (a, _logs) = origin_with_sessions(&scratch, &shared, 15);
+    let mut victims: Vec<PathBuf> = ["buckets", "manifests", "segments", "events"]
+        .iter()
+        .map(|kind| artifacts(&shared, &a.origin, kind)[0].clone())
+        .collect();
+    let roots = shared.join("roots").join(&a.origin);
+    victims.push(
+        fs::read_dir(&roots)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    );
+    let mut readers = 0;
+    for victim in &victims {
+        let key = key_of(&shared, victim);
+        let good = fs::read(victim).unwrap();
+        let len = good.len();
+        let mut positions = vec![0, 5, 8, 20, 40, 55, len / 2, len - 1];
+        positions.retain(|&p| p < len);
+        positions.dedup();
+        for position in positions {
+            let mut bad = good.clone();
+            bad[position] ^= 0x01;
+            fs::write(victim, &bad).unwrap();
+
+            let verify = a
+                .run(&["verify", shared.to_str().unwrap(), "--json"])
+                .expect(3)
+                .json();
+            assert!(
+                problem_keys(&verify["problems"]).contains(&key.as_str()),
+                "byte {position} of {key}: {verify:#}"
+            );
+
+            readers += 1;
+            let reader = Machine::new(&scratch.path, &format!("r{readers}"));
+            let (code, report) = reader.sync(&shared);
+            assert_eq!(code, 3, "byte {position} of {key}: {report:#}");
+            assert!(
+                problem_keys(&report["quarantined"]).contains(&key.as_str()),
+                "byte {position} of {key}: {report:#}"
+            );
+            if let Ok(copy) = fs::read(reader.mirror().join(&key)) {
+                assert_eq!(copy, good, "byte {position} of {key}: a bad copy was kept");
+            }
+            fs::write(victim, &good).unwrap();
+        }
+    }
+    let last = Machine::new(&scratch.path, "last");
+    last.sync_ok(&shared);
+    assert_converged(&[&a, &last]);
+}
