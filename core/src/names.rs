@@ -219,6 +219,14 @@ pub enum ArtifactKey {
 pub const ROOTS_PREFIX: &str = "roots/";
 
 impl ArtifactKey {
+    /// A root's sequence number (`None` for other kinds).
+    pub fn root_seq(&self) -> Option<u64> {
+        match self {
+            ArtifactKey::Root { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> ArtifactKind {
         match self {
             ArtifactKey::Segment { .. } => ArtifactKind::Segment,

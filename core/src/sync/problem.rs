@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::names::ArtifactKey;
 use crate::sync::store::StoreError;
 
 /// What is wrong with an artifact, and what to expect of it.
@@ -64,6 +65,9 @@ pub enum ProblemClass {
     StoreError,
     /// Not relayed: something it references is missing or corrupt.
     Incomplete,
+    /// A validly signed root whose sequence number another validly signed root of the same
+    /// origin has: two machines write as one origin (a copied data folder).
+    DuplicateSequence,
 }
 
 impl ProblemClass {
@@ -111,6 +115,7 @@ impl ProblemClass {
             ProblemClass::Missing => "Missing",
             ProblemClass::StoreError => "StoreError",
             ProblemClass::Incomplete => "Incomplete",
+            ProblemClass::DuplicateSequence => "DuplicateSequence",
         }
     }
 }
@@ -178,6 +183,24 @@ impl Problem {
             key: key.to_owned(),
             class: ProblemClass::Malformed,
             reason: reason.to_owned(),
+            disposition: Disposition::Quarantined,
+        }
+    }
+
+    /// `key`, a validly signed root, has the sequence number of `other`, another validly
+    /// signed root of its origin: the walk passes over the smaller and reports it.
+    pub fn duplicate_sequence(key: &ArtifactKey, other: &ArtifactKey) -> Self {
+        let origin = key.origin();
+        Problem {
+            key: key.to_string(),
+            class: ProblemClass::DuplicateSequence,
+            reason: format!(
+                "{origin} signed two different checkpoints with one number (this one and \
+                 {other}): two machines write as {origin}, most likely from a copied data \
+                 folder; each may be missing what the other published, and gc is off for \
+                 {origin} on this machine until one of them gets its own data folder \
+                 (`agentsync init` in a new one)"
+            ),
             disposition: Disposition::Quarantined,
         }
     }

@@ -133,6 +133,10 @@ pub struct RootWalk {
     /// Keys newer than the floor, ascending; the walk fetches the last one.
     candidates: BTreeMap<OriginId, Vec<ArtifactKey>>,
     in_flight: Vec<ArtifactKey>,
+    /// Roots listed with the sequence number of their origin's newest verified root: each is
+    /// fetched once, and reported if it verifies too (two writers for one origin).
+    twins: Vec<(ArtifactKey, ArtifactKey)>,
+    twins_in_flight: BTreeMap<ArtifactKey, ArtifactKey>,
     /// Greatest key listed per origin, verified or not.
     pub greatest: BTreeMap<OriginId, ArtifactKey>,
     pub found: BTreeMap<OriginId, Newest>,
@@ -161,6 +165,8 @@ impl RootWalk {
             phase: Phase::List { after: None },
             candidates: BTreeMap::new(),
             in_flight: Vec::new(),
+            twins: Vec::new(),
+            twins_in_flight: BTreeMap::new(),
             greatest: BTreeMap::new(),
             found: BTreeMap::new(),
             older_than_floor: Vec::new(),
@@ -250,6 +256,10 @@ impl RootWalk {
                     .values()
                     .filter_map(|keys| keys.last().cloned())
                     .collect();
+                for (twin, newest) in std::mem::take(&mut self.twins) {
+                    self.in_flight.push(twin.clone());
+                    self.twins_in_flight.insert(twin, newest);
+                }
                 if self.in_flight.is_empty() {
                     self.finish();
                 }
@@ -284,9 +294,12 @@ impl RootWalk {
             Phase::Fetch => {
                 let keys = std::mem::take(&mut self.in_flight);
                 for (key, response) in keys.into_iter().zip(responses) {
-                    self.fetched(key, response, keyring);
+                    match self.twins_in_flight.remove(&key) {
+                        Some(newest) => self.twin_fetched(key, &newest, response, keyring),
+                        None => self.fetched(key, response, keyring),
+                    }
                 }
-                if self.candidates.is_empty() {
+                if self.candidates.is_empty() && self.twins.is_empty() {
                     self.finish();
                 }
             }
@@ -315,8 +328,15 @@ impl RootWalk {
             if key > *greatest {
                 *greatest = key.clone();
             }
-            if self.floors.get(&origin).is_none_or(|floor| key > *floor) {
-                self.candidates.entry(origin).or_default().push(key);
+            match self.floors.get(&origin) {
+                Some(floor) if key <= *floor => {
+                    // Below the floor but with its number: another writer's root (fetched
+                    // once the walk is done, and reported if validly signed).
+                    if key != *floor && key.root_seq() == floor.root_seq() {
+                        self.twins.push((key, floor.clone()));
+                    }
+                }
+                _ => self.candidates.entry(origin).or_default().push(key),
             }
         }
         if page.truncated && last.is_some() {
@@ -376,7 +396,19 @@ impl RootWalk {
         };
         match verified {
             Some(v) => {
-                self.candidates.remove(&origin);
+                let listed = self.candidates.remove(&origin).unwrap_or_default();
+                let same_seq = |k: &ArtifactKey| *k != v.key && k.root_seq() == v.key.root_seq();
+                // The floor verified on an earlier run: no need to fetch it again.
+                if let Some(floor) = self.floors.get(&origin).filter(|f| same_seq(f)) {
+                    self.problems
+                        .push(Problem::duplicate_sequence(floor, &v.key));
+                }
+                self.twins.extend(
+                    listed
+                        .into_iter()
+                        .filter(|k| same_seq(k))
+                        .map(|k| (k, v.key.clone())),
+                );
                 self.found.insert(origin, Newest::Verified(v));
             }
             None => {
@@ -389,6 +421,24 @@ impl RootWalk {
                     }
                 }
             }
+        }
+    }
+
+    /// A root with the sequence number of the newest: reported if it is validly signed too;
+    /// anything else about it (forged, gone) is for the walk of an older root to find.
+    fn twin_fetched(
+        &mut self,
+        key: ArtifactKey,
+        newest: &ArtifactKey,
+        response: Response,
+        keyring: &KeyRing,
+    ) {
+        if let Response::Got(Some(bytes)) = response
+            && let Ok(Artifact::Root { signer, .. }) = Artifact::open(&key, &bytes)
+            && keyring.get(key.origin()) == Some(&signer)
+        {
+            self.problems
+                .push(Problem::duplicate_sequence(&key, newest));
         }
     }
 

@@ -8,6 +8,7 @@ use agentsync_core::names::ROOTS_PREFIX;
 use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::gc;
 use agentsync_core::sync::import::ImportState;
+use agentsync_core::sync::problem::ProblemClass;
 use agentsync_core::sync::store::{Store, list_all};
 use agentsync_core::{Artifact, ArtifactId, ArtifactKey, OriginId, PublicKey};
 use anyhow::{Context as _, Result, anyhow};
@@ -74,7 +75,16 @@ pub fn gc(
     // The mirror's copies of other origins first: what no newest root references any more.
     let mirror_id = ctx.home.mirror_dir().display().to_string();
     let mirror_seen = observed.get(&mirror_id).cloned().unwrap_or_default();
-    for (other, plan) in foreign_mirror_plans(ctx, &archive, &origin, &mirror_seen, grace_ms)? {
+    // Two machines writing as one origin each see the other's artifacts as unreachable:
+    // collecting them would delete what the other published.
+    let duplicated = duplicated_origins(&archive)?;
+    for origin in &duplicated {
+        text.push_str(&format!(
+            "{origin}: not collected: two machines write as it (see `agentsync status`)\n"
+        ));
+    }
+    let plans = foreign_mirror_plans(ctx, &archive, &origin, &mirror_seen, grace_ms)?;
+    for (other, plan) in plans.into_iter().filter(|(o, _)| !duplicated.contains(o)) {
         let mut store = FolderStore::new(ctx.home.mirror_dir());
         let mut failed = Vec::new();
         if !dry_run {
@@ -106,6 +116,11 @@ pub fn gc(
             .or_default()
             .extend(plan.observed);
     }
+    let stores = if duplicated.contains(&origin) {
+        Vec::new()
+    } else {
+        stores
+    };
     for (name, store_id, mut store) in stores {
         let store: &mut dyn Store = &mut *store;
         let mut listing = list_all(store, &format!("{origin}/"), None)?;
@@ -162,6 +177,17 @@ pub fn gc(
     archive.set_state("gc", &next_observed)?;
     archive.set_state("gc_ran", &now_ms())?;
     Output::new(&results, text)
+}
+
+/// Origins the last sync found signing two roots with one sequence number.
+fn duplicated_origins(archive: &Archive) -> Result<BTreeSet<OriginId>> {
+    Ok(archive
+        .problems()?
+        .iter()
+        .filter(|p| p.class == ProblemClass::DuplicateSequence.name())
+        .filter_map(|p| p.key.parse::<ArtifactKey>().ok())
+        .map(|key| key.origin().clone())
+        .collect())
 }
 
 fn format_grace(ms: u64) -> String {
