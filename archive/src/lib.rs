@@ -26,7 +26,7 @@ use rusqlite::Connection;
 pub use curation::ConflictRow;
 pub use error::{ArchiveError, Result};
 pub use mirror_table::MirrorTable;
-pub use rebuild::SalvagedTable;
+pub use rebuild::{SalvagedSessions, SalvagedTable};
 pub use search::SearchHit;
 pub use sessions::{OriginCount, OwnApplied, SessionDetail, SessionFilter, SessionSummary};
 pub use sources::SourceRow;

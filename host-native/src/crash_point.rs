@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Every crash point, for the tests that walk them all.
+/// Every crash point of a sync run, for the tests that walk them all.
 pub const POINTS: &[&str] = &[
     "ingest.batch",
     "sync.store",
@@ -18,6 +18,10 @@ pub const POINTS: &[&str] = &[
     "sync.replayed",
     "sync.finished",
 ];
+
+/// The crash points of `rebuild`: the new database complete under its temporary name, and
+/// the old one moved aside.
+pub const REBUILD_POINTS: &[&str] = &["rebuild.built", "rebuild.aside"];
 
 static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
 static PASSED: AtomicU64 = AtomicU64::new(0);
@@ -32,7 +36,10 @@ fn plan() -> &'static Option<(String, u64)> {
 
 /// Marks that the process passed `point` (one of [`POINTS`]).
 pub fn passed(point: &'static str) {
-    debug_assert!(POINTS.contains(&point), "{point} is not listed in POINTS");
+    debug_assert!(
+        POINTS.contains(&point) || REBUILD_POINTS.contains(&point),
+        "{point} is not listed"
+    );
     if let Some((wanted, n)) = plan()
         && wanted == point
         && PASSED.fetch_add(1, Ordering::Relaxed) + 1 == *n

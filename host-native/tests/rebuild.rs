@@ -152,7 +152,11 @@ fn a_damaged_database_is_rebuilt_keeping_unpublished_edits_and_sync_progress() {
         listed.stderr
     );
 
-    let report = rebuild(&a);
+    // Partial (exit 3): the damaged tables' sessions could not be read for anything the
+    // store lacks, and it says so; here the store holds them all.
+    let report = a.run(&["--json", "rebuild"]).expect(3).json();
+    assert!(report["kept_from_old"]["lost"].is_string(), "{report:#}");
+    assert_eq!(report["kept_from_old"]["sessions"], 0, "{report:#}");
     assert_eq!(report["identity_from"], "database");
     for table in report["salvaged"].as_array().unwrap() {
         assert!(table.get("lost").is_none(), "{table}");
@@ -193,4 +197,119 @@ fn without_an_identity_nothing_is_changed() {
         a.mirror().join(&a.origin).is_dir(),
         "the store is untouched"
     );
+}
+
+#[test]
+fn a_rebuild_stopped_anywhere_is_finished_by_the_next_one() {
+    for point in agentsync::crash_point::REBUILD_POINTS {
+        let scratch = Scratch::new(&format!("rebuild-stopped-{point}"));
+        let shared = shared_folder(&scratch.path);
+        let (a, _b, logs) = two_machines(&scratch, &shared);
+        a.json(&["star", &logs[1].gid(&a.origin)]);
+        let before = a.snapshot();
+        let stopped = a
+            .command(&["rebuild"])
+            .env("AGENTSYNC_CRASH_AT", format!("{point}:1"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            stopped.status.code(),
+            None,
+            "{point}: the rebuild was aborted"
+        );
+        // Whatever the step, the next command either works or names `rebuild`.
+        let listed = a.run(&["sessions"]);
+        if listed.code != 0 {
+            assert!(
+                listed.stderr.contains("agentsync rebuild"),
+                "{}",
+                listed.stderr
+            );
+        }
+        let finished = rebuild(&a);
+        assert_eq!(
+            finished["finished_interrupted"], true,
+            "{point}: {finished:#}"
+        );
+        assert_eq!(a.snapshot(), before, "{point}");
+        let files: Vec<String> = fs::read_dir(&a.data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !files.iter().any(|f| f.starts_with("archive.rebuil")),
+            "{point}: {files:?}"
+        );
+        // The old database went aside whole: one name, never a WAL without its database.
+        let aside: Vec<&String> = files.iter().filter(|f| f.contains("damaged")).collect();
+        assert!(
+            aside.iter().any(|f| f.ends_with(".db")),
+            "{point}: {files:?}"
+        );
+        let stems: std::collections::BTreeSet<&str> = aside
+            .iter()
+            .map(|f| f.trim_end_matches("-wal").trim_end_matches("-shm"))
+            .collect();
+        assert_eq!(stems.len(), 1, "{point}: {files:?}");
+        // The unpublished star goes out with the next sync.
+        let synced = a.sync_ok(&shared);
+        assert_eq!(synced["events_published"], 1, "{point}: {synced:#}");
+    }
+}
+
+#[test]
+fn sessions_the_store_does_not_hold_are_kept_from_the_old_database() {
+    let scratch = Scratch::new("rebuild-unpublished");
+    let shared = shared_folder(&scratch.path);
+    let (a, b, _logs) = two_machines(&scratch, &shared);
+    // Ingested, never synced, and then its log is gone: only the database holds it.
+    let mut rng = Rng::new(99);
+    let log = ClaudeLog::write(&a.projects(), "app", &rng.uuid(), 7200, 6);
+    a.ingest();
+    fs::remove_file(&log.path).unwrap();
+    let before = a.snapshot();
+
+    let report = rebuild(&a);
+    assert_eq!(report["kept_from_old"]["sessions"], 1, "{report:#}");
+    assert_eq!(report["kept_from_old"]["messages"], 6, "{report:#}");
+    assert_eq!(a.snapshot(), before);
+    // Export publishes it (its revision is above every marker the export state holds).
+    a.sync_ok(&shared);
+    b.sync_ok(&shared);
+    assert!(b.session(&log.gid(&a.origin)).is_some());
+}
+
+#[test]
+fn a_state_row_that_no_longer_decodes_is_dropped_and_the_rest_rebuilt() {
+    let scratch = Scratch::new("rebuild-bad-row");
+    let shared = shared_folder(&scratch.path);
+    let (a, b, _logs) = two_machines(&scratch, &shared);
+    let before = a.snapshot();
+    {
+        let db = rusqlite::Connection::open(a.data.join("archive.db")).unwrap();
+        db.execute(
+            "UPDATE sync_state SET json = '{\"origins\": 7' WHERE name = 'import'",
+            [],
+        )
+        .unwrap();
+    }
+    let run = a.run(&["--json", "rebuild"]).expect(3);
+    let report = run.json();
+    let sync_state = report["salvaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "sync_state")
+        .unwrap();
+    assert!(
+        sync_state["lost"]
+            .as_str()
+            .unwrap()
+            .contains("state import"),
+        "{report:#}"
+    );
+    assert_eq!(a.snapshot(), before);
+    a.sync_ok(&shared);
+    b.sync_ok(&shared);
+    assert_eq!(a.snapshot()["sessions"], b.snapshot()["sessions"]);
 }

@@ -197,8 +197,8 @@ impl Problem {
             reason: format!(
                 "{origin} signed two different checkpoints with one number (this one and \
                  {other}): two machines write as {origin}, most likely from a copied data \
-                 folder; each may be missing what the other published, and gc is off for \
-                 {origin} on this machine until one of them gets its own data folder \
+                 folder; each may be missing what the other published, and gc leaves {origin} \
+                 alone while this is reported. Give one of them its own data folder \
                  (`agentsync init` in a new one)"
             ),
             disposition: Disposition::Quarantined,

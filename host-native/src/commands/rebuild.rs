@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use agentsync_archive::{Archive, SalvagedTable};
+use agentsync_archive::{Archive, SalvagedSessions, SalvagedTable};
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
@@ -18,6 +18,9 @@ struct RebuildReport {
     kept_aside: Option<String>,
     /// What was carried over from the old database, table by table.
     salvaged: Vec<SalvagedTable>,
+    /// Sessions of the old database the store did not bring back, copied from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kept_from_old: Option<SalvagedSessions>,
     /// Where the identity came from: `database` or `recovery copy`.
     identity_from: &'static str,
     own_sessions: u64,
@@ -30,14 +33,34 @@ struct RebuildReport {
 
 pub fn rebuild(ctx: &Context) -> Result<Output> {
     ctx.home.create()?;
+    let files = Files::of(ctx);
+    let now = now_ms();
+    if files.built.exists() {
+        // A rebuild stopped while its database was taking the old one's place: finish that.
+        let aside = files.swap(now)?;
+        let mut text = "finished the rebuild an earlier run stopped before its database took the \
+                        old one's place"
+            .to_owned();
+        if let Some(aside) = &aside {
+            text.push_str(&format!(
+                "\nthe old database is kept as {}",
+                aside.display()
+            ));
+        }
+        return Output::new(
+            serde_json::json!({
+                "finished_interrupted": true,
+                "kept_aside": aside.map(|p| p.display().to_string()),
+            }),
+            text,
+        );
+    }
     let data = &ctx.home.data_dir;
     let path = ctx.home.archive_path();
-    let fresh = data.join("archive.rebuild.db");
-    // What an interrupted rebuild left: it was never in use.
-    remove_database(&fresh)?;
-    let now = now_ms();
-    let mut archive = Archive::open(&fresh)
-        .with_context(|| format!("creating the new archive {}", fresh.display()))?;
+    // What an interrupted rebuild left before it was complete: never in use.
+    remove_database(&files.building)?;
+    let mut archive = Archive::open(&files.building)
+        .with_context(|| format!("creating the new archive {}", files.building.display()))?;
     let salvaged = if path.exists() {
         archive.salvage_sync_state(&path)?
     } else {
@@ -52,7 +75,7 @@ pub fn rebuild(ctx: &Context) -> Result<Output> {
             }
             None => {
                 drop(archive);
-                remove_database(&fresh)?;
+                remove_database(&files.building)?;
                 bail!(
                     "neither {} nor {} holds this machine's identity, so its sessions cannot be \
                      restored under its origin; nothing was changed",
@@ -70,12 +93,19 @@ pub fn rebuild(ctx: &Context) -> Result<Output> {
         now,
         &ctx.progress,
     )?;
+    // What the store could not bring back, from the old tables as far as they read.
+    let mut ledger = archive.transaction(|a| a.replay_from_scratch(now))?;
+    let kept = if path.exists() {
+        Some(archive.salvage_missing_sessions(&path, &|gid| ledger.is_purged(gid))?)
+    } else {
+        None
+    };
+    if kept.as_ref().is_some_and(|k| k.sessions > 0) {
+        // Edits waiting for those sessions apply now.
+        ledger = archive.transaction(|a| a.replay_from_scratch(now))?;
+    }
+    archive.transaction(|a| a.reproject(&ledger))?;
     archive.adopt_export_markers()?;
-    let ledger = archive.transaction(|a| {
-        let ledger = a.replay_from_scratch(now)?;
-        a.reproject(&ledger)?;
-        Ok(ledger)
-    })?;
     let counts = archive.origin_counts()?;
     let (own_sessions, other_sessions) = counts.iter().fold((0, 0), |(own, other), c| {
         if c.origin == identity.0.as_str() {
@@ -84,10 +114,11 @@ pub fn rebuild(ctx: &Context) -> Result<Output> {
             (own, other + c.sessions)
         }
     });
-    let report = RebuildReport {
+    let mut report = RebuildReport {
         origin: identity.0.to_string(),
         kept_aside: None,
         salvaged,
+        kept_from_old: kept,
         identity_from,
         own_sessions,
         other_sessions,
@@ -97,31 +128,82 @@ pub fn rebuild(ctx: &Context) -> Result<Output> {
         deferred: restored.outcome.deferred.len(),
     };
     drop(archive);
-    // A write-ahead log left beside a deleted database would be replayed into the new one.
-    let leftovers = ["", "-wal", "-shm"]
-        .iter()
-        .any(|suffix| with_suffix(&path, suffix).exists());
-    let kept_aside = if leftovers {
-        Some(move_aside(&path, now)?)
-    } else {
-        None
-    };
-    for suffix in ["", "-wal", "-shm"] {
-        let from = with_suffix(&fresh, suffix);
-        if from.exists() {
-            std::fs::rename(&from, with_suffix(&path, suffix))
-                .with_context(|| format!("moving {} into place", from.display()))?;
-        }
-    }
-    let report = RebuildReport {
-        kept_aside: kept_aside.map(|p| p.display().to_string()),
-        ..report
-    };
+    rename_database(&files.building, &files.built)?;
+    sync_folder(data)?;
+    crate::crash_point::passed("rebuild.built");
+    report.kept_aside = files.swap(now)?.map(|p| p.display().to_string());
     let text = text_of(&report);
     let mut out = Output::new(&report, text)?;
     out.partial = report.quarantined + report.deferred > 0
-        || report.salvaged.iter().any(|t| t.lost.is_some());
+        || report.salvaged.iter().any(|t| t.lost.is_some())
+        || report
+            .kept_from_old
+            .as_ref()
+            .is_some_and(|k| k.lost.is_some());
     Ok(out)
+}
+
+/// The files a rebuild moves, in order: the new database is made under `building`, renamed
+/// to `built` once complete, then the old one goes aside and `built` takes its place. A run
+/// that stops anywhere leaves either no `built` (start again: the old database is untouched)
+/// or a `built` (the next run only finishes the swap).
+struct Files {
+    data: PathBuf,
+    archive: PathBuf,
+    building: PathBuf,
+    built: PathBuf,
+    /// Holds the name the old files go to, chosen once, so that a swap stopped halfway moves
+    /// the rest of them (the WAL belongs with its database) to the same name.
+    aside_note: PathBuf,
+}
+
+impl Files {
+    fn of(ctx: &Context) -> Files {
+        let data = ctx.home.data_dir.clone();
+        Files {
+            archive: ctx.home.archive_path(),
+            building: data.join("archive.rebuild.db"),
+            built: data.join("archive.rebuilt.db"),
+            aside_note: data.join("archive.rebuilt.aside"),
+            data,
+        }
+    }
+
+    /// Moves the old database (with its WAL and shared-memory files; a WAL left beside a
+    /// deleted database would be replayed into the new one) aside, and `built` into place.
+    fn swap(&self, now_ms: u64) -> Result<Option<PathBuf>> {
+        let leftovers = ["", "-wal", "-shm"]
+            .iter()
+            .any(|suffix| with_suffix(&self.archive, suffix).exists());
+        let noted = std::fs::read_to_string(&self.aside_note)
+            .ok()
+            .map(|name| self.data.join(name.trim()));
+        let aside = match noted {
+            Some(aside) => Some(aside),
+            None if leftovers => {
+                let name = format!("archive.damaged-{now_ms}.db");
+                std::fs::write(&self.aside_note, &name)
+                    .with_context(|| format!("writing {}", self.aside_note.display()))?;
+                sync_folder(&self.data)?;
+                Some(self.data.join(name))
+            }
+            None => None,
+        };
+        if let Some(aside) = &aside {
+            rename_database(&self.archive, aside)?;
+            crate::crash_point::passed("rebuild.aside");
+        }
+        rename_database(&self.built, &self.archive)?;
+        sync_folder(&self.data)?;
+        match std::fs::remove_file(&self.aside_note) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("removing {}", self.aside_note.display()));
+            }
+        }
+        Ok(aside)
+    }
 }
 
 fn text_of(r: &RebuildReport) -> String {
@@ -144,6 +226,18 @@ fn text_of(r: &RebuildReport) -> String {
             ));
         }
     }
+    if let Some(kept) = &r.kept_from_old {
+        if kept.sessions > 0 {
+            text.push_str(&format!(
+                "\n{} the store does not hold kept from the old database ({})",
+                count(kept.sessions as usize, "session"),
+                count(kept.messages as usize, "message")
+            ));
+        }
+        if let Some(lost) = &kept.lost {
+            text.push_str(&format!("\nold sessions: some could not be read ({lost})"));
+        }
+    }
     if r.quarantined + r.deferred > 0 {
         text.push_str(&format!(
             "\n{} quarantined, {} deferred: see `agentsync status`",
@@ -163,18 +257,27 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Moves the database (with its WAL and shared-memory files, which belong to it) to
-/// `archive.damaged-<ms>.db`.
-fn move_aside(path: &Path, now_ms: u64) -> Result<PathBuf> {
-    let aside = path.with_file_name(format!("archive.damaged-{now_ms}.db"));
+/// Renames a database and whichever of its WAL and shared-memory files exist.
+fn rename_database(from: &Path, to: &Path) -> Result<()> {
     for suffix in ["", "-wal", "-shm"] {
-        let from = with_suffix(path, suffix);
-        if from.exists() {
-            std::fs::rename(&from, with_suffix(&aside, suffix))
-                .with_context(|| format!("moving {} aside", from.display()))?;
+        let source = with_suffix(from, suffix);
+        if source.exists() {
+            std::fs::rename(&source, with_suffix(to, suffix))
+                .with_context(|| format!("moving {} to {}", source.display(), to.display()))?;
         }
     }
-    Ok(aside)
+    Ok(())
+}
+
+/// Makes the renames in `dir` durable before the next step relies on them.
+fn sync_folder(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", dir.display()))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 fn remove_database(path: &Path) -> Result<()> {
