@@ -15,7 +15,7 @@ use anyhow::Result;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Parsed, ResumeState, claude, codex, discover};
+use agentsync_logs::{Parsed, ResumeState, claude, codex, discover};
 use crate::progress::Progress;
 
 /// Malformed lines and failures listed by name in a summary; the rest are counted.
@@ -304,7 +304,7 @@ fn stat(meta: &std::fs::Metadata) -> (i64, u64) {
 fn amend_late_results(
     archive: &Archive,
     gid: &SessionGid,
-    late: &[super::transcript::LateResult],
+    late: &[agentsync_logs::transcript::LateResult],
 ) -> agentsync_archive::Result<()> {
     let mut first_amended: Option<u64> = None;
     for result in late {
@@ -317,7 +317,7 @@ fn amend_late_results(
             continue;
         };
         if result.apply_to(&mut message) {
-            super::fit::fit_message(&mut message);
+            agentsync_logs::fit::fit_message(&mut message);
             if archive.amend_own_message(gid, &message)? {
                 first_amended =
                     Some(first_amended.map_or(result.ordinal, |o| o.min(result.ordinal)));

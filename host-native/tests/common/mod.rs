@@ -443,7 +443,7 @@ pub fn first_difference(a: &Value, b: &Value, path: &str) -> String {
 }
 
 /// A synthetic Claude Code session log, shaped like the real records of
-/// `tests/fixtures/claude-code/`: alternating user and assistant records chained by
+/// `logs/tests/fixtures/claude-code/`: alternating user and assistant records chained by
 /// `parentUuid`, one file per session under `<projects>/<project>/<session>.jsonl`.
 pub struct ClaudeLog {
     pub path: PathBuf,
