@@ -25,7 +25,10 @@ fuzz_target!(|stored: &[u8]| {
     if let Ok(opened) = &ours {
         // What opens is what the header promised.
         assert_eq!(opened.canonical.len() as u64, opened.header.canonical_len);
-        assert_eq!(agentsync_core::ArtifactId::of(&opened.canonical), opened.header.id);
+        assert_eq!(
+            agentsync_core::ArtifactId::of(&opened.canonical),
+            opened.header.id
+        );
     }
     let with_c = frame::open_with(stored, None, None, Some(&CZstd));
     assert_eq!(
