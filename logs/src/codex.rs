@@ -363,7 +363,7 @@ impl State {
             sink.report.skipped("event_msg/token_count-zero");
             return;
         }
-        sink.usage_events.push(UsageEvent {
+        let mut event = UsageEvent {
             message_ordinal: sink.transcript.last_ordinal(),
             source: USAGE_SOURCE.to_owned(),
             model: self.model.clone(),
@@ -371,7 +371,11 @@ impl State {
             cost_micro_usd: None,
             occurred_ms: time,
             dedup_key: key,
-        });
+        };
+        // A model name longer than the manifest allows made the session unpublishable
+        // (found by the `logs` fuzz target).
+        super::fit::fit_usage_event(&mut event);
+        sink.usage_events.push(event);
     }
 }
 

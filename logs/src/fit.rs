@@ -7,7 +7,7 @@
 use agentsync_core::limits::{
     MAX_LABEL, MAX_MESSAGE_BYTES, MAX_NATIVE_ID, MAX_PATH, MAX_TEXT, MAX_TOOL_CALLS,
 };
-use agentsync_core::{Message, NativeId};
+use agentsync_core::{Message, NativeId, UsageEvent};
 
 /// `text` cut to at most `limit` bytes, at a character boundary.
 pub fn clip(text: &str, limit: usize) -> &str {
@@ -86,6 +86,13 @@ pub fn fit_message(message: &mut Message) {
         clip_text(&mut call.result, MAX_TEXT);
     }
     shrink_to_line_limit(message);
+}
+
+/// Makes a usage event fit its manifest's limits (a model name is whatever the log says).
+pub fn fit_usage_event(event: &mut UsageEvent) {
+    clip_in_place(&mut event.source, MAX_LABEL);
+    clip_in_place(&mut event.model, MAX_LABEL);
+    clip_in_place(&mut event.dedup_key, MAX_PATH);
 }
 
 /// JSON escaping can grow text up to six times (`\u0000`), so only a message whose raw text

@@ -916,3 +916,37 @@ fn claude_late_results_are_paired_in_one_pass() {
     assert_eq!(whole.report.orphan_tool_results, 0);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Inputs the `logs` fuzz target once failed on (`logs/tests/fixtures/fuzz/`), checked the way
+/// it checks: a format byte (even: Claude Code, odd: Codex), two bytes of cut point, the log.
+#[test]
+fn fuzz_findings_stay_fixed() {
+    let dir = fixtures("fuzz");
+    let mut checked = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        let data = fs::read(entry.unwrap().path()).unwrap();
+        let [format, hi, lo, log @ ..] = data.as_slice() else {
+            continue;
+        };
+        let cut = (usize::from(*hi) << 8 | usize::from(*lo)).min(log.len());
+        let (kind, path) = if format % 2 == 0 {
+            (Kind::Claude, Path::new(LONG_LOG))
+        } else {
+            (
+                Kind::Codex,
+                Path::new(
+                    "2025/09/14/rollout-2025-09-14T10-02-11-0199473a-6c1f-7d52-9a3e-4f1b2c3d4e5f.jsonl",
+                ),
+            )
+        };
+        let (one, _) = parse_in_passes(kind, path, log, &[]);
+        let (two, _) = parse_in_passes(kind, path, log, &[cut]);
+        assert_eq!(one.messages, two.messages);
+        assert_eq!(one.session, two.session);
+        if one.session.is_some() {
+            assert_publishable(&one);
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "no fuzz findings in {}", dir.display());
+}

@@ -15,8 +15,8 @@ use anyhow::Result;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use agentsync_logs::{Parsed, ResumeState, claude, codex, discover};
 use crate::progress::Progress;
+use agentsync_logs::{Parsed, ResumeState, claude, codex, discover};
 
 /// Malformed lines and failures listed by name in a summary; the rest are counted.
 const LISTED: usize = 20;
