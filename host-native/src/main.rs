@@ -290,15 +290,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// SQLite found the archive database damaged (when opening it or later, in a query), and
-/// the hint was not given yet.
+/// SQLite found the archive database damaged (when opening it or later, in a query).
 fn is_damaged_database(e: &anyhow::Error) -> bool {
-    let damaged = e.chain().any(|cause| {
+    e.chain().any(|cause| {
         cause
             .downcast_ref::<agentsync_archive::ArchiveError>()
             .is_some_and(agentsync_archive::ArchiveError::is_damaged)
-    });
-    damaged && !format!("{e:#}").contains(commands::DAMAGED_HINT)
+    })
 }
 
 /// Names and tags are shown on every machine: no control characters (exit 2).

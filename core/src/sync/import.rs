@@ -192,27 +192,37 @@ fn key_of(key: &str) -> Option<ArtifactKey> {
 impl Import {
     /// `purged`: sessions the local ledger has purged; they are never imported again.
     pub fn new(local: OriginId, state: ImportState, purged: BTreeSet<SessionGid>) -> Self {
-        let mut import = Self::restoring(state, purged);
-        import.walk =
-            std::mem::replace(&mut import.walk, RootWalk::new(StoreId::Mirror, None)).skip(local);
-        import
+        Self::walking(state, purged, Some(local))
     }
 
     /// Like [`Import::new`], but the local origin's own sessions and edit batches are
     /// imported too (a rebuilt archive restores them from the mirror).
     pub fn restoring(state: ImportState, purged: BTreeSet<SessionGid>) -> Self {
+        Self::walking(state, purged, None)
+    }
+
+    /// An import of every origin's roots except `skipped`'s.
+    fn walking(
+        state: ImportState,
+        purged: BTreeSet<SessionGid>,
+        skipped: Option<OriginId>,
+    ) -> Self {
         let floors = state
             .origins
             .iter()
             .filter_map(|(o, p)| p.root.clone().map(|r| (o.clone(), r)))
             .collect();
+        let mut walk = RootWalk::new(StoreId::Mirror, None).with_floors(floors);
+        if let Some(origin) = skipped {
+            walk = walk.skip(origin);
+        }
         Import {
             store: StoreId::Mirror,
             purged,
             stage: Stage::Roots,
             issued: false,
             outstanding: Vec::new(),
-            walk: RootWalk::new(StoreId::Mirror, None).with_floors(floors),
+            walk,
             candidates: BTreeMap::new(),
             events_listing: BTreeMap::new(),
             wanted: Vec::new(),
