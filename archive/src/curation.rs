@@ -108,6 +108,10 @@ impl Archive {
             if !a.has_session(session)? {
                 return Err(ArchiveError::NoSuchSession(session.to_string()));
             }
+            // Compared as the ledger will record it (`-Bug` removes `bug`).
+            let op = op
+                .normalized()
+                .map_err(agentsync_core::ledger::EditError::Invalid)?;
             let mut ledger = a.ledger()?;
             if let Some((field, value)) = agentsync_core::ledger::field_value(&op) {
                 let unchanged = match ledger.register(session, &field) {

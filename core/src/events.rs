@@ -93,6 +93,22 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// The op as an edit records it: a tag in its one spelling ([`normalize_tag`]). Hosts
+    /// compare this form with what is stored ("changes nothing") and the ledger records it.
+    pub fn normalized(self) -> Result<Op> {
+        Ok(match self {
+            Op::TagAdd { tag } => Op::TagAdd {
+                tag: normalize_tag(&tag)?,
+            },
+            Op::TagRemove { tag } => Op::TagRemove {
+                tag: normalize_tag(&tag)?,
+            },
+            other => other,
+        })
+    }
+}
+
 /// The one spelling of a tag typed at an edit, the same on every machine and in every host:
 /// lowercase letters and digits, with `-`, `_`, `.`, `/` or `:` after the first character; no
 /// spaces, commas or other marks (several tags are several arguments). `Bug` and `bug` are one

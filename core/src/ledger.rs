@@ -22,7 +22,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::events::{Anchor, DecodedBatch, Event, Op, OrderKey, normalize_tag};
+use crate::events::{Anchor, DecodedBatch, Event, Op, OrderKey};
 use crate::hlc::{Hlc, HlcClock};
 use crate::id::ArtifactId;
 use crate::names::{OriginId, SessionGid};
@@ -517,15 +517,7 @@ impl LedgerState {
         if self.is_purged(&session) {
             return Err(EditError::Purged(session));
         }
-        let op = match op {
-            Op::TagAdd { tag } => Op::TagAdd {
-                tag: normalize_tag(&tag).map_err(EditError::Invalid)?,
-            },
-            Op::TagRemove { tag } => Op::TagRemove {
-                tag: normalize_tag(&tag).map_err(EditError::Invalid)?,
-            },
-            other => other,
-        };
+        let op = op.normalized().map_err(EditError::Invalid)?;
         op.validate().map_err(EditError::Invalid)?;
         let (field, value) = match field_value(&op) {
             Some(fv) => fv,

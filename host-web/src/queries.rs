@@ -134,15 +134,8 @@ pub fn curate(
         "unstar" => Op::Unstar,
         "trash" => Op::Trash,
         "restore" => Op::Restore,
-        "tag" | "untag" => {
-            // The core's one spelling, before the archive compares it with the tags there.
-            let tag = agentsync_core::normalize_tag(&value)?;
-            if request.op == "tag" {
-                Op::TagAdd { tag }
-            } else {
-                Op::TagRemove { tag }
-            }
-        }
+        "tag" => Op::TagAdd { tag: value.clone() },
+        "untag" => Op::TagRemove { tag: value.clone() },
         "note" => Op::SetNote {
             note: value.clone(),
         },

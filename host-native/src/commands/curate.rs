@@ -90,8 +90,8 @@ pub fn tag_ops(changes: &[String]) -> Result<Vec<Op>> {
             if tag.starts_with('-') {
                 bail!("{change:?} looks like an option: put options before the session");
             }
-            // The core's one spelling, here already, so that "changes nothing" compares tags
-            // as they will be recorded (`-Bug` removes `bug`).
+            // Every tag of the command is checked before any is recorded: one bad tag
+            // records none.
             let tag = agentsync_core::normalize_tag(tag)
                 .map_err(agentsync_core::ledger::EditError::Invalid)?;
             Ok(if add {
