@@ -17,12 +17,14 @@ use agentsync_core::{Message, TokenUsage, ToolCall};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::agent::{Agent, LineFormat, Reader, read_lines};
+use super::discover;
 use super::fit::native_id;
 use super::session::{SessionDraft, TitleSource};
 use super::transcript::ToolOutcome;
 use super::{Format, Sink, flag_at, str_at, timestamp_at};
 
-pub const AGENT: &str = "claude";
+pub const NAME: &str = "claude";
 pub const PARSER: &str = "claude-code/1";
 
 /// API messages whose usage is remembered: the records of one message are written together,
@@ -57,7 +59,7 @@ pub fn start(path: &Path) -> io::Result<ResumeState> {
     };
     let stem = path.file_stem().and_then(OsStr::to_str).unwrap_or_default();
     let dir = path.parent();
-    let mut session = SessionDraft::new(AGENT, PARSER);
+    let mut session = SessionDraft::new(NAME, PARSER);
     let mut state = State::default();
 
     let in_subagents_dir = name_of(dir) == "subagents";
@@ -104,6 +106,39 @@ pub fn parse_from<R: Read + Seek>(
 
 pub fn parse_file(path: &Path) -> io::Result<Parsed> {
     parse_from(path, File::open(path)?, None)
+}
+
+pub static AGENT: Agent = Agent {
+    name: NAME,
+    product: "Claude Code",
+    default_roots: |places| vec![places.home.join(".claude/projects")],
+    discover: discover::claude_logs,
+    recognizes,
+    reader: Reader::Lines(read_lines::<State>),
+};
+
+impl LineFormat for State {
+    fn start(path: &Path) -> io::Result<ResumeState> {
+        start(path)
+    }
+}
+
+/// A file (not a Codex rollout) whose first record has Claude Code's shape: a `sessionId`, or
+/// a `type` with a `uuid`, `leafUuid` or `message`. An empty `.jsonl` file too: Claude Code
+/// creates the log before its first record.
+fn recognizes(path: &Path, head: &[u8]) -> bool {
+    if discover::is_rollout(path) {
+        return false;
+    }
+    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    if first.iter().all(u8::is_ascii_whitespace) {
+        return path.extension().is_some_and(|e| e == "jsonl");
+    }
+    let Ok(Value::Object(record)) = serde_json::from_slice::<Value>(first) else {
+        return false;
+    };
+    let has = |k: &str| record.contains_key(k);
+    has("sessionId") || (has("type") && (has("uuid") || has("leafUuid") || has("message")))
 }
 
 /// The coarse class of a Claude Code tool, for filtering.

@@ -16,12 +16,14 @@ use agentsync_core::{Message, TokenUsage, ToolCall, UsageEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::agent::{Agent, LineFormat, Reader, read_lines};
+use super::discover;
 use super::fit::native_id;
 use super::session::SessionDraft;
 use super::transcript::ToolOutcome;
 use super::{Format, Sink, flag_at, str_at, timestamp_at};
 
-pub const AGENT: &str = "codex";
+pub const NAME: &str = "codex";
 pub const PARSER: &str = "codex/1";
 /// `UsageEvent::source` of the usage Codex reports in `token_count` events.
 pub const USAGE_SOURCE: &str = "codex/token_count";
@@ -54,7 +56,7 @@ pub fn start(path: &Path) -> ResumeState {
         file_id: id_in_file_name(stem).to_owned(),
         ..State::default()
     };
-    ResumeState::new(SessionDraft::new(AGENT, PARSER), state)
+    ResumeState::new(SessionDraft::new(NAME, PARSER), state)
 }
 
 /// `rollout-2025-09-14T10-02-11-<uuid>` → `<uuid>`; any other stem as it is.
@@ -83,6 +85,31 @@ pub fn parse_from<R: Read + Seek>(
 
 pub fn parse_file(path: &Path) -> io::Result<Parsed> {
     parse_from(path, File::open(path)?, None)
+}
+
+pub static AGENT: Agent = Agent {
+    name: NAME,
+    product: "Codex CLI",
+    default_roots: |places| vec![places.home.join(".codex/sessions")],
+    discover: discover::codex_rollouts,
+    recognizes,
+    reader: Reader::Lines(read_lines::<State>),
+};
+
+impl LineFormat for State {
+    fn start(path: &Path) -> io::Result<ResumeState> {
+        Ok(start(path))
+    }
+}
+
+/// A rollout by its name (`rollout-*`), or a file whose first record is a Codex envelope
+/// (`type` and `payload`).
+fn recognizes(path: &Path, head: &[u8]) -> bool {
+    if discover::is_rollout(path) {
+        return true;
+    }
+    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    matches!(serde_json::from_slice::<Value>(first), Ok(Value::Object(r)) if r.contains_key("type") && r.contains_key("payload"))
 }
 
 /// The coarse class of a Codex tool, for filtering.

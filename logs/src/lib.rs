@@ -2,11 +2,13 @@
 //! parsers only; the CLI's ingest pass (`host-native/src/ingest/pass.rs`) stores what they
 //! hand out, and the fuzz target `logs` feeds them arbitrary bytes.
 //!
-//! One log file is one session. Each format (`claude`, `codex`) reads the records of a file
-//! line by line into a [`ResumeState`], which also says where the next pass starts: a log only
-//! grows, so a later pass reads only the lines appended since, and hands out only the messages
-//! they completed.
+//! One log file is one session (an OpenCode database holds many). [`agent::ALL`] lists the
+//! agents, each with where its logs live and how they are read. Line logs (`claude`, `codex`)
+//! are read line by line into a [`ResumeState`], which also says where the next pass starts: a
+//! log only grows, so a later pass reads only the lines appended since, and hands out only the
+//! messages they completed. Documents are read whole (`agent::Document`).
 
+pub mod agent;
 pub mod claude;
 pub mod codex;
 pub mod discover;
@@ -91,7 +93,7 @@ pub struct ResumeState<F> {
     pub offset: u64,
     /// Lines read (line numbers in reports continue from here).
     pub lines: u64,
-    /// What the bytes before `offset` looked like (see `pass::fingerprint`): a file rewritten
+    /// What the bytes before `offset` looked like (see `lines::fingerprint`): a file rewritten
     /// in place that has grown must not be resumed mid-line or past changed content.
     #[serde(default)]
     pub fingerprint: String,

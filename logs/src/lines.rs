@@ -3,7 +3,9 @@
 //! Agents append one JSON record per line and may be caught mid-write, so only lines ending in
 //! `\n` are handed out; a partial last line stays unread until a later pass finds its newline.
 
-use std::io::{self, BufRead};
+use std::fs::File;
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
+use std::path::Path;
 
 /// Longest line kept in memory. Real records stay far below it (the largest tool results are
 /// capped at 16 MiB of text by the wire limits); a longer line is reported and skipped.
@@ -59,6 +61,29 @@ pub fn for_each_complete_line<R: BufRead>(
             line_bytes = 0;
         }
     }
+}
+
+/// What the bytes before `offset` of the file at `path` look like, as a resumed read checks:
+/// the first and the last 4 KiB, their length, and whether a line ends at `offset` (a
+/// whole-file hash would make every incremental read cost the whole file). A file rewritten in
+/// place and grown no longer matches, and is read again from the start, never mid-line.
+pub fn fingerprint(path: &Path, offset: u64) -> io::Result<String> {
+    const WINDOW: u64 = 4096;
+    let mut file = File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&offset.to_le_bytes());
+    let mut head = vec![0u8; usize::try_from(offset.min(WINDOW)).unwrap_or(0)];
+    file.read_exact(&mut head)?;
+    hasher.update(&head);
+    let tail_start = offset.saturating_sub(WINDOW);
+    file.seek(SeekFrom::Start(tail_start))?;
+    let mut tail = vec![0u8; usize::try_from(offset - tail_start).unwrap_or(0)];
+    file.read_exact(&mut tail)?;
+    hasher.update(&tail);
+    if offset > 0 && tail.last() != Some(&b'\n') {
+        hasher.update(b"no line end");
+    }
+    Ok(hasher.finalize().to_hex()[..32].to_owned())
 }
 
 #[cfg(test)]

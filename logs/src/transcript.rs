@@ -89,6 +89,11 @@ impl Transcript {
         ordinal
     }
 
+    /// Stops awaiting a result for `call_id` (one a document already holds beside its call).
+    pub fn stop_awaiting(&mut self, call_id: &str) {
+        self.awaiting.remove(call_id);
+    }
+
     /// The ordinal of the last message appended, if any.
     pub fn last_ordinal(&self) -> Option<u64> {
         self.next_ordinal.checked_sub(1)
