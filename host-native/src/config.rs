@@ -4,6 +4,8 @@
 //! target = "/mnt/shared/agentsync"   # where `sync`, `gc` and `verify` go by default
 //! claude_projects = ["~/.claude/projects"]
 //! codex_sessions = ["~/.codex/sessions"]
+//! [agents]                           # where each agent's logs are (default: where it keeps them)
+//! gemini = ["~/.gemini/tmp"]         # [] reads none of that agent's logs
 //! [watch]
 //! interval_secs = 300                # re-sync at least this often under --watch
 //! debounce_ms = 2000
@@ -16,7 +18,10 @@
 //! token = "…"                        # the token of the HTTP peer in `target`
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use agentsync_logs::agent::{Agent, Places};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -32,6 +37,10 @@ pub struct Config {
     /// Codex session folders (default `~/.codex/sessions`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codex_sessions: Option<Vec<String>>,
+    /// Folders of an agent's logs, by agent name (`claude_projects` and `codex_sessions` are
+    /// older names for two of them). An agent not named reads its default places.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub agents: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub watch: WatchConfig,
     #[serde(default)]
@@ -145,19 +154,19 @@ impl Config {
         Ok(())
     }
 
-    pub fn claude_projects(&self) -> Vec<PathBuf> {
-        paths_or(&self.claude_projects, "~/.claude/projects")
-    }
-
-    pub fn codex_sessions(&self) -> Vec<PathBuf> {
-        paths_or(&self.codex_sessions, "~/.codex/sessions")
-    }
-}
-
-fn paths_or(configured: &Option<Vec<String>>, default: &str) -> Vec<PathBuf> {
-    match configured {
-        Some(list) => list.iter().map(|p| expand_home(p)).collect(),
-        None => vec![expand_home(default)],
+    /// The folders `agent`'s logs are read from: configured, or where it keeps them.
+    pub fn agent_roots(&self, agent: &Agent) -> Vec<PathBuf> {
+        let configured = self.agents.get(agent.name).or(match agent.name {
+            "claude" => self.claude_projects.as_ref(),
+            "codex" => self.codex_sessions.as_ref(),
+            _ => None,
+        });
+        match configured {
+            Some(list) => list.iter().map(|p| expand_home(p)).collect(),
+            None => Places::of_this_user()
+                .map(|places| (agent.default_roots)(&places))
+                .unwrap_or_default(),
+        }
     }
 }
 

@@ -50,10 +50,16 @@ enum Command {
         #[arg(long)]
         target: Option<PathBuf>,
     },
-    /// Read agent logs into the archive: the given files or folders, else
-    /// ~/.claude/projects and ~/.codex/sessions (or what the config names).
+    /// Read agent logs into the archive: the given files or folders, else every agent's
+    /// folders (~/.claude/projects, ~/.codex/sessions, ..., or what the config names).
     Ingest {
         paths: Vec<PathBuf>,
+        /// Only this agent's logs (claude, codex, ...); named files are read as its logs.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Read the agent's logs from this folder instead of where it keeps them.
+        #[arg(long, requires = "agent")]
+        from: Vec<PathBuf>,
     },
     /// List sessions, newest first (trashed ones only with --trashed).
     Sessions {
@@ -392,7 +398,14 @@ fn run(cli: Cli) -> Result<Option<Output>> {
         Command::Init { origin, target } => {
             setup::init(&mut ctx, origin.as_deref(), target.as_deref())?
         }
-        Command::Ingest { paths } => setup::ingest(&ctx, &paths)?,
+        Command::Ingest {
+            mut paths,
+            agent,
+            from,
+        } => {
+            paths.extend(from);
+            setup::ingest(&ctx, &paths, agent.as_deref())?
+        }
         Command::Sessions {
             search,
             starred,

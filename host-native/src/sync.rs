@@ -5,7 +5,7 @@
 //! resumes after a crash: artifacts are write-once (rewriting one is a no-op), engine states
 //! are saved only after what they describe landed, and applying an import unit is idempotent.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use agentsync_archive::{Archive, HostStep, ProblemRow, SyncRun};
 use agentsync_core::sync::engine::{Input, Output, StageName, Stages, SyncConfig, SyncEngine};
@@ -15,7 +15,8 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::compress::{ZstdCompressor, ZstdDecompressor};
-use crate::ingest::pass::{self, IngestSummary, LogFormat};
+use crate::ingest::find::Log;
+use crate::ingest::pass::{self, IngestSummary};
 use crate::progress::{Bar, Progress};
 use crate::store::FolderStore;
 use crate::target::{Target, TargetSpec};
@@ -78,7 +79,7 @@ pub struct SyncOptions<'a> {
     /// The config's token for an HTTP peer target.
     pub http_token: Option<&'a str>,
     /// Logs to ingest first (`None`: no ingest).
-    pub ingest: Option<&'a [(PathBuf, LogFormat)]>,
+    pub ingest: Option<&'a [Log]>,
     pub engine: EngineKind,
     pub component: Option<&'a Path>,
     pub now_ms: u64,

@@ -513,8 +513,8 @@ fn verify_and_gc_say_what_is_wrong() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Issue 19 item 7: a file that is no Claude Code or Codex log, named on the command line, is
-/// refused with its name instead of becoming a session of malformed lines.
+/// Issue 19 item 7: a file that is no known agent's log, named on the command line, is refused
+/// with its name instead of becoming a session of malformed lines.
 #[test]
 fn ingest_refuses_a_file_that_is_no_known_log() {
     let dir = fresh_dir("not-a-log");
@@ -535,7 +535,7 @@ fn ingest_refuses_a_file_that_is_no_known_log() {
     assert_ne!(out.status.code(), Some(0), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("session-2026-11-30.json") && err.contains("not a Claude Code or Codex log"),
+        err.contains("session-2026-11-30.json") && err.contains("no log of a known agent"),
         "{err}"
     );
     let out = agentsync(&["--data-dir", data.to_str().unwrap(), "--json", "sessions"]);

@@ -2,12 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use super::{Context, Output, now_ms};
-use crate::ingest::pass::{self, LogFormat};
+use crate::ingest::find::{self, Log};
+use crate::ingest::pass;
 use crate::target::TargetSpec;
+use agentsync_logs::agent::{self, Agent};
 
 /// Mints the origin (once) and records the default sync target.
 pub fn init(ctx: &mut Context, origin: Option<&str>, target: Option<&Path>) -> Result<Output> {
@@ -41,19 +43,36 @@ pub fn init(ctx: &mut Context, origin: Option<&str>, target: Option<&Path>) -> R
     Output::new(value, text)
 }
 
-/// The logs to read: the given paths, else the configured agent folders.
-pub fn logs(ctx: &Context, paths: &[PathBuf]) -> Result<Vec<(PathBuf, LogFormat)>> {
-    Ok(pass::discover_logs(
-        paths,
-        &ctx.config.claude_projects(),
-        &ctx.config.codex_sessions(),
-    )?)
+/// The logs to read: the given paths (read as `only`'s logs when an agent is named), else the
+/// folders of every agent (or of `only`), configured or where the agent keeps them.
+pub fn logs(ctx: &Context, paths: &[PathBuf], only: Option<&str>) -> Result<Vec<Log>> {
+    let only = only.map(agent_named).transpose()?;
+    for name in ctx.config.agents.keys() {
+        agent_named(name).context("in the config's [agents] table")?;
+    }
+    if !paths.is_empty() {
+        return Ok(find::named_logs(paths, only)?);
+    }
+    let agents: Vec<&'static Agent> = match only {
+        Some(agent) => vec![agent],
+        None => agent::ALL.to_vec(),
+    };
+    Ok(find::configured_logs(&agents, |a| {
+        ctx.config.agent_roots(a)
+    })?)
 }
 
-pub fn ingest(ctx: &Context, paths: &[PathBuf]) -> Result<Output> {
+fn agent_named(name: &str) -> Result<&'static Agent> {
+    agent::named(name).ok_or_else(|| {
+        let names: Vec<&str> = agent::ALL.iter().map(|a| a.name).collect();
+        anyhow::anyhow!("no agent is called {name:?} (agents: {})", names.join(", "))
+    })
+}
+
+pub fn ingest(ctx: &Context, paths: &[PathBuf], only: Option<&str>) -> Result<Output> {
     let mut archive = ctx.archive()?;
     let (origin, _) = ctx.identity(&archive)?;
-    let logs = logs(ctx, paths)?;
+    let logs = logs(ctx, paths, only)?;
     let summary = pass::run(&mut archive, &origin, &logs, &ctx.progress)?;
     let mut text = format!(
         "{} ({} unchanged), {} changed, {}, {:.1} MB read",
@@ -77,8 +96,9 @@ pub fn ingest(ctx: &Context, paths: &[PathBuf]) -> Result<Output> {
     }
     if summary.files == 0 {
         text.push_str(
-            "\nno logs found: pass a Claude Code `projects` folder (~/.claude/projects), a Codex \
-             `sessions` folder (~/.codex/sessions), a home holding them, or log files",
+            "\nno logs found: pass log files, an agent's folder (~/.claude/projects, \
+             ~/.codex/sessions, ...) or a home holding them; `--agent NAME --from DIR` for an \
+             agent's logs in another place",
         );
     }
     let failed = !summary.failed.is_empty();

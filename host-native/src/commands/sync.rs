@@ -50,7 +50,7 @@ fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
     let logs = if args.no_ingest {
         None
     } else {
-        Some(super::setup::logs(ctx, &[])?)
+        Some(super::setup::logs(ctx, &[], None)?)
     };
     let mut report = sync::run(
         &mut archive,
@@ -192,8 +192,10 @@ pub fn watch(ctx: &mut Context, args: &SyncArgs) -> Result<Output> {
         }
     })
     .context("starting the file watcher")?;
-    let mut watched: Vec<PathBuf> = ctx.config.claude_projects();
-    watched.extend(ctx.config.codex_sessions());
+    let mut watched: Vec<PathBuf> = agentsync_logs::agent::ALL
+        .iter()
+        .flat_map(|agent| ctx.config.agent_roots(agent))
+        .collect();
     // A remote target is polled at the interval; a folder is watched too.
     if let Some(TargetSpec::Folder(target)) = ctx.target(args.target.as_deref())? {
         watched.push(target.join("roots"));

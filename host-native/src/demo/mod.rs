@@ -142,12 +142,18 @@ pub fn run(dir: Option<&Path>, json: bool) -> Result<Output> {
             std::fs::write(&file, text).with_context(|| format!("writing {machine}'s {path}"))?;
         }
         let mut ctx = demo.ctx(name)?;
-        // The demo machines read only their sample logs, never the user's ~/.claude.
+        // The demo machines read only their sample logs, never the user's ~/.claude or any
+        // other agent's folders.
         ctx.config.claude_projects = Some(vec![logs.join("claude/projects").display().to_string()]);
         ctx.config.codex_sessions = Some(vec![logs.join("codex/sessions").display().to_string()]);
+        for agent in agentsync_logs::agent::ALL {
+            if !matches!(agent.name, "claude" | "codex") {
+                ctx.config.agents.insert(agent.name.to_owned(), Vec::new());
+            }
+        }
         let out = setup::init(&mut ctx, Some(origin), Some(&demo.shared))?;
         demo.record(name, "init", out);
-        let out = setup::ingest(&ctx, &[logs])?;
+        let out = setup::ingest(&ctx, &[logs], None)?;
         demo.record(name, "ingest", out);
         machines.push(Machine {
             name: name.into(),

@@ -1,4 +1,5 @@
-//! Ingest: agents' logs into the archive. The parsers live in `agentsync-logs`; this is the
-//! pass that finds the logs, resumes each where the last pass stopped, and stores the result.
+//! Ingest: agents' logs into the archive. The parsers live in `agentsync-logs`; this finds the
+//! logs (`find`) and reads what changed into the archive (`pass`).
 
+pub mod find;
 pub mod pass;

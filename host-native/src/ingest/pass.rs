@@ -1,41 +1,29 @@
-//! One ingest pass: find the logs, read what changed since the last pass, store it.
+//! One ingest pass: read what changed in the logs since the last pass, store it.
 //!
-//! An unchanged file (same size, mtime and inode) costs one `stat`. A grown file is read from
-//! where the last pass stopped, with the parser's saved resume state. A file that shrank or was
-//! replaced is read again from the start and its session's messages are replaced.
+//! An unchanged file (same size, mtime and inode) costs one `stat`. A grown line log is read
+//! from where the last pass stopped, with the parser's saved resume state; one that shrank or
+//! was replaced is read again from the start and compared with what is stored. A document is
+//! read whole when it changed, and compared the same way; a collection (many sessions in one
+//! file) reads again only the sessions whose version moved.
 
-use std::fs::File;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::fs::{File, Metadata};
+use std::io::Read;
+use std::path::Path;
 
 use agentsync_archive::{Archive, OwnApplied, SourceRow};
 use agentsync_core::sync::export::ExportState;
-use agentsync_core::{LedgerState, OriginId, Session, SessionGid};
-use anyhow::Result;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use agentsync_core::{LedgerState, Message, OriginId, Session, SessionGid, UsageEvent};
+use anyhow::{Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
 
 use crate::progress::Progress;
-use agentsync_logs::{Parsed, ResumeState, claude, codex, discover};
+use agentsync_logs::agent::{Agent, Document, LinesOptions, ReadCollection, ReadLines, Reader};
+use agentsync_logs::transcript::LateResult;
+
+use super::find::Log;
 
 /// Malformed lines and failures listed by name in a summary; the rest are counted.
 const LISTED: usize = 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    Claude,
-    Codex,
-}
-
-impl LogFormat {
-    fn name(self) -> &'static str {
-        match self {
-            LogFormat::Claude => "claude",
-            LogFormat::Codex => "codex",
-        }
-    }
-}
 
 /// What a pass did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -89,101 +77,6 @@ pub fn malformed_logs(archive: &Archive) -> Result<Vec<MalformedLog>> {
     Ok(out)
 }
 
-/// Every log under the agents' folders, or under the given paths (a folder is searched for
-/// both formats; a file is Codex when named `rollout-*`, Claude Code otherwise).
-/// The format of a log file named on the command line, from its name (Codex rollouts) or its
-/// first record: a file that is neither a Claude Code nor a Codex log (a Gemini session, a
-/// random JSON file) is refused with its name, never read as a session of malformed lines.
-fn format_of(path: &Path) -> io::Result<LogFormat> {
-    if discover::is_rollout(path) {
-        return Ok(LogFormat::Codex);
-    }
-    let mut first = Vec::new();
-    let file = std::fs::File::open(path)?;
-    // The first line, up to 1 MiB (a first record longer than that is not one we know).
-    io::BufRead::read_until(
-        &mut io::BufReader::new(io::Read::take(file, 1 << 20)),
-        b'\n',
-        &mut first,
-    )?;
-    if first.iter().all(u8::is_ascii_whitespace) {
-        return Ok(LogFormat::Claude);
-    }
-    let record: serde_json::Value = serde_json::from_slice(&first).unwrap_or_default();
-    let has = |k: &str| record.get(k).is_some();
-    if has("payload") && has("type") {
-        return Ok(LogFormat::Codex);
-    }
-    if has("sessionId") || (has("type") && (has("uuid") || has("leafUuid") || has("message"))) {
-        return Ok(LogFormat::Claude);
-    }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!(
-            "{} is not a Claude Code or Codex log (its first line is not a record of either)",
-            path.display()
-        ),
-    ))
-}
-
-pub fn discover_logs(
-    paths: &[PathBuf],
-    claude_roots: &[PathBuf],
-    codex_roots: &[PathBuf],
-) -> io::Result<Vec<(PathBuf, LogFormat)>> {
-    let mut out = Vec::new();
-    if paths.is_empty() {
-        for root in claude_roots {
-            out.extend(
-                discover::claude_logs(root)?
-                    .into_iter()
-                    .map(|p| (p, LogFormat::Claude)),
-            );
-        }
-        for root in codex_roots {
-            out.extend(
-                discover::codex_rollouts(root)?
-                    .into_iter()
-                    .map(|p| (p, LogFormat::Codex)),
-            );
-        }
-    }
-    for path in paths {
-        if path.is_file() {
-            out.push((path.clone(), format_of(path)?));
-        } else if path.is_dir() {
-            // A folder may be a Claude `projects` folder, a Codex `sessions` folder, or a home
-            // holding both (`.claude/projects`, `.codex/sessions`).
-            for (claude, codex) in [
-                (path.clone(), path.clone()),
-                (path.join("projects"), path.join("sessions")),
-                (path.join(".claude/projects"), path.join(".codex/sessions")),
-                (path.join("claude/projects"), path.join("codex/sessions")),
-            ] {
-                out.extend(
-                    discover::claude_logs(&claude)?
-                        .into_iter()
-                        .filter(|p| !discover::is_rollout(p))
-                        .map(|p| (p, LogFormat::Claude)),
-                );
-                out.extend(
-                    discover::codex_rollouts(&codex)?
-                        .into_iter()
-                        .map(|p| (p, LogFormat::Codex)),
-                );
-            }
-        } else {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{} is neither a file nor a folder", path.display()),
-            ));
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
 /// Files stored per transaction: one commit per file made the search index merge and flush
 /// for every file (most of ingest's time); a batch lets it do that once per batch.
 const FILES_PER_TRANSACTION: usize = 256;
@@ -192,7 +85,7 @@ const FILES_PER_TRANSACTION: usize = 256;
 pub fn run(
     archive: &mut Archive,
     origin: &OriginId,
-    logs: &[(PathBuf, LogFormat)],
+    logs: &[Log],
     progress: &Progress,
 ) -> Result<IngestSummary> {
     let ledger = archive.ledger()?;
@@ -203,9 +96,9 @@ pub fn run(
     let bar = progress.bar("ingest", logs.len() as u64);
     for batch in logs.chunks(FILES_PER_TRANSACTION) {
         archive.transaction(|a| {
-            for (path, format) in batch {
+            for (path, agent) in batch {
                 bar.inc(1);
-                let outcome = ingest_one(a, origin, &ledger, path, *format);
+                let outcome = ingest_one(a, origin, &ledger, path, agent);
                 summary.add(path, outcome);
             }
             Ok(())
@@ -221,11 +114,17 @@ fn ingest_one(
     origin: &OriginId,
     ledger: &LedgerState,
     path: &Path,
-    format: LogFormat,
+    agent: &Agent,
 ) -> Result<FileOutcome> {
-    match format {
-        LogFormat::Claude => ingest_file(archive, origin, ledger, path, format, claude::parse_from),
-        LogFormat::Codex => ingest_file(archive, origin, ledger, path, format, codex::parse_from),
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    let seen = Seen::of(archive, path, agent, &meta)?;
+    match &agent.reader {
+        Reader::Lines(read) => ingest_lines(archive, origin, ledger, path, file, &seen, *read),
+        Reader::Document(read) => {
+            ingest_document(archive, origin, ledger, path, file, &seen, *read)
+        }
+        Reader::Collection(read) => ingest_collection(archive, origin, ledger, path, &seen, *read),
     }
 }
 
@@ -255,6 +154,11 @@ impl IngestSummary {
                             .push(format!("{}:{line}: {reason}", path.display()));
                     }
                 }
+                for failed in read.failed {
+                    if summary.failed.len() < LISTED {
+                        summary.failed.push(format!("{}: {failed}", path.display()));
+                    }
+                }
             }
             Err(e) => {
                 if summary.failed.len() < LISTED {
@@ -270,6 +174,7 @@ enum FileOutcome {
     Read(FileRead),
 }
 
+#[derive(Default)]
 struct FileRead {
     /// Malformed lines in the whole file so far, and the first.
     malformed_total: u64,
@@ -280,6 +185,8 @@ struct FileRead {
     purged: bool,
     malformed: Vec<(u64, String)>,
     malformed_unlisted: u64,
+    /// Sessions of a collection that could not be read, `session KEY: reason`.
+    failed: Vec<String>,
 }
 
 #[cfg(unix)]
@@ -296,41 +203,6 @@ fn stat(meta: &std::fs::Metadata) -> (i64, u64) {
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos() as i64);
     (mtime, 0)
-}
-
-/// Results that arrived after their calls' messages were stored (the user interrupted, a
-/// parallel subagent finished later): each message is amended in the archive, and export is
-/// told to re-encode the session from the first amended message on (issue 11).
-fn amend_late_results(
-    archive: &Archive,
-    gid: &SessionGid,
-    late: &[agentsync_logs::transcript::LateResult],
-) -> agentsync_archive::Result<()> {
-    let mut first_amended: Option<u64> = None;
-    for result in late {
-        let Some(mut message) = archive
-            .messages(gid, result.ordinal)?
-            .into_iter()
-            .next()
-            .filter(|m| m.ordinal == result.ordinal)
-        else {
-            continue;
-        };
-        if result.apply_to(&mut message) {
-            agentsync_logs::fit::fit_message(&mut message);
-            if archive.amend_own_message(gid, &message)? {
-                first_amended =
-                    Some(first_amended.map_or(result.ordinal, |o| o.min(result.ordinal)));
-            }
-        }
-    }
-    if let Some(ordinal) = first_amended
-        && let Some(mut export) = archive.state::<ExportState>("export")?
-    {
-        export.amended(&gid.native, ordinal);
-        archive.set_state("export", &export)?;
-    }
-    Ok(())
 }
 
 /// The session a rewritten log's new content becomes: `<native id>.rewrite-N` (the first N
@@ -359,12 +231,81 @@ fn rewrite_of(
     }
 }
 
+/// What a log file looks like now, and what the last pass saw of it.
+struct Seen {
+    /// The path as text: the key of the file's `sources` row.
+    key: String,
+    agent: &'static str,
+    size: u64,
+    mtime_ns: i64,
+    inode: u64,
+    known: Option<SourceRow>,
+    /// Untouched for [`SETTLED_NS`]: the agent is done with it, and messages still waiting for
+    /// tool results are published with the results they have (issue 11).
+    settled: bool,
+}
+
+impl Seen {
+    fn of(archive: &Archive, path: &Path, agent: &Agent, meta: &Metadata) -> Result<Seen> {
+        let (mtime_ns, inode) = stat(meta);
+        let key = path.to_string_lossy().into_owned();
+        Ok(Seen {
+            known: archive.source(&key)?,
+            key,
+            agent: agent.name,
+            size: meta.len(),
+            mtime_ns,
+            inode,
+            settled: now_ns().saturating_sub(mtime_ns) > SETTLED_NS,
+        })
+    }
+
+    /// Nothing to read: the same file, untouched, with no message waiting to be published
+    /// once it settles.
+    fn unchanged(&self) -> bool {
+        self.known.as_ref().is_some_and(|row| {
+            row.size == self.size
+                && row.mtime_ns == self.mtime_ns
+                && row.inode == self.inode
+                && (!self.settled || nothing_waiting(row))
+        })
+    }
+
+    fn row(&self, resume_json: String) -> SourceRow {
+        SourceRow {
+            path: self.key.clone(),
+            format: self.agent.to_owned(),
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+            inode: self.inode,
+            native_id: None,
+            resume_json,
+        }
+    }
+}
+
 /// How long a log must be untouched before messages still waiting for tool results are
 /// published without them.
 const SETTLED_NS: i64 = 3_600 * 1_000_000_000;
 
-/// How a resume state with no held message serializes (see `Transcript`).
+/// How a line log's resume state with no held message serializes (see `Transcript`).
 const NOTHING_HELD: &str = "\"held\":[]";
+
+/// What the `sources` row of a document (or of one session of a collection) keeps: it is
+/// read whole every time, so only what the next pass compares.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct DocumentState {
+    /// Messages left unpublished because they wait for tool results.
+    waiting: u64,
+    malformed: u64,
+    first_malformed: String,
+}
+
+/// Whether a source row has no message waiting to be published.
+fn nothing_waiting(row: &SourceRow) -> bool {
+    row.resume_json.contains(NOTHING_HELD)
+        || serde_json::from_str::<DocumentState>(&row.resume_json).is_ok_and(|s| s.waiting == 0)
+}
 
 fn now_ns() -> i64 {
     std::time::SystemTime::now()
@@ -372,89 +313,249 @@ fn now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-/// Bytes before `offset` a resumed read checks: the first and the last 4 KiB (a whole-file hash
-/// would make every incremental read cost the whole file), their length, and that a line
-/// ends at `offset`.
-fn fingerprint(path: &Path, offset: u64) -> io::Result<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    const WINDOW: u64 = 4096;
-    let mut file = File::open(path)?;
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&offset.to_le_bytes());
-    let mut head = vec![0u8; usize::try_from(offset.min(WINDOW)).unwrap_or(0)];
-    file.read_exact(&mut head)?;
-    hasher.update(&head);
-    let tail_start = offset.saturating_sub(WINDOW);
-    file.seek(SeekFrom::Start(tail_start))?;
-    let mut tail = vec![0u8; usize::try_from(offset - tail_start).unwrap_or(0)];
-    file.read_exact(&mut tail)?;
-    hasher.update(&tail);
-    if offset > 0 && tail.last() != Some(&b'\n') {
-        hasher.update(b"no line end");
-    }
-    Ok(hasher.finalize().to_hex()[..32].to_owned())
+/// A session's content as one read found it, to store.
+struct Content {
+    session: Option<Session>,
+    messages: Vec<Message>,
+    usage_events: Vec<UsageEvent>,
+    late_results: Vec<LateResult>,
+    /// `messages` are the whole session (a document, or a log read again from the start), to
+    /// compare with what is stored, not a continuation of it.
+    whole: bool,
+    /// The read got somewhere (bytes, or messages): the session record is stored again.
+    progressed: bool,
 }
 
-/// A format's `parse_from`: reads a log from where a resume state stopped.
-type ParseFrom<F> = fn(&Path, File, Option<ResumeState<F>>) -> io::Result<Parsed<F>>;
-
-fn ingest_file<F: Serialize + DeserializeOwned>(
+fn ingest_lines(
     archive: &Archive,
     origin: &OriginId,
     ledger: &LedgerState,
     path: &Path,
-    format: LogFormat,
-    parse_from: ParseFrom<F>,
+    file: File,
+    seen: &Seen,
+    read_lines: ReadLines,
 ) -> Result<FileOutcome> {
-    let file = File::open(path)?;
-    let meta = file.metadata()?;
-    let (mtime_ns, inode) = stat(&meta);
-    let key = path.to_string_lossy().into_owned();
-    let known = archive.source(&key)?;
-    // A log untouched for a while whose last messages wait for tool results: the agent is
-    // done with it, and those messages are published with the results they have (issue 11).
-    let settled = now_ns().saturating_sub(mtime_ns) > SETTLED_NS;
-    if let Some(row) = &known
-        && row.size == meta.len()
-        && row.mtime_ns == mtime_ns
-        && row.inode == inode
-        && (!settled || row.resume_json.contains(NOTHING_HELD))
-    {
+    if seen.unchanged() {
         return Ok(FileOutcome::Unchanged);
     }
     // Resume only the same file grown: a replaced or shrunk one is read from the start, and
     // so is one whose bytes before the resume point changed (rewritten in place, then grown).
-    let resume: Option<ResumeState<F>> = known
+    let resume = seen
+        .known
         .as_ref()
-        .filter(|row| row.inode == inode && row.size <= meta.len() && row.format == format.name())
-        .and_then(|row| serde_json::from_str::<ResumeState<F>>(&row.resume_json).ok())
-        .filter(|state| fingerprint(path, state.offset).ok().as_ref() == Some(&state.fingerprint));
-    let mut reset = known.is_some() && resume.is_none();
-    let start = resume.as_ref().map_or(0, |r| r.offset);
-    let mut parsed = parse_from(path, file, resume)?;
-    if settled {
-        let released = parsed.state.finish();
-        parsed.messages.extend(released);
-    }
-    parsed.state.fingerprint = fingerprint(path, parsed.state.offset)?;
-    parsed.state.malformed +=
-        parsed.report.malformed_lines.len() as u64 + parsed.report.malformed_unlisted;
-    if parsed.state.first_malformed.is_empty()
-        && let Some((line, reason)) = parsed.report.malformed_lines.first()
-    {
-        parsed.state.first_malformed = format!("line {line}: {reason}");
-    }
+        .filter(|row| row.inode == seen.inode && row.size <= seen.size && row.format == seen.agent)
+        .map(|row| row.resume_json.as_str());
+    let pass = read_lines(
+        path,
+        file,
+        resume,
+        &LinesOptions {
+            settled: seen.settled,
+        },
+    )?;
+    let bytes = pass.offset.saturating_sub(pass.started_at);
     let mut read = FileRead {
-        malformed_total: parsed.state.malformed,
-        first_malformed: parsed.state.first_malformed.clone(),
-        bytes: parsed.state.offset.saturating_sub(start),
-        messages: parsed.messages.len() as u64,
-        changed: false,
-        purged: false,
-        malformed: parsed.report.malformed_lines.clone(),
-        malformed_unlisted: parsed.report.malformed_unlisted,
+        malformed_total: pass.malformed_total,
+        first_malformed: pass.first_malformed,
+        bytes,
+        messages: pass.messages.len() as u64,
+        malformed: pass.report.malformed_lines,
+        malformed_unlisted: pass.report.malformed_unlisted,
+        ..FileRead::default()
     };
-    let mut session = parsed.state.session();
+    let content = Content {
+        session: pass.session,
+        whole: seen.known.is_some() && (resume.is_none() || pass.restarted),
+        progressed: bytes > 0 || !pass.messages.is_empty(),
+        messages: pass.messages,
+        usage_events: pass.usage_events,
+        late_results: pass.late_results,
+    };
+    store(
+        archive,
+        origin,
+        ledger,
+        seen.known.as_ref(),
+        content,
+        seen.row(pass.state_json),
+        &mut read,
+    )?;
+    Ok(FileOutcome::Read(read))
+}
+
+/// The largest document read whole; a larger one is refused with its size.
+const MAX_DOCUMENT_BYTES: u64 = 512 * 1024 * 1024;
+
+fn ingest_document(
+    archive: &Archive,
+    origin: &OriginId,
+    ledger: &LedgerState,
+    path: &Path,
+    mut file: File,
+    seen: &Seen,
+    read_document: fn(&Path, &[u8]) -> std::result::Result<Document, String>,
+) -> Result<FileOutcome> {
+    if seen.unchanged() {
+        return Ok(FileOutcome::Unchanged);
+    }
+    if seen.size > MAX_DOCUMENT_BYTES {
+        bail!(
+            "{} bytes, more than the {MAX_DOCUMENT_BYTES} bytes a session document is read up to",
+            seen.size
+        );
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(seen.size).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    let document = read_document(path, &bytes).map_err(|reason| anyhow!(reason))?;
+    let mut read = FileRead {
+        bytes: bytes.len() as u64,
+        ..FileRead::default()
+    };
+    let (content, state) = document_content(document, seen.settled, seen.known.as_ref(), &mut read);
+    store(
+        archive,
+        origin,
+        ledger,
+        seen.known.as_ref(),
+        content,
+        seen.row(serde_json::to_string(&state)?),
+        &mut read,
+    )?;
+    Ok(FileOutcome::Read(read))
+}
+
+/// What of a document is published now (messages waiting for tool results only once the
+/// log has settled), and the state its row keeps. Malformed parts are reported when their
+/// count changed since the last read, not again on every read of the same document.
+fn document_content(
+    document: Document,
+    settled: bool,
+    known: Option<&SourceRow>,
+    read: &mut FileRead,
+) -> (Content, DocumentState) {
+    let Document {
+        session,
+        mut messages,
+        waiting,
+        usage_events,
+        report,
+    } = document;
+    let waiting = if settled { 0 } else { waiting };
+    messages.truncate(messages.len().saturating_sub(waiting));
+    let malformed = report.malformed_lines.len() as u64 + report.malformed_unlisted;
+    let before = known
+        .and_then(|row| serde_json::from_str::<DocumentState>(&row.resume_json).ok())
+        .map_or(0, |s| s.malformed);
+    let state = DocumentState {
+        waiting: waiting as u64,
+        malformed,
+        first_malformed: report
+            .malformed_lines
+            .first()
+            .map(|(line, reason)| format!("item {line}: {reason}"))
+            .unwrap_or_default(),
+    };
+    read.messages += messages.len() as u64;
+    read.malformed_total = malformed;
+    read.first_malformed.clone_from(&state.first_malformed);
+    if malformed != before {
+        read.malformed = report.malformed_lines;
+        read.malformed_unlisted = report.malformed_unlisted;
+    }
+    let content = Content {
+        session: Some(session),
+        messages,
+        usage_events,
+        late_results: Vec::new(),
+        whole: true,
+        progressed: true,
+    };
+    (content, state)
+}
+
+fn ingest_collection(
+    archive: &Archive,
+    origin: &OriginId,
+    ledger: &LedgerState,
+    path: &Path,
+    seen: &Seen,
+    read_collection: ReadCollection,
+) -> Result<FileOutcome> {
+    if seen.unchanged() {
+        return Ok(FileOutcome::Unchanged);
+    }
+    let session_key = |key: &str| format!("{}#{key}", seen.key);
+    let sessions = read_collection(
+        path,
+        &mut |key, version| match archive.source(&session_key(key)) {
+            Ok(Some(row)) => row.mtime_ns != version || (seen.settled && !nothing_waiting(&row)),
+            _ => true,
+        },
+    )?;
+    let mut read = FileRead {
+        bytes: seen.size,
+        ..FileRead::default()
+    };
+    let mut waiting = 0;
+    for one in sessions {
+        let key = session_key(&one.key);
+        let document = match one.document {
+            Ok(document) => document,
+            Err(reason) => {
+                read.failed.push(format!("session {}: {reason}", one.key));
+                continue;
+            }
+        };
+        let known = archive.source(&key)?;
+        let (content, state) = document_content(document, seen.settled, known.as_ref(), &mut read);
+        waiting += state.waiting;
+        let row = SourceRow {
+            path: key,
+            format: seen.agent.to_owned(),
+            size: 0,
+            mtime_ns: one.version,
+            inode: 0,
+            native_id: None,
+            resume_json: serde_json::to_string(&state)?,
+        };
+        store(
+            archive,
+            origin,
+            ledger,
+            known.as_ref(),
+            content,
+            row,
+            &mut read,
+        )?;
+    }
+    // The file's own row: what it looked like, and whether any session still waits.
+    let state = DocumentState {
+        waiting,
+        ..DocumentState::default()
+    };
+    archive.set_source(&seen.row(serde_json::to_string(&state)?))?;
+    Ok(FileOutcome::Read(read))
+}
+
+/// Stores what one read found of a session, with its `sources` row, all-or-nothing.
+fn store(
+    archive: &Archive,
+    origin: &OriginId,
+    ledger: &LedgerState,
+    known: Option<&SourceRow>,
+    content: Content,
+    mut row: SourceRow,
+    read: &mut FileRead,
+) -> Result<()> {
+    let Content {
+        mut session,
+        messages,
+        usage_events,
+        late_results,
+        whole,
+        progressed,
+    } = content;
+    let mut whole = whole;
     // A log read for the first time whose session the archive holds already (`rebuild`
     // restored it from the store, with no ingest progress) is compared like a rewritten one:
     // stored messages the log no longer has are kept, never replaced.
@@ -462,13 +563,14 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
         && let Some(s) = &session
         && archive.has_session(&SessionGid::new(origin.clone(), s.native_id.clone()))?
     {
-        reset = true;
+        whole = true;
     }
     // A file whose earlier content changed was given a session of its own (see below): what
-    // is appended to it later goes there too.
-    if !reset
-        && let (Some(s), Some(row)) = (session.as_mut(), known.as_ref())
-        && let Some(alias) = row.native_id.as_deref()
+    // is appended to it later goes there too, and a document read whole is compared with it.
+    let continues_alias = !whole || is_document(&row);
+    if continues_alias
+        && let (Some(s), Some(known)) = (session.as_mut(), known)
+        && let Some(alias) = known.native_id.as_deref()
         && alias != s.native_id.as_str()
         && let Ok(alias) = alias.parse()
     {
@@ -476,49 +578,128 @@ fn ingest_file<F: Serialize + DeserializeOwned>(
         s.relationship = "rewrite".into();
         s.native_id = alias;
     }
-    let mut row = SourceRow {
-        path: key,
-        format: format.name().to_owned(),
-        size: meta.len(),
-        mtime_ns,
-        inode,
-        native_id: session.as_ref().map(|s| s.native_id.to_string()),
-        resume_json: serde_json::to_string(&parsed.state)?,
-    };
+    row.native_id = session.as_ref().map(|s| s.native_id.to_string());
     archive.atomically(|a| {
         if let Some(session) = &session {
             let gid = SessionGid::new(origin.clone(), session.native_id.clone());
             if ledger.is_purged(&gid) {
                 read.purged = true;
-            } else if reset || read.bytes > 0 || known.is_none() || !parsed.messages.is_empty() {
-                let applied = a.apply_own(
-                    origin,
-                    session,
-                    &parsed.messages,
-                    &parsed.usage_events,
-                    reset,
-                )?;
-                read.changed = applied != OwnApplied::KeptStored;
-                if !parsed.late_results.is_empty() && applied != OwnApplied::Diverged {
-                    amend_late_results(a, &gid, &parsed.late_results)?;
+            } else if whole || progressed || known.is_none() {
+                if whole && is_document(&row) {
+                    // A document rewritten by its agent may fill in a result of a call it
+                    // already held: that amends the stored message instead of diverging.
+                    amend_answered(a, &gid, &messages)?;
+                }
+                let applied = a.apply_own(origin, session, &messages, &usage_events, whole)?;
+                read.changed |= applied != OwnApplied::KeptStored;
+                if !late_results.is_empty() && applied != OwnApplied::Diverged {
+                    amend_late_results(a, &gid, &late_results)?;
                     read.changed = true;
                 }
                 if applied == OwnApplied::Diverged {
                     // The archive keeps what it had; the rewritten file is a new session,
                     // linked to the one it replaced, never mixed into it (issue 19 item 3).
-                    let rewrite = rewrite_of(a, origin, session)?;
-                    a.apply_own(
-                        origin,
-                        &rewrite,
-                        &parsed.messages,
-                        &parsed.usage_events,
-                        false,
-                    )?;
+                    let original = SessionGid::new(
+                        origin.clone(),
+                        session
+                            .parent_session
+                            .parse()
+                            .ok()
+                            .filter(|_| session.relationship == "rewrite")
+                            .unwrap_or_else(|| session.native_id.clone()),
+                    );
+                    let base = Session {
+                        native_id: original.native,
+                        ..session.clone()
+                    };
+                    let rewrite = rewrite_of(a, origin, &base)?;
+                    a.apply_own(origin, &rewrite, &messages, &usage_events, false)?;
                     row.native_id = Some(rewrite.native_id.to_string());
+                    read.changed = true;
                 }
             }
         }
         a.set_source(&row)
     })?;
-    Ok(FileOutcome::Read(read))
+    Ok(())
+}
+
+/// Whether a `sources` row is a document's (or a collection session's) rather than a line
+/// log's resume state.
+fn is_document(row: &SourceRow) -> bool {
+    serde_json::from_str::<DocumentState>(&row.resume_json).is_ok()
+}
+
+/// Stored messages that `messages` (the whole session, read again) repeats with tool results
+/// filled in or changed, and nothing else changed: amended in place.
+fn amend_answered(
+    archive: &Archive,
+    gid: &SessionGid,
+    messages: &[Message],
+) -> agentsync_archive::Result<()> {
+    let without_results = |m: &Message| {
+        let mut m = m.clone();
+        for call in &mut m.tool_calls {
+            call.result.clear();
+            call.is_error = false;
+            call.result_events.clear();
+            call.subagent_session.clear();
+        }
+        m
+    };
+    let stored = archive.messages(gid, 0)?;
+    let amended: Vec<Message> = stored
+        .iter()
+        .zip(messages)
+        .filter(|(old, new)| old != new && without_results(old) == without_results(new))
+        .map(|(_, new)| new.clone())
+        .collect();
+    amend(archive, gid, amended)
+}
+
+/// Results that arrived after their calls' messages were stored (the user interrupted, a
+/// parallel subagent finished later): each message is amended in the archive (issue 11).
+fn amend_late_results(
+    archive: &Archive,
+    gid: &SessionGid,
+    late: &[LateResult],
+) -> agentsync_archive::Result<()> {
+    let mut amended = Vec::new();
+    for result in late {
+        let Some(mut message) = archive
+            .messages(gid, result.ordinal)?
+            .into_iter()
+            .next()
+            .filter(|m| m.ordinal == result.ordinal)
+        else {
+            continue;
+        };
+        if result.apply_to(&mut message) {
+            agentsync_logs::fit::fit_message(&mut message);
+            amended.push(message);
+        }
+    }
+    amend(archive, gid, amended)
+}
+
+/// Replaces stored messages of an own session, and tells export to re-encode the session
+/// from the first amended message on, so every machine gets them.
+fn amend(
+    archive: &Archive,
+    gid: &SessionGid,
+    messages: Vec<Message>,
+) -> agentsync_archive::Result<()> {
+    let mut first_amended: Option<u64> = None;
+    for message in messages {
+        if archive.amend_own_message(gid, &message)? {
+            first_amended = Some(first_amended.map_or(message.ordinal, |o| o.min(message.ordinal)));
+        }
+    }
+    if let Some(ordinal) = first_amended
+        && let Some(mut export) = archive.state::<ExportState>("export")?
+    {
+        export.amended(&gid.native, ordinal);
+        archive.set_state("export", &export)?;
+    }
+    Ok(())
 }
