@@ -14,6 +14,8 @@ pub mod codex;
 pub mod discover;
 pub mod fit;
 mod lines;
+#[cfg(feature = "opencode")]
+pub mod opencode;
 mod session;
 use agentsync_core::timestamp;
 pub mod transcript;
