@@ -12,10 +12,11 @@
 //! changed, its messages in the order of their `time_created` and parts in the order of their ids
 //! (OpenCode's ids grow with time).
 //!
-//! Versions before 1.2 kept the same records as JSON files under `storage/` beside the database
-//! (`session/<project>/<id>.json`, `message/<session>/<id>.json`, `part/<message>/<id>.json`);
-//! OpenCode moves them into the database when it first starts a newer version. Those files are
-//! not read here.
+//! Versions before 1.2.0 (February 2026) kept the same records as JSON files under
+//! `storage/` beside it (`session/<project>/<id>.json`, `message/<session>/<id>.json`,
+//! `part/<message>/<id>.json`). Those files are not read here: the first start of a version with
+//! the database copies every one of them into it (and leaves them in place), so reading both
+//! would read each of those sessions twice.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
