@@ -125,6 +125,7 @@ pub static ALL: &[&Agent] = &[
     &crate::codex::AGENT,
     #[cfg(feature = "opencode")]
     &crate::opencode::AGENT,
+    &crate::copilot::AGENT,
 ];
 
 /// The agent called `name`.

@@ -11,6 +11,7 @@
 pub mod agent;
 pub mod claude;
 pub mod codex;
+pub mod copilot;
 pub mod discover;
 pub mod fit;
 mod lines;
