@@ -120,7 +120,13 @@ impl Places {
 }
 
 /// Every agent read, in the order their logs are listed.
-pub static ALL: &[&Agent] = &[&crate::claude::AGENT, &crate::codex::AGENT];
+/// Gemini CLI comes before Claude Code: a Gemini `.jsonl` chat opens with a `sessionId`, which
+/// Claude Code's test alone would take for one of its records.
+pub static ALL: &[&Agent] = &[
+    &crate::gemini::AGENT,
+    &crate::claude::AGENT,
+    &crate::codex::AGENT,
+];
 
 /// The agent called `name`.
 pub fn named(name: &str) -> Option<&'static Agent> {

@@ -13,6 +13,7 @@ pub mod claude;
 pub mod codex;
 pub mod discover;
 pub mod fit;
+pub mod gemini;
 mod lines;
 mod session;
 use agentsync_core::timestamp;
