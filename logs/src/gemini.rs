@@ -2,7 +2,7 @@
 //! (every OS: Gemini CLI keeps its data under the home folder, or `$GEMINI_CLI_HOME`), and the
 //! subagents a session ran under `chats/<parent session id>/<session id>.jsonl`. `<project>` is
 //! a short name of the project folder (`myapp`, `myapp-1`; its `.project_root` file holds the
-//! project's path), or, before 0.28 or so, the SHA-256 of that path in hex.
+//! project's path), or, before 0.29, the SHA-256 of that path in hex.
 //!
 //! One file is one session, which Gemini CLI rewrites or extends as it grows, so it is read
 //! whole. Two shapes:
@@ -48,7 +48,7 @@ pub static AGENT: Agent = Agent {
     reader: Reader::Document(read),
 };
 
-/// The file in a project's folder naming the project's path (Gemini CLI ≥ 0.28).
+/// The file in a project's folder naming the project's path (Gemini CLI ≥ 0.29).
 const PROJECT_ROOT_FILE: &str = ".project_root";
 
 /// Folders walked below a root to find `chats` folders: `tmp/<project>/chats` is 2 deep, and
