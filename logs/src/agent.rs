@@ -126,6 +126,12 @@ pub static ALL: &[&Agent] = &[
     #[cfg(feature = "opencode")]
     &crate::opencode::AGENT,
     &crate::copilot::AGENT,
+/// Gemini CLI comes before Claude Code: a Gemini `.jsonl` chat opens with a `sessionId`, which
+/// Claude Code's test alone would take for one of its records.
+pub static ALL: &[&Agent] = &[
+    &crate::gemini::AGENT,
+    &crate::claude::AGENT,
+    &crate::codex::AGENT,
 ];
 
 /// The agent called `name`.

@@ -14,6 +14,7 @@ pub mod codex;
 pub mod copilot;
 pub mod discover;
 pub mod fit;
+pub mod gemini;
 mod lines;
 #[cfg(feature = "opencode")]
 pub mod opencode;
