@@ -11,6 +11,7 @@
 pub mod agent;
 pub mod claude;
 pub mod codex;
+pub mod cursor;
 pub mod discover;
 pub mod fit;
 mod lines;
