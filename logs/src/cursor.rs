@@ -1302,7 +1302,7 @@ mod tests {
             want.len() - 1
         );
         let places = Places::under(&dir.join("home"), None, None, None);
-        assert_eq!(default_roots(&places), [projects.clone()]);
+        assert_eq!(default_roots(&places), vec![projects.clone()]);
         assert!(discover(&dir.join("missing")).unwrap().is_empty());
         fs::remove_dir_all(&dir).unwrap();
     }
