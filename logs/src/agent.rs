@@ -132,6 +132,7 @@ pub static ALL: &[&Agent] = &[
     &crate::gemini::AGENT,
     &crate::claude::AGENT,
     &crate::codex::AGENT,
+    &crate::cursor::AGENT,
 ];
 
 /// The agent called `name`.

@@ -12,6 +12,7 @@ pub mod agent;
 pub mod claude;
 pub mod codex;
 pub mod copilot;
+pub mod cursor;
 pub mod discover;
 pub mod fit;
 pub mod gemini;
