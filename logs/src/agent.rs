@@ -133,6 +133,7 @@ pub static ALL: &[&Agent] = &[
     &crate::claude::AGENT,
     &crate::codex::AGENT,
     &crate::cursor::AGENT,
+    &crate::amp::AGENT,
 ];
 
 /// The agent called `name`.

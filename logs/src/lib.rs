@@ -9,6 +9,7 @@
 //! messages they completed. Documents are read whole (`agent::Document`).
 
 pub mod agent;
+pub mod amp;
 pub mod claude;
 pub mod codex;
 pub mod copilot;
