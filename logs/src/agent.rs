@@ -120,7 +120,11 @@ impl Places {
 }
 
 /// Every agent read, in the order their logs are listed.
-pub static ALL: &[&Agent] = &[&crate::claude::AGENT, &crate::codex::AGENT];
+pub static ALL: &[&Agent] = &[
+    &crate::claude::AGENT,
+    &crate::codex::AGENT,
+    &crate::aider::AGENT,
+];
 
 /// The agent called `name`.
 pub fn named(name: &str) -> Option<&'static Agent> {

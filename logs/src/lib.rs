@@ -9,6 +9,7 @@
 //! messages they completed. Documents are read whole (`agent::Document`).
 
 pub mod agent;
+pub mod aider;
 pub mod claude;
 pub mod codex;
 pub mod discover;
