@@ -134,6 +134,7 @@ pub static ALL: &[&Agent] = &[
     &crate::codex::AGENT,
     &crate::cursor::AGENT,
     &crate::amp::AGENT,
+    &crate::aider::AGENT,
 ];
 
 /// The agent called `name`.

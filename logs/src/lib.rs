@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod amp;
+pub mod aider;
 pub mod claude;
 pub mod codex;
 pub mod copilot;
