@@ -80,6 +80,8 @@ pub fn is_opencode_database(path: &Path) -> bool {
                     .and_then(|rest| rest.strip_suffix(".db"))
                     .is_some_and(|channel| !channel.is_empty())
         })
+}
+
 /// Amp threads under `threads` (`~/.local/share/amp/threads`): `T-<id>.json` files, directly
 /// in it or in folders below (a `--from` folder holding copies of several machines' `threads`),
 /// at most 4 levels down, sorted. A missing folder has none.

@@ -9,8 +9,8 @@
 //! messages they completed. Documents are read whole (`agent::Document`).
 
 pub mod agent;
-pub mod amp;
 pub mod aider;
+pub mod amp;
 pub mod claude;
 pub mod codex;
 pub mod copilot;
