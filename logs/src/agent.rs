@@ -119,8 +119,20 @@ impl Places {
     }
 }
 
-/// Every agent read, in the order their logs are listed.
-pub static ALL: &[&Agent] = &[&crate::claude::AGENT, &crate::codex::AGENT];
+/// Every agent read. [`recognize`] asks them in this order, so the most specific tests come
+/// first and Claude Code's, the loosest (any record with a `sessionId`; an empty `.jsonl`),
+/// last: a Gemini `.jsonl` chat opens with a `sessionId`, a Copilot `events.jsonl` may be empty.
+pub static ALL: &[&Agent] = &[
+    &crate::gemini::AGENT,
+    &crate::copilot::AGENT,
+    &crate::cursor::AGENT,
+    &crate::amp::AGENT,
+    #[cfg(feature = "opencode")]
+    &crate::opencode::AGENT,
+    &crate::aider::AGENT,
+    &crate::codex::AGENT,
+    &crate::claude::AGENT,
+];
 
 /// The agent called `name`.
 pub fn named(name: &str) -> Option<&'static Agent> {

@@ -42,6 +42,96 @@ pub fn is_rollout(path: &Path) -> bool {
         .is_some_and(|name| name.starts_with("rollout-"))
 }
 
+/// OpenCode databases under `root` (`~/.local/share/opencode`, or a folder holding such folders):
+/// `opencode.db`, and the channel databases `opencode-<channel>.db` of other builds, sorted. The
+/// folders OpenCode fills with many small files (`storage`, `snapshot`, `log`, `bin`) are not
+/// walked. A missing folder has none.
+pub fn opencode_databases(root: &Path) -> io::Result<Vec<PathBuf>> {
+    const MAX_DEPTH: usize = 3;
+    const NOT_WALKED: [&str; 5] = ["storage", "snapshot", "log", "bin", "tool-output"];
+    let mut databases = Vec::new();
+    let mut folders = vec![(root.to_path_buf(), 0)];
+    while let Some((folder, depth)) = folders.pop() {
+        for entry in entries(&folder)? {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() {
+                if depth < MAX_DEPTH && !NOT_WALKED.contains(&name.as_ref()) {
+                    folders.push((path, depth + 1));
+                }
+            } else if path.is_file() && is_opencode_database(&path) {
+                databases.push(path);
+            }
+        }
+    }
+    databases.sort();
+    Ok(databases)
+}
+
+/// Whether a file is named like an OpenCode database (`opencode.db`, `opencode-<channel>.db`).
+pub fn is_opencode_database(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| {
+            name == "opencode.db"
+                || name
+                    .strip_prefix("opencode-")
+                    .and_then(|rest| rest.strip_suffix(".db"))
+                    .is_some_and(|channel| !channel.is_empty())
+        })
+}
+
+/// Amp threads under `threads` (`~/.local/share/amp/threads`): `T-<id>.json` files, directly
+/// in it or in folders below (a `--from` folder holding copies of several machines' `threads`),
+/// at most 4 levels down, sorted. A missing folder has none.
+pub fn amp_threads(threads: &Path) -> io::Result<Vec<PathBuf>> {
+    // Bounded so a symlink loop cannot recurse forever.
+    const MAX_DEPTH: usize = 4;
+    let mut found = Vec::new();
+    let mut folders = vec![(threads.to_path_buf(), 0)];
+    while let Some((folder, depth)) = folders.pop() {
+        for entry in entries(&folder)? {
+            let path = entry.path();
+            if path.is_dir() {
+                if depth < MAX_DEPTH {
+                    folders.push((path, depth + 1));
+                }
+            } else if path.is_file() && is_amp_thread(&path) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Whether a file is named like an Amp thread: `T-<id>.json`, the id starting with a letter or
+/// digit and made of letters, digits, `-` and `_`.
+pub fn is_amp_thread(path: &Path) -> bool {
+    let Some(id) = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.strip_suffix(".json"))
+    else {
+        return false;
+    };
+    is_amp_thread_id(id)
+}
+
+/// `T-` followed by a letter or digit, then letters, digits, `-` and `_` (Amp's `T-<uuid>`).
+pub fn is_amp_thread_id(id: &str) -> bool {
+    let Some(rest) = id.strip_prefix("T-") else {
+        return false;
+    };
+    rest.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 fn entries(folder: &Path) -> io::Result<Vec<fs::DirEntry>> {
     match fs::read_dir(folder) {
         Ok(entries) => entries.collect(),

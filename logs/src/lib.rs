@@ -9,11 +9,18 @@
 //! messages they completed. Documents are read whole (`agent::Document`).
 
 pub mod agent;
+pub mod aider;
+pub mod amp;
 pub mod claude;
 pub mod codex;
+pub mod copilot;
+pub mod cursor;
 pub mod discover;
 pub mod fit;
+pub mod gemini;
 mod lines;
+#[cfg(feature = "opencode")]
+pub mod opencode;
 mod session;
 use agentsync_core::timestamp;
 pub mod transcript;
