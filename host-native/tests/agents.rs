@@ -40,6 +40,7 @@ fn every_agent_ingests_shows_finds_and_syncs() {
     let a = Machine::new(&scratch.path, "a");
     let b = Machine::new(&scratch.path, "b");
     let shared = scratch.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
     let names: Vec<&str> = agentsync_logs::agent::ALL.iter().map(|a| a.name).collect();
     for name in &names {
         let from = fixtures(name);
