@@ -260,11 +260,12 @@ impl Seen {
         })
     }
 
-    /// Nothing to read: the same file, untouched, with no message waiting to be published
-    /// once it settles.
+    /// Nothing to read: the same file, read as the same agent's, untouched, with no message
+    /// waiting to be published once it settles.
     fn unchanged(&self) -> bool {
         self.known.as_ref().is_some_and(|row| {
-            row.size == self.size
+            row.format == self.agent
+                && row.size == self.size
                 && row.mtime_ns == self.mtime_ns
                 && row.inode == self.inode
                 && (!self.settled || nothing_waiting(row))
