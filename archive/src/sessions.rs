@@ -401,6 +401,19 @@ impl Archive {
             .is_some())
     }
 
+    /// How many messages the archive holds of a session (0 for none).
+    pub fn message_count(&self, gid: &SessionGid) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT message_count FROM sessions WHERE gid = ?1",
+                [gid.to_string()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+
     /// Every own session's native id and revision (export's change markers).
     pub fn own_revisions(&self) -> Result<Vec<(NativeId, u64)>> {
         let mut stmt = self

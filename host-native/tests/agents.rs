@@ -102,3 +102,124 @@ fn every_agent_ingests_shows_finds_and_syncs() {
     assert_eq!(agents_of(&b), names.iter().map(|n| n.to_string()).collect());
     assert_eq!(a.session_ids(), b.session_ids());
 }
+
+/// A document (an Amp thread) caught mid-turn: the call still running waits; once the thread
+/// has been left alone for an hour it is published without its result; when the agent later
+/// writes the result into the document, the stored message is amended (no second session),
+/// and a peer gets the amended message.
+#[test]
+fn a_document_publishes_waiting_calls_when_settled_and_amends_their_results() {
+    let scratch = Scratch::new("agents-document");
+    let a = Machine::new(&scratch.path, "a");
+    let b = Machine::new(&scratch.path, "b");
+    let shared = scratch.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let name = "T-019a1c71-3d0e-7f52-8b64-5e1a9c2f4d83.json";
+    let threads = a.home.join(".local/share/amp/threads");
+    std::fs::create_dir_all(&threads).unwrap();
+    let thread = threads.join(name);
+    let mut doc: Value =
+        serde_json::from_slice(&std::fs::read(fixtures("amp").join(name)).unwrap()).unwrap();
+    std::fs::write(&thread, doc.to_string()).unwrap();
+    let show = |m: &Machine| -> Value {
+        let id = format!("{}~{}", a.origin, "T-019a1c71-3d0e-7f52-8b64-5e1a9c2f4d83");
+        m.json(&["show", &id])
+    };
+
+    let out = a.json(&["ingest", "--agent", "amp"]);
+    assert_eq!(out["messages"], 2, "the running Bash call waits: {out:#}");
+    assert_eq!(show(&a)["messages"].as_array().unwrap().len(), 2);
+
+    // Left alone for two hours: published with the result it has (none).
+    let file = std::fs::File::options().write(true).open(&thread).unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    file.set_modified(two_hours_ago).unwrap();
+    drop(file);
+    let out = a.json(&["ingest", "--agent", "amp"]);
+    assert_eq!(out["messages"], 1, "{out:#}");
+    let messages = show(&a)["messages"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), 3);
+    let bash = &messages[2]["tool_calls"][0];
+    assert_eq!(bash["name"], "Bash");
+    assert!(bash.get("result").is_none_or(|r| r == ""), "{bash}");
+
+    // The agent comes back: the result lands and the thread goes on.
+    doc["messages"][4]["content"][0]["run"] = serde_json::json!({"status": "done", "result": {"output": "test header_only ... ok", "exitCode": 0}});
+    doc["messages"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "role": "assistant", "messageId": 5,
+            "content": [{"type": "text", "text": "The header-only test passes."}],
+            "state": {"type": "complete", "stopReason": "end_turn"}
+        }));
+    std::fs::write(&thread, doc.to_string()).unwrap();
+    let out = a.json(&["ingest", "--agent", "amp"]);
+    assert_eq!(out["sessions_changed"], 1, "{out:#}");
+    let messages = show(&a)["messages"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), 4, "{messages:#?}");
+    let result = messages[2]["tool_calls"][0]["result"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(result.contains("header_only ... ok"), "amended: {result}");
+    let amp_sessions = a
+        .sessions()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["agent"] == "amp")
+        .count();
+    assert_eq!(
+        amp_sessions, 1,
+        "the filled-in result is no rewrite of the thread"
+    );
+
+    a.sync_ok(&shared);
+    b.sync_ok(&shared);
+    assert_eq!(show(&b)["messages"], show(&a)["messages"]);
+}
+
+/// A collection (an Aider chat history: one session per run): a new run appended to the file
+/// is one new session; the runs before it are not read again as changed.
+#[test]
+fn a_collection_reads_again_only_the_sessions_that_changed() {
+    let scratch = Scratch::new("agents-collection");
+    let a = Machine::new(&scratch.path, "a");
+    let project = scratch.join("src/app");
+    std::fs::create_dir_all(&project).unwrap();
+    let history = project.join(".aider.chat.history.md");
+    let run = |when: &str, prompt: &str, reply: &str| {
+        format!(
+            "\n# aider chat started at {when}\n\n> Main model: gpt-4.1 with diff edit format  \n\n#### {prompt}  \n\n{reply}\n\n"
+        )
+    };
+    let first = run(
+        "2026-11-20 09:00:00",
+        "add a --verbose flag",
+        "Added `--verbose`.",
+    );
+    std::fs::write(&history, &first).unwrap();
+    let src = scratch.join("src");
+    let from = src.to_str().unwrap();
+    let out = a.json(&["ingest", "--agent", "aider", "--from", from]);
+    assert_eq!(out["sessions_changed"], 1, "{out:#}");
+    let second = run(
+        "2026-11-21 10:00:00",
+        "document the flag",
+        "Documented in the README.",
+    );
+    std::fs::write(&history, format!("{first}{second}")).unwrap();
+    let out = a.json(&["ingest", "--agent", "aider", "--from", from]);
+    assert_eq!(out["sessions_changed"], 1, "only the new run: {out:#}");
+    let runs: Vec<Value> = a
+        .sessions()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["agent"] == "aider")
+        .cloned()
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    let out = a.json(&["ingest", "--agent", "aider", "--from", from]);
+    assert_eq!(out["unchanged"], 1, "{out:#}");
+}

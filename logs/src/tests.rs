@@ -157,7 +157,11 @@ fn line_ends(bytes: &[u8]) -> Vec<usize> {
 #[test]
 fn every_claude_fixture_parses_and_publishes() {
     let files = jsonl_files(&fixtures("claude-code"));
-    assert_eq!(files.len(), 60, "59 single records and one log composed of them");
+    assert_eq!(
+        files.len(),
+        60,
+        "59 single records and one log composed of them"
+    );
     for path in &files {
         let whole = parse_whole(Kind::Claude, path);
         assert!(

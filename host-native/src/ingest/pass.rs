@@ -456,7 +456,6 @@ fn document_content(
             .map(|(line, reason)| format!("item {line}: {reason}"))
             .unwrap_or_default(),
     };
-    read.messages += messages.len() as u64;
     read.malformed_total = malformed;
     read.first_malformed.clone_from(&state.first_malformed);
     if malformed != before {
@@ -586,12 +585,20 @@ fn store(
             if ledger.is_purged(&gid) {
                 read.purged = true;
             } else if whole || progressed || known.is_none() {
-                if whole && is_document(&row) {
+                let document = is_document(&row);
+                let stored = if document {
                     // A document rewritten by its agent may fill in a result of a call it
                     // already held: that amends the stored message instead of diverging.
                     amend_answered(a, &gid, &messages)?;
-                }
+                    a.message_count(&gid)?
+                } else {
+                    0
+                };
                 let applied = a.apply_own(origin, session, &messages, &usage_events, whole)?;
+                if document {
+                    // A document is read whole: what is new is what the archive did not hold.
+                    read.messages += a.message_count(&gid)?.saturating_sub(stored);
+                }
                 read.changed |= applied != OwnApplied::KeptStored;
                 if !late_results.is_empty() && applied != OwnApplied::Diverged {
                     amend_late_results(a, &gid, &late_results)?;
