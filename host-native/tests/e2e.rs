@@ -561,3 +561,76 @@ fn a_late_tool_result_reaches_its_call_on_every_machine() {
     assert_eq!(hits[0]["in"], "tool", "{hits}");
     assert_converged(&[&a, &b]);
 }
+
+/// Issue 11: a log rewritten in place at the same size (a letter changed in its middle, where
+/// the resume fingerprint does not look; no append does that) is read again from the start, and
+/// its changed content becomes a session of its own; a log only touched changes nothing.
+#[test]
+fn a_log_rewritten_in_place_at_the_same_size_is_read_again() {
+    let scratch = Scratch::new("same-size");
+    let a = Machine::new(&scratch.path, "a");
+    let log = ClaudeLog::write(
+        &a.projects(),
+        "tally",
+        "5e6f7a8b-0000-4000-8000-000000000001",
+        0,
+        40,
+    );
+    let gid = log.gid(&a.origin);
+    a.ingest();
+    assert!(
+        fs::metadata(&log.path).unwrap().len() > 3 * 4096,
+        "longer than the fingerprint"
+    );
+    let set_mtime = |secs_ago: u64| {
+        let file = fs::File::options().write(true).open(&log.path).unwrap();
+        let when = std::time::SystemTime::now() - std::time::Duration::from_secs(secs_ago);
+        file.set_modified(when).unwrap();
+    };
+    set_mtime(30);
+    let touched = a.ingest();
+    assert_eq!(touched["unchanged"], 0, "read again: {touched:#}");
+    assert_eq!(touched["sessions_changed"], 0, "{touched:#}");
+
+    let text = fs::read_to_string(&log.path).unwrap();
+    let changed = text.replacen("question 20 about", "Question 20 about", 1);
+    assert_ne!(changed, text);
+    assert_eq!(changed.len(), text.len());
+    let inode = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&log.path).unwrap());
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log.path)
+        .unwrap()
+        .write_all(changed.as_bytes())
+        .unwrap();
+    set_mtime(10);
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(&log.path).unwrap()),
+        inode
+    );
+    let out = a.ingest();
+    assert_eq!(out["sessions_changed"], 1, "{out:#}");
+    let rewrite = a.json(&["show", &format!("{gid}.rewrite-1")]);
+    let contents: Vec<&str> = rewrite["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert!(
+        contents.iter().any(|c| c.starts_with("Question 20")),
+        "{contents:?}"
+    );
+    let original = a.json(&["show", &gid]);
+    assert!(
+        original["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| !m["content"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Question")),
+        "the archived session keeps what it had"
+    );
+}

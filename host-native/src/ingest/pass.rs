@@ -339,12 +339,19 @@ fn ingest_lines(
     if seen.unchanged() {
         return Ok(FileOutcome::Unchanged);
     }
-    // Resume only the same file grown: a replaced or shrunk one is read from the start, and
-    // so is one whose bytes before the resume point changed (rewritten in place, then grown).
+    // Resume only the same file grown (or untouched, to publish what waited): a replaced or
+    // shrunk one is read from the start, and so is one whose bytes before the resume point
+    // changed (rewritten in place, then grown: the parser's fingerprint), and one changed
+    // without growing (rewritten in place at the same size: no append does that).
     let resume = seen
         .known
         .as_ref()
-        .filter(|row| row.inode == seen.inode && row.size <= seen.size && row.format == seen.agent)
+        .filter(|row| {
+            row.inode == seen.inode
+                && row.format == seen.agent
+                && (row.size < seen.size
+                    || (row.size == seen.size && row.mtime_ns == seen.mtime_ns))
+        })
         .map(|row| row.resume_json.as_str());
     let pass = read_lines(
         path,
