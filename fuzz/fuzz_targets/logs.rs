@@ -1,4 +1,5 @@
-//! Agents' logs (agentsync-logs): any bytes, as a Claude Code or Codex log, read in one pass
+//! Agents' line logs (agentsync-logs): any bytes, as a Claude Code, Codex or Copilot CLI log
+//! (first byte mod 3), read in one pass
 //! and in two (cut anywhere, the state kept as JSON between passes, as the ingest pass keeps
 //! it). Never a panic; both readings hand out the same messages and session; what they hand
 //! out encodes as segments and a manifest (a parser must never produce what export refuses).
@@ -8,11 +9,13 @@ use std::io::Cursor;
 use std::path::Path;
 
 use agentsync_core::{Manifest, Message, Session, UsageEvent, segment_messages};
-use agentsync_logs::{ParseReport, Parsed, ResumeState, claude, codex, fit};
+use agentsync_logs::{ParseReport, Parsed, ResumeState, claude, codex, copilot, fit};
 use libfuzzer_sys::fuzz_target;
 
 const CLAUDE: &str =
     "/home/u/.claude/projects/-home-u-app/b25638d7-b104-4f06-a797-70ac33d069ed.jsonl";
+const COPILOT: &str =
+    "/home/u/.copilot/session-state/5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d/events.jsonl";
 const CODEX: &str = "/home/u/.codex/sessions/2025/09/14/rollout-2025-09-14T10-02-11-0199473a-6c1f-7d52-9a3e-4f1b2c3d4e5f.jsonl";
 
 struct Whole {
@@ -79,14 +82,25 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let cut = (usize::from(*cut_hi) << 8 | usize::from(*cut_lo)).min(log.len());
-    let (one, two) = if format % 2 == 0 {
-        let path = Path::new(CLAUDE);
-        let pass = |b: &[u8], s| claude::parse_from(path, Cursor::new(b), s).expect("bytes read");
-        (read(pass, log, &[]), read(pass, log, &[cut]))
-    } else {
-        let path = Path::new(CODEX);
-        let pass = |b: &[u8], s| codex::parse_from(path, Cursor::new(b), s).expect("bytes read");
-        (read(pass, log, &[]), read(pass, log, &[cut]))
+    let (one, two) = match format % 3 {
+        0 => {
+            let path = Path::new(CLAUDE);
+            let pass =
+                |b: &[u8], s| claude::parse_from(path, Cursor::new(b), s).expect("bytes read");
+            (read(pass, log, &[]), read(pass, log, &[cut]))
+        }
+        1 => {
+            let path = Path::new(CODEX);
+            let pass =
+                |b: &[u8], s| codex::parse_from(path, Cursor::new(b), s).expect("bytes read");
+            (read(pass, log, &[]), read(pass, log, &[cut]))
+        }
+        _ => {
+            let path = Path::new(COPILOT);
+            let pass =
+                |b: &[u8], s| copilot::parse_from(path, Cursor::new(b), s).expect("bytes read");
+            (read(pass, log, &[]), read(pass, log, &[cut]))
+        }
     };
     assert_eq!(one.messages, two.messages, "cut at {cut}");
     assert_eq!(one.session, two.session, "cut at {cut}");
