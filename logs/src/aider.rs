@@ -903,26 +903,6 @@ mod tests {
     }
 
     #[test]
-    fn counts_match_the_hand_counts() {
-        let counts: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(fixtures().join("counts.json")).unwrap())
-                .unwrap();
-        for (relative, expected) in counts.as_object().unwrap() {
-            let docs = documents(&fixtures().join(relative));
-            let sum =
-                |f: &dyn Fn(&Document) -> usize| docs.iter().map(|(_, d)| f(d)).sum::<usize>();
-            let got = serde_json::json!({
-                "sessions": docs.len(),
-                "messages": sum(&|d| d.messages.len()),
-                "user_messages": sum(&|d| d.session.user_message_count as usize),
-                "tool_calls": sum(&|d| d.messages.iter().map(|m| m.tool_calls.len()).sum()),
-                "tool_results": sum(&|d| d.messages.iter().flat_map(|m| &m.tool_calls).filter(|c| !c.result.is_empty()).count()),
-            });
-            assert_eq!(&got, expected, "{relative}");
-        }
-    }
-
-    #[test]
     fn a_run_caught_mid_turn() {
         let docs = documents(&notes());
         assert_eq!(docs.len(), 1);

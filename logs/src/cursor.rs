@@ -1163,33 +1163,6 @@ mod tests {
     }
 
     #[test]
-    fn fixture_counts_match_counts_json() {
-        let counts: Value =
-            serde_json::from_slice(&fs::read(root().join("counts.json")).unwrap()).unwrap();
-        let counts = counts.as_object().unwrap();
-        let found = discover(&root()).unwrap();
-        assert_eq!(found.len(), counts.len());
-        for path in found {
-            let relative = path
-                .strip_prefix(root())
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
-            let want = &counts[&relative];
-            let doc = read_fixture(&path);
-            let calls = doc.messages.iter().flat_map(|m| &m.tool_calls);
-            let got = serde_json::json!({
-                "sessions": doc.report.sessions,
-                "messages": doc.messages.len(),
-                "user_messages": doc.session.user_message_count,
-                "tool_calls": calls.clone().count(),
-                "tool_results": calls.filter(|c| !c.result.is_empty()).count(),
-            });
-            assert_eq!(&got, want, "{relative}");
-        }
-    }
-
-    #[test]
     fn recognizes_its_own_files_only() {
         let head = |p: &Path| {
             let mut bytes = fs::read(p).unwrap();

@@ -987,34 +987,6 @@ mod tests {
         }
     }
 
-    /// The counts in `counts.json` were taken from the scripts by hand.
-    #[test]
-    fn counts_json_matches_the_fixtures() {
-        let counts: Map<String, Value> =
-            serde_json::from_str(&fs::read_to_string(fixture("counts.json")).unwrap()).unwrap();
-        assert_eq!(counts.len(), 2);
-        for (file, expected) in &counts {
-            let sessions = read_all(&fixture(file));
-            let docs: Vec<&Document> = sessions
-                .iter()
-                .map(|s| s.document.as_ref().unwrap())
-                .collect();
-            let calls = || {
-                docs.iter()
-                    .flat_map(|d| &d.messages)
-                    .flat_map(|m| &m.tool_calls)
-            };
-            let found = serde_json::json!({
-                "sessions": docs.len(),
-                "messages": docs.iter().map(|d| d.messages.len()).sum::<usize>(),
-                "user_messages": docs.iter().map(|d| d.session.user_message_count).sum::<u64>(),
-                "tool_calls": calls().count(),
-                "tool_results": calls().filter(|c| !c.result.is_empty()).count(),
-            });
-            assert_eq!(&found, expected, "{file}");
-        }
-    }
-
     #[test]
     fn only_changed_sessions_are_read() {
         let mut seen = Vec::new();
