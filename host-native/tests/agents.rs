@@ -106,7 +106,7 @@ fn every_agent_ingests_shows_finds_and_syncs() {
 /// A document (an Amp thread) caught mid-turn: the call still running waits; once the thread
 /// has been left alone for an hour it is published without its result; when the agent later
 /// writes the result into the document, the stored message is amended (no second session),
-/// and a peer gets the amended message.
+/// the new last message waits until the thread settles, and a peer gets it all.
 #[test]
 fn a_document_publishes_waiting_calls_when_settled_and_amends_their_results() {
     let scratch = Scratch::new("agents-document");
@@ -131,10 +131,12 @@ fn a_document_publishes_waiting_calls_when_settled_and_amends_their_results() {
     assert_eq!(show(&a)["messages"].as_array().unwrap().len(), 2);
 
     // Left alone for two hours: published with the result it has (none).
-    let file = std::fs::File::options().write(true).open(&thread).unwrap();
-    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
-    file.set_modified(two_hours_ago).unwrap();
-    drop(file);
+    let set_old = |path: &std::path::Path| {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        file.set_modified(two_hours_ago).unwrap();
+    };
+    set_old(&thread);
     let out = a.json(&["ingest", "--agent", "amp"]);
     assert_eq!(out["messages"], 1, "{out:#}");
     let messages = show(&a)["messages"].as_array().unwrap().clone();
@@ -156,6 +158,14 @@ fn a_document_publishes_waiting_calls_when_settled_and_amends_their_results() {
     std::fs::write(&thread, doc.to_string()).unwrap();
     let out = a.json(&["ingest", "--agent", "amp"]);
     assert_eq!(out["sessions_changed"], 1, "{out:#}");
+    let messages = show(&a)["messages"].as_array().unwrap().clone();
+    assert_eq!(
+        messages.len(),
+        3,
+        "the new last message waits: {messages:#?}"
+    );
+    set_old(&thread);
+    a.json(&["ingest", "--agent", "amp"]);
     let messages = show(&a)["messages"].as_array().unwrap().clone();
     assert_eq!(messages.len(), 4, "{messages:#?}");
     let result = messages[2]["tool_calls"][0]["result"]

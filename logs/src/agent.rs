@@ -248,6 +248,21 @@ pub struct Document {
     pub report: ParseReport,
 }
 
+impl Document {
+    /// How many of the messages to publish now (the first ones). A document is rewritten while
+    /// its session goes on: the agent still fills in results of calls that wait, and may still
+    /// add to its last message (token counts, more tool calls, streamed text). A published
+    /// message that changes later would read as a rewritten log. So until the file has been
+    /// left alone for a while (`settled`), the waiting messages and the last message are held.
+    pub fn publishable(&self, settled: bool) -> usize {
+        if settled {
+            self.messages.len()
+        } else {
+            self.messages.len().saturating_sub(self.waiting.max(1))
+        }
+    }
+}
+
 /// A session of a collection, read because its version changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CollectionSession {

@@ -29,6 +29,9 @@ pub const PARSER: &str = "aider/1";
 /// The history file's name (Aider's default for `--chat-history-file`).
 pub const HISTORY_FILE: &str = ".aider.chat.history.md";
 
+/// The largest history read (it is read whole on every change).
+const MAX_HISTORY_BYTES: u64 = 512 * 1024 * 1024;
+
 /// The line each run of Aider starts with, followed by the local time it started.
 const CHAT_START: &str = "# aider chat started at ";
 
@@ -140,6 +143,16 @@ fn read(
     path: &Path,
     changed: &mut dyn FnMut(&str, i64) -> bool,
 ) -> io::Result<Vec<CollectionSession>> {
+    let size = fs::metadata(path)?.len();
+    if size > MAX_HISTORY_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is {size} bytes, more than the {MAX_HISTORY_BYTES} bytes a chat history is read up to",
+                path.display()
+            ),
+        ));
+    }
     let bytes = fs::read(path)?;
     read_bytes(path, &bytes, changed)
 }
@@ -247,7 +260,8 @@ fn split_chats(bytes: &[u8]) -> Vec<Chat<'_>> {
             bytes: &bytes[..first],
         });
     }
-    let mut seen: Vec<(String, u32)> = Vec::new();
+    // Runs started in the same second, so far (a map: a history may hold many runs).
+    let mut seen: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     for (i, &(start, first_line)) in starts.iter().enumerate() {
         let end = starts.get(i + 1).map_or(bytes.len(), |&(next, _)| next);
         let chat = &bytes[start..end];
@@ -255,15 +269,10 @@ fn split_chats(bytes: &[u8]) -> Vec<Chat<'_>> {
         let time = String::from_utf8_lossy(&header_line[CHAT_START.len()..])
             .trim()
             .to_owned();
-        let n = match seen.iter_mut().find(|(t, _)| *t == time) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                seen.push((time.clone(), 1));
-                1
-            }
+        let n = {
+            let n = seen.entry(time.clone()).or_insert(0);
+            *n += 1;
+            *n
         };
         chats.push(Chat {
             key: format!("{time}/{n}"),

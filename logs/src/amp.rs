@@ -106,10 +106,9 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Document, String> {
             doc.malformed(position, "a message that is not a JSON object".to_owned());
             continue;
         };
-        let last = index + 1 == messages.len();
         match str_at(message, "role") {
             "user" => user(message, &mut doc),
-            "assistant" => assistant(message, last, &mut doc),
+            "assistant" => assistant(message, &mut doc),
             "info" => info(message, &mut doc),
             "" => doc.malformed(position, "a message without a role".to_owned()),
             other => doc.report.skipped(&format!("role/{other}")),
@@ -210,17 +209,10 @@ fn user(message: &Map<String, Value>, doc: &mut DocumentBuilder) {
 }
 
 /// An assistant message: text, thinking, tool calls, model and tokens.
-fn assistant(message: &Map<String, Value>, last: bool, doc: &mut DocumentBuilder) {
-    let state = message
-        .get("state")
-        .and_then(Value::as_object)
-        .map(|state| str_at(state, "type"))
-        .unwrap_or_default();
-    if last && state == "streaming" {
-        // Still being written: read whole on a later pass, at the ordinal left free now.
-        doc.report.skipped("assistant/streaming");
-        return;
-    }
+fn assistant(message: &Map<String, Value>, doc: &mut DocumentBuilder) {
+    // A message still streaming (`state.type = "streaming"`) is read like any other: as the
+    // document's last message it is not published before the thread has settled
+    // (`Document::publishable`), and if Amp died mid-stream what it wrote is kept.
     let mut text: Vec<&str> = plain_text(message).into_iter().collect();
     let mut thinking = Vec::new();
     let mut tool_calls = Vec::new();
@@ -892,7 +884,7 @@ mod tests {
     }
 
     #[test]
-    fn a_message_still_streaming_at_the_end_is_left_for_later() {
+    fn a_message_still_streaming_at_the_end_is_held_until_the_thread_settles() {
         let thread = |state: &str, after: &str| {
             format!(
                 r#"{{"id":"T-3","messages":[
@@ -902,8 +894,17 @@ mod tests {
             )
         };
         let doc = parse_text("T-3.json", &thread("streaming", "")).unwrap();
-        assert_eq!(doc.messages.len(), 1);
-        assert_eq!(doc.report.skipped_records["assistant/streaming"], 1);
+        assert_eq!(
+            doc.messages.len(),
+            2,
+            "kept: if Amp died mid-stream, this is all there is"
+        );
+        assert_eq!(
+            doc.publishable(false),
+            1,
+            "the last message waits while the thread is live"
+        );
+        assert_eq!(doc.publishable(true), 2);
         let doc = parse_text("T-3.json", &thread("complete", "")).unwrap();
         assert_eq!(doc.messages.len(), 2);
         let later = r#",{"role":"user","content":[{"type":"text","text":"again"}]}"#;

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::agent::{Agent, LineFormat, Reader, read_lines};
+use super::discover::{entries, subdirectories};
 use super::fit::native_id;
 use super::session::{SessionDraft, TitleSource};
 use super::transcript::ToolOutcome;
@@ -166,29 +167,6 @@ fn session_state_logs(folder: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(logs)
 }
 
-fn entries(folder: &Path) -> io::Result<Vec<std::fs::DirEntry>> {
-    match std::fs::read_dir(folder) {
-        Ok(entries) => entries.collect(),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            Ok(Vec::new())
-        }
-        Err(e) => Err(e),
-    }
-}
-
-fn subdirectories(folder: &Path) -> io::Result<Vec<PathBuf>> {
-    Ok(entries(folder)?
-        .into_iter()
-        .map(|entry| entry.path())
-        .filter(|path| path.is_dir())
-        .collect())
-}
-
 /// Event type prefixes of Copilot CLI's session events.
 const EVENT_PREFIXES: [&str; 9] = [
     "session.",
@@ -263,12 +241,14 @@ impl Format for State {
             return Err(format!("a {kind:?} event without data"));
         };
         if !self.named {
-            self.named = true;
             let own_id = match kind {
                 "session.start" => native_id(str_at(data, "sessionId")),
                 _ => None,
             };
             sink.session.native_id = own_id.or_else(|| native_id(&self.file_id));
+            // Named once an id is found: a log whose path names nothing waits for a
+            // `session.start` instead of staying unnamed for good.
+            self.named = sink.session.native_id.is_some();
         }
         if flag_at(record, "ephemeral") {
             // Never written to disk by the CLI; a log that has one anyway repeats nothing new.

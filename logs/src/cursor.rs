@@ -31,6 +31,7 @@ use agentsync_core::{Message, ToolCall};
 use serde_json::{Map, Value};
 
 use super::agent::{Agent, Document, DocumentBuilder, Places, Reader};
+use super::discover::{paths as entries, subdirectories};
 use super::fit::native_id;
 use super::str_at;
 use super::transcript::ToolOutcome;
@@ -130,28 +131,6 @@ fn is_transcript_name(path: &Path) -> bool {
         path.extension().and_then(OsStr::to_str),
         Some("jsonl" | "txt")
     )
-}
-
-fn entries(folder: &Path) -> io::Result<Vec<PathBuf>> {
-    match fs::read_dir(folder) {
-        Ok(entries) => entries.map(|e| e.map(|e| e.path())).collect(),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            Ok(Vec::new())
-        }
-        Err(e) => Err(e),
-    }
-}
-
-fn subdirectories(folder: &Path) -> io::Result<Vec<PathBuf>> {
-    Ok(entries(folder)?
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect())
 }
 
 fn transcript_files(folder: &Path) -> io::Result<Vec<PathBuf>> {
@@ -759,17 +738,20 @@ fn body(lines: &[&str], mut i: usize) -> (Vec<String>, usize) {
             break;
         }
     }
+    // The margin in ASCII spaces and tabs: `trim_start` also takes Unicode spaces, several
+    // bytes long, and a cut by its length could fall inside a character.
+    let margin = |l: &str| l.bytes().take_while(|b| *b == b' ' || *b == b'\t').count();
     let indent = taken
         .iter()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start().len())
+        .map(|l| margin(l))
         .min()
         .unwrap_or(0);
     let out = taken
         .iter()
         .map(|l| {
-            let cut = (l.len() - l.trim_start().len()).min(indent);
-            l[cut..].trim_end().to_owned()
+            let cut = margin(l).min(indent);
+            l.get(cut..).unwrap_or_default().trim_end().to_owned()
         })
         .collect();
     (out, i)
@@ -840,7 +822,11 @@ fn text_assistant(lines: &[&str], doc: &mut DocumentBuilder, state: &mut State) 
     let mut thinking = Vec::new();
     let mut calls: Vec<ToolCall> = Vec::new();
     // Calls of this message answered with no output: they wait for nothing.
-    let mut answered_empty = Vec::new();
+    // Calls answered with an empty output (a set: a transcript may hold many thousands).
+    let mut answered_empty: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // Calls before this index are all answered: results mostly come in the order of their
+    // calls, so the search for an open call starts here instead of at the first call.
+    let mut first_open = 0;
     // Results for calls of earlier messages, pushed after this message.
     let mut earlier = Vec::new();
     let mut i = 0;
@@ -870,12 +856,16 @@ fn text_assistant(lines: &[&str], doc: &mut DocumentBuilder, state: &mut State) 
             let is_error = looks_failed(&result);
             // A call of this message waiting for its result: the oldest of that name first.
             let open = |c: &ToolCall| c.result.is_empty() && !answered_empty.contains(&c.id);
-            let here = calls
+            let unanswered = calls.get(first_open..).unwrap_or_default();
+            let here = unanswered
                 .iter()
                 .position(|c| open(c) && !name.is_empty() && c.name == name)
-                .or_else(|| calls.iter().position(open));
+                .or_else(|| unanswered.iter().position(open))
+                .map(|i| i + first_open);
             match here {
-                Some(index) if result.is_empty() => answered_empty.push(calls[index].id.clone()),
+                Some(index) if result.is_empty() => {
+                    answered_empty.insert(calls[index].id.clone());
+                }
                 Some(index) => {
                     calls[index].result = result;
                     calls[index].is_error = is_error;
@@ -888,6 +878,12 @@ fn text_assistant(lines: &[&str], doc: &mut DocumentBuilder, state: &mut State) 
                         subagent_session: String::new(),
                     },
                 )),
+            }
+            while calls
+                .get(first_open)
+                .is_some_and(|c| !c.result.is_empty() || answered_empty.contains(&c.id))
+            {
+                first_open += 1;
             }
             i = next;
         } else {
@@ -958,6 +954,43 @@ mod tests {
     fn read_fixture(path: &Path) -> Document {
         let bytes = fs::read(path).unwrap();
         read(path, &bytes).unwrap()
+    }
+
+    /// Found by review: a body line indented with a Unicode space made the margin cut fall
+    /// inside a character (a panic that stopped every ingest).
+    #[test]
+    fn a_unicode_space_in_a_margin_is_no_panic() {
+        let path = transcripts().join("unicode.txt");
+        let text = "user:\n<user_query>\nlist\n</user_query>\n\nassistant:\n[Tool call] Shell\n  command: ls\n \u{3000}x\n[Tool result] Shell\n  a\n\u{a0}b\n";
+        let doc = read(&path, text.as_bytes()).unwrap();
+        let call = &doc.messages[1].tool_calls[0];
+        assert_eq!(call.name, "Shell");
+        assert_eq!(
+            call.result, "a",
+            "a line at the margin ends the result: {call:?}"
+        );
+    }
+
+    /// Many calls and results in one turn are all paired (the pairing once scanned every call
+    /// for every result, and every empty answer for every call).
+    #[test]
+    fn thousands_of_calls_in_one_turn_are_all_answered() {
+        let path = transcripts().join("many.txt");
+        let mut text = String::from("user:\n<user_query>\ngo\n</user_query>\n\nassistant:\n");
+        for i in 0..4_000 {
+            text.push_str(&format!(
+                "[Tool call] Shell\n  command: echo {i}\n[Tool result] Shell\n"
+            ));
+            if i % 2 == 0 {
+                text.push_str(&format!("  {i}\n"));
+            }
+        }
+        let doc = read(&path, text.as_bytes()).unwrap();
+        let calls = &doc.messages[1].tool_calls;
+        assert_eq!(calls.len(), 4_000);
+        assert_eq!(calls.iter().filter(|c| !c.result.is_empty()).count(), 2_000);
+        assert_eq!(calls[3_000].result, "3000");
+        assert_eq!(doc.waiting, 0, "empty answers wait for nothing");
     }
 
     #[test]

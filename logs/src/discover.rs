@@ -132,13 +132,19 @@ pub fn is_amp_thread_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn entries(folder: &Path) -> io::Result<Vec<fs::DirEntry>> {
+/// The entries of a folder. A folder that is missing, is no folder, or may not be read holds
+/// no logs this user can read: none, never an error that would stop the ingest of every other
+/// folder (an unreadable folder somewhere under `--from ~`).
+pub(crate) fn entries(folder: &Path) -> io::Result<Vec<fs::DirEntry>> {
     match fs::read_dir(folder) {
-        Ok(entries) => entries.collect(),
+        // An entry that vanished or cannot be read while listing is left out likewise.
+        Ok(entries) => Ok(entries.filter_map(Result::ok).collect()),
         Err(e)
             if matches!(
                 e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                io::ErrorKind::NotFound
+                    | io::ErrorKind::NotADirectory
+                    | io::ErrorKind::PermissionDenied
             ) =>
         {
             Ok(Vec::new())
@@ -147,7 +153,15 @@ fn entries(folder: &Path) -> io::Result<Vec<fs::DirEntry>> {
     }
 }
 
-fn subdirectories(folder: &Path) -> io::Result<Vec<PathBuf>> {
+/// The paths in a folder (see [`entries`]).
+pub(crate) fn paths(folder: &Path) -> io::Result<Vec<PathBuf>> {
+    Ok(entries(folder)?
+        .into_iter()
+        .map(|entry| entry.path())
+        .collect())
+}
+
+pub(crate) fn subdirectories(folder: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(entries(folder)?
         .into_iter()
         .filter(|entry| entry.path().is_dir())

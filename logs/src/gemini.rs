@@ -31,6 +31,7 @@ use agentsync_core::{Message, TokenUsage, ToolCall};
 use serde_json::{Map, Value};
 
 use super::agent::{Agent, Document, DocumentBuilder, Reader};
+use super::discover::{paths as entries, subdirectories};
 use super::fit::{clip, native_id};
 use super::session::TitleSource;
 use super::transcript::ToolOutcome;
@@ -95,28 +96,6 @@ pub fn discover(root: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(chats)
 }
 
-fn entries(folder: &Path) -> io::Result<Vec<PathBuf>> {
-    match fs::read_dir(folder) {
-        Ok(entries) => entries.map(|e| e.map(|e| e.path())).collect(),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            Ok(Vec::new())
-        }
-        Err(e) => Err(e),
-    }
-}
-
-fn subdirectories(folder: &Path) -> io::Result<Vec<PathBuf>> {
-    Ok(entries(folder)?
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect())
-}
-
 /// `session-*.json(l)` in a `chats` folder (`sessions`), any `*.json(l)` in a subagents' one.
 fn chat_files(folder: &Path, sessions: bool) -> io::Result<Vec<PathBuf>> {
     let files: Vec<PathBuf> = entries(folder)?
@@ -172,7 +151,12 @@ fn project_root_of(path: &Path) -> Option<String> {
         .skip(1)
         .take(2)
         .find(|dir| dir.file_name() == Some(OsStr::new("chats")))?;
-    let file = fs::File::open(chats.parent()?.join(PROJECT_ROOT_FILE)).ok()?;
+    // Only a regular file: a FIFO or a device there (in a `--from` tree) would block the read.
+    let name = chats.parent()?.join(PROJECT_ROOT_FILE);
+    if !fs::symlink_metadata(&name).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    let file = fs::File::open(name).ok()?;
     let mut text = String::new();
     file.take(MAX_PATH as u64).read_to_string(&mut text).ok()?;
     let root = text.trim();

@@ -118,13 +118,14 @@ pub fn read(
     let worktrees = worktrees(&tx, &tables);
     let mut sessions = Vec::new();
     for row in session_rows(&tx, &tables).map_err(|e| invalid(path, e))? {
-        if !changed(&row.id, row.version) {
+        let version = content_version(&tx, &tables, &row);
+        if !changed(&row.id, version) {
             continue;
         }
         let worktree = worktrees.get(&row.project_id).map_or("", String::as_str);
         sessions.push(CollectionSession {
             key: row.id.clone(),
-            version: row.version,
+            version,
             document: read_session(&tx, &tables, &row, worktree),
         });
     }
@@ -133,6 +134,33 @@ pub fn read(
 
 /// The columns of the tables read (an empty set for a missing table): older and newer versions
 /// of OpenCode differ in their columns, and a column missing is read as empty.
+/// A number that changes whenever the session does. `time_updated` alone does not: OpenCode
+/// writes message and part rows (streamed text, tool results, token counts) without touching
+/// the session row. So the count and total size of the session's message and part rows are
+/// folded in too (a table without `session_id` adds nothing).
+fn content_version(db: &Connection, tables: &Tables, row: &SessionRow) -> i64 {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&row.version.to_le_bytes());
+    for (table, columns) in [("message", &tables.message), ("part", &tables.part)] {
+        if !(columns.contains("session_id") && columns.contains("data")) {
+            continue;
+        }
+        let sql =
+            format!("SELECT count(*), total(length(data)) FROM {table} WHERE session_id = ?1");
+        let counts = db.query_row(&sql, [&row.id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?))
+        });
+        if let Ok((count, bytes)) = counts {
+            hasher.update(&count.to_le_bytes());
+            hasher.update(&bytes.to_le_bytes());
+        }
+    }
+    let hash = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash.as_bytes()[..8]);
+    i64::from_le_bytes(first)
+}
+
 struct Tables {
     project: BTreeSet<String>,
     session: BTreeSet<String>,
@@ -726,14 +754,8 @@ mod tests {
     fn the_main_session_and_its_messages() {
         let dir = TempDir::new("main");
         let sessions = read_all(&built(&dir, "opencode.sql"));
-        let keys: Vec<(&str, i64)> = sessions
-            .iter()
-            .map(|s| (s.key.as_str(), s.version))
-            .collect();
-        assert_eq!(
-            keys,
-            [(MAIN, 1_768_903_371_000), (CHILD, 1_768_903_366_000)]
-        );
+        let keys: Vec<&str> = sessions.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, [MAIN, CHILD]);
 
         let doc = document(&sessions, MAIN);
         let session = &doc.session;
@@ -990,20 +1012,51 @@ mod tests {
     #[test]
     fn only_changed_sessions_are_read() {
         let mut seen = Vec::new();
-        let sessions = read(&fixture("opencode.db"), &mut |key, version| {
-            seen.push((key.to_owned(), version));
+        let sessions = read(&fixture("opencode.db"), &mut |key, _| {
+            seen.push(key.to_owned());
             key == CHILD
         })
         .unwrap();
-        assert_eq!(
-            seen,
-            [
-                (MAIN.to_owned(), 1_768_903_371_000),
-                (CHILD.to_owned(), 1_768_903_366_000)
-            ]
-        );
+        assert_eq!(seen, [MAIN, CHILD]);
         assert_eq!(sessions.len(), 1);
         assert_eq!(sessions[0].key, CHILD);
+    }
+
+    /// OpenCode writes message and part rows (streamed text, results, tokens) without touching
+    /// the session row's `time_updated` (found by review): the version changes with them.
+    #[test]
+    fn a_new_part_changes_its_session_version_only() {
+        let dir = TempDir::new("version");
+        let path = built(&dir, "opencode.sql");
+        let versions = |path: &Path| -> Vec<(String, i64)> {
+            let mut seen = Vec::new();
+            read(path, &mut |key, version| {
+                seen.push((key.to_owned(), version));
+                false
+            })
+            .unwrap();
+            seen
+        };
+        let before = versions(&path);
+        assert_eq!(before, versions(&path), "the same rows, the same versions");
+        let db = Connection::open(&path).unwrap();
+        let message: String = db
+            .query_row(
+                "SELECT id FROM message WHERE session_id = ?1 LIMIT 1",
+                [MAIN],
+                |r| r.get(0),
+            )
+            .unwrap();
+        db.execute(
+            "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data)
+             VALUES ('prt_new', ?1, ?2, 1, 1, '{\"type\":\"text\",\"text\":\"more\"}')",
+            [message.as_str(), MAIN],
+        )
+        .unwrap();
+        drop(db);
+        let after = versions(&path);
+        assert_ne!(after[0], before[0], "{MAIN} changed");
+        assert_eq!(after[1], before[1], "{CHILD} did not");
     }
 
     #[test]
@@ -1157,11 +1210,8 @@ mod tests {
                ('p3', 'gone', 'ses_a', '{\"type\":\"text\",\"text\":\"lost\"}');",
         );
         let sessions = read_all(&broken);
-        let keys: Vec<(&str, i64)> = sessions
-            .iter()
-            .map(|s| (s.key.as_str(), s.version))
-            .collect();
-        assert_eq!(keys, [("7", 2), ("ses_a", 0)]);
+        let keys: Vec<&str> = sessions.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, ["7", "ses_a"]);
         let doc = document(&sessions, "ses_a");
         assert_eq!(doc.messages.len(), 1);
         assert_eq!(doc.messages[0].content, "hi");

@@ -47,6 +47,9 @@ pub fn named_logs(paths: &[PathBuf], only: Option<&'static Agent>) -> io::Result
     };
     let mut out = Vec::new();
     for path in paths {
+        // Absolute, so that a log has one key however it was named, and a parser that names
+        // a session after the folders holding its log sees them.
+        let path = &std::path::absolute(path)?;
         if path.is_file() {
             let agent = match only {
                 Some(agent) => agent,

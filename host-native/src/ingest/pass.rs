@@ -192,7 +192,12 @@ struct FileRead {
 #[cfg(unix)]
 fn stat(meta: &std::fs::Metadata) -> (i64, u64) {
     use std::os::unix::fs::MetadataExt;
-    (meta.mtime() * 1_000_000_000 + meta.mtime_nsec(), meta.ino())
+    (
+        meta.mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.mtime_nsec()),
+        meta.ino(),
+    )
 }
 
 #[cfg(not(unix))]
@@ -247,13 +252,22 @@ struct Seen {
 
 impl Seen {
     fn of(archive: &Archive, path: &Path, agent: &Agent, meta: &Metadata) -> Result<Seen> {
-        let (mtime_ns, inode) = stat(meta);
+        let (mut mtime_ns, inode) = stat(meta);
+        let mut size = meta.len();
+        // A SQLite database (OpenCode's) is written to its write-ahead log first; the main
+        // file changes only at a checkpoint. The log's size and time count as the file's.
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        if let Ok(wal) = std::fs::metadata(Path::new(&wal)) {
+            size = size.saturating_add(wal.len());
+            mtime_ns = mtime_ns.max(stat(&wal).0);
+        }
         let key = path.to_string_lossy().into_owned();
         Ok(Seen {
             known: archive.source(&key)?,
             key,
             agent: agent.name,
-            size: meta.len(),
+            size,
             mtime_ns,
             inode,
             settled: now_ns().saturating_sub(mtime_ns) > SETTLED_NS,
@@ -296,7 +310,8 @@ const NOTHING_HELD: &str = "\"held\":[]";
 /// read whole every time, so only what the next pass compares.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct DocumentState {
-    /// Messages left unpublished because they wait for tool results.
+    /// Messages left unpublished until the file settles (they wait for tool results, or are the
+    /// last one, which the agent may still add to).
     waiting: u64,
     malformed: u64,
     first_malformed: String,
@@ -432,8 +447,8 @@ fn ingest_document(
     Ok(FileOutcome::Read(read))
 }
 
-/// What of a document is published now (messages waiting for tool results only once the
-/// log has settled), and the state its row keeps. Malformed parts are reported when their
+/// What of a document is published now (`Document::publishable`: what waits, and the last
+/// message, once the log has settled), and the state its row keeps. Malformed parts are reported when their
 /// count changed since the last read, not again on every read of the same document.
 fn document_content(
     document: Document,
@@ -441,15 +456,16 @@ fn document_content(
     known: Option<&SourceRow>,
     read: &mut FileRead,
 ) -> (Content, DocumentState) {
+    let publishable = document.publishable(settled);
     let Document {
         session,
         mut messages,
-        waiting,
         usage_events,
         report,
+        ..
     } = document;
-    let waiting = if settled { 0 } else { waiting };
-    messages.truncate(messages.len().saturating_sub(waiting));
+    let waiting = messages.len() - publishable;
+    messages.truncate(publishable);
     let malformed = report.malformed_lines.len() as u64 + report.malformed_unlisted;
     let before = known
         .and_then(|row| serde_json::from_str::<DocumentState>(&row.resume_json).ok())
@@ -596,7 +612,7 @@ fn store(
                 let stored = if document {
                     // A document rewritten by its agent may fill in a result of a call it
                     // already held: that amends the stored message instead of diverging.
-                    amend_answered(a, &gid, &messages)?;
+                    read.changed |= amend_answered(a, &gid, &messages)?;
                     a.message_count(&gid)?
                 } else {
                     0
@@ -608,8 +624,7 @@ fn store(
                 }
                 read.changed |= applied != OwnApplied::KeptStored;
                 if !late_results.is_empty() && applied != OwnApplied::Diverged {
-                    amend_late_results(a, &gid, &late_results)?;
-                    read.changed = true;
+                    read.changed |= amend_late_results(a, &gid, &late_results)?;
                 }
                 if applied == OwnApplied::Diverged {
                     // The archive keeps what it had; the rewritten file is a new session,
@@ -651,7 +666,7 @@ fn amend_answered(
     archive: &Archive,
     gid: &SessionGid,
     messages: &[Message],
-) -> agentsync_archive::Result<()> {
+) -> agentsync_archive::Result<bool> {
     let without_results = |m: &Message| {
         let mut m = m.clone();
         for call in &mut m.tool_calls {
@@ -678,7 +693,7 @@ fn amend_late_results(
     archive: &Archive,
     gid: &SessionGid,
     late: &[LateResult],
-) -> agentsync_archive::Result<()> {
+) -> agentsync_archive::Result<bool> {
     let mut amended = Vec::new();
     for result in late {
         let Some(mut message) = archive
@@ -698,12 +713,12 @@ fn amend_late_results(
 }
 
 /// Replaces stored messages of an own session, and tells export to re-encode the session
-/// from the first amended message on, so every machine gets them.
+/// from the first amended message on, so every machine gets them. Whether any was replaced.
 fn amend(
     archive: &Archive,
     gid: &SessionGid,
     messages: Vec<Message>,
-) -> agentsync_archive::Result<()> {
+) -> agentsync_archive::Result<bool> {
     let mut first_amended: Option<u64> = None;
     for message in messages {
         if archive.amend_own_message(gid, &message)? {
@@ -716,5 +731,5 @@ fn amend(
         export.amended(&gid.native, ordinal);
         archive.set_state("export", &export)?;
     }
-    Ok(())
+    Ok(first_amended.is_some())
 }
