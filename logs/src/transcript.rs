@@ -147,16 +147,19 @@ impl Transcript {
             self.awaiting.remove(&id);
             self.given_up.insert(id, ordinal);
         }
-        while self.given_up.len() > MAX_GIVEN_UP {
-            let oldest = self
+        if self.given_up.len() > MAX_GIVEN_UP {
+            // Forget the oldest in one pass (one scan per removal was quadratic for a message
+            // with many thousands of calls given up at once).
+            let mut by_age: Vec<(u64, String)> = self
                 .given_up
                 .iter()
-                .min_by_key(|(_, ordinal)| **ordinal)
-                .map(|(id, _)| id.clone());
-            match oldest {
-                Some(id) => self.given_up.remove(&id),
-                None => break,
-            };
+                .map(|(id, ordinal)| (*ordinal, id.clone()))
+                .collect();
+            by_age.sort_unstable();
+            let excess = self.given_up.len() - MAX_GIVEN_UP;
+            for (_, id) in by_age.into_iter().take(excess) {
+                self.given_up.remove(&id);
+            }
         }
     }
 
