@@ -322,6 +322,14 @@ struct Block<'a> {
     lines: Vec<(u64, &'a str)>,
 }
 
+impl Block<'_> {
+    /// The block's lines joined.
+    fn text(&self) -> String {
+        let lines: Vec<&str> = self.lines.iter().map(|(_, line)| *line).collect();
+        lines.join("\n")
+    }
+}
+
 /// A `#### ` line's text.
 fn user_text(line: &str) -> Option<&str> {
     match line.strip_prefix("#### ") {
@@ -479,12 +487,7 @@ struct Run {
 
 impl Run {
     fn user(&mut self, block: &Block<'_>) {
-        let text = block
-            .lines
-            .iter()
-            .map(|(_, line)| *line)
-            .collect::<Vec<_>>()
-            .join("\n");
+        let text = block.text();
         let text = text.trim();
         // Enter on an empty prompt.
         if text.is_empty() || text == "<blank>" {
@@ -514,12 +517,7 @@ impl Run {
     }
 
     fn reply(&mut self, block: &Block<'_>) {
-        let text = block
-            .lines
-            .iter()
-            .map(|(_, line)| *line)
-            .collect::<Vec<_>>()
-            .join("\n");
+        let text = block.text();
         let (thinking, content) = split_thinking(text.trim());
         if thinking.is_empty() && content.is_empty() {
             return;
@@ -675,6 +673,7 @@ fn token_count(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::TempDir;
 
     /// Runs of the fixtures: the message counts below were read off the files by hand.
     fn fixtures() -> PathBuf {
@@ -695,25 +694,6 @@ mod tests {
             .into_iter()
             .map(|s| (s.key, s.document.unwrap()))
             .collect()
-    }
-
-    /// A fresh folder under the system temp dir, removed when dropped.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            let dir =
-                std::env::temp_dir().join(format!("agentsync-aider-{name}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
     }
 
     #[test]
@@ -930,7 +910,7 @@ mod tests {
 
     #[test]
     fn versions_change_only_for_runs_that_grew() {
-        let dir = TempDir::new("versions");
+        let dir = TempDir::new("aider-versions");
         let path = dir.0.join(HISTORY_FILE);
         let mut text = fs::read_to_string(tally()).unwrap();
         fs::write(&path, &text).unwrap();
@@ -1052,7 +1032,7 @@ mod tests {
 
     #[test]
     fn discovers_histories_in_projects() {
-        let dir = TempDir::new("discover");
+        let dir = TempDir::new("aider-discover");
         let copy = |from: &Path, to: &str| {
             let to = dir.0.join(to);
             fs::create_dir_all(to.parent().unwrap()).unwrap();

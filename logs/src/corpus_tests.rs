@@ -11,24 +11,7 @@ use agentsync_bench::{CorpusSpec, append, generate};
 use agentsync_core::{Message, Session};
 
 use super::{ParseReport, claude, codex, discover};
-
-/// A fresh folder under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("agentsync-corpus-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use crate::scratch::TempDir;
 
 fn assert_clean(path: &Path, report: &ParseReport) {
     assert!(
@@ -198,7 +181,7 @@ fn check_corpus(name: &str, seed: u64, target_bytes: u64) -> usize {
 
 #[test]
 fn appended_messages_are_what_a_resumed_pass_reads() {
-    let dir = TempDir::new("append");
+    let dir = TempDir::new("corpus-append");
     generate(
         &dir.0,
         &CorpusSpec {

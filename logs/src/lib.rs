@@ -28,6 +28,8 @@ pub mod transcript;
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
+mod scratch;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

@@ -693,6 +693,7 @@ fn tool_call(part: &Map<String, Value>) -> (ToolCall, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::TempDir;
     use std::fs;
     use std::path::PathBuf;
 
@@ -703,25 +704,6 @@ mod tests {
     const CHILD: &str = "ses_3f8a1d02bffeR8wYc3NnQ5tHb2";
     const MID_TURN: &str = "ses_3f7c40e5effeH2jK4lM6nP8qR1";
     const CWD: &str = "/home/dev/src/inventory";
-
-    /// A fresh folder under the system temp dir, removed when dropped.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            let dir = std::env::temp_dir()
-                .join(format!("agentsync-opencode-{name}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn fixture(name: &str) -> PathBuf {
         Path::new(FIXTURES).join(name)
@@ -752,7 +734,7 @@ mod tests {
 
     #[test]
     fn the_main_session_and_its_messages() {
-        let dir = TempDir::new("main");
+        let dir = TempDir::new("opencode-main");
         let sessions = read_all(&built(&dir, "opencode.sql"));
         let keys: Vec<&str> = sessions.iter().map(|s| s.key.as_str()).collect();
         assert_eq!(keys, [MAIN, CHILD]);
@@ -933,7 +915,7 @@ mod tests {
 
     #[test]
     fn the_subagent_session_names_its_parent() {
-        let dir = TempDir::new("child");
+        let dir = TempDir::new("opencode-child");
         let sessions = read_all(&built(&dir, "opencode.sql"));
         let doc = document(&sessions, CHILD);
         let session = &doc.session;
@@ -967,7 +949,7 @@ mod tests {
 
     #[test]
     fn a_session_caught_mid_turn_waits_for_its_call() {
-        let dir = TempDir::new("midturn");
+        let dir = TempDir::new("opencode-midturn");
         let sessions = read_all(&built(&dir, "opencode-local.sql"));
         assert_eq!(sessions.len(), 1);
         let doc = document(&sessions, MID_TURN);
@@ -998,7 +980,7 @@ mod tests {
 
     #[test]
     fn committed_databases_are_their_scripts() {
-        let dir = TempDir::new("committed");
+        let dir = TempDir::new("opencode-committed");
         for script in ["opencode.sql", "opencode-local.sql"] {
             let committed = fixture(&script.replace(".sql", ".db"));
             assert_eq!(
@@ -1026,7 +1008,7 @@ mod tests {
     /// the session row's `time_updated` (found by review): the version changes with them.
     #[test]
     fn a_new_part_changes_its_session_version_only() {
-        let dir = TempDir::new("version");
+        let dir = TempDir::new("opencode-version");
         let path = built(&dir, "opencode.sql");
         let versions = |path: &Path| -> Vec<(String, i64)> {
             let mut seen = Vec::new();
@@ -1088,7 +1070,7 @@ mod tests {
             Path::new("/x/opencode.db"),
             b"{\"type\":\"user\"}\n"
         ));
-        let dir = TempDir::new("recognize");
+        let dir = TempDir::new("opencode-recognize");
         let other = database(
             &dir,
             "notes.db",
@@ -1099,7 +1081,7 @@ mod tests {
 
     #[test]
     fn discover_finds_every_database_under_a_root() {
-        let dir = TempDir::new("discover");
+        let dir = TempDir::new("opencode-discover");
         let share = dir.0.join("share/opencode");
         fs::create_dir_all(share.join("storage/session/global")).unwrap();
         fs::create_dir_all(dir.0.join("other-home/.local/share/opencode")).unwrap();
@@ -1159,7 +1141,7 @@ mod tests {
 
     #[test]
     fn damaged_databases_are_errors_or_reports() {
-        let dir = TempDir::new("damaged");
+        let dir = TempDir::new("opencode-damaged");
         let garbage = dir.0.join("opencode.db");
         fs::write(&garbage, b"this is not a database\n".repeat(300)).unwrap();
         assert!(read(&garbage, &mut |_, _| true).is_err());
@@ -1227,7 +1209,7 @@ mod tests {
     /// `version` or `parent_id` column: the project's worktree is the folder).
     #[test]
     fn synthetic_text_compaction_and_older_columns() {
-        let dir = TempDir::new("shapes");
+        let dir = TempDir::new("opencode-shapes");
         let path = database(
             &dir,
             "opencode.db",
