@@ -6,6 +6,10 @@
 //! which only `token_count` (usage) and `turn_aborted` matter here: the others repeat response
 //! items. `compacted` marks a compaction. Rollouts from before the envelope (spring 2025) hold a
 //! bare metadata object and bare response items, which are read too.
+//!
+//! A fork (`forked_from_id`) or a subagent started with its parent's context opens with a copy of
+//! the parent's rollout (its `session_meta`, turns and `token_count`s, re-stamped with the time
+//! of the copy) before its own lines: the copy is skipped, up to the first turn of its own.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -47,7 +51,28 @@ pub struct State {
     /// Those totals, for an event that has only totals (its call's usage is the difference).
     #[serde(default)]
     last_totals: TokenUsage,
+    /// Whether the session names a parent (a fork, or a subagent): only such a session opens
+    /// with a copy of another session's rollout.
+    #[serde(default)]
+    has_parent: bool,
+    /// When the session was created (Unix ms): a turn minted before it is the parent's.
+    #[serde(default)]
+    created_ms: Option<i64>,
+    /// Whether a record of the session's own, other than its `session_meta`, was read: the copy
+    /// of the parent comes before any.
+    #[serde(default)]
+    own_records: bool,
+    /// Inside the copy of the parent's rollout at the top of a fork.
+    #[serde(default)]
+    replaying: bool,
+    /// The time of the last line read, which dates a turn that carries no time of its own.
+    #[serde(default)]
+    last_line_ms: Option<i64>,
 }
+
+/// A turn that carries no time of its own is the fork's when it was written at least this long
+/// after the line before it: the copy of the parent is written in one burst.
+const REPLAY_BURST_GAP_MS: i64 = 1000;
 
 /// The state to parse the rollout at `path` from its start.
 pub fn start(path: &Path) -> ResumeState {
@@ -171,8 +196,20 @@ impl Format for State {
         if let Some(ms) = time {
             sink.session.note_time(ms);
         }
+        let previous_line_ms = std::mem::replace(&mut self.last_line_ms, time);
+        if self.replaying {
+            if kind == "turn_context" && self.is_own_turn(payload, time, previous_line_ms) {
+                self.replaying = false;
+            } else {
+                self.replayed(kind, payload, sink);
+                return Ok(());
+            }
+        }
+        if kind != "session_meta" {
+            self.own_records = true;
+        }
         match kind {
-            "session_meta" => self.session_meta(payload, sink),
+            "session_meta" => self.session_meta(payload, time, sink),
             "turn_context" => {
                 let model = str_at(payload, "model");
                 if !model.is_empty() {
@@ -199,10 +236,17 @@ impl Format for State {
 }
 
 impl State {
-    fn session_meta(&mut self, meta: &Map<String, Value>, sink: &mut Sink<'_>) {
+    fn session_meta(&mut self, meta: &Map<String, Value>, time: Option<i64>, sink: &mut Sink<'_>) {
         if self.meta_seen {
-            // A forked session replays its parent's metadata: the first record owns the session.
-            sink.report.skipped("session_meta/repeated");
+            let copied = native_id(str_at(meta, "id"))
+                .is_some_and(|id| sink.session.native_id.as_ref() != Some(&id));
+            if copied && self.has_parent && !self.own_records && self.created_ms.is_some() {
+                // A fork's copy of its parent opens with the parent's `session_meta`.
+                self.replaying = true;
+                sink.report.skipped("replayed/session_meta");
+            } else {
+                sink.report.skipped("session_meta/repeated");
+            }
             return;
         }
         self.meta_seen = true;
@@ -211,17 +255,62 @@ impl State {
         if let Some(git) = meta.get("git").and_then(Value::as_object) {
             sink.session.note_git_branch(str_at(git, "branch"));
         }
-        if let Some(ms) = timestamp_at(meta, "timestamp") {
+        let meta_time = timestamp_at(meta, "timestamp");
+        if let Some(ms) = meta_time {
             sink.session.note_time(ms);
         }
-        let parent = meta
+        // Thread ids are UUIDv7: the id itself says when the session was created.
+        self.created_ms = uuid_v7_ms(str_at(meta, "id")).or(meta_time).or(time);
+        let spawned_by = meta
             .get("source")
             .and_then(|source| source.pointer("/subagent/thread_spawn/parent_thread_id"))
             .and_then(Value::as_str)
             .and_then(native_id);
-        if let Some(parent) = parent {
+        let forked_from = native_id(str_at(meta, "forked_from_id"));
+        if let Some(parent) = spawned_by {
             sink.session.set_parent(&parent, "subagent");
+            self.has_parent = true;
+        } else if let Some(parent) = forked_from {
+            sink.session.set_parent(&parent, "fork");
+            self.has_parent = true;
         }
+    }
+
+    /// Whether the `turn_context` that arrived inside the copy of the parent opens a turn of the
+    /// fork's own. Its `turn_id` is a UUIDv7 minted when the turn started: the parent's turns
+    /// were minted before the fork was created. A turn without such an id (older versions, or
+    /// ids that carry no time) is the fork's when a pause of a second or more came before it.
+    fn is_own_turn(
+        &self,
+        turn: &Map<String, Value>,
+        time: Option<i64>,
+        previous_line_ms: Option<i64>,
+    ) -> bool {
+        if let (Some(minted), Some(created)) = (uuid_v7_ms(str_at(turn, "turn_id")), self.created_ms)
+        {
+            return minted >= created;
+        }
+        match (time, previous_line_ms) {
+            (Some(now), Some(before)) => now - before >= REPLAY_BURST_GAP_MS,
+            // Without times nothing tells the copy from the fork: read the rest as the fork's.
+            _ => true,
+        }
+    }
+
+    /// A line of the parent's rollout copied into a fork: no message, no usage. Its cumulative
+    /// token totals are where the fork's own totals continue from.
+    fn replayed(&mut self, kind: &str, payload: &Map<String, Value>, sink: &mut Sink<'_>) {
+        if kind == "event_msg"
+            && str_at(payload, "type") == "token_count"
+            && let Some(total) = payload
+                .get("info")
+                .and_then(|info| info.get("total_token_usage"))
+                .and_then(Value::as_object)
+        {
+            self.last_totals = usage_of(total);
+            self.last_usage_key = format!("total:{}", totals_key(total));
+        }
+        sink.report.skipped(&format!("replayed/{kind}"));
     }
 
     fn response_item(&mut self, item: &Map<String, Value>, time: Option<i64>, sink: &mut Sink<'_>) {
@@ -449,6 +538,16 @@ fn usage_of(usage: &Map<String, Value>) -> TokenUsage {
         output: count(usage, "output_tokens"),
         reasoning: count(usage, "reasoning_output_tokens"),
     }
+}
+
+/// The creation time (Unix ms) a UUIDv7 carries in its first 48 bits; `None` for any other id.
+fn uuid_v7_ms(id: &str) -> Option<i64> {
+    let hex: String = id.chars().filter(|&c| c != '-').collect();
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || hex.get(12..13) != Some("7")
+    {
+        return None;
+    }
+    i64::from_str_radix(hex.get(..12)?, 16).ok()
 }
 
 /// The text of message content parts (`input_text`, `output_text`); images as placeholders.
