@@ -158,7 +158,11 @@ fn line_ends(bytes: &[u8]) -> Vec<usize> {
 #[test]
 fn every_claude_fixture_parses_and_publishes() {
     let files = jsonl_files(&fixtures("claude-code"));
-    assert_eq!(files.len(), 60, "59 single records and one log composed of them");
+    assert_eq!(
+        files.len(),
+        60,
+        "59 single records and one log composed of them"
+    );
     for path in &files {
         let whole = parse_whole(Kind::Claude, path);
         assert!(
@@ -575,7 +579,10 @@ fn codex_fork_reads_only_its_own_lines() {
             !fork.messages.iter().any(|f| f.content == m.content
                 && f.thinking == m.thinking
                 && f.tool_calls.len() == m.tool_calls.len()
-                && f.tool_calls.iter().zip(&m.tool_calls).all(|(a, b)| a.id == b.id)),
+                && f.tool_calls
+                    .iter()
+                    .zip(&m.tool_calls)
+                    .all(|(a, b)| a.id == b.id)),
             "the parent's message {:?} is read again in the fork",
             m.content
         );
@@ -597,7 +604,14 @@ fn codex_fork_reads_only_its_own_lines() {
     let used = |w: &Whole| -> Vec<(u64, u64, u64, u64)> {
         w.usage_events
             .iter()
-            .map(|e| (e.usage.input, e.usage.cache_read, e.usage.output, e.usage.reasoning))
+            .map(|e| {
+                (
+                    e.usage.input,
+                    e.usage.cache_read,
+                    e.usage.output,
+                    e.usage.reasoning,
+                )
+            })
             .collect()
     };
     assert_eq!(used(&fork), [(361, 9344, 233, 128), (262, 9728, 71, 0)]);
@@ -616,7 +630,11 @@ fn codex_fork_reads_only_its_own_lines() {
     // fork's totals grew by from the totals it was forked with.
     let sum = |w: &Whole| {
         w.usage_events.iter().fold((0, 0, 0), |(i, c, o), e| {
-            (i + e.usage.input, c + e.usage.cache_read, o + e.usage.output)
+            (
+                i + e.usage.input,
+                c + e.usage.cache_read,
+                o + e.usage.output,
+            )
         })
     };
     let (pi, pc, po) = sum(&parent);
