@@ -292,7 +292,7 @@ impl State {
             return minted >= created;
         }
         match (time, previous_line_ms) {
-            (Some(now), Some(before)) => now - before >= REPLAY_BURST_GAP_MS,
+            (Some(now), Some(before)) => now.saturating_sub(before) >= REPLAY_BURST_GAP_MS,
             // Without times nothing tells the copy from the fork: read the rest as the fork's.
             _ => true,
         }
