@@ -6,6 +6,10 @@
 //! which only `token_count` (usage) and `turn_aborted` matter here: the others repeat response
 //! items. `compacted` marks a compaction. Rollouts from before the envelope (spring 2025) hold a
 //! bare metadata object and bare response items, which are read too.
+//!
+//! A fork (`forked_from_id`) or a subagent started with its parent's context opens with a copy of
+//! the parent's rollout (its `session_meta`, turns and `token_count`s, re-stamped with the time
+//! of the copy) before its own lines: the copy is skipped, up to the first turn of its own.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -47,7 +51,28 @@ pub struct State {
     /// Those totals, for an event that has only totals (its call's usage is the difference).
     #[serde(default)]
     last_totals: TokenUsage,
+    /// Whether the session names a parent (a fork, or a subagent): only such a session opens
+    /// with a copy of another session's rollout.
+    #[serde(default)]
+    has_parent: bool,
+    /// When the session was created (Unix ms): a turn minted before it is the parent's.
+    #[serde(default)]
+    created_ms: Option<i64>,
+    /// Whether a record of the session's own, other than its `session_meta`, was read: the copy
+    /// of the parent comes before any.
+    #[serde(default)]
+    own_records: bool,
+    /// Inside the copy of the parent's rollout at the top of a fork.
+    #[serde(default)]
+    replaying: bool,
+    /// The time of the last line read, which dates a turn that carries no time of its own.
+    #[serde(default)]
+    last_line_ms: Option<i64>,
 }
+
+/// A turn that carries no time of its own is the fork's when it was written at least this long
+/// after the line before it: the copy of the parent is written in one burst.
+const REPLAY_BURST_GAP_MS: i64 = 1000;
 
 /// The state to parse the rollout at `path` from its start.
 pub fn start(path: &Path) -> ResumeState {
@@ -171,8 +196,20 @@ impl Format for State {
         if let Some(ms) = time {
             sink.session.note_time(ms);
         }
+        let previous_line_ms = std::mem::replace(&mut self.last_line_ms, time);
+        if self.replaying {
+            if kind == "turn_context" && self.is_own_turn(payload, time, previous_line_ms) {
+                self.replaying = false;
+            } else {
+                self.replayed(kind, payload, sink);
+                return Ok(());
+            }
+        }
+        if kind != "session_meta" {
+            self.own_records = true;
+        }
         match kind {
-            "session_meta" => self.session_meta(payload, sink),
+            "session_meta" => self.session_meta(payload, time, sink),
             "turn_context" => {
                 let model = str_at(payload, "model");
                 if !model.is_empty() {
@@ -199,10 +236,17 @@ impl Format for State {
 }
 
 impl State {
-    fn session_meta(&mut self, meta: &Map<String, Value>, sink: &mut Sink<'_>) {
+    fn session_meta(&mut self, meta: &Map<String, Value>, time: Option<i64>, sink: &mut Sink<'_>) {
         if self.meta_seen {
-            // A forked session replays its parent's metadata: the first record owns the session.
-            sink.report.skipped("session_meta/repeated");
+            let copied = native_id(str_at(meta, "id"))
+                .is_some_and(|id| sink.session.native_id.as_ref() != Some(&id));
+            if copied && self.has_parent && !self.own_records && self.created_ms.is_some() {
+                // A fork's copy of its parent opens with the parent's `session_meta`.
+                self.replaying = true;
+                sink.report.skipped("replayed/session_meta");
+            } else {
+                sink.report.skipped("session_meta/repeated");
+            }
             return;
         }
         self.meta_seen = true;
@@ -211,17 +255,63 @@ impl State {
         if let Some(git) = meta.get("git").and_then(Value::as_object) {
             sink.session.note_git_branch(str_at(git, "branch"));
         }
-        if let Some(ms) = timestamp_at(meta, "timestamp") {
+        let meta_time = timestamp_at(meta, "timestamp");
+        if let Some(ms) = meta_time {
             sink.session.note_time(ms);
         }
-        let parent = meta
+        // Thread ids are UUIDv7: the id itself says when the session was created.
+        self.created_ms = uuid_v7_ms(str_at(meta, "id")).or(meta_time).or(time);
+        let spawned_by = meta
             .get("source")
             .and_then(|source| source.pointer("/subagent/thread_spawn/parent_thread_id"))
             .and_then(Value::as_str)
             .and_then(native_id);
-        if let Some(parent) = parent {
+        let forked_from = native_id(str_at(meta, "forked_from_id"));
+        if let Some(parent) = spawned_by {
             sink.session.set_parent(&parent, "subagent");
+            self.has_parent = true;
+        } else if let Some(parent) = forked_from {
+            sink.session.set_parent(&parent, "fork");
+            self.has_parent = true;
         }
+    }
+
+    /// Whether the `turn_context` that arrived inside the copy of the parent opens a turn of the
+    /// fork's own. Its `turn_id` is a UUIDv7 minted when the turn started: the parent's turns
+    /// were minted before the fork was created. A turn without such an id (older versions, or
+    /// ids that carry no time) is the fork's when a pause of a second or more came before it.
+    fn is_own_turn(
+        &self,
+        turn: &Map<String, Value>,
+        time: Option<i64>,
+        previous_line_ms: Option<i64>,
+    ) -> bool {
+        if let (Some(minted), Some(created)) =
+            (uuid_v7_ms(str_at(turn, "turn_id")), self.created_ms)
+        {
+            return minted >= created;
+        }
+        match (time, previous_line_ms) {
+            (Some(now), Some(before)) => now.saturating_sub(before) >= REPLAY_BURST_GAP_MS,
+            // Without times nothing tells the copy from the fork: read the rest as the fork's.
+            _ => true,
+        }
+    }
+
+    /// A line of the parent's rollout copied into a fork: no message, no usage. Its cumulative
+    /// token totals are where the fork's own totals continue from.
+    fn replayed(&mut self, kind: &str, payload: &Map<String, Value>, sink: &mut Sink<'_>) {
+        if kind == "event_msg"
+            && str_at(payload, "type") == "token_count"
+            && let Some(total) = payload
+                .get("info")
+                .and_then(|info| info.get("total_token_usage"))
+                .and_then(Value::as_object)
+        {
+            self.last_totals = usage_of(total);
+            self.last_usage_key = format!("total:{}", totals_key(total));
+        }
+        sink.report.skipped(&format!("replayed/{kind}"));
     }
 
     fn response_item(&mut self, item: &Map<String, Value>, time: Option<i64>, sink: &mut Sink<'_>) {
@@ -451,6 +541,18 @@ fn usage_of(usage: &Map<String, Value>) -> TokenUsage {
     }
 }
 
+/// The creation time (Unix ms) a UUIDv7 carries in its first 48 bits; `None` for any other id.
+fn uuid_v7_ms(id: &str) -> Option<i64> {
+    let hex: String = id.chars().filter(|&c| c != '-').collect();
+    if hex.len() != 32
+        || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+        || hex.get(12..13) != Some("7")
+    {
+        return None;
+    }
+    i64::from_str_radix(hex.get(..12)?, 16).ok()
+}
+
 /// The text of message content parts (`input_text`, `output_text`); images as placeholders.
 fn content_text(parts: &[Value]) -> String {
     parts
@@ -638,6 +740,166 @@ mod tests {
             .map(|e| (e.usage.input, e.usage.output))
             .collect();
         assert_eq!(used, [(1000, 100), (500, 30)]);
+    }
+}
+
+#[cfg(test)]
+mod fork_tests {
+    use super::*;
+
+    const PATH: &str = "/home/u/.codex/sessions/2026/03/02/rollout-2026-03-02T14-31-47-019caef6-5fbe-7c03-8d1f-2e4a6b8c0d2e.jsonl";
+    const FORK: &str = "019caef6-5fbe-7c03-8d1f-2e4a6b8c0d2e";
+    const PARENT: &str = "019caedd-fecc-7a41-9c2e-5b7d8e9f0a1b";
+
+    fn parse(lines: &[String]) -> Parsed {
+        let mut log = lines.join("\n");
+        log.push('\n');
+        parse_from(Path::new(PATH), io::Cursor::new(log), None).unwrap()
+    }
+
+    fn line(time: &str, kind: &str, payload: &str) -> String {
+        format!(r#"{{"timestamp":"2026-03-02T14:{time}Z","type":"{kind}","payload":{payload}}}"#)
+    }
+
+    fn prompt(time: &str, text: &str) -> String {
+        line(
+            time,
+            "response_item",
+            &format!(
+                r#"{{"type":"message","role":"user","content":[{{"type":"input_text","text":"{text}"}}]}}"#
+            ),
+        )
+    }
+
+    fn totals(time: &str, input: u64) -> String {
+        line(
+            time,
+            "event_msg",
+            &format!(
+                r#"{{"type":"token_count","info":{{"total_token_usage":{{"input_tokens":{input},"cached_input_tokens":0,"output_tokens":10,"reasoning_output_tokens":0,"total_tokens":{}}}}}}}"#,
+                input + 10
+            ),
+        )
+    }
+
+    /// The fork's own `session_meta`, the parent's copied one, and one copied turn.
+    fn copied_head(source: &str) -> Vec<String> {
+        vec![
+            line(
+                "31:47.915",
+                "session_meta",
+                &format!(
+                    r#"{{"id":"{FORK}",{source},"timestamp":"2026-03-02T14:31:47.903Z","cwd":"/w"}}"#
+                ),
+            ),
+            line(
+                "31:47.917",
+                "session_meta",
+                &format!(
+                    r#"{{"id":"{PARENT}","timestamp":"2026-03-02T14:05:10.220Z","cwd":"/w"}}"#
+                ),
+            ),
+            line("31:47.917", "turn_context", r#"{"model":"gpt-5.3-codex"}"#),
+            prompt("31:47.917", "parent prompt"),
+            totals("31:47.918", 1000),
+        ]
+    }
+
+    #[test]
+    fn uuid_v7_times() {
+        assert_eq!(uuid_v7_ms(FORK), Some(1_772_461_907_902));
+        assert_eq!(
+            uuid_v7_ms("0199473a-6c1f-4d52-9a3e-4f1b2c3d4e5f"),
+            None,
+            "a v4"
+        );
+        assert_eq!(uuid_v7_ms("turn-1"), None);
+        assert_eq!(uuid_v7_ms(""), None);
+    }
+
+    /// A turn without a turn id (older versions) after the burst of the copy is the fork's: a
+    /// pause of a second or more came before it. One inside the burst is the parent's.
+    #[test]
+    fn a_turn_without_an_id_after_a_pause_ends_the_copy() {
+        let mut lines = copied_head(&format!(r#""forked_from_id":"{PARENT}""#));
+        lines.extend([
+            line("31:47.918", "turn_context", r#"{"model":"gpt-5.3-codex"}"#),
+            prompt("31:47.918", "second parent prompt"),
+            line("32:20.116", "turn_context", r#"{"model":"gpt-5.4"}"#),
+            prompt("32:20.117", "fork prompt"),
+            totals("32:24.000", 1500),
+        ]);
+        let parsed = parse(&lines);
+        let session = parsed.state.session().unwrap();
+        assert_eq!(
+            (
+                session.parent_session.as_str(),
+                session.relationship.as_str()
+            ),
+            (PARENT, "fork")
+        );
+        assert_eq!(session.first_message, "fork prompt");
+        let texts: Vec<&str> = parsed.messages.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(texts, ["fork prompt"]);
+        let used: Vec<u64> = parsed.usage_events.iter().map(|e| e.usage.input).collect();
+        assert_eq!(used, [500], "the fork's growth over the copied totals");
+        assert_eq!(parsed.usage_events[0].model, "gpt-5.4");
+    }
+
+    /// A subagent started with its parent's context keeps `subagent`, and its copy is skipped
+    /// the same way; a turn id minted before the thread was created is the parent's.
+    #[test]
+    fn a_subagent_with_its_parents_context() {
+        let mut lines = copied_head(&format!(
+            r#""forked_from_id":"{PARENT}","source":{{"subagent":{{"thread_spawn":{{"parent_thread_id":"{PARENT}","depth":1}}}}}}"#
+        ));
+        lines.extend([
+            // Minted 14:12:04, before the thread (14:31:47.902), though written after a pause.
+            line(
+                "31:49.000",
+                "turn_context",
+                r#"{"turn_id":"019caee4-5099-72c3-9d4e-5f6a7b8c9d0e","model":"gpt-5.3-codex"}"#,
+            ),
+            prompt("31:49.001", "second parent prompt"),
+            // Minted 14:31:47.994, after it, though written right away.
+            line(
+                "31:49.002",
+                "turn_context",
+                r#"{"turn_id":"019caef6-601a-73d4-ae5f-6a7b8c9d0e1f","model":"gpt-5.3-codex"}"#,
+            ),
+            prompt("31:49.003", "review the parser"),
+        ]);
+        let parsed = parse(&lines);
+        let session = parsed.state.session().unwrap();
+        assert_eq!(
+            (
+                session.parent_session.as_str(),
+                session.relationship.as_str()
+            ),
+            (PARENT, "subagent")
+        );
+        let texts: Vec<&str> = parsed.messages.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(texts, ["review the parser"]);
+        assert!(parsed.usage_events.is_empty());
+    }
+
+    /// A session that names no parent never skips: a second `session_meta` is only repeated.
+    /// And a fork whose second line is its own work has copied nothing.
+    #[test]
+    fn without_a_parent_or_a_copy_nothing_is_skipped() {
+        let mut lines = copied_head(r#""originator":"codex_cli_rs""#);
+        lines.push(prompt("31:47.919", "next"));
+        let parsed = parse(&lines);
+        assert_eq!(parsed.messages.len(), 2);
+        assert_eq!(parsed.usage_events.len(), 1);
+        assert_eq!(parsed.report.skipped_records["session_meta/repeated"], 1);
+
+        let mut lines = copied_head(&format!(r#""forked_from_id":"{PARENT}""#));
+        lines.remove(1);
+        let parsed = parse(&lines);
+        assert_eq!(parsed.messages.len(), 1);
+        assert_eq!(parsed.usage_events.len(), 1);
+        assert_eq!(parsed.state.session().unwrap().relationship, "fork");
     }
 }
 

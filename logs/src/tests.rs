@@ -1,6 +1,7 @@
 //! Tests over the fixtures: real Claude Code records (from the `claude-code-log` package) and
 //! hand-built Codex rollouts in `tests/fixtures/`, plus the incremental-parsing property.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -180,7 +181,7 @@ fn every_claude_fixture_parses_and_publishes() {
 #[test]
 fn every_codex_fixture_parses_and_publishes() {
     let files = jsonl_files(&fixtures("codex"));
-    assert_eq!(files.len(), 3);
+    assert_eq!(files.len(), 5);
     for path in &files {
         let whole = parse_whole(Kind::Codex, path);
         assert!(
@@ -533,6 +534,123 @@ fn codex_subagent_thread() {
     assert_eq!(m.last().unwrap().model, "gpt-5.2-codex");
 }
 
+const CODEX_PARENT: &str =
+    "2026/03/02/rollout-2026-03-02T14-05-10-019caedd-fecc-7a41-9c2e-5b7d8e9f0a1b.jsonl";
+const CODEX_FORK: &str =
+    "2026/03/02/rollout-2026-03-02T14-31-47-019caef6-5fbe-7c03-8d1f-2e4a6b8c0d2e.jsonl";
+
+/// Issue 11: a fork opens with a copy of its parent's rollout; the copy is neither the fork's
+/// messages nor its usage, and the fork names its parent.
+#[test]
+fn codex_fork_reads_only_its_own_lines() {
+    let parent = parse_whole(Kind::Codex, &codex_fixture(CODEX_PARENT));
+    let fork = parse_whole(Kind::Codex, &codex_fixture(CODEX_FORK));
+    let session = fork.session.clone().unwrap();
+    assert_eq!(
+        session.native_id.as_str(),
+        "019caef6-5fbe-7c03-8d1f-2e4a6b8c0d2e"
+    );
+    assert_eq!(
+        session.parent_session,
+        "019caedd-fecc-7a41-9c2e-5b7d8e9f0a1b"
+    );
+    assert_eq!(session.relationship, "fork");
+    assert_eq!(
+        session.first_message,
+        "Instead, keep the header in main.rs and make `report::to_csv` skip it."
+    );
+    assert_eq!(session.user_message_count, 1);
+    assert_eq!(session.started_ms, Some(1_772_461_907_903));
+
+    // Only the fork's own turn: none of the parent's messages comes back.
+    let contents: Vec<(&str, &str)> = fork
+        .messages
+        .iter()
+        .map(|m| (m.role.as_str(), m.content.as_str()))
+        .collect();
+    assert_eq!(contents.len(), 4, "{contents:?}");
+    assert_eq!(contents[0].0, "user");
+    assert!(fork.messages[1].thinking.contains("main.rs only"));
+    assert_eq!(fork.messages[2].tool_calls[0].name, "apply_patch");
+    assert!(fork.messages[2].tool_calls[0].result.starts_with("Success"));
+    assert!(contents[3].1.starts_with("`report::to_csv` no longer"));
+    for m in &parent.messages {
+        assert!(
+            !fork.messages.iter().any(|f| f.content == m.content
+                && f.thinking == m.thinking
+                && f.tool_calls.len() == m.tool_calls.len()
+                && f.tool_calls
+                    .iter()
+                    .zip(&m.tool_calls)
+                    .all(|(a, b)| a.id == b.id)),
+            "the parent's message {:?} is read again in the fork",
+            m.content
+        );
+    }
+    assert!(
+        fork.messages
+            .iter()
+            .filter(|m| m.role == "assistant")
+            .all(|m| m.model == "gpt-5.3-codex")
+    );
+    assert_eq!(fork.report.orphan_tool_results, 0);
+    assert_eq!(fork.report.skipped_records["replayed/session_meta"], 1);
+    assert_eq!(fork.report.skipped_records["replayed/turn_context"], 2);
+    assert_eq!(fork.report.skipped_records["replayed/event_msg"], 4);
+    assert_eq!(fork.report.skipped_records["replayed/response_item"], 9);
+
+    // Usage: the fork's two calls, each once; the copied counts and the count the fork starts
+    // with (its parent's totals) make none.
+    let used = |w: &Whole| -> Vec<(u64, u64, u64, u64)> {
+        w.usage_events
+            .iter()
+            .map(|e| {
+                (
+                    e.usage.input,
+                    e.usage.cache_read,
+                    e.usage.output,
+                    e.usage.reasoning,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(used(&fork), [(361, 9344, 233, 128), (262, 9728, 71, 0)]);
+    assert_eq!(used(&parent).len(), 5);
+    let parent_keys: BTreeSet<&str> = parent
+        .usage_events
+        .iter()
+        .map(|e| e.dedup_key.as_str())
+        .collect();
+    assert!(
+        fork.usage_events
+            .iter()
+            .all(|e| !parent_keys.contains(e.dedup_key.as_str()))
+    );
+    // Parent and fork together cost what the calls cost: the parent's final totals plus what the
+    // fork's totals grew by from the totals it was forked with.
+    let sum = |w: &Whole| {
+        w.usage_events.iter().fold((0, 0, 0), |(i, c, o), e| {
+            (
+                i + e.usage.input,
+                c + e.usage.cache_read,
+                o + e.usage.output,
+            )
+        })
+    };
+    let (pi, pc, po) = sum(&parent);
+    let (fi, fc, fo) = sum(&fork);
+    // Totals (input incl. cached, cached, output): parent final 48_366 / 41_088 / 482; the fork
+    // starts from 18_551 / 12_288 / 245 and ends at 38_246 / 31_360 / 549.
+    assert_eq!(
+        (pi + pc + fi + fc, pc + fc, po + fo),
+        (
+            48_366 + (38_246 - 18_551),
+            41_088 + (31_360 - 12_288),
+            482 + (549 - 245)
+        )
+    );
+}
+
 #[test]
 fn codex_rollout_from_before_the_envelope() {
     let whole = parse_whole(
@@ -679,7 +797,7 @@ proptest! {
     #[test]
     fn resuming_at_any_bytes_gives_the_same_session(
         fractions in proptest::collection::vec(0.0f64..=1.0, 1..5),
-        codex_log in 0usize..3,
+        codex_log in 0usize..5,
     ) {
         let codex_files = jsonl_files(&fixtures("codex"));
         let logs = [
