@@ -180,6 +180,11 @@ pub struct LinesPass {
 /// A line format that can start reading a log of its own.
 pub(crate) trait LineFormat: Format + Serialize + DeserializeOwned {
     fn start(path: &Path) -> io::Result<ResumeState<Self>>;
+
+    /// Called before every pass over the log at `path`, fresh or resumed, for what a format
+    /// takes from the log's place rather than from its lines (not kept in the resume state: a
+    /// resumed state starts without it).
+    fn reading(&mut self, _path: &Path) {}
 }
 
 /// [`ReadLines`] for one line format: resume (when the resume state still fits the file),
@@ -198,10 +203,11 @@ pub(crate) fn read_lines<F: LineFormat>(
         });
     let restarted = given && resume.is_none();
     let started_at = resume.as_ref().map_or(0, |r| r.offset);
-    let state = match resume {
+    let mut state = match resume {
         Some(state) => state,
         None => F::start(path)?,
     };
+    state.format.reading(path);
     let mut parsed = crate::parse_lines(file, state)?;
     if options.settled {
         let released = parsed.state.finish();

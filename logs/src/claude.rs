@@ -6,20 +6,25 @@
 //! content block per record in recent versions); `system` records carry notices and compaction
 //! boundaries; `summary`, `ai-title` and `custom-title` name the session. The rest
 //! (`file-history-snapshot`, `queue-operation`, `progress`, `attachment`, ...) is skipped.
+//!
+//! A tool output too large for the log (Claude Code ≥ 2.1.2) is saved beside it, in
+//! `<project>/<session-uuid>/tool-results/`, and the log holds a preview that names the file:
+//! the result is read from that file, when it is there (`saved_output_reference`).
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, Read, Seek};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use agentsync_core::limits::MAX_TEXT;
 use agentsync_core::{Message, TokenUsage, ToolCall};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::agent::{Agent, LineFormat, Reader, read_lines};
 use super::discover;
-use super::fit::native_id;
+use super::fit::{self, native_id};
 use super::session::{SessionDraft, TitleSource};
 use super::transcript::ToolOutcome;
 use super::{Format, Sink, flag_at, str_at, timestamp_at};
@@ -30,6 +35,15 @@ pub const PARSER: &str = "claude-code/1";
 /// API messages whose usage is remembered: the records of one message are written together,
 /// so a few suffice even when subagents' records interleave.
 const RECENT_API_MESSAGES: usize = 16;
+
+/// What a tool result too large for the log starts with; the log holds, in place of the output,
+/// `<persisted-output>\nOutput too large (48.2KB). Full output saved to: <path>\n\nPreview
+/// (first 2KB):\n<the first lines>\n...\n</persisted-output>`.
+const PERSISTED_OUTPUT_TAG: &str = "<persisted-output>";
+/// What comes before the saved file's path in that header.
+const SAVED_TO: &str = "Full output saved to:";
+/// The folder of a session's folder that large outputs are saved in.
+const TOOL_RESULTS_FOLDER: &str = "tool-results";
 
 pub type ResumeState = super::ResumeState<State>;
 pub type Parsed = super::Parsed<State>;
@@ -46,6 +60,59 @@ pub struct State {
     /// block of a message and repeats the message's usage on each (with a growing output
     /// count while streaming), so each record counts only what earlier ones did not.
     counted_usage: VecDeque<(String, TokenUsage)>,
+    /// Where the session's saved outputs are: taken from the log's path before every pass,
+    /// never kept in the resume state.
+    #[serde(skip)]
+    saved_outputs: SavedOutputs,
+}
+
+/// The folder Claude Code saves a session's large tool outputs in is
+/// `<project>/<session-uuid>/tool-results/`, beside the session's log
+/// `<project>/<session-uuid>.jsonl`. Its subagents' outputs go there too: they run under the
+/// session's id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct SavedOutputs {
+    /// The project folder, which holds the session's folder.
+    project: Option<PathBuf>,
+    /// The session folder's name, when the log's path says it (a subagent log beside the
+    /// sessions names its session only in its records: the parent's `sessionId`).
+    session: Option<String>,
+}
+
+impl SavedOutputs {
+    fn of_log(path: &Path) -> SavedOutputs {
+        let name_of = |p: &Path| p.file_name().and_then(OsStr::to_str).map(str::to_owned);
+        let dir = path.parent();
+        if dir.and_then(Path::file_name) == Some(OsStr::new("subagents")) {
+            let session_dir = dir.and_then(Path::parent);
+            return SavedOutputs {
+                project: session_dir.and_then(Path::parent).map(Path::to_path_buf),
+                session: session_dir.and_then(name_of),
+            };
+        }
+        let stem = path.file_stem().and_then(OsStr::to_str).unwrap_or_default();
+        SavedOutputs {
+            project: dir.map(Path::to_path_buf),
+            session: (!stem.is_empty() && !stem.starts_with("agent-")).then(|| stem.to_owned()),
+        }
+    }
+
+    /// The full output of a result whose log text names the file it was saved in
+    /// (`reference`). `None` when the file is not in this session's `tool-results` folder, is
+    /// missing, or cannot be read.
+    fn read(&self, reference: &str, session: &SessionDraft) -> Option<String> {
+        let project = self.project.as_deref()?;
+        let folder = match &self.session {
+            Some(folder) => folder.as_str(),
+            None => session.parent_session.as_str(),
+        };
+        if folder.is_empty() {
+            return None;
+        }
+        let name = saved_output_name(reference, folder)?;
+        let path = project.join(folder).join(TOOL_RESULTS_FOLDER).join(name);
+        read_saved_output(&path, MAX_TEXT).ok()
+    }
 }
 
 /// The state to parse the log at `path` from its start. The path names the session: its file
@@ -97,10 +164,11 @@ pub fn parse_from<R: Read + Seek>(
     reader: R,
     resume: Option<ResumeState>,
 ) -> io::Result<Parsed> {
-    let state = match resume {
+    let mut state = match resume {
         Some(state) => state,
         None => start(path)?,
     };
+    state.format.reading(path);
     super::parse_lines(reader, state)
 }
 
@@ -120,6 +188,10 @@ pub static AGENT: Agent = Agent {
 impl LineFormat for State {
     fn start(path: &Path) -> io::Result<ResumeState> {
         start(path)
+    }
+
+    fn reading(&mut self, path: &Path) {
+        self.saved_outputs = SavedOutputs::of_log(path);
     }
 }
 
@@ -237,7 +309,7 @@ impl State {
                         "text" => pieces.push(str_at(block, "text").to_owned()),
                         "tool_result" => {
                             has_results = true;
-                            attach_result(record, block, sink);
+                            self.attach_result(record, block, sink);
                         }
                         _ => pieces.extend(placeholder(block)),
                     }
@@ -309,7 +381,7 @@ impl State {
         }
         if text.is_empty() && thinking.is_empty() && tool_calls.is_empty() {
             for block in server_results {
-                attach_result(record, block, sink);
+                self.attach_result(record, block, sink);
             }
             sink.report.skipped("assistant/no-content");
             return Ok(());
@@ -331,7 +403,7 @@ impl State {
             ..message_base(record, "assistant")
         });
         for block in server_results {
-            attach_result(record, block, sink);
+            self.attach_result(record, block, sink);
         }
         Ok(())
     }
@@ -462,18 +534,80 @@ fn tool_call(block: &Map<String, Value>) -> ToolCall {
     }
 }
 
-fn attach_result(record: &Map<String, Value>, block: &Map<String, Value>, sink: &mut Sink<'_>) {
-    let outcome = ToolOutcome {
-        result: result_text(block.get("content")),
-        is_error: flag_at(block, "is_error"),
-        subagent_session: spawned_subagent(record),
-    };
-    if !sink
-        .transcript
-        .attach(str_at(block, "tool_use_id"), outcome)
-    {
-        sink.report.orphan_tool_results += 1;
+impl State {
+    /// Attaches a result to its call. A result saved beside the log is read from its file when
+    /// the record is read, so every pass that reads the record gets the same text.
+    fn attach_result(
+        &self,
+        record: &Map<String, Value>,
+        block: &Map<String, Value>,
+        sink: &mut Sink<'_>,
+    ) {
+        let mut result = result_text(block.get("content"));
+        let saved = saved_output_reference(&result)
+            .map(|reference| self.saved_outputs.read(reference, sink.session));
+        match saved {
+            Some(Some(full)) => result = full,
+            Some(None) => sink.report.saved_outputs_unread += 1,
+            None => {}
+        }
+        let outcome = ToolOutcome {
+            result,
+            is_error: flag_at(block, "is_error"),
+            subagent_session: spawned_subagent(record),
+        };
+        if !sink
+            .transcript
+            .attach(str_at(block, "tool_use_id"), outcome)
+        {
+            sink.report.orphan_tool_results += 1;
+        }
     }
+}
+
+/// The path a result names as where its full output was saved: the result is Claude Code's
+/// `<persisted-output>` preview, whose header line ends with `Full output saved to: <path>`
+/// (an absolute path on the machine that wrote the log, `\`-separated on Windows).
+fn saved_output_reference(result: &str) -> Option<&str> {
+    let rest = result.trim_start().strip_prefix(PERSISTED_OUTPUT_TAG)?;
+    rest.lines()
+        .take_while(|line| !line.starts_with("Preview"))
+        .find_map(|line| line.split_once(SAVED_TO))
+        .map(|(_, path)| path.trim())
+        .filter(|path| !path.is_empty())
+}
+
+/// The file name of a saved output's path, when the path ends in `<session>/tool-results/<name>`
+/// for this session's folder. Only that name is used, joined to the log's own session folder:
+/// a log is untrusted input, and no path it holds is followed anywhere else.
+fn saved_output_name<'a>(reference: &'a str, session: &str) -> Option<&'a str> {
+    let mut parts = reference.rsplit(['/', '\\']);
+    let name = parts.next()?;
+    let folder = parts.next()?;
+    let session_folder = parts.next()?;
+    let plain_name = !matches!(name, "" | "." | "..") && !name.contains(['\0', ':']);
+    (plain_name && folder == TOOL_RESULTS_FOLDER && session_folder == session).then_some(name)
+}
+
+/// A saved output's text, at most `limit` bytes of it. Only a regular file is read (not a link
+/// to elsewhere). Array results are saved as JSON (`<id>.json`, their content blocks): their
+/// text is read as the log's blocks would be.
+fn read_saved_output(path: &Path, limit: usize) -> io::Result<String> {
+    let metadata = fs::symlink_metadata(path)?;
+    if !metadata.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    let text = fit::read_text(File::open(path)?, metadata.len(), limit)?;
+    if path.extension().is_some_and(|ext| ext == "json")
+        && metadata.len() <= limit as u64
+        && let Ok(blocks @ Value::Array(_)) = serde_json::from_str::<Value>(&text)
+    {
+        return Ok(result_text(Some(&blocks)));
+    }
+    Ok(text)
 }
 
 /// The native id of the subagent a `Task`/`Agent` result names (`toolUseResult.agentId`, in
@@ -719,6 +853,210 @@ mod tests {
         assert_eq!(session.user_message_count, 2);
         assert_eq!(session.title, "Mine");
         assert_eq!(parsed.report.skipped_records["system/turn_duration"], 1);
+    }
+
+    /// A project folder under the system temp dir, removed when dropped.
+    struct Project(PathBuf);
+
+    impl Project {
+        fn new(name: &str) -> Project {
+            let dir = std::env::temp_dir().join(format!(
+                "agentsync-saved-{name}-{}/projects/-home-u-app",
+                std::process::id()
+            ));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Project(dir)
+        }
+
+        fn write(&self, relative: &str, text: &str) -> PathBuf {
+            let path = self.0.join(relative);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, text).unwrap();
+            path
+        }
+    }
+
+    impl Drop for Project {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(self.0.parent().unwrap().parent().unwrap());
+        }
+    }
+
+    const SESSION: &str = "5e6f7a8b-0000-4000-8000-00000000000a";
+
+    /// A call and its result as Claude Code logs an output it saved: a `<persisted-output>`
+    /// preview naming the file at `saved_at`.
+    fn log_with_saved_output(saved_at: &str) -> String {
+        let preview = format!(
+            "<persisted-output>\nOutput too large (41.3KB). Full output saved to: {saved_at}\n\n\
+             Preview (first 2KB):\nline 1\nline 2\n...\n</persisted-output>"
+        );
+        [
+            serde_json::json!({"type": "assistant", "sessionId": SESSION, "uuid": "a1",
+                "message": {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "seq 9999"}}]}}),
+            serde_json::json!({"type": "user", "sessionId": SESSION, "uuid": "u1", "parentUuid": "a1",
+                "message": {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": preview}]}}),
+        ]
+        .iter()
+        .map(|record| format!("{record}\n"))
+        .collect()
+    }
+
+    /// The result the call ends with, and how many saved outputs were not read.
+    fn result_of(log_path: &Path, log: &str) -> (String, u64) {
+        let mut parsed = parse_from(log_path, io::Cursor::new(log), None).unwrap();
+        let mut messages = std::mem::take(&mut parsed.messages);
+        messages.extend(parsed.state.finish());
+        (
+            messages[0].tool_calls[0].result.clone(),
+            parsed.report.saved_outputs_unread,
+        )
+    }
+
+    #[test]
+    fn a_saved_output_replaces_its_preview() {
+        let project = Project::new("read");
+        let full = "line 1\nline 2\n".repeat(3000);
+        project.write(&format!("{SESSION}/tool-results/toolu_1.txt"), &full);
+        let log = project.0.join(format!("{SESSION}.jsonl"));
+        // The path names the folder on the machine that wrote the log; the file is looked
+        // for in the log's own session folder.
+        let elsewhere = format!(
+            "/Users/dev/.claude/projects/-Users-dev-app/{SESSION}/tool-results/toolu_1.txt"
+        );
+        assert_eq!(
+            result_of(&log, &log_with_saved_output(&elsewhere)),
+            (full.clone(), 0)
+        );
+        let windows = format!(
+            "C:\\Users\\dev\\.claude\\projects\\C--app\\{SESSION}\\tool-results\\toolu_1.txt"
+        );
+        assert_eq!(
+            result_of(&log, &log_with_saved_output(&windows)),
+            (full.clone(), 0)
+        );
+
+        // A subagent's outputs are saved in its session's folder.
+        let subagent = project
+            .0
+            .join(format!("{SESSION}/subagents/agent-a1.jsonl"));
+        let at = project
+            .0
+            .join(format!("{SESSION}/tool-results/toolu_1.txt"));
+        let log_text = log_with_saved_output(at.to_str().unwrap());
+        assert_eq!(result_of(&subagent, &log_text), (full.clone(), 0));
+        let beside = project.0.join("agent-a2.jsonl");
+        assert_eq!(result_of(&beside, &log_text), (full, 0));
+
+        // Array results are saved as their content blocks in JSON.
+        project.write(
+            &format!("{SESSION}/tool-results/toolu_2.json"),
+            r#"[{"type": "text", "text": "first"}, {"type": "text", "text": "second"}]"#,
+        );
+        let at = format!("/h/.claude/projects/p/{SESSION}/tool-results/toolu_2.json");
+        assert_eq!(
+            result_of(&log, &log_with_saved_output(&at)),
+            ("first\nsecond".to_owned(), 0)
+        );
+    }
+
+    #[test]
+    fn a_path_outside_the_sessions_tool_results_is_not_followed() {
+        let project = Project::new("escape");
+        let log = project.0.join(format!("{SESSION}.jsonl"));
+        let secret = project.write("secret.txt", "not for the archive");
+        project.write(
+            "other-session/tool-results/toolu_1.txt",
+            "another session's output",
+        );
+        project.write(&format!("{SESSION}/secret.txt"), "not a saved output");
+        let escaping = [
+            format!(
+                "{}/{SESSION}/tool-results/../../secret.txt",
+                project.0.display()
+            ),
+            format!("{SESSION}/tool-results/../secret.txt"),
+            secret.display().to_string(),
+            "/etc/passwd".to_owned(),
+            format!(
+                "{}/other-session/tool-results/toolu_1.txt",
+                project.0.display()
+            ),
+            format!("{SESSION}/tool-results/.."),
+            format!("{SESSION}/tool-results/"),
+            "toolu_1.txt".to_owned(),
+        ];
+        for reference in escaping {
+            let (result, unread) = result_of(&log, &log_with_saved_output(&reference));
+            assert!(
+                result.starts_with("<persisted-output>"),
+                "{reference}: {result}"
+            );
+            assert!(result.contains("Preview (first 2KB)"), "{reference}");
+            assert_eq!(unread, 1, "{reference}");
+        }
+    }
+
+    #[test]
+    fn a_missing_saved_output_keeps_the_preview() {
+        let project = Project::new("missing");
+        let log = project.0.join(format!("{SESSION}.jsonl"));
+        let at = format!("/h/.claude/projects/p/{SESSION}/tool-results/toolu_1.txt");
+        let text = log_with_saved_output(&at);
+        let (result, unread) = result_of(&log, &text);
+        assert!(
+            result.starts_with("<persisted-output>\nOutput too large"),
+            "{result}"
+        );
+        assert!(
+            result.ends_with("line 2\n...\n</persisted-output>"),
+            "{result}"
+        );
+        assert_eq!(unread, 1);
+
+        // A folder where the file should be is no output either.
+        fs::create_dir_all(
+            project
+                .0
+                .join(format!("{SESSION}/tool-results/toolu_1.txt")),
+        )
+        .unwrap();
+        assert_eq!(result_of(&log, &text).1, 1);
+
+        // Text that only mentions the tag is a result like any other.
+        let plain = text.replace("<persisted-output>\\n", "grep found: <persisted-output>\\n");
+        assert_eq!(result_of(&log, &plain).1, 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_saved_output_that_links_elsewhere_is_not_read() {
+        let project = Project::new("link");
+        let secret = project.write("secret.txt", "not for the archive");
+        let tool_results = project.0.join(format!("{SESSION}/tool-results"));
+        fs::create_dir_all(&tool_results).unwrap();
+        std::os::unix::fs::symlink(&secret, tool_results.join("toolu_1.txt")).unwrap();
+        let log = project.0.join(format!("{SESSION}.jsonl"));
+        let at = format!("/h/.claude/projects/p/{SESSION}/tool-results/toolu_1.txt");
+        let (result, unread) = result_of(&log, &log_with_saved_output(&at));
+        assert!(result.starts_with("<persisted-output>"), "{result}");
+        assert_eq!(unread, 1);
+    }
+
+    #[test]
+    fn a_saved_output_is_read_up_to_the_text_limit() {
+        let project = Project::new("limit");
+        let path = project.write("big.txt", &"x".repeat(5000));
+        let text = read_saved_output(&path, 1000).unwrap();
+        assert!(text.len() <= 1000);
+        assert!(
+            text.ends_with(&format!("[agentsync: {} bytes cut]", 5000 - 936)),
+            "{text}"
+        );
+        assert_eq!(read_saved_output(&path, 5000).unwrap().len(), 5000);
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// Claude Code logs under `projects` (`~/.claude/projects`): `<project>/*.jsonl` and
-/// `<project>/<session>/subagents/*.jsonl`, sorted. A missing folder has none.
+/// `<project>/<session>/subagents/*.jsonl`, sorted. A missing folder has none. The rest of a
+/// session's folder is not walked: `tool-results/` holds outputs saved beside the log, read
+/// with the result that names them (`claude.rs`), never as logs.
 pub fn claude_logs(projects: &Path) -> io::Result<Vec<PathBuf>> {
     let mut logs = Vec::new();
     for project in subdirectories(projects)? {
@@ -190,6 +192,10 @@ mod tests {
             "claude/p1/agent-a1.jsonl",
             "claude/p1/s1/subagents/agent-a2.jsonl",
             "claude/p1/s1/subagents/agent-a2.meta.json",
+            "claude/p1/s1/tool-results/toolu_01.txt",
+            "claude/p1/s1/tool-results/toolu_02.json",
+            // Whatever a saved output is named, it is no log.
+            "claude/p1/s1/tool-results/b7x2k9q.jsonl",
             "claude/p2/notes.txt",
             "codex/2025/09/14/rollout-2025-09-14T10-02-11-x.jsonl",
             "codex/rollout-flat.jsonl",

@@ -8,6 +8,7 @@ use agentsync_core::limits::{
     MAX_LABEL, MAX_MESSAGE_BYTES, MAX_NATIVE_ID, MAX_PATH, MAX_TEXT, MAX_TOOL_CALLS,
 };
 use agentsync_core::{Message, NativeId, UsageEvent};
+use std::io::{self, Read};
 
 /// `text` cut to at most `limit` bytes, at a character boundary.
 pub fn clip(text: &str, limit: usize) -> &str {
@@ -28,17 +29,40 @@ fn clip_in_place(text: &mut String, limit: usize) {
 
 /// Cuts a large text field to `limit` bytes, ending it with a note of what was left out.
 fn clip_text(text: &mut String, limit: usize) {
-    if text.len() <= limit {
+    let original = text.len();
+    clip_text_of(text, original, limit);
+}
+
+/// Cuts `text`, the start of a text of `original` bytes, to `limit` bytes, ending it with a
+/// note of what was left out of the original when it did not fit.
+fn clip_text_of(text: &mut String, original: usize, limit: usize) {
+    if original <= limit && text.len() <= limit {
         return;
     }
-    let original = text.len();
     let note_room = 64;
     let keep = clip(text, limit.saturating_sub(note_room)).len();
     text.truncate(keep);
-    let note = format!("\n[agentsync: {} bytes cut]", original - keep);
+    let note = format!("\n[agentsync: {} bytes cut]", original.max(keep) - keep);
     if text.len() + note.len() <= limit {
         text.push_str(&note);
     }
+}
+
+/// The text of a file of `len` bytes read through `reader`, reading at most `limit` bytes: a
+/// longer file is cut with the note [`fit_message`] gives a cut text, counting the bytes of
+/// the file left out. Bytes that are not UTF-8 become U+FFFD.
+pub(crate) fn read_text(reader: impl Read, len: u64, limit: usize) -> io::Result<String> {
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(limit).min(limit));
+    reader.take(limit as u64).read_to_end(&mut bytes)?;
+    let read = bytes.len();
+    let mut text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    // The file may have grown since its length was taken: what was read counts too.
+    let original = usize::try_from(len).unwrap_or(usize::MAX).max(read);
+    clip_text_of(&mut text, original, limit);
+    Ok(text)
 }
 
 /// The id an agent's session name becomes: characters outside `[A-Za-z0-9._-]` replaced by
@@ -181,6 +205,24 @@ mod tests {
         assert!(message.content.ends_with("bytes cut]"));
         let line = message_line(&message).expect("the fitted message encodes");
         assert!(line.len() <= MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn a_file_longer_than_the_limit_is_cut_with_a_note() {
+        let file = "é".repeat(100);
+        let text = read_text(file.as_bytes(), file.len() as u64, 200).unwrap();
+        assert_eq!(text, file, "a file within the limit is read whole");
+
+        let text = read_text(file.as_bytes(), file.len() as u64, 101).unwrap();
+        let kept = "é".repeat(18);
+        assert_eq!(
+            text,
+            format!("{kept}\n[agentsync: {} bytes cut]", 200 - kept.len())
+        );
+        assert!(text.len() <= 101);
+
+        let text = read_text(&b"ok \xff"[..], 4, 100).unwrap();
+        assert_eq!(text, "ok \u{fffd}");
     }
 
     #[test]

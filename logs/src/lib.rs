@@ -63,6 +63,10 @@ pub struct ParseReport {
     pub skipped_records: BTreeMap<String, u64>,
     /// Tool results whose call was not found (already given up on, or never logged).
     pub orphan_tool_results: u64,
+    /// Tool results that name a file their full output was saved in (Claude Code's
+    /// `<persisted-output>`) which was not read: missing, unreadable, or not in the session's
+    /// own `tool-results` folder. The result keeps the preview the log holds.
+    pub saved_outputs_unread: u64,
 }
 
 impl ParseReport {
@@ -78,6 +82,7 @@ impl ParseReport {
             *self.skipped_records.entry(kind).or_default() += n;
         }
         self.orphan_tool_results += other.orphan_tool_results;
+        self.saved_outputs_unread += other.saved_outputs_unread;
     }
 
     fn malformed(&mut self, line: u64, reason: String) {

@@ -160,8 +160,8 @@ fn every_claude_fixture_parses_and_publishes() {
     let files = jsonl_files(&fixtures("claude-code"));
     assert_eq!(
         files.len(),
-        60,
-        "59 single records and one log composed of them"
+        61,
+        "59 single records, one log composed of them, one session with a saved output"
     );
     for path in &files {
         let whole = parse_whole(Kind::Claude, path);
@@ -370,6 +370,43 @@ fn claude_tool_results_attach_to_their_calls() {
         call.subagent_session,
         "cb2e607c-c758-415a-8b45-c49e4631906a.agent-ea02459f"
     );
+}
+
+const SAVED_OUTPUT_LOG: &str = "-home-dev-src-ledger/3f0b7d2e-9c41-4e8a-b6d5-1a2c3e4f5a6b.jsonl";
+
+/// Issue 11: a tool output Claude Code saved beside the log (`<session>/tool-results/`) is
+/// read back in place of the preview the log holds.
+#[test]
+fn claude_saved_output_is_read_from_its_file() {
+    let path = claude_fixture(SAVED_OUTPUT_LOG);
+    let saved = fs::read_to_string(claude_fixture(
+        "-home-dev-src-ledger/3f0b7d2e-9c41-4e8a-b6d5-1a2c3e4f5a6b/tool-results/toolu_01Hq8vB3cN5rT7wXyZ2aD4kF.txt",
+    ))
+    .unwrap();
+    assert!(saved.len() > 30_000, "an output Claude Code saves");
+    let whole = parse_whole(Kind::Claude, &path);
+    let call = &whole.messages[1].tool_calls[0];
+    assert_eq!(call.id, "toolu_01Hq8vB3cN5rT7wXyZ2aD4kF");
+    assert_eq!(call.result, saved);
+    assert_eq!(whole.report.saved_outputs_unread, 0);
+    assert_eq!(
+        whole.session.unwrap().native_id.as_str(),
+        "3f0b7d2e-9c41-4e8a-b6d5-1a2c3e4f5a6b"
+    );
+
+    // The same log somewhere without its session folder keeps the preview.
+    let (elsewhere, _) = parse_in_passes(
+        Kind::Claude,
+        Path::new(LONG_LOG),
+        &fs::read(&path).unwrap(),
+        &[],
+    );
+    let preview = &elsewhere.messages[1].tool_calls[0].result;
+    assert!(preview.starts_with("<persisted-output>\nOutput too large (45.5KB)."));
+    assert!(
+        preview.len() < 3000 && saved.starts_with(&preview[preview.find("src/").unwrap()..][..500])
+    );
+    assert_eq!(elsewhere.report.saved_outputs_unread, 1);
 }
 
 #[test]
@@ -769,7 +806,16 @@ fn a_partial_last_line_waits_for_its_newline() {
 /// Parsing a log in one pass equals parsing its first k lines, then the rest, for every k.
 #[test]
 fn resuming_after_any_line_gives_the_same_session() {
-    let mut logs = vec![(Kind::Claude, PathBuf::from(LONG_LOG), all_claude_records())];
+    let saved_output_log = claude_fixture(SAVED_OUTPUT_LOG);
+    let mut logs = vec![
+        (Kind::Claude, PathBuf::from(LONG_LOG), all_claude_records()),
+        // Its result is read from the file beside it in whichever pass reads the record.
+        (
+            Kind::Claude,
+            saved_output_log.clone(),
+            fs::read(&saved_output_log).unwrap(),
+        ),
+    ];
     for path in jsonl_files(&fixtures("codex")) {
         let bytes = fs::read(&path).unwrap();
         logs.push((Kind::Codex, path, bytes));
