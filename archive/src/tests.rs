@@ -288,7 +288,12 @@ fn session_usage_reads_each_messages_model_and_usage_and_the_usage_events() {
         .apply_own(
             &me,
             &s,
-            &[message(0, "q"), answered.clone(), message(2, "q2"), unnamed.clone()],
+            &[
+                message(0, "q"),
+                answered.clone(),
+                message(2, "q2"),
+                unnamed.clone(),
+            ],
             std::slice::from_ref(&event),
             false,
         )

@@ -1,10 +1,10 @@
 //! Reading the archive: `sessions`, `show`, `search`, `conflicts`, `status`.
 
 use agentsync_archive::{Archive, SessionFilter};
-use agentsync_core::{PriceTable, SessionGid, TokenUsage, UsageTotals};
 use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::import::ImportState;
 use agentsync_core::sync::problem::Disposition;
+use agentsync_core::{PriceTable, SessionGid, TokenUsage, UsageTotals};
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::json;
@@ -63,7 +63,9 @@ fn session_totals(archive: &Archive, table: &PriceTable, gid: &SessionGid) -> Re
     let (messages, events) = archive.session_usage(gid)?;
     Ok(UsageTotals::of_session(
         table,
-        messages.iter().map(|(model, usage)| (model.as_str(), usage)),
+        messages
+            .iter()
+            .map(|(model, usage)| (model.as_str(), usage)),
         &events,
     ))
 }
@@ -218,10 +220,7 @@ pub fn show(ctx: &Context, session: &str, options: ShowOptions) -> Result<Output
     );
     let totals = UsageTotals::of_session(
         &PriceTable::embedded()?,
-        detail
-            .messages
-            .iter()
-            .map(|m| (m.model.as_str(), &m.usage)),
+        detail.messages.iter().map(|m| (m.model.as_str(), &m.usage)),
         &detail.usage_events,
     );
     text.push_str(&usage_text(&totals));
@@ -496,4 +495,53 @@ pub fn status(ctx: &Context) -> Result<Output> {
         None => text.push_str("never synced"),
     }
     Output::new(value, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        for (n, text) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (12_345_678, "12,345,678"),
+        ] {
+            assert_eq!(grouped(n), text);
+        }
+    }
+
+    #[test]
+    fn the_usage_lines_say_what_is_priced_and_what_is_not() {
+        let table = PriceTable::embedded().expect("embedded table");
+        assert_eq!(usage_text(&UsageTotals::default()), "");
+        let call = TokenUsage {
+            input: 1_000,
+            output: 200,
+            reasoning: 50,
+            ..TokenUsage::default()
+        };
+        let mut totals = UsageTotals::default();
+        totals.add(&table, "gpt-5-codex", &call, None);
+        assert_eq!(
+            usage_text(&totals),
+            "tokens 1,000 in, 200 out (50 reasoning)  cost $0.0033\n"
+        );
+        totals.add(&table, "", &call, None);
+        totals.add(&table, "mystery-1", &call, None);
+        assert_eq!(
+            usage_text(&totals),
+            "tokens 3,000 in, 600 out (150 reasoning)  cost $0.0033 + unknown\n\
+             cost unknown for models (none), mystery-1 (not in the price table)\n"
+        );
+        let mut unknown = UsageTotals::default();
+        unknown.add(&table, "mystery-1", &call, None);
+        assert_eq!(
+            usage_text(&unknown),
+            "tokens 1,000 in, 200 out (50 reasoning)  cost unknown\n\
+             cost unknown for model mystery-1 (not in the price table)\n"
+        );
+    }
 }
