@@ -44,6 +44,9 @@ pub struct SessionDetail {
     pub messages: Vec<Message>,
 }
 
+/// A message's model (`""` when it names none) and token usage.
+pub type ModelUsage = (String, TokenUsage);
+
 /// What a session list shows.
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {
@@ -435,10 +438,7 @@ impl Archive {
     /// The `(model, usage)` of every message of a session that has usage, in order, and the
     /// session's usage events: what its token totals and cost are computed from, without
     /// reading message texts.
-    pub fn session_usage(
-        &self,
-        gid: &SessionGid,
-    ) -> Result<(Vec<(String, TokenUsage)>, Vec<UsageEvent>)> {
+    pub fn session_usage(&self, gid: &SessionGid) -> Result<(Vec<ModelUsage>, Vec<UsageEvent>)> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT coalesce(json_extract(m.rest_json, '$.model'), ''),
                     json_extract(m.rest_json, '$.usage')

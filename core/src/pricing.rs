@@ -142,10 +142,10 @@ impl std::fmt::Display for Cost {
 /// `gpt-5.1` is `gpt-5-1`). Table names and aliases are normalized the same way.
 pub fn normalize_model(name: &str) -> String {
     let mut name = name.trim();
-    if let Some(open) = name.rfind('[') {
-        if name.ends_with(']') {
-            name = &name[..open];
-        }
+    if let Some(open) = name.rfind('[')
+        && name.ends_with(']')
+    {
+        name = &name[..open];
     }
     if let Some(slash) = name.rfind('/') {
         name = &name[slash + 1..];
