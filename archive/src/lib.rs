@@ -28,7 +28,9 @@ pub use error::{ArchiveError, Result};
 pub use mirror_table::MirrorTable;
 pub use rebuild::{SalvagedSessions, SalvagedTable};
 pub use search::SearchHit;
-pub use sessions::{OriginCount, OwnApplied, SessionDetail, SessionFilter, SessionSummary};
+pub use sessions::{
+    ModelUsage, OriginCount, OwnApplied, SessionDetail, SessionFilter, SessionSummary,
+};
 pub use sources::SourceRow;
 pub use sync_host::{HostStep, SyncOutcome};
 pub use sync_state::{ProblemRow, SyncRun};

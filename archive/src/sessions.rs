@@ -2,7 +2,7 @@
 //! read by lists, `show` and export.
 
 use agentsync_core::sync::import::ApplyUnit;
-use agentsync_core::{Message, NativeId, OriginId, Session, SessionGid, UsageEvent};
+use agentsync_core::{Message, NativeId, OriginId, Session, SessionGid, TokenUsage, UsageEvent};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,9 @@ pub struct SessionDetail {
     pub pins: Vec<PinRow>,
     pub messages: Vec<Message>,
 }
+
+/// A message's model (`""` when it names none) and token usage.
+pub type ModelUsage = (String, TokenUsage);
 
 /// What a session list shows.
 #[derive(Debug, Clone, Default)]
@@ -443,6 +446,29 @@ impl Archive {
             decode("session", &session)?,
             decode("usage events", &usage)?,
         ))
+    }
+
+    /// The `(model, usage)` of every message of a session that has usage, in order, and the
+    /// session's usage events: what its token totals and cost are computed from, without
+    /// reading message texts.
+    pub fn session_usage(&self, gid: &SessionGid) -> Result<(Vec<ModelUsage>, Vec<UsageEvent>)> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT coalesce(json_extract(m.rest_json, '$.model'), ''),
+                    json_extract(m.rest_json, '$.usage')
+             FROM messages m JOIN sessions s ON s.id = m.session
+             WHERE s.gid = ?1 AND json_extract(m.rest_json, '$.usage') IS NOT NULL
+             ORDER BY m.ordinal",
+        )?;
+        let rows = stmt.query_map([gid.to_string()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut messages = Vec::new();
+        for row in rows {
+            let (model, usage) = row?;
+            messages.push((model, decode("message usage", &usage)?));
+        }
+        let (_, events) = self.session_record(gid)?;
+        Ok((messages, events))
     }
 
     /// A session's messages from ordinal `from` on, in order.

@@ -259,6 +259,59 @@ fn edits_project_onto_rows_and_purge_deletes() {
 }
 
 #[test]
+fn session_usage_reads_each_messages_model_and_usage_and_the_usage_events() {
+    use agentsync_core::{TokenUsage, UsageEvent};
+    let archive = Archive::open_in_memory().expect("open");
+    let me = origin("laptop-0a1b2c");
+    let s = session("s1", "usage");
+    let mut answered = message(1, "an answer");
+    answered.model = "claude-sonnet-4-5-20250929".into();
+    answered.usage = TokenUsage {
+        input: 12,
+        output: 30,
+        cache_read: 500,
+        ..TokenUsage::default()
+    };
+    let mut unnamed = message(3, "no model");
+    unnamed.usage.output = 4;
+    let event = UsageEvent {
+        source: "codex/token_count".into(),
+        model: "gpt-5-codex".into(),
+        usage: TokenUsage {
+            input: 7,
+            ..TokenUsage::default()
+        },
+        dedup_key: "total:7".into(),
+        ..UsageEvent::default()
+    };
+    archive
+        .apply_own(
+            &me,
+            &s,
+            &[
+                message(0, "q"),
+                answered.clone(),
+                message(2, "q2"),
+                unnamed.clone(),
+            ],
+            std::slice::from_ref(&event),
+            false,
+        )
+        .expect("apply");
+    let gid = SessionGid::new(me, s.native_id.clone());
+    let (messages, events) = archive.session_usage(&gid).expect("usage");
+    // Messages without usage (the user's) are not read.
+    assert_eq!(
+        messages,
+        [
+            (answered.model.clone(), answered.usage.clone()),
+            (String::new(), unnamed.usage.clone())
+        ]
+    );
+    assert_eq!(events, [event]);
+}
+
+#[test]
 fn resolve_accepts_full_ids_native_ids_and_unique_prefixes() {
     let archive = Archive::open_in_memory().expect("open");
     let me = origin("laptop-0a1b2c");

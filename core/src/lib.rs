@@ -23,6 +23,7 @@ pub mod limits;
 pub mod manifest;
 pub mod model;
 pub mod names;
+pub mod pricing;
 pub mod segment;
 pub mod signature;
 pub mod sync;
@@ -45,5 +46,6 @@ pub use ledger::{
 pub use manifest::Manifest;
 pub use model::{Message, Session, TokenUsage, ToolCall, ToolResultEvent, UsageEvent};
 pub use names::{ArtifactKey, NativeId, OriginId, SessionGid};
+pub use pricing::{Cost, PriceTable, PricingError, UsageTotals};
 pub use segment::{EncodedSegment, Segment, SegmentRef, encode_segment, segment_messages};
 pub use signature::{OriginKey, PublicKey};

@@ -19,18 +19,24 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
 
-/// Token counts of one model call.
+/// Token counts of one model call, counted as Anthropic does whatever the agent: each token in
+/// one of `input`, `cache_read`, `cache_creation`, `output` (which `pricing` prices apart).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TokenUsage {
+    /// Prompt tokens written to the prompt cache.
     #[serde(skip_serializing_if = "is_default")]
     pub cache_creation: u64,
+    /// Prompt tokens read from the prompt cache.
     #[serde(skip_serializing_if = "is_default")]
     pub cache_read: u64,
+    /// Prompt tokens neither read from nor written to the cache.
     #[serde(skip_serializing_if = "is_default")]
     pub input: u64,
+    /// Generated tokens, reasoning included.
     #[serde(skip_serializing_if = "is_default")]
     pub output: u64,
+    /// The part of `output` that was reasoning.
     #[serde(skip_serializing_if = "is_default")]
     pub reasoning: u64,
 }

@@ -65,6 +65,10 @@ fn every_agent_ingests_shows_finds_and_syncs() {
             let id = session["id"].as_str().unwrap();
             let detail = a.json(&["show", id]);
             assert_eq!(detail["session"]["agent"], *name, "{detail:#}");
+            // The list and the session price the same tokens alike.
+            for field in ["tokens", "cost_usd", "unpriced_models"] {
+                assert_eq!(detail[field], session[field], "{name} {id}: {field}");
+            }
             let Some(word) = a_word_of(&detail) else {
                 continue;
             };
@@ -76,6 +80,17 @@ fn every_agent_ingests_shows_finds_and_syncs() {
             found = true;
         }
         assert!(found, "{name}: no session has a searchable word");
+    }
+    // The agents whose fixtures log usage of models in the price table get a cost.
+    for name in ["claude", "codex", "gemini"] {
+        assert!(
+            sessions
+                .iter()
+                .filter(|s| s["agent"] == name)
+                .any(|s| s["cost_usd"].as_f64().is_some_and(|c| c > 0.0)
+                    && s["tokens"]["output"].as_u64().is_some_and(|t| t > 0)),
+            "{name}: no session with a cost"
+        );
     }
     // The wrong agent for a file is refused by name; an unknown agent too.
     let not_gemini = fixtures("codex");
@@ -101,6 +116,25 @@ fn every_agent_ingests_shows_finds_and_syncs() {
     };
     assert_eq!(agents_of(&b), names.iter().map(|n| n.to_string()).collect());
     assert_eq!(a.session_ids(), b.session_ids());
+    // Tokens travel with the sessions; both machines price them alike.
+    let priced = |m: &Machine| -> Vec<(String, Value, Value)> {
+        let mut list: Vec<_> = m
+            .sessions()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["id"].as_str().unwrap().to_owned(),
+                    s["tokens"].clone(),
+                    s["cost_usd"].clone(),
+                )
+            })
+            .collect();
+        list.sort_by(|x, y| x.0.cmp(&y.0));
+        list
+    };
+    assert_eq!(priced(&a), priced(&b));
 }
 
 /// A document (an Amp thread) caught mid-turn: the call still running waits; once the thread

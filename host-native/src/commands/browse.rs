@@ -1,19 +1,144 @@
 //! Reading the archive: `sessions`, `show`, `search`, `conflicts`, `status`.
 
-use agentsync_archive::SessionFilter;
-use agentsync_core::SessionGid;
+use agentsync_archive::{Archive, SessionFilter};
 use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::import::ImportState;
 use agentsync_core::sync::problem::Disposition;
+use agentsync_core::{PriceTable, SessionGid, TokenUsage, UsageTotals};
 use anyhow::Result;
+use serde::Serialize;
 use serde_json::json;
 
 use super::trust::KeyState;
 use super::{Context, Output, format_time};
 
+/// A session's token counts, all five even when zero (JSON readers need not guess).
+#[derive(Serialize)]
+struct TokenCounts {
+    input: u64,
+    output: u64,
+    cache_read: u64,
+    cache_creation: u64,
+    reasoning: u64,
+}
+
+/// What `sessions --json` and `show --json` add to a session object: its tokens and their cost,
+/// computed now from the price table of this build (the archive keeps only the tokens).
+#[derive(Serialize)]
+struct UsageFields {
+    tokens: TokenCounts,
+    /// The cost of the usage whose model has a price; `null` when none has (or no usage).
+    cost_usd: Option<f64>,
+    /// Models with usage but no price (`""`: usage logged without a model).
+    unpriced_models: Vec<String>,
+}
+
+impl UsageFields {
+    fn of(totals: &UsageTotals) -> UsageFields {
+        let t = &totals.tokens;
+        UsageFields {
+            tokens: TokenCounts {
+                input: t.input,
+                output: t.output,
+                cache_read: t.cache_read,
+                cache_creation: t.cache_creation,
+                reasoning: t.reasoning,
+            },
+            cost_usd: totals.cost_usd(),
+            unpriced_models: totals.unpriced_models.iter().cloned().collect(),
+        }
+    }
+}
+
+/// A session object with its usage fields beside its own.
+#[derive(Serialize)]
+struct WithUsage<'a, T: Serialize> {
+    #[serde(flatten)]
+    session: &'a T,
+    #[serde(flatten)]
+    usage: UsageFields,
+}
+
+fn session_totals(archive: &Archive, table: &PriceTable, gid: &SessionGid) -> Result<UsageTotals> {
+    let (messages, events) = archive.session_usage(gid)?;
+    Ok(UsageTotals::of_session(
+        table,
+        messages
+            .iter()
+            .map(|(model, usage)| (model.as_str(), usage)),
+        &events,
+    ))
+}
+
+/// `12345678` as `12,345,678`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `show`'s usage lines: the tokens and their cost, and the models without a price. Nothing
+/// for a session whose log has no usage.
+fn usage_text(totals: &UsageTotals) -> String {
+    let t = &totals.tokens;
+    if *t == TokenUsage::default() && totals.priced == 0 {
+        return String::new();
+    }
+    let mut parts = vec![format!("{} in", grouped(t.input))];
+    if t.reasoning > 0 {
+        parts.push(format!(
+            "{} out ({} reasoning)",
+            grouped(t.output),
+            grouped(t.reasoning)
+        ));
+    } else {
+        parts.push(format!("{} out", grouped(t.output)));
+    }
+    if t.cache_read > 0 {
+        parts.push(format!("{} cache read", grouped(t.cache_read)));
+    }
+    if t.cache_creation > 0 {
+        parts.push(format!("{} cache write", grouped(t.cache_creation)));
+    }
+    let cost = match (totals.priced, totals.unpriced_models.is_empty()) {
+        (0, _) => "cost unknown".to_owned(),
+        (_, true) => format!("cost {}", totals.cost),
+        (_, false) => format!("cost {} + unknown", totals.cost),
+    };
+    let mut text = format!("tokens {}  {cost}\n", parts.join(", "));
+    if !totals.unpriced_models.is_empty() {
+        let names: Vec<&str> = totals
+            .unpriced_models
+            .iter()
+            .map(|m| if m.is_empty() { "(none)" } else { m.as_str() })
+            .collect();
+        text.push_str(&format!(
+            "cost unknown for model{} {} (not in the price table)\n",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        ));
+    }
+    text
+}
+
 pub fn sessions(ctx: &Context, filter: &SessionFilter) -> Result<Output> {
     let archive = ctx.archive()?;
     let list = archive.sessions(filter)?;
+    let table = PriceTable::embedded()?;
+    let mut listed = Vec::with_capacity(list.len());
+    for s in &list {
+        let totals = session_totals(&archive, &table, &s.id.parse()?)?;
+        listed.push(WithUsage {
+            session: s,
+            usage: UsageFields::of(&totals),
+        });
+    }
     let mut text = String::new();
     for s in &list {
         let flags = format!(
@@ -45,7 +170,7 @@ pub fn sessions(ctx: &Context, filter: &SessionFilter) -> Result<Output> {
     } else if list.is_empty() {
         text.push_str("no sessions yet (run `agentsync ingest` or `agentsync sync`)");
     }
-    Output::new(&list, text)
+    Output::new(&listed, text)
 }
 
 /// How much of a message `show` prints.
@@ -93,6 +218,12 @@ pub fn show(ctx: &Context, session: &str, options: ShowOptions) -> Result<Output
         format_time(s.started_ms),
         s.message_count
     );
+    let totals = UsageTotals::of_session(
+        &PriceTable::embedded()?,
+        detail.messages.iter().map(|m| (m.model.as_str(), &m.usage)),
+        &detail.usage_events,
+    );
+    text.push_str(&usage_text(&totals));
     if !s.tags.is_empty() {
         text.push_str(&format!("tags: {}\n", s.tags.join(", ")));
     }
@@ -152,7 +283,13 @@ pub fn show(ctx: &Context, session: &str, options: ShowOptions) -> Result<Output
             }
         }
     }
-    Output::new(&detail, text)
+    Output::new(
+        WithUsage {
+            session: &detail,
+            usage: UsageFields::of(&totals),
+        },
+        text,
+    )
 }
 
 pub fn search(ctx: &Context, query: &str, limit: u64) -> Result<Output> {
@@ -358,4 +495,53 @@ pub fn status(ctx: &Context) -> Result<Output> {
         None => text.push_str("never synced"),
     }
     Output::new(value, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        for (n, text) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (12_345_678, "12,345,678"),
+        ] {
+            assert_eq!(grouped(n), text);
+        }
+    }
+
+    #[test]
+    fn the_usage_lines_say_what_is_priced_and_what_is_not() {
+        let table = PriceTable::embedded().expect("embedded table");
+        assert_eq!(usage_text(&UsageTotals::default()), "");
+        let call = TokenUsage {
+            input: 1_000,
+            output: 200,
+            reasoning: 50,
+            ..TokenUsage::default()
+        };
+        let mut totals = UsageTotals::default();
+        totals.add(&table, "gpt-5-codex", &call, None);
+        assert_eq!(
+            usage_text(&totals),
+            "tokens 1,000 in, 200 out (50 reasoning)  cost $0.0033\n"
+        );
+        totals.add(&table, "", &call, None);
+        totals.add(&table, "mystery-1", &call, None);
+        assert_eq!(
+            usage_text(&totals),
+            "tokens 3,000 in, 600 out (150 reasoning)  cost $0.0033 + unknown\n\
+             cost unknown for models (none), mystery-1 (not in the price table)\n"
+        );
+        let mut unknown = UsageTotals::default();
+        unknown.add(&table, "mystery-1", &call, None);
+        assert_eq!(
+            usage_text(&unknown),
+            "tokens 1,000 in, 200 out (50 reasoning)  cost unknown\n\
+             cost unknown for model mystery-1 (not in the price table)\n"
+        );
+    }
 }
