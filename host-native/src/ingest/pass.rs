@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::progress::Progress;
 use agentsync_logs::agent::{Agent, Document, LinesOptions, ReadCollection, ReadLines, Reader};
-use agentsync_logs::transcript::LateResult;
+use agentsync_logs::transcript::{Abandoned, LateResult};
 
 use super::find::Log;
 
@@ -319,6 +319,8 @@ struct Content {
     messages: Vec<Message>,
     usage_events: Vec<UsageEvent>,
     late_results: Vec<LateResult>,
+    /// Stored messages found to be on a branch the user left (an edited prompt's first try).
+    abandoned: Vec<Abandoned>,
     /// `messages` are the whole session (a document, or a log read again from the start), to
     /// compare with what is stored, not a continuation of it.
     whole: bool,
@@ -370,6 +372,7 @@ fn ingest_lines(
         messages: pass.messages,
         usage_events: pass.usage_events,
         late_results: pass.late_results,
+        abandoned: pass.abandoned,
     };
     store(
         archive,
@@ -467,6 +470,7 @@ fn document_content(
         messages,
         usage_events,
         late_results: Vec::new(),
+        abandoned: Vec::new(),
         whole: true,
         progressed: true,
     };
@@ -552,6 +556,7 @@ fn store(
         messages,
         usage_events,
         late_results,
+        abandoned,
         whole,
         progressed,
     } = content;
@@ -590,10 +595,19 @@ fn store(
                     // already held: that amends the stored message instead of diverging.
                     amend_answered(a, &gid, &messages)?;
                 }
+                if whole {
+                    // Read again from the start, a log flags its abandoned branches at once:
+                    // stored messages that lack only the flag are amended, not diverged from.
+                    amend_flagged_abandoned(a, &gid, &messages)?;
+                }
                 let applied = a.apply_own(origin, session, &messages, &usage_events, whole)?;
                 read.changed |= applied != OwnApplied::KeptStored;
                 if !late_results.is_empty() && applied != OwnApplied::Diverged {
                     amend_late_results(a, &gid, &late_results)?;
+                    read.changed = true;
+                }
+                if !abandoned.is_empty() && applied != OwnApplied::Diverged {
+                    amend_abandoned(a, &gid, &abandoned)?;
                     read.changed = true;
                 }
                 if applied == OwnApplied::Diverged {
@@ -679,6 +693,54 @@ fn amend_late_results(
             amended.push(message);
         }
     }
+    amend(archive, gid, amended)
+}
+
+/// Stored messages on a branch the user left, found after they were stored (the edited prompt
+/// came in a later pass): each is flagged `abandoned` in the archive (issue 11).
+fn amend_abandoned(
+    archive: &Archive,
+    gid: &SessionGid,
+    ranges: &[Abandoned],
+) -> agentsync_archive::Result<()> {
+    let mut amended = Vec::new();
+    for range in ranges {
+        for mut message in archive.messages(gid, range.first)? {
+            if message.ordinal >= range.end {
+                break;
+            }
+            if range.apply_to(&mut message) {
+                amended.push(message);
+            }
+        }
+    }
+    amend(archive, gid, amended)
+}
+
+/// Stored messages that `messages` (the whole session, read again) repeats flagged
+/// `abandoned`, and nothing else changed: amended in place.
+fn amend_flagged_abandoned(
+    archive: &Archive,
+    gid: &SessionGid,
+    messages: &[Message],
+) -> agentsync_archive::Result<()> {
+    if !messages.iter().any(|m| m.abandoned) {
+        return Ok(());
+    }
+    let stored = archive.messages(gid, 0)?;
+    let amended: Vec<Message> = stored
+        .iter()
+        .zip(messages)
+        .filter(|(old, new)| {
+            !old.abandoned
+                && new.abandoned
+                && Message {
+                    abandoned: true,
+                    ..(*old).clone()
+                } == **new
+        })
+        .map(|(_, new)| new.clone())
+        .collect();
     amend(archive, gid, amended)
 }
 
