@@ -125,3 +125,44 @@ fn an_edited_prompt_folds_its_first_attempt_on_every_machine() {
     }
     assert_converged(&[&a, &b]);
 }
+
+/// A log read again from its start flags the branch at once: stored messages that lack only
+/// the flag are amended, never taken for a rewritten log (no `.rewrite-1` session), and a
+/// database rebuilt from the store reads the log again with nothing changed.
+#[test]
+fn a_log_read_again_from_the_start_amends_the_flags_in_place() {
+    let scratch = Scratch::new("branches-reread");
+    let shared = shared_folder(&scratch.path);
+    let a = Machine::new(&scratch.path, "a");
+    let lines = fixture_lines();
+    let dir = a.projects().join("-home-dev-src-tally");
+    fs::create_dir_all(&dir).unwrap();
+    let log = dir.join(format!("{SESSION}.jsonl"));
+    fs::write(&log, lines[..14].concat()).unwrap();
+    a.ingest();
+    // The log replaced by a new file (another inode) holding the whole session: read whole.
+    let replacement = dir.join("replacement.tmp");
+    fs::write(&replacement, lines.concat()).unwrap();
+    fs::rename(&replacement, &log).unwrap();
+    let ingest = a.ingest();
+    assert_eq!(ingest["sessions_changed"], 1, "{ingest:#}");
+    let sessions = a.sessions();
+    assert_eq!(
+        sessions.as_array().unwrap().len(),
+        1,
+        "no rewrite session: {sessions:#}"
+    );
+    let gid = format!("{}~{SESSION}", a.origin);
+    let detail = a.json(&["show", &gid]);
+    assert_eq!(flagged(&detail), [5, 6, 7]);
+    assert_eq!(detail["message_count"], 14);
+    a.sync_ok(&shared);
+
+    for name in ["archive.db", "archive.db-wal", "archive.db-shm"] {
+        let _ = fs::remove_file(a.data.join(name));
+    }
+    a.json(&["rebuild"]);
+    let again = a.ingest();
+    assert_eq!(again["sessions_changed"], 0, "{again:#}");
+    assert_eq!(a.json(&["show", &gid]), detail);
+}
