@@ -38,6 +38,7 @@ fn tool_call_to_wit(v: agentsync_core::model::ToolCall) -> wit::ToolCall {
 
 fn message_to_wit(v: agentsync_core::model::Message) -> wit::Message {
     wit::Message {
+        abandoned: v.abandoned,
         api_message_id: v.api_message_id,
         compact_boundary: v.compact_boundary,
         content: v.content,
@@ -104,6 +105,7 @@ fn tool_call_to_core(v: wit::ToolCall) -> agentsync_core::model::ToolCall {
 
 fn message_to_core(v: wit::Message) -> agentsync_core::model::Message {
     agentsync_core::model::Message {
+        abandoned: v.abandoned,
         api_message_id: v.api_message_id,
         compact_boundary: v.compact_boundary,
         content: v.content,

@@ -90,6 +90,10 @@ pub struct ToolCall {
 /// omitted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
+    /// On a branch the user left: the turn of a prompt the user then edited or retried (the
+    /// agent kept it in its log). Kept, but not part of the transcript as it went on.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub abandoned: bool,
     /// The model API's id of the response this message is part of (Claude `message.id`):
     /// several records of one response share it.
     #[serde(default, skip_serializing_if = "is_default")]
@@ -334,6 +338,7 @@ mod tests {
     #[test]
     fn canonical_message_keys_are_in_byte_order() {
         let message = Message {
+            abandoned: true,
             api_message_id: "msg".into(),
             compact_boundary: true,
             content: "c".into(),
@@ -377,6 +382,8 @@ mod tests {
         // same bytes only if the struct wrote every object's keys in byte order.
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(serde_json::to_string(&parsed).unwrap(), text);
-        assert!(text.starts_with("{\"api_message_id\":\"msg\",\"compact_boundary\":true,"));
+        assert!(text.starts_with(
+            "{\"abandoned\":true,\"api_message_id\":\"msg\",\"compact_boundary\":true,"
+        ));
     }
 }

@@ -89,14 +89,20 @@ fn message() -> impl Strategy<Value = Message> {
             any::<bool>(),
             text(300),
         ),
-        (option::of(any::<i64>()), vec(tool_call(), 0..3), usage()),
+        (
+            option::of(any::<i64>()),
+            vec(tool_call(), 0..3),
+            usage(),
+            any::<bool>(),
+        ),
     )
         .prop_map(
             |(
                 (compact_boundary, content, model, source_uuid),
                 (role, sidechain, system, thinking),
-                (timestamp_ms, tool_calls, usage),
+                (timestamp_ms, tool_calls, usage, abandoned),
             )| Message {
+                abandoned,
                 api_message_id: String::new(),
                 compact_boundary,
                 content,

@@ -91,6 +91,9 @@ enum Command {
         /// The model's thinking whole (otherwise its first line).
         #[arg(long)]
         thinking: bool,
+        /// Messages on branches the user left (an edited prompt's first attempt) too, marked.
+        #[arg(long)]
+        all: bool,
     },
     /// Full-text search over messages.
     Search {
@@ -428,7 +431,16 @@ fn run(cli: Cli) -> Result<Option<Output>> {
             session,
             full,
             thinking,
-        } => browse::show(&ctx, &session, browse::ShowOptions { full, thinking })?,
+            all,
+        } => browse::show(
+            &ctx,
+            &session,
+            browse::ShowOptions {
+                full,
+                thinking,
+                all,
+            },
+        )?,
         Command::Search { query, limit } => browse::search(&ctx, &query, limit)?,
         Command::Rename { session, name } => {
             refuse_control("a name", &name)?;

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::session::SessionDraft;
-use crate::transcript::{LateResult, Transcript};
+use crate::transcript::{Abandoned, LateResult, Transcript};
 use crate::{Format, ParseReport, ResumeState, fit, lines};
 
 /// One agent.
@@ -166,6 +166,9 @@ pub struct LinesPass {
     pub messages: Vec<Message>,
     pub usage_events: Vec<UsageEvent>,
     pub late_results: Vec<LateResult>,
+    /// Messages an earlier pass handed out that are on a branch the user left: the host flags
+    /// them `abandoned`.
+    pub abandoned: Vec<Abandoned>,
     pub report: ParseReport,
     /// Bytes of the file read, and malformed lines in it so far with the first of them.
     pub offset: u64,
@@ -234,6 +237,7 @@ pub(crate) fn read_lines<F: LineFormat>(
         messages: parsed.messages,
         usage_events: parsed.usage_events,
         late_results: parsed.late_results,
+        abandoned: parsed.abandoned,
         report: parsed.report,
     })
 }

@@ -26,7 +26,7 @@ use super::agent::{Agent, LineFormat, Reader, read_lines};
 use super::discover;
 use super::fit::{self, native_id};
 use super::session::{SessionDraft, TitleSource};
-use super::transcript::ToolOutcome;
+use super::transcript::{Abandoned, ToolOutcome};
 use super::{Format, Sink, flag_at, str_at, timestamp_at};
 
 pub const NAME: &str = "claude";
@@ -44,6 +44,9 @@ const PERSISTED_OUTPUT_TAG: &str = "<persisted-output>";
 const SAVED_TO: &str = "Full output saved to:";
 /// The folder of a session's folder that large outputs are saved in.
 const TOOL_RESULTS_FOLDER: &str = "tool-results";
+/// Typed prompts whose parent is remembered, for an edited prompt that branches off at the
+/// same point (see [`State::branch_point`]).
+pub const MAX_PROMPT_PARENTS: usize = 4096;
 
 pub type ResumeState = super::ResumeState<State>;
 pub type Parsed = super::Parsed<State>;
@@ -60,6 +63,10 @@ pub struct State {
     /// block of a message and repeats the message's usage on each (with a growing output
     /// count while streaming), so each record counts only what earlier ones did not.
     counted_usage: VecDeque<(String, TokenUsage)>,
+    /// Typed prompts of the log's own conversation: the `parentUuid` each was written under,
+    /// and its ordinal (the most recent [`MAX_PROMPT_PARENTS`], the latest prompt per parent).
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    prompt_parents: VecDeque<(String, u64)>,
     /// Where the session's saved outputs are: taken from the log's path before every pass,
     /// never kept in the resume state.
     #[serde(skip)]
@@ -335,6 +342,7 @@ impl State {
                 // more. (Text riding along with results may arrive while parallel calls run.)
                 sink.transcript
                     .give_up_where(|held| held.sidechain == sidechain);
+                self.branch_point(record, sidechain, sink);
             }
             if !sidechain || self.subagent_log {
                 sink.session
@@ -406,6 +414,38 @@ impl State {
             self.attach_result(record, block, sink);
         }
         Ok(())
+    }
+
+    /// A typed prompt written under the same parent as an earlier one starts a new branch
+    /// from that point: the user edited that prompt (rewind) or sent it again, and Claude Code
+    /// left the first attempt in the log. Its messages, from the earlier prompt up to this
+    /// one, are flagged abandoned. Only prompts of the log's own conversation count: the
+    /// subagents an old main log holds run side by side, each from a prompt without parent.
+    fn branch_point(&mut self, record: &Map<String, Value>, sidechain: bool, sink: &mut Sink<'_>) {
+        if sidechain != self.subagent_log {
+            return;
+        }
+        // A rewind to the first prompt writes a new root: a null parent, like the first. A
+        // record without the key is not part of a chain.
+        let parent = match record.get("parentUuid") {
+            Some(Value::String(parent)) => parent.as_str(),
+            Some(Value::Null) => "",
+            _ => return,
+        };
+        let ordinal = sink.transcript.next_ordinal();
+        if let Some(i) = self.prompt_parents.iter().position(|(p, _)| p == parent)
+            && let Some((_, earlier)) = self.prompt_parents.remove(i)
+        {
+            sink.transcript.abandon(Abandoned {
+                first: earlier,
+                end: ordinal,
+                sidechain,
+            });
+        }
+        if self.prompt_parents.len() == MAX_PROMPT_PARENTS {
+            self.prompt_parents.pop_front();
+        }
+        self.prompt_parents.push_back((parent.to_owned(), ordinal));
     }
 
     /// The part of `reported` not already counted for API message `api_id`, which is then
@@ -1057,6 +1097,227 @@ mod tests {
             "{text}"
         );
         assert_eq!(read_saved_output(&path, 5000).unwrap().len(), 5000);
+    }
+
+    /// A record of a main log's chain: `uuid`, `parentUuid` (`None`: null), and the rest.
+    fn chained(uuid: &str, parent: Option<&str>, rest: &str) -> String {
+        let parent = parent.map_or("null".to_owned(), |p| format!("\"{p}\""));
+        format!(r#"{{"uuid":"{uuid}","parentUuid":{parent},{rest}}}"#)
+    }
+
+    fn typed(text: &str) -> String {
+        format!(r#""type":"user","message":{{"role":"user","content":"{text}"}}"#)
+    }
+
+    fn said(text: &str) -> String {
+        format!(
+            r#""type":"assistant","message":{{"role":"assistant","content":[{{"type":"text","text":"{text}"}}]}}"#
+        )
+    }
+
+    fn abandoned(messages: &[Message]) -> Vec<u64> {
+        messages
+            .iter()
+            .filter(|m| m.abandoned)
+            .map(|m| m.ordinal)
+            .collect()
+    }
+
+    /// Parses `lines` in two passes, cut after `cut` lines, and flags what the second pass
+    /// reports abandoned, as the host does.
+    fn parse_in_two(path: &str, lines: &[String], cut: usize) -> Vec<Message> {
+        let text = |lines: &[String]| lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+        let whole = text(lines);
+        let first =
+            parse_from(Path::new(path), io::Cursor::new(text(&lines[..cut])), None).unwrap();
+        let second =
+            parse_from(Path::new(path), io::Cursor::new(whole), Some(first.state)).unwrap();
+        let mut messages = first.messages;
+        for range in &second.abandoned {
+            assert!(range.end <= second.messages.first().map_or(u64::MAX, |m| m.ordinal));
+            for m in &mut messages {
+                range.apply_to(m);
+            }
+        }
+        messages.extend(second.messages);
+        messages
+    }
+
+    #[test]
+    fn an_edited_prompt_abandons_the_first_attempt_only() {
+        let sidechain = r#""isSidechain":true,"type":"user","message":{"role":"user","content":"subagent at work"}"#;
+        let lines = [
+            chained("u1", None, &typed("first prompt")),
+            chained("a1", Some("u1"), &said("first answer")),
+            chained("u2", Some("a1"), &typed("second prompt")),
+            chained("a2", Some("u2"), &said("second answer")),
+            // A subagent of an old version, logged in the main log while the turn ran.
+            chained("s1", None, sidechain),
+            chained("a3", Some("a2"), &said("more of it")),
+            // The user rewinds to the second prompt and edits it.
+            chained("u3", Some("a1"), &typed("second prompt, edited")),
+            chained("a4", Some("u3"), &said("the answer that stays")),
+            chained("u4", Some("a4"), &typed("third prompt")),
+        ];
+        let parsed = parse(MAIN, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let contents: Vec<&str> = parsed
+            .messages
+            .iter()
+            .filter(|m| m.abandoned)
+            .map(|m| m.content.as_str())
+            .collect();
+        assert_eq!(contents, ["second prompt", "second answer", "more of it"]);
+        assert_eq!(abandoned(&parsed.messages), [2, 3, 5]);
+        assert!(
+            !parsed.messages[4].abandoned,
+            "the subagent's record is not the branch's"
+        );
+        assert!(parsed.abandoned.is_empty(), "nothing was handed out before");
+        assert_eq!(
+            parsed.state.session().unwrap().user_message_count,
+            4,
+            "the abandoned prompt was typed all the same"
+        );
+        // Read in two passes, cut at every line: the same flags once the host applied them.
+        for cut in 0..=lines.len() {
+            assert_eq!(
+                parse_in_two(MAIN, &lines, cut),
+                parsed.messages,
+                "cut after {cut} lines"
+            );
+        }
+    }
+
+    #[test]
+    fn messages_held_for_results_are_flagged_before_they_are_handed_out() {
+        let lines = [
+            chained("u1", None, &typed("list files")),
+            chained(
+                "a1",
+                Some("u1"),
+                r#""type":"assistant","message":{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Bash","input":{}}]}"#,
+            ),
+            // Rewound before the call answered: its result never comes.
+            chained("u2", None, &typed("list only the logs")),
+        ];
+        let first = parse(
+            MAIN,
+            &lines[..2].iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        assert_eq!(first.messages.len(), 1, "the call's message is held");
+        let mut log = lines.join("\n");
+        log.push('\n');
+        let second = parse_from(Path::new(MAIN), io::Cursor::new(log), Some(first.state)).unwrap();
+        assert_eq!(
+            second.abandoned,
+            [Abandoned {
+                first: 0,
+                end: 1,
+                sidechain: false
+            }],
+            "only the prompt handed out earlier is left to the host"
+        );
+        assert_eq!(abandoned(&second.messages), [1]);
+        assert_eq!(second.messages[0].tool_calls[0].result, "");
+    }
+
+    #[test]
+    fn rewinds_to_the_same_point_and_to_the_start() {
+        let lines = [
+            chained("u1", None, &typed("one")),
+            chained("a1", Some("u1"), &said("answer one")),
+            chained("u2", Some("a1"), &typed("two")),
+            chained("a2", Some("u2"), &said("answer two")),
+            chained("u3", Some("a1"), &typed("two, again")),
+            chained("a3", Some("u3"), &said("answer two again")),
+            chained("u4", Some("a1"), &typed("two, a third time")),
+            chained("a4", Some("u4"), &said("answer two a third time")),
+            // Back to before the first prompt: a new root.
+            chained("u5", None, &typed("start over")),
+            chained("a5", Some("u5"), &said("fresh answer")),
+        ];
+        let parsed = parse(MAIN, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(abandoned(&parsed.messages), [0, 1, 2, 3, 4, 5, 6, 7]);
+        for cut in 0..=lines.len() {
+            assert_eq!(
+                parse_in_two(MAIN, &lines, cut),
+                parsed.messages,
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn prompts_after_tool_results_are_no_branch() {
+        let call = |id: &str| {
+            format!(
+                r#""type":"assistant","message":{{"role":"assistant","content":[{{"type":"tool_use","id":"{id}","name":"Read","input":{{}}}}]}}"#
+            )
+        };
+        let answer = |id: &str, text: &str| {
+            format!(
+                r#""type":"user","message":{{"role":"user","content":[{{"type":"tool_result","tool_use_id":"{id}","content":"ok"}}{text}]}}"#
+            )
+        };
+        let lines = [
+            chained("u1", None, &typed("read both")),
+            // Parallel calls: each result is a dead-end sibling of the next call.
+            chained("a1", Some("u1"), &call("t1")),
+            chained("r1", Some("a1"), &answer("t1", "")),
+            chained("a2", Some("a1"), &call("t2")),
+            // Text typed while the calls ran rides along with a result, under the same parent
+            // as the first prompt: not a new branch.
+            chained(
+                "r2",
+                None,
+                &answer("t2", r#",{"type":"text","text":"and be quick"}"#),
+            ),
+            chained("a3", Some("r2"), &said("read them")),
+            // A prompt under the same parent as a tool result record: no branch either.
+            chained("u2", Some("a1"), &typed("thanks")),
+        ];
+        let parsed = parse(MAIN, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(parsed.messages.len(), 6);
+        assert_eq!(abandoned(&parsed.messages), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn sidechain_prompts_branch_only_in_a_subagent_log() {
+        let side = |text: &str| {
+            format!(
+                r#""isSidechain":true,"type":"user","message":{{"role":"user","content":"{text}"}}"#
+            )
+        };
+        // Two subagents of an old version in a main log, each from a prompt without parent.
+        let lines = [
+            chained("s1", None, &side("first task")),
+            chained("s2", None, &side("second task")),
+        ];
+        let parsed = parse(MAIN, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(abandoned(&parsed.messages), Vec::<u64>::new());
+        // In a subagent's own log the sidechain is its conversation.
+        let lines = [
+            chained("s1", None, &side("task")),
+            chained("s2", Some("s1"), &side("go on")),
+            chained("s3", Some("s1"), &side("go on, edited")),
+        ];
+        let parsed = parse(
+            "/p/-home-u-app/s-1/subagents/agent-a1.jsonl",
+            &lines.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        assert_eq!(abandoned(&parsed.messages), [1]);
+    }
+
+    #[test]
+    fn records_without_a_parent_key_make_no_branch() {
+        let parsed = parse(
+            MAIN,
+            &[
+                r#"{"type":"user","message":{"role":"user","content":"one"}}"#,
+                r#"{"type":"user","message":{"role":"user","content":"two"}}"#,
+            ],
+        );
+        assert_eq!(abandoned(&parsed.messages), Vec::<u64>::new());
     }
 
     #[test]

@@ -172,6 +172,9 @@ pub struct Parsed<F> {
     pub usage_events: Vec<UsageEvent>,
     /// Results for calls of messages an earlier pass handed out (the host amends them).
     pub late_results: Vec<transcript::LateResult>,
+    /// Messages an earlier pass handed out that turned out to be on a branch the user left
+    /// (the host flags them `abandoned`). Messages of this pass carry the flag already.
+    pub abandoned: Vec<transcript::Abandoned>,
     pub report: ParseReport,
     pub state: ResumeState<F>,
 }
@@ -260,6 +263,22 @@ fn parse_lines<F: Format, R: Read + Seek>(
             _ => late_results.push(late),
         }
     }
+    // The same for abandoned branches: what this pass handed out is flagged here, only what
+    // earlier passes did goes to the host.
+    let mut abandoned = Vec::new();
+    let first = messages.first().map_or(u64::MAX, |m| m.ordinal);
+    for range in transcript.take_abandoned() {
+        for message in &mut messages {
+            range.apply_to(message);
+        }
+        let earlier = transcript::Abandoned {
+            end: range.end.min(first),
+            ..range
+        };
+        if earlier.first < earlier.end {
+            abandoned.push(earlier);
+        }
+    }
 
     report.sessions = u64::from(session.native_id.is_some());
     report.messages = messages.len() as u64;
@@ -268,6 +287,7 @@ fn parse_lines<F: Format, R: Read + Seek>(
         messages,
         usage_events,
         late_results,
+        abandoned,
         report,
         state,
     })

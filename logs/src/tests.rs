@@ -71,6 +71,13 @@ fn parse_in_passes(kind: Kind, path: &Path, bytes: &[u8], cuts: &[usize]) -> (Wh
         let mut state = None;
         for &cut in cuts.iter().chain(std::iter::once(&bytes.len())) {
             let parsed = pass(&bytes[..cut], state.take());
+            // A branch the user left flags messages earlier passes handed out (the ones of
+            // this pass carry the flag already).
+            for range in &parsed.abandoned {
+                for m in &mut whole.messages {
+                    range.apply_to(m);
+                }
+            }
             whole.messages.extend(parsed.messages);
             // As a host does: a result for a message an earlier pass handed out amends it.
             for late in &parsed.late_results {
@@ -160,8 +167,8 @@ fn every_claude_fixture_parses_and_publishes() {
     let files = jsonl_files(&fixtures("claude-code"));
     assert_eq!(
         files.len(),
-        61,
-        "59 single records, one log composed of them, one session with a saved output"
+        62,
+        "59 single records, one log composed of them, one session with a saved output, one with an edited prompt"
     );
     for path in &files {
         let whole = parse_whole(Kind::Claude, path);
@@ -835,6 +842,52 @@ fn resuming_after_any_line_gives_the_same_session() {
     }
 }
 
+/// Issue 11: a log where the user rewound to the second prompt and edited it. The first
+/// attempt (the prompt, its edit and its answer) is flagged, nothing else; read in two passes
+/// cut at any line, the host's amendments give the same messages.
+#[test]
+fn claude_edited_prompt_leaves_its_first_attempt_abandoned() {
+    let path = claude_fixture("branches/3f0c9a2e-5b7d-4e1a-9c8b-2d6e4f1a7b35.jsonl");
+    let bytes = fs::read(&path).unwrap();
+    let (one_pass, _) = parse_in_passes(Kind::Claude, &path, &bytes, &[]);
+    let flagged: Vec<(u64, &str, &str)> = one_pass
+        .messages
+        .iter()
+        .filter(|m| m.abandoned)
+        .map(|m| (m.ordinal, m.role.as_str(), m.content.as_str()))
+        .collect();
+    assert_eq!(
+        flagged,
+        [
+            (5, "user", "Now add a header row with the column names."),
+            (6, "assistant", ""),
+            (
+                7,
+                "assistant",
+                "Added a header row: every export now starts with `date,item,amount`."
+            ),
+        ]
+    );
+    assert_eq!(
+        one_pass.messages[8].content,
+        "Now add a header row with the column names, but only when --header is given."
+    );
+    assert_eq!(one_pass.messages.len(), 14);
+    for cut in std::iter::once(0).chain(line_ends(&bytes)) {
+        assert_eq!(
+            parse_in_passes(Kind::Claude, &path, &bytes, &[cut]).0,
+            one_pass,
+            "cut after byte {cut}"
+        );
+    }
+    // In three passes too: the abandoned messages handed out in the first.
+    let ends = line_ends(&bytes);
+    assert_eq!(
+        parse_in_passes(Kind::Claude, &path, &bytes, &[ends[9], ends[14]]).0,
+        one_pass
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
@@ -878,9 +931,12 @@ proptest! {
 
 #[derive(Debug, Clone)]
 enum ClaudeStep {
+    /// A typed prompt; `parent` picks its `parentUuid` from a few, so that prompts share one
+    /// (a branch) now and then.
     Prompt {
         text: String,
         sidechain: bool,
+        parent: Option<u8>,
     },
     /// An API message of `blocks` records; each block is text or a call to tool `calls[i]`.
     Assistant {
@@ -898,8 +954,16 @@ enum ClaudeStep {
 
 fn claude_step() -> impl Strategy<Value = ClaudeStep> {
     prop_oneof![
-        ("[a-z \\n\"é]{0,30}", any::<bool>())
-            .prop_map(|(text, sidechain)| ClaudeStep::Prompt { text, sidechain }),
+        (
+            "[a-z \\n\"é]{0,30}",
+            any::<bool>(),
+            proptest::option::of(0u8..4)
+        )
+            .prop_map(|(text, sidechain, parent)| ClaudeStep::Prompt {
+                text,
+                sidechain,
+                parent
+            }),
         (
             any::<u8>(),
             proptest::collection::vec(0u8..12, 0..3),
@@ -923,8 +987,13 @@ fn claude_log(steps: &[ClaudeStep]) -> Vec<u8> {
     for (n, step) in steps.iter().enumerate() {
         let time = format!("2025-10-01T12:{:02}:{:02}.000Z", n / 60, n % 60);
         match step {
-            ClaudeStep::Prompt { text, sidechain } => lines.push(
+            ClaudeStep::Prompt {
+                text,
+                sidechain,
+                parent,
+            } => lines.push(
                 json!({"type": "user", "uuid": format!("u{n}"), "isSidechain": sidechain,
+                       "parentUuid": parent.map(|p| format!("p{p}")),
                        "timestamp": time, "message": {"role": "user", "content": text}})
                 .to_string(),
             ),

@@ -8,6 +8,10 @@
 //! all (the user interrupted, a parallel subagent finished later) is never dropped: it becomes
 //! a [`LateResult`] the host applies to the published message.
 //!
+//! A parser may also find that messages belong to a branch the user left (an edited prompt's
+//! first attempt, see `claude.rs`): held ones are flagged `abandoned` at once, ones handed out
+//! already come back as an [`Abandoned`] range the host applies to the stored messages.
+//!
 //! Holding depends only on the records seen, never on where a pass stopped, so parsing a log in
 //! one pass or in several gives the same messages.
 
@@ -50,6 +54,30 @@ impl LateResult {
     }
 }
 
+/// Messages on a branch the user left: ordinals `first..end` on one side of `sidechain` (a
+/// subagent's records logged among them are not part of the branch).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Abandoned {
+    pub first: u64,
+    pub end: u64,
+    pub sidechain: bool,
+}
+
+impl Abandoned {
+    pub fn covers(&self, message: &Message) -> bool {
+        (self.first..self.end).contains(&message.ordinal) && message.sidechain == self.sidechain
+    }
+
+    /// Flags `message` when the range covers it; `true` if that changed it.
+    pub fn apply_to(&self, message: &mut Message) -> bool {
+        if self.covers(message) && !message.abandoned {
+            message.abandoned = true;
+            return true;
+        }
+        false
+    }
+}
+
 /// What a tool result carries back to its call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ToolOutcome {
@@ -71,6 +99,9 @@ pub struct Transcript {
     /// Results for messages handed out already, until the host takes them.
     #[serde(default)]
     late: Vec<LateResult>,
+    /// Abandoned ranges of messages handed out already, until the host takes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    abandoned: Vec<Abandoned>,
 }
 
 impl Transcript {
@@ -92,6 +123,11 @@ impl Transcript {
     /// Stops awaiting a result for `call_id` (one a document already holds beside its call).
     pub fn stop_awaiting(&mut self, call_id: &str) {
         self.awaiting.remove(call_id);
+    }
+
+    /// The ordinal the next message appended gets.
+    pub fn next_ordinal(&self) -> u64 {
+        self.next_ordinal
     }
 
     /// The ordinal of the last message appended, if any.
@@ -133,6 +169,27 @@ impl Transcript {
     /// Results that arrived for messages handed out already (see [`LateResult`]).
     pub fn take_late(&mut self) -> Vec<LateResult> {
         std::mem::take(&mut self.late)
+    }
+
+    /// Flags the messages of `range` as on an abandoned branch: held ones at once; for ones
+    /// handed out already the range is kept for the host (see [`Transcript::take_abandoned`]).
+    pub fn abandon(&mut self, range: Abandoned) {
+        for message in &mut self.held {
+            range.apply_to(message);
+        }
+        let first_held = self.held.front().map_or(self.next_ordinal, |m| m.ordinal);
+        let handed_out = Abandoned {
+            end: range.end.min(first_held),
+            ..range
+        };
+        if handed_out.first < handed_out.end {
+            self.abandoned.push(handed_out);
+        }
+    }
+
+    /// Ranges of [`Transcript::abandon`] that cover messages handed out already.
+    pub fn take_abandoned(&mut self) -> Vec<Abandoned> {
+        std::mem::take(&mut self.abandoned)
     }
 
     /// Stops waiting for the calls `which` selects, remembering them for a late result.

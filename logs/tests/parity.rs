@@ -22,6 +22,9 @@ struct Counts {
     tool_calls: u64,
     /// Calls that end up with a non-empty result.
     tool_results: u64,
+    /// Messages on a branch the user left (counted in `messages` too); 0 when not given.
+    #[serde(default)]
+    abandoned: u64,
     /// How the counts were derived (for the reader; not compared).
     #[serde(default)]
     how: String,
@@ -34,6 +37,7 @@ impl Counts {
         for m in messages {
             self.user_messages += u64::from(m.role == "user" && !m.system);
             self.tool_calls += m.tool_calls.len() as u64;
+            self.abandoned += u64::from(m.abandoned);
             self.tool_results +=
                 m.tool_calls.iter().filter(|c| !c.result.is_empty()).count() as u64;
         }

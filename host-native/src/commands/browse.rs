@@ -180,6 +180,8 @@ pub struct ShowOptions {
     pub full: bool,
     /// Thinking whole (otherwise its first line, cut).
     pub thinking: bool,
+    /// Messages on branches the user left too, marked (otherwise each run of them is one line).
+    pub all: bool,
 }
 
 /// Tool inputs and results longer than this are cut (without `--full`).
@@ -230,7 +232,20 @@ pub fn show(ctx: &Context, session: &str, options: ShowOptions) -> Result<Output
     if !s.note.is_empty() {
         text.push_str(&format!("note: {}\n", s.note));
     }
-    for m in &detail.messages {
+    let mut messages = detail.messages.iter().peekable();
+    while let Some(m) = messages.next() {
+        if m.abandoned && !options.all {
+            // The transcript as the user went on with it: an edited prompt's first attempt
+            // is one line.
+            let mut last = m.ordinal;
+            let mut count = 1;
+            while let Some(next) = messages.next_if(|next| next.abandoned) {
+                last = next.ordinal;
+                count += 1;
+            }
+            text.push_str(&abandoned_run(m.ordinal, last, count));
+            continue;
+        }
         let pin = detail.pins.iter().find(|p| {
             p.ordinal == Some(m.ordinal)
                 || (!m.source_uuid.is_empty() && p.source_uuid == m.source_uuid)
@@ -241,10 +256,15 @@ pub fn show(ctx: &Context, session: &str, options: ShowOptions) -> Result<Output
             None => String::new(),
         };
         text.push_str(&format!(
-            "\n#{} {}{pinned} {}\n",
+            "\n#{} {}{pinned} {}{}\n",
             m.ordinal,
             m.role,
-            format_time(m.timestamp_ms)
+            format_time(m.timestamp_ms),
+            if m.abandoned {
+                " (abandoned branch)"
+            } else {
+                ""
+            }
         ));
         if !m.thinking.is_empty() {
             let thinking = if options.thinking {
@@ -290,6 +310,16 @@ pub fn show(ctx: &Context, session: &str, options: ShowOptions) -> Result<Output
         },
         text,
     )
+}
+
+/// The line standing for `count` messages of an abandoned branch, `#first` to `#last`.
+fn abandoned_run(first: u64, last: u64, count: usize) -> String {
+    let (messages, ordinals) = if count == 1 {
+        ("1 message".to_owned(), format!("#{first}"))
+    } else {
+        (format!("{count} messages"), format!("#{first}–#{last}"))
+    };
+    format!("\n[{messages} on an abandoned branch, {ordinals}: --all shows them]\n")
 }
 
 pub fn search(ctx: &Context, query: &str, limit: u64) -> Result<Output> {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::progress::Progress;
 use agentsync_logs::agent::{Agent, Document, LinesOptions, ReadCollection, ReadLines, Reader};
-use agentsync_logs::transcript::LateResult;
+use agentsync_logs::transcript::{Abandoned, LateResult};
 
 use super::find::Log;
 
@@ -335,6 +335,8 @@ struct Content {
     messages: Vec<Message>,
     usage_events: Vec<UsageEvent>,
     late_results: Vec<LateResult>,
+    /// Stored messages found to be on a branch the user left (an edited prompt's first try).
+    abandoned: Vec<Abandoned>,
     /// `messages` are the whole session (a document, or a log read again from the start), to
     /// compare with what is stored, not a continuation of it.
     whole: bool,
@@ -393,6 +395,7 @@ fn ingest_lines(
         messages: pass.messages,
         usage_events: pass.usage_events,
         late_results: pass.late_results,
+        abandoned: pass.abandoned,
     };
     store(
         archive,
@@ -490,6 +493,7 @@ fn document_content(
         messages,
         usage_events,
         late_results: Vec::new(),
+        abandoned: Vec::new(),
         whole: true,
         progressed: true,
     };
@@ -575,6 +579,7 @@ fn store(
         messages,
         usage_events,
         late_results,
+        abandoned,
         whole,
         progressed,
     } = content;
@@ -617,6 +622,11 @@ fn store(
                 } else {
                     0
                 };
+                if whole {
+                    // Read again from the start, a log flags its abandoned branches at once:
+                    // stored messages that lack only the flag are amended, not diverged from.
+                    read.changed |= amend_flagged_abandoned(a, &gid, &messages)?;
+                }
                 let applied = a.apply_own(origin, session, &messages, &usage_events, whole)?;
                 if document {
                     // A document is read whole: what is new is what the archive did not hold.
@@ -625,6 +635,10 @@ fn store(
                 read.changed |= applied != OwnApplied::KeptStored;
                 if !late_results.is_empty() && applied != OwnApplied::Diverged {
                     read.changed |= amend_late_results(a, &gid, &late_results)?;
+                }
+                if !abandoned.is_empty() && applied != OwnApplied::Diverged {
+                    amend_abandoned(a, &gid, &abandoned)?;
+                    read.changed = true;
                 }
                 if applied == OwnApplied::Diverged {
                     // The archive keeps what it had; the rewritten file is a new session,
@@ -709,6 +723,54 @@ fn amend_late_results(
             amended.push(message);
         }
     }
+    amend(archive, gid, amended)
+}
+
+/// Stored messages on a branch the user left, found after they were stored (the edited prompt
+/// came in a later pass): each is flagged `abandoned` in the archive (issue 11).
+fn amend_abandoned(
+    archive: &Archive,
+    gid: &SessionGid,
+    ranges: &[Abandoned],
+) -> agentsync_archive::Result<()> {
+    let mut amended = Vec::new();
+    for range in ranges {
+        for mut message in archive.messages(gid, range.first)? {
+            if message.ordinal >= range.end {
+                break;
+            }
+            if range.apply_to(&mut message) {
+                amended.push(message);
+            }
+        }
+    }
+    amend(archive, gid, amended)
+}
+
+/// Stored messages that `messages` (the whole session, read again) repeats flagged
+/// `abandoned`, and nothing else changed: amended in place.
+fn amend_flagged_abandoned(
+    archive: &Archive,
+    gid: &SessionGid,
+    messages: &[Message],
+) -> agentsync_archive::Result<()> {
+    if !messages.iter().any(|m| m.abandoned) {
+        return Ok(());
+    }
+    let stored = archive.messages(gid, 0)?;
+    let amended: Vec<Message> = stored
+        .iter()
+        .zip(messages)
+        .filter(|(old, new)| {
+            !old.abandoned
+                && new.abandoned
+                && Message {
+                    abandoned: true,
+                    ..(*old).clone()
+                } == **new
+        })
+        .map(|(_, new)| new.clone())
+        .collect();
     amend(archive, gid, amended)
 }
 
