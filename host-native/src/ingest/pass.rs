@@ -637,8 +637,7 @@ fn store(
                     read.changed |= amend_late_results(a, &gid, &late_results)?;
                 }
                 if !abandoned.is_empty() && applied != OwnApplied::Diverged {
-                    amend_abandoned(a, &gid, &abandoned)?;
-                    read.changed = true;
+                    read.changed |= amend_abandoned(a, &gid, &abandoned)?;
                 }
                 if applied == OwnApplied::Diverged {
                     // The archive keeps what it had; the rewritten file is a new session,
@@ -732,7 +731,7 @@ fn amend_abandoned(
     archive: &Archive,
     gid: &SessionGid,
     ranges: &[Abandoned],
-) -> agentsync_archive::Result<()> {
+) -> agentsync_archive::Result<bool> {
     let mut amended = Vec::new();
     for range in ranges {
         for mut message in archive.messages(gid, range.first)? {
@@ -753,9 +752,9 @@ fn amend_flagged_abandoned(
     archive: &Archive,
     gid: &SessionGid,
     messages: &[Message],
-) -> agentsync_archive::Result<()> {
+) -> agentsync_archive::Result<bool> {
     if !messages.iter().any(|m| m.abandoned) {
-        return Ok(());
+        return Ok(false);
     }
     let stored = archive.messages(gid, 0)?;
     let amended: Vec<Message> = stored
