@@ -86,6 +86,10 @@ def log(msg):
     print(f"bench [{time.monotonic() - STARTED:6.1f} s]: {msg}", file=sys.stderr, flush=True)
 
 
+# Agents the generated corpus has no logs of (docs/ingest.md lists every agent).
+OTHER_AGENTS = ("gemini", "copilot", "cursor", "amp", "opencode", "aider")
+
+
 class M:
     """One measurement: value (seconds, bytes, requests...) in `unit`, or skipped (a tool is
     missing) or failed (a command failed), with why."""
@@ -251,8 +255,10 @@ class Bench:
         logs = corpus or self.path("no-logs")
         os.makedirs(logs, exist_ok=True)
         with open(self.path(name, "config.toml"), "w") as f:
+            # The corpus's agents only: no other agent's default folders of this user.
             f.write(f'claude_projects = ["{logs}/claude/projects"]\n'
-                    f'codex_sessions = ["{logs}/codex/sessions"]\n')
+                    f'codex_sessions = ["{logs}/codex/sessions"]\n'
+                    '[agents]\n' + ''.join(f'{agent} = []\n' for agent in OTHER_AGENTS))
 
     def generate(self, out, seed, size):
         gen = timed([self.generator, "corpus", "--seed", str(seed), "--size", str(size),
