@@ -38,6 +38,13 @@ fn read<F: serde::Serialize + serde::de::DeserializeOwned>(
     let mut state = None;
     for &cut in cuts.iter().chain(std::iter::once(&bytes.len())) {
         let parsed = pass(&bytes[..cut], state.take());
+        // Messages an earlier pass handed out that a later one found on a branch the user
+        // left: the host flags them as it amends late results.
+        for range in &parsed.abandoned {
+            for m in whole.messages.iter_mut() {
+                range.apply_to(m);
+            }
+        }
         whole.messages.extend(parsed.messages);
         for late in &parsed.late_results {
             if let Some(m) = whole
