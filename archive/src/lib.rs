@@ -58,10 +58,22 @@ impl Archive {
 
     /// Runs `f` in one transaction: all of it lands, or none.
     pub fn transaction<T>(&mut self, f: impl FnOnce(&Archive) -> Result<T>) -> Result<T> {
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.transaction_with(f)
+    }
+
+    /// [`transaction`](Self::transaction) for a body that fails with the caller's own error.
+    pub fn transaction_with<T, E: From<ArchiveError>>(
+        &mut self,
+        f: impl FnOnce(&Archive) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(ArchiveError::from)?;
         match f(self) {
             Ok(value) => {
-                self.conn.execute_batch("COMMIT")?;
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(ArchiveError::from)?;
                 Ok(value)
             }
             Err(e) => {
@@ -74,6 +86,9 @@ impl Archive {
 
     /// Runs `f` all-or-nothing inside whatever transaction is open (a savepoint), so a
     /// failure of one item rolls back only that item of a larger batch.
+    ///
+    /// Not free: the search index writes out what it holds in memory at every savepoint, so
+    /// one per item of a large batch costs as much as a transaction per item.
     pub fn atomically<T>(&self, f: impl FnOnce(&Archive) -> Result<T>) -> Result<T> {
         self.conn.execute_batch("SAVEPOINT item")?;
         match f(self) {
@@ -88,11 +103,30 @@ impl Archive {
         }
     }
 
-    /// SQLite's own consistency check: `ok`, or what is wrong.
+    /// SQLite's own consistency check, and the search index's against the messages: `ok`, or
+    /// what is wrong.
     pub fn integrity_check(&self) -> Result<String> {
-        Ok(self
+        let database: String = self
             .conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))?)
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if database != "ok" {
+            return Ok(database);
+        }
+        match self.conn.execute(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)",
+            [],
+        ) {
+            Ok(_) => Ok(database),
+            Err(rusqlite::Error::SqliteFailure(e, message))
+                if e.code == rusqlite::ErrorCode::DatabaseCorrupt =>
+            {
+                Ok(format!(
+                    "search index: {}",
+                    message.unwrap_or_else(|| e.to_string())
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Drops and recreates the derived tables (sessions, messages, search index, curation

@@ -270,6 +270,11 @@ impl Archive {
                          (SELECT count(*) FROM messages WHERE session = ?1) WHERE id = ?1",
                     [id],
                 )?;
+                a.conn.execute(
+                    "INSERT INTO messages_fts (rowid, content, thinking, tools)
+                     SELECT id, content, thinking, tools FROM messages WHERE session = ?1",
+                    [id],
+                )?;
                 Ok(())
             })?;
             out.sessions += 1;

@@ -59,14 +59,16 @@ const SYNC_STATE: &str = r#"
 "#;
 
 /// The search index over messages: text, thinking, and tool calls (names, inputs, results).
+///
+/// A new message is indexed by the statement after its insert ([`crate::Archive`]'s
+/// `insert_message`), not by a trigger: an insert that fires a trigger writing the index runs
+/// in a statement savepoint, and FTS5 writes out its in-memory index at every savepoint, so a
+/// trigger made every message its own index segment (half of ingest's and import's time).
+/// Deletes are rare and keep their trigger.
 const MESSAGES_FTS: &str = r#"
     CREATE VIRTUAL TABLE messages_fts USING fts5(
         content, thinking, tools, content = 'messages', content_rowid = 'id'
     );
-    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-        INSERT INTO messages_fts (rowid, content, thinking, tools)
-        VALUES (new.id, new.content, new.thinking, new.tools);
-    END;
     CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
         INSERT INTO messages_fts (messages_fts, rowid, content, thinking, tools)
         VALUES ('delete', old.id, old.content, old.thinking, old.tools);
@@ -163,6 +165,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::RebuildDerived,
     Migration::Upgrade(index_tool_calls),
     Migration::Sql(MIRROR),
+    Migration::Sql("DROP TRIGGER IF EXISTS messages_fts_insert;"),
 ];
 
 /// The local mirror of hosts that keep it in the database (the browser), not in a folder.

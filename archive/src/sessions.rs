@@ -280,21 +280,7 @@ impl Archive {
         if deleted == 0 {
             return Ok(false);
         }
-        self.conn.execute(
-            "INSERT INTO messages (session, ordinal, role, timestamp_ms, content, thinking,
-                 rest_json, tools)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                id,
-                ordinal,
-                message.role,
-                message.timestamp_ms,
-                message.content,
-                message.thinking,
-                split_message(message)?,
-                tool_text(message),
-            ],
-        )?;
+        self.insert_message(id, message)?;
         self.conn.execute(
             "UPDATE sessions SET revision = revision + 1 WHERE id = ?1",
             [id],
@@ -364,23 +350,39 @@ impl Archive {
             "DELETE FROM messages WHERE session = ?1 AND ordinal >= ?2",
             params![session, from.min(i64::MAX as u64) as i64],
         )?;
-        let mut insert = self.conn.prepare_cached(
-            "INSERT INTO messages (session, ordinal, role, timestamp_ms, content, thinking,
-                 rest_json, tools)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
         for m in messages {
-            insert.execute(params![
+            self.insert_message(session, m)?;
+        }
+        Ok(())
+    }
+
+    /// Stores a message and indexes it for search (see `schema::MESSAGES_FTS` for why not by
+    /// a trigger).
+    fn insert_message(&self, session: i64, m: &Message) -> Result<()> {
+        let tools = tool_text(m);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO messages (session, ordinal, role, timestamp_ms, content, thinking,
+                     rest_json, tools)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
                 session,
-                m.ordinal as i64,
+                m.ordinal.min(i64::MAX as u64) as i64,
                 m.role,
                 m.timestamp_ms,
                 m.content,
                 m.thinking,
                 split_message(m)?,
-                tool_text(m),
+                tools,
             ])?;
-        }
+        let id = self.conn.last_insert_rowid();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO messages_fts (rowid, content, thinking, tools)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![id, m.content, m.thinking, tools])?;
         Ok(())
     }
 

@@ -91,6 +91,40 @@ fn own_sessions_append_and_read_back_in_order() {
         .expect("grown");
     assert_eq!(applied, crate::OwnApplied::Applied);
     assert_eq!(archive.messages(&gid, 0).expect("messages"), longer);
+    let mut amended = message(1, "hi there, amended");
+    amended.thinking = "okapi".into();
+    assert!(archive.amend_own_message(&gid, &amended).expect("amend"));
+    assert_eq!(archive.search("okapi", 10).expect("search").len(), 1);
+    assert_eq!(archive.integrity_check().expect("check"), "ok");
+}
+
+#[test]
+fn the_search_index_follows_every_insert_replace_and_delete_and_a_stray_entry_is_caught() {
+    let archive = Archive::open_in_memory().expect("open");
+    let me = origin("laptop-0a1b2c");
+    for n in 0..20u64 {
+        let s = session(&format!("s{n}"), "t");
+        let messages: Vec<Message> = (0..5)
+            .map(|i| message(i, &format!("word{n} m{i}")))
+            .collect();
+        archive
+            .apply_own(&me, &s, &messages, &[], false)
+            .expect("apply");
+    }
+    let s3 = SessionGid::new(me.clone(), "s3".parse().expect("native"));
+    assert!(archive.delete_session(&s3).expect("delete"));
+    assert!(archive.search("word3", 10).expect("search").is_empty());
+    assert_eq!(archive.search("word4", 10).expect("search").len(), 5);
+    assert_eq!(archive.integrity_check().expect("check"), "ok");
+    archive
+        .conn
+        .execute(
+            "INSERT INTO messages_fts (rowid, content, thinking, tools) VALUES (99999, 'ghost', '', '')",
+            [],
+        )
+        .expect("stray entry");
+    let found = archive.integrity_check().expect("check");
+    assert!(found.starts_with("search index: "), "{found}");
 }
 
 #[test]
@@ -146,6 +180,7 @@ fn import_units_replace_from_their_first_ordinal_and_search_finds_words() {
         .expect("filtered");
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].display_name, "first message of s9");
+    assert_eq!(archive.integrity_check().expect("check"), "ok");
 }
 
 #[test]
@@ -385,7 +420,7 @@ fn an_older_archive_gets_its_tool_calls_indexed() {
         archive
             .conn
             .execute_batch(
-                "DROP TRIGGER messages_fts_insert; DROP TRIGGER messages_fts_delete;
+                "DROP TRIGGER IF EXISTS messages_fts_insert; DROP TRIGGER messages_fts_delete;
                  DROP TABLE messages_fts;
                  ALTER TABLE messages DROP COLUMN tools;
                  CREATE VIRTUAL TABLE messages_fts USING fts5(
@@ -412,6 +447,7 @@ fn an_older_archive_gets_its_tool_calls_indexed() {
     // New messages are indexed too, and content hits say so.
     let hits = archive.search("build", 10).expect("search");
     assert_eq!(hits[0].found_in, "message");
+    assert_eq!(archive.integrity_check().expect("check"), "ok");
     drop(archive);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
