@@ -6,9 +6,11 @@
 //! read whole when it changed, and compared the same way; a collection (many sessions in one
 //! file) reads again only the sessions whose version moved.
 
-use std::fs::{File, Metadata};
-use std::io::Read;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read as _;
 use std::path::Path;
+use std::sync::mpsc;
 
 use agentsync_archive::{Archive, OwnApplied, SourceRow};
 use agentsync_core::sync::export::ExportState;
@@ -17,8 +19,11 @@ use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::progress::Progress;
-use agentsync_logs::agent::{Agent, Document, LinesOptions, ReadCollection, ReadLines, Reader};
+use agentsync_logs::agent::{
+    Agent, Document, LinesOptions, LinesPass, ReadCollection, ReadLines, Reader,
+};
 use agentsync_logs::transcript::{Abandoned, LateResult};
+use rayon::prelude::*;
 
 use super::find::Log;
 
@@ -81,7 +86,17 @@ pub fn malformed_logs(archive: &Archive) -> Result<Vec<MalformedLog>> {
 /// for every file (most of ingest's time); a batch lets it do that once per batch.
 const FILES_PER_TRANSACTION: usize = 256;
 
+/// Files read ahead of the store, as one unit of work for the reading threads: at most this
+/// many files, or about this many bytes still to read. Besides the unit being stored, two are
+/// in memory at most (one read, one being read), which bounds memory whatever the archive's
+/// size.
+const FILES_PER_READ: usize = 32;
+const BYTES_PER_READ: u64 = 16 << 20;
+
 /// Reads every changed log into the archive, in batches of files, each file all-or-nothing.
+///
+/// Reading and parsing (no archive needed: on every core) run ahead of storing (SQLite and its
+/// search index, on this thread), so logs are parsed while the ones before them are stored.
 pub fn run(
     archive: &mut Archive,
     origin: &OriginId,
@@ -89,42 +104,233 @@ pub fn run(
     progress: &Progress,
 ) -> Result<IngestSummary> {
     let ledger = archive.ledger()?;
+    let known: HashMap<String, SourceRow> = archive
+        .sources()?
+        .into_iter()
+        .map(|row| (row.path.clone(), row))
+        .collect();
     let mut summary = IngestSummary {
         files: logs.len() as u64,
         ..IngestSummary::default()
     };
     let bar = progress.bar("ingest", logs.len() as u64);
-    for batch in logs.chunks(FILES_PER_TRANSACTION) {
-        archive.transaction(|a| {
-            for (path, agent) in batch {
-                bar.inc(1);
-                let outcome = ingest_one(a, origin, &ledger, path, agent);
-                summary.add(path, outcome);
+    std::thread::scope(|scope| -> Result<()> {
+        let (sender, units) = mpsc::sync_channel::<Vec<Readout>>(1);
+        let known = &known;
+        scope.spawn(move || {
+            for unit in read_units(logs, known) {
+                let read: Vec<Readout> = unit
+                    .into_par_iter()
+                    .map(|(log, seen)| Readout::of(log, seen))
+                    .collect();
+                if sender.send(read).is_err() {
+                    return; // The store stopped on an error.
+                }
             }
-            Ok(())
-        })?;
-        crate::crash_point::passed("ingest.batch");
-    }
+        });
+        let mut readouts = units.into_iter().flatten().peekable();
+        while readouts.peek().is_some() {
+            // Each file all-or-nothing without a savepoint per file (the search index writes
+            // itself out at every savepoint: most of ingest's time when it had them). A file
+            // that fails halfway through its writes rolls the batch back instead, and the
+            // batch's files are stored again one savepoint each.
+            let mut batch: Vec<&Log> = Vec::new();
+            let stored = archive.transaction_with(|a| {
+                let mut outcomes = Vec::new();
+                for readout in readouts.by_ref().take(FILES_PER_TRANSACTION) {
+                    bar.inc(1);
+                    batch.push(readout.log);
+                    let outcome = readout.store(a, origin, &ledger, Atomicity::Batch);
+                    match outcome {
+                        Err(e) if e.is::<HalfWritten>() => return Err(e),
+                        outcome => outcomes.push((batch[batch.len() - 1], outcome)),
+                    }
+                }
+                Ok(outcomes)
+            });
+            let outcomes = match stored {
+                Ok(outcomes) => outcomes,
+                Err(e) if e.is::<HalfWritten>() => archive.transaction_with(|a| {
+                    let mut outcomes = Vec::new();
+                    for log in &batch {
+                        let (path, agent) = log;
+                        let outcome = a
+                            .source(&path.to_string_lossy())
+                            .map_err(anyhow::Error::from)
+                            .and_then(|known| Seen::of(known, path, agent))
+                            .and_then(|seen| {
+                                Readout::of(log, Ok(seen)).store(
+                                    a,
+                                    origin,
+                                    &ledger,
+                                    Atomicity::File,
+                                )
+                            });
+                        outcomes.push((*log, outcome));
+                    }
+                    anyhow::Ok(outcomes)
+                })?,
+                Err(e) => return Err(e),
+            };
+            for (log, outcome) in outcomes {
+                summary.add(&log.0, outcome);
+            }
+            crate::crash_point::passed("ingest.batch");
+        }
+        Ok(())
+    })?;
     bar.finish();
     Ok(summary)
 }
 
-fn ingest_one(
-    archive: &Archive,
-    origin: &OriginId,
-    ledger: &LedgerState,
-    path: &Path,
-    agent: &Agent,
-) -> Result<FileOutcome> {
-    let file = File::open(path)?;
-    let meta = file.metadata()?;
-    let seen = Seen::of(archive, path, agent, &meta)?;
-    match &agent.reader {
-        Reader::Lines(read) => ingest_lines(archive, origin, ledger, path, file, &seen, *read),
-        Reader::Document(read) => {
-            ingest_document(archive, origin, ledger, path, file, &seen, *read)
+/// The logs with what they look like now, in units for the reading threads.
+fn read_units<'a>(
+    logs: &'a [Log],
+    known: &'a HashMap<String, SourceRow>,
+) -> impl Iterator<Item = Vec<(&'a Log, Result<Seen>)>> + 'a {
+    let mut logs = logs.iter().peekable();
+    std::iter::from_fn(move || {
+        logs.peek()?;
+        let mut unit = Vec::new();
+        let mut bytes = 0u64;
+        while unit.len() < FILES_PER_READ && bytes < BYTES_PER_READ {
+            let Some(log) = logs.next() else { break };
+            let seen = Seen::of(known.get(&*log.0.to_string_lossy()).cloned(), &log.0, log.1);
+            if let Ok(seen) = &seen {
+                bytes += seen.to_read();
+            }
+            unit.push((log, seen));
         }
-        Reader::Collection(read) => ingest_collection(archive, origin, ledger, path, &seen, *read),
+        Some(unit)
+    })
+}
+
+/// How a file's writes are made all-or-nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Atomicity {
+    /// By the batch's transaction: a failure halfway through a file's writes is returned as
+    /// [`HalfWritten`], for the caller to roll the batch back.
+    Batch,
+    /// By a savepoint around the file's writes: a failure rolls back that file alone.
+    File,
+}
+
+/// A file's writes failed after some of them were made: only rolling back the transaction
+/// undoes them.
+#[derive(Debug)]
+struct HalfWritten(agentsync_archive::ArchiveError);
+
+impl std::fmt::Display for HalfWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for HalfWritten {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl Atomicity {
+    /// Runs a file's writes all-or-nothing.
+    fn write<T>(
+        self,
+        archive: &Archive,
+        writes: impl FnOnce(&Archive) -> agentsync_archive::Result<T>,
+    ) -> Result<T> {
+        match self {
+            Atomicity::File => Ok(archive.atomically(writes)?),
+            Atomicity::Batch => writes(archive).map_err(|e| HalfWritten(e).into()),
+        }
+    }
+}
+
+/// What reading one log found, before anything is stored: made on any thread, without the
+/// archive.
+struct Readout<'a> {
+    log: &'a Log,
+    read: Result<Read>,
+}
+
+enum Read {
+    Unchanged,
+    Lines(Seen, LinesRead),
+    Document(Seen, DocumentRead),
+    /// Many sessions in one file: read while storing, since which of its sessions to read
+    /// again depends on what the archive holds.
+    Collection(Seen),
+}
+
+impl<'a> Readout<'a> {
+    fn of(log: &'a Log, seen: Result<Seen>) -> Readout<'a> {
+        Readout {
+            log,
+            read: seen.and_then(|seen| Read::of(&log.0, log.1, seen)),
+        }
+    }
+
+    /// Stores what was read. A log whose `sources` row changed since it was read (another
+    /// process stored it meanwhile) is read again, against the row as it is now.
+    fn store(
+        self,
+        archive: &Archive,
+        origin: &OriginId,
+        ledger: &LedgerState,
+        atomicity: Atomicity,
+    ) -> Result<FileOutcome> {
+        let (path, agent) = self.log;
+        let mut read = self.read?;
+        if let Some(seen) = read.seen() {
+            let now = archive.source(&seen.key)?;
+            if now != seen.known {
+                read = Read::of(path, agent, Seen::of(now, path, agent)?)?;
+            }
+        }
+        match read {
+            Read::Unchanged => Ok(FileOutcome::Unchanged),
+            Read::Lines(seen, lines) => {
+                store_lines(archive, origin, ledger, &seen, lines, atomicity)
+            }
+            Read::Document(seen, document) => {
+                store_document(archive, origin, ledger, &seen, document, atomicity)
+            }
+            Read::Collection(seen) => {
+                let Reader::Collection(read) = agent.reader else {
+                    bail!("{} is not read as a collection", agent.name);
+                };
+                ingest_collection(archive, origin, ledger, path, &seen, read, atomicity)
+            }
+        }
+    }
+}
+
+impl Read {
+    fn of(path: &Path, agent: &Agent, mut seen: Seen) -> Result<Read> {
+        if seen.unchanged() {
+            return Ok(Read::Unchanged);
+        }
+        let file = seen.file.take();
+        Ok(match (&agent.reader, file) {
+            (Reader::Lines(read), Some(file)) => {
+                let lines = read_lines(path, file, &seen, *read)?;
+                Read::Lines(seen, lines)
+            }
+            (Reader::Document(read), Some(file)) => {
+                let document = read_document(path, file, &seen, *read)?;
+                Read::Document(seen, document)
+            }
+            (Reader::Collection(_), _) => Read::Collection(seen),
+            (_, None) => bail!("read twice"),
+        })
+    }
+
+    /// What the log looked like when it was read; none when it was unchanged.
+    fn seen(&self) -> Option<&Seen> {
+        match self {
+            Read::Unchanged => None,
+            Read::Lines(seen, _) | Read::Document(seen, _) | Read::Collection(seen) => Some(seen),
+        }
     }
 }
 
@@ -248,11 +454,17 @@ struct Seen {
     /// Untouched for [`SETTLED_NS`]: the agent is done with it, and messages still waiting for
     /// tool results are published with the results they have (issue 11).
     settled: bool,
+    /// The file as it was looked at, for the reader (the same file, even if it is replaced
+    /// meanwhile); taken by the read.
+    file: Option<File>,
 }
 
 impl Seen {
-    fn of(archive: &Archive, path: &Path, agent: &Agent, meta: &Metadata) -> Result<Seen> {
-        let (mut mtime_ns, inode) = stat(meta);
+    /// `known`: the file's `sources` row.
+    fn of(known: Option<SourceRow>, path: &Path, agent: &Agent) -> Result<Seen> {
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        let (mut mtime_ns, inode) = stat(&meta);
         let mut size = meta.len();
         // A SQLite database (OpenCode's) is written to its write-ahead log first; the main
         // file changes only at a checkpoint. The log's size and time count as the file's.
@@ -262,16 +474,27 @@ impl Seen {
             size = size.saturating_add(wal.len());
             mtime_ns = mtime_ns.max(stat(&wal).0);
         }
-        let key = path.to_string_lossy().into_owned();
         Ok(Seen {
-            known: archive.source(&key)?,
-            key,
+            known,
+            key: path.to_string_lossy().into_owned(),
             agent: agent.name,
             size,
             mtime_ns,
             inode,
             settled: now_ns().saturating_sub(mtime_ns) > SETTLED_NS,
+            file: Some(file),
         })
+    }
+
+    /// About how many bytes reading the file will take: what it grew by, when it only grew.
+    fn to_read(&self) -> u64 {
+        if self.unchanged() {
+            return 0;
+        }
+        match &self.known {
+            Some(row) if row.inode == self.inode && row.size <= self.size => self.size - row.size,
+            _ => self.size,
+        }
     }
 
     /// Nothing to read: the same file, read as the same agent's, untouched, with no message
@@ -344,18 +567,13 @@ struct Content {
     progressed: bool,
 }
 
-fn ingest_lines(
-    archive: &Archive,
-    origin: &OriginId,
-    ledger: &LedgerState,
-    path: &Path,
-    file: File,
-    seen: &Seen,
-    read_lines: ReadLines,
-) -> Result<FileOutcome> {
-    if seen.unchanged() {
-        return Ok(FileOutcome::Unchanged);
-    }
+/// A line log read from where the last pass stopped (or from its start).
+struct LinesRead {
+    pass: LinesPass,
+    resumed: bool,
+}
+
+fn read_lines(path: &Path, file: File, seen: &Seen, read_lines: ReadLines) -> Result<LinesRead> {
     // Resume only the same file grown (or untouched, to publish what waited): a replaced or
     // shrunk one is read from the start, and so is one whose bytes before the resume point
     // changed (rewritten in place, then grown: the parser's fingerprint), and one changed
@@ -378,6 +596,20 @@ fn ingest_lines(
             settled: seen.settled,
         },
     )?;
+    Ok(LinesRead {
+        pass,
+        resumed: resume.is_some(),
+    })
+}
+
+fn store_lines(
+    archive: &Archive,
+    origin: &OriginId,
+    ledger: &LedgerState,
+    seen: &Seen,
+    LinesRead { pass, resumed }: LinesRead,
+    atomicity: Atomicity,
+) -> Result<FileOutcome> {
     let bytes = pass.offset.saturating_sub(pass.started_at);
     let mut read = FileRead {
         malformed_total: pass.malformed_total,
@@ -390,7 +622,7 @@ fn ingest_lines(
     };
     let content = Content {
         session: pass.session,
-        whole: seen.known.is_some() && (resume.is_none() || pass.restarted),
+        whole: seen.known.is_some() && (!resumed || pass.restarted),
         progressed: bytes > 0 || !pass.messages.is_empty(),
         messages: pass.messages,
         usage_events: pass.usage_events,
@@ -405,6 +637,7 @@ fn ingest_lines(
         content,
         seen.row(pass.state_json),
         &mut read,
+        atomicity,
     )?;
     Ok(FileOutcome::Read(read))
 }
@@ -412,18 +645,18 @@ fn ingest_lines(
 /// The largest document read whole; a larger one is refused with its size.
 const MAX_DOCUMENT_BYTES: u64 = 512 * 1024 * 1024;
 
-fn ingest_document(
-    archive: &Archive,
-    origin: &OriginId,
-    ledger: &LedgerState,
+/// A document read whole.
+struct DocumentRead {
+    document: Document,
+    bytes: u64,
+}
+
+fn read_document(
     path: &Path,
     mut file: File,
     seen: &Seen,
     read_document: fn(&Path, &[u8]) -> std::result::Result<Document, String>,
-) -> Result<FileOutcome> {
-    if seen.unchanged() {
-        return Ok(FileOutcome::Unchanged);
-    }
+) -> Result<DocumentRead> {
     if seen.size > MAX_DOCUMENT_BYTES {
         bail!(
             "{} bytes, more than the {MAX_DOCUMENT_BYTES} bytes a session document is read up to",
@@ -433,8 +666,22 @@ fn ingest_document(
     let mut bytes = Vec::with_capacity(usize::try_from(seen.size).unwrap_or(0));
     file.read_to_end(&mut bytes)?;
     let document = read_document(path, &bytes).map_err(|reason| anyhow!(reason))?;
-    let mut read = FileRead {
+    Ok(DocumentRead {
+        document,
         bytes: bytes.len() as u64,
+    })
+}
+
+fn store_document(
+    archive: &Archive,
+    origin: &OriginId,
+    ledger: &LedgerState,
+    seen: &Seen,
+    DocumentRead { document, bytes }: DocumentRead,
+    atomicity: Atomicity,
+) -> Result<FileOutcome> {
+    let mut read = FileRead {
+        bytes,
         ..FileRead::default()
     };
     let (content, state) = document_content(document, seen.settled, seen.known.as_ref(), &mut read);
@@ -446,6 +693,7 @@ fn ingest_document(
         content,
         seen.row(serde_json::to_string(&state)?),
         &mut read,
+        atomicity,
     )?;
     Ok(FileOutcome::Read(read))
 }
@@ -507,10 +755,8 @@ fn ingest_collection(
     path: &Path,
     seen: &Seen,
     read_collection: ReadCollection,
+    atomicity: Atomicity,
 ) -> Result<FileOutcome> {
-    if seen.unchanged() {
-        return Ok(FileOutcome::Unchanged);
-    }
     let session_key = |key: &str| format!("{}#{key}", seen.key);
     let sessions = read_collection(
         path,
@@ -553,6 +799,7 @@ fn ingest_collection(
             content,
             row,
             &mut read,
+            atomicity,
         )?;
     }
     // The file's own row: what it looked like, and whether any session still waits.
@@ -560,7 +807,8 @@ fn ingest_collection(
         waiting,
         ..DocumentState::default()
     };
-    archive.set_source(&seen.row(serde_json::to_string(&state)?))?;
+    let row = seen.row(serde_json::to_string(&state)?);
+    atomicity.write(archive, |a| a.set_source(&row))?;
     Ok(FileOutcome::Read(read))
 }
 
@@ -573,6 +821,7 @@ fn store(
     content: Content,
     mut row: SourceRow,
     read: &mut FileRead,
+    atomicity: Atomicity,
 ) -> Result<()> {
     let Content {
         mut session,
@@ -607,7 +856,7 @@ fn store(
         s.native_id = alias;
     }
     row.native_id = session.as_ref().map(|s| s.native_id.to_string());
-    archive.atomically(|a| {
+    atomicity.write(archive, |a| {
         if let Some(session) = &session {
             let gid = SessionGid::new(origin.clone(), session.native_id.clone());
             if ledger.is_purged(&gid) {
@@ -793,4 +1042,153 @@ fn amend(
         archive.set_state("export", &export)?;
     }
     Ok(first_amended.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../logs/tests/fixtures/claude-code/-home-dev-src-ledger/3f0b7d2e-9c41-4e8a-b6d5-1a2c3e4f5a6b.jsonl"
+    );
+
+    fn claude() -> &'static Agent {
+        agentsync_logs::agent::named("claude").expect("the claude agent")
+    }
+
+    fn origin() -> OriginId {
+        "test-a00001".parse().expect("origin")
+    }
+
+    /// Copies of the fixture, each a session of its own (the file name is the session id).
+    fn logs(dir: &Path, n: usize) -> Vec<Log> {
+        let text = std::fs::read_to_string(FIXTURE).expect("fixture");
+        (0..n)
+            .map(|i| {
+                let path = dir.join(format!("0000000{i}-9c41-4e8a-b6d5-1a2c3e4f5a6b.jsonl"));
+                std::fs::write(&path, &text).expect("write log");
+                (path, claude())
+            })
+            .collect()
+    }
+
+    fn archive_messages(archive: &Archive) -> u64 {
+        let sessions = archive
+            .sessions(&agentsync_archive::SessionFilter::default())
+            .expect("sessions");
+        sessions.iter().map(|s| s.message_count).sum()
+    }
+
+    /// A fresh folder, removed at the end of the test.
+    struct Folder(std::path::PathBuf);
+
+    impl Folder {
+        fn new(name: &str) -> Folder {
+            let path =
+                std::env::temp_dir().join(format!("agentsync-pass-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).expect("folder");
+            Folder(path)
+        }
+    }
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_pass_over_more_files_than_a_read_unit_stores_every_file_once() {
+        let dir = Folder::new("units");
+        let logs = logs(&dir.0, FILES_PER_READ * 2 + 3);
+        let mut archive = Archive::open_in_memory().expect("archive");
+        let summary = run(&mut archive, &origin(), &logs, &Progress::new(true)).expect("ingest");
+        assert_eq!(summary.files, logs.len() as u64);
+        assert_eq!(summary.unchanged, 0);
+        assert_eq!(summary.sessions_changed, logs.len() as u64);
+        assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+        let stored = archive_messages(&archive);
+        assert_eq!(stored, summary.messages);
+        assert!(stored >= logs.len() as u64);
+        let mut paths: Vec<String> = archive
+            .sources()
+            .expect("sources")
+            .into_iter()
+            .map(|r| r.path)
+            .collect();
+        let mut expected: Vec<String> = logs.iter().map(|l| l.0.display().to_string()).collect();
+        paths.sort();
+        expected.sort();
+        assert_eq!(paths, expected);
+
+        let again = run(&mut archive, &origin(), &logs, &Progress::new(true)).expect("ingest");
+        assert_eq!(again.unchanged, logs.len() as u64);
+        assert_eq!(archive_messages(&archive), stored);
+    }
+
+    #[test]
+    fn a_log_another_process_stored_after_it_was_read_is_read_again_not_stored_twice() {
+        let dir = Folder::new("stale");
+        let logs = logs(&dir.0, 1);
+        let mut archive = Archive::open_in_memory().expect("archive");
+        let ledger = archive.ledger().expect("ledger");
+        let (path, agent) = &logs[0];
+        // Read against the archive as it was (nothing stored)…
+        let stale = Readout::of(&logs[0], Seen::of(None, path, agent));
+        // …while another pass stores the same log.
+        run(&mut archive, &origin(), &logs, &Progress::new(true)).expect("ingest");
+        let stored = archive_messages(&archive);
+        assert!(stored > 0);
+        let outcome = archive
+            .transaction(|a| Ok(stale.store(a, &origin(), &ledger, Atomicity::Batch)))
+            .expect("transaction")
+            .expect("store");
+        assert!(
+            matches!(outcome, FileOutcome::Unchanged),
+            "the stale read was stored"
+        );
+        assert_eq!(archive_messages(&archive), stored);
+    }
+
+    #[test]
+    fn a_file_that_fails_halfway_through_its_writes_is_stored_not_at_all_and_the_rest_are() {
+        let dir = Folder::new("halfway");
+        let logs = logs(&dir.0, 3);
+        let db = dir.0.join("archive.db");
+        let mut archive = Archive::open(&db).expect("archive");
+        // The file's `sources` row is its last write: messages and session are in by then.
+        let sql = rusqlite::Connection::open(&db).expect("second connection");
+        sql.execute_batch(
+            "CREATE TRIGGER injected BEFORE INSERT ON sources WHEN new.path LIKE '%/00000001-%'
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .expect("trigger");
+        let summary = run(&mut archive, &origin(), &logs, &Progress::new(true)).expect("ingest");
+        assert_eq!(summary.failed.len(), 1, "{:?}", summary.failed);
+        assert!(
+            summary.failed[0].contains("00000001-"),
+            "{:?}",
+            summary.failed
+        );
+        assert!(
+            summary.failed[0].contains("injected failure"),
+            "{:?}",
+            summary.failed
+        );
+        let sessions = archive
+            .sessions(&agentsync_archive::SessionFilter::default())
+            .expect("sessions");
+        assert_eq!(sessions.len(), 2, "the failed file left a session behind");
+        let one = sessions[0].message_count;
+        assert_eq!(archive_messages(&archive), 2 * one);
+        assert_eq!(summary.messages, 2 * one);
+
+        sql.execute_batch("DROP TRIGGER injected")
+            .expect("drop trigger");
+        let again = run(&mut archive, &origin(), &logs, &Progress::new(true)).expect("ingest");
+        assert_eq!((again.unchanged, again.sessions_changed), (2, 1));
+        assert_eq!(archive_messages(&archive), 3 * one);
+    }
 }
