@@ -10,6 +10,9 @@
 //! ```text
 //! agentsync-bench-sqlite --from MACHINE/archive.db --db /tmp/fresh.db [--json]
 //! ```
+//!
+//! Its FTS5 options (`--fts-columns`, `--fts-options`, `--fts-config`, `--no-fts`) measure
+//! other ways to build the index on the same rows (docs/benchmarks.md, "Search index").
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -36,6 +39,20 @@ struct Cli {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// The message columns the index covers (the archive's: content, thinking, tools).
+    #[arg(long, value_delimiter = ',', default_value = "content,thinking,tools")]
+    fts_columns: Vec<String>,
+    /// Options appended to the index's `CREATE VIRTUAL TABLE … USING fts5(…)`, such as
+    /// `detail=column` or `tokenize='ascii'`.
+    #[arg(long)]
+    fts_options: Option<String>,
+    /// Index settings, `NAME=VALUE` (`automerge=16`, `crisismerge=64`, `pgsz=8000`), set
+    /// before the first row.
+    #[arg(long)]
+    fts_config: Vec<String>,
+    /// No index at all: what the rows alone cost.
+    #[arg(long)]
+    no_fts: bool,
 }
 
 #[derive(Serialize)]
@@ -46,6 +63,8 @@ struct Summary {
     bytes: u64,
     transactions: u64,
     seconds: f64,
+    /// Bytes of the index's own pages (`messages_fts_data`).
+    index_bytes: u64,
 }
 
 const SCHEMA: &str = r#"
@@ -73,21 +92,36 @@ const SCHEMA: &str = r#"
         content TEXT NOT NULL,
         thinking TEXT NOT NULL,
         rest_json TEXT NOT NULL,
+        tools TEXT NOT NULL DEFAULT '',
         UNIQUE (session, ordinal)
     );
-    CREATE VIRTUAL TABLE messages_fts USING fts5(
-        content, thinking, content = 'messages', content_rowid = 'id'
-    );
-    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-        INSERT INTO messages_fts (rowid, content, thinking)
-        VALUES (new.id, new.content, new.thinking);
-    END;
 "#;
 
 const SESSION_COLUMNS: &str = "id, gid, origin, native_id, agent, project, title, first_message, \
      started_ms, ended_ms, message_count, session_json, usage_json";
 const MESSAGE_COLUMNS: &str =
-    "id, session, ordinal, role, timestamp_ms, content, thinking, rest_json";
+    "id, session, ordinal, role, timestamp_ms, content, thinking, rest_json, tools";
+
+/// The search index and the trigger that keeps it, as the archive makes them unless the
+/// options say otherwise.
+fn index_schema(cli: &Cli) -> String {
+    let columns = cli.fts_columns.join(", ");
+    let new: Vec<String> = cli.fts_columns.iter().map(|c| format!("new.{c}")).collect();
+    let options = cli
+        .fts_options
+        .as_deref()
+        .map(|o| format!(", {o}"))
+        .unwrap_or_default();
+    format!(
+        "CREATE VIRTUAL TABLE messages_fts USING fts5(
+             {columns}, content = 'messages', content_rowid = 'id'{options}
+         );
+         CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+             INSERT INTO messages_fts (rowid, {columns}) VALUES (new.id, {new});
+         END;",
+        new = new.join(", ")
+    )
+}
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -105,6 +139,21 @@ fn main() -> Result<()> {
     let _mode: String = dst.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     dst.execute_batch("PRAGMA synchronous = NORMAL;")?;
     dst.execute_batch(SCHEMA)?;
+    if !cli.no_fts {
+        dst.execute_batch(&index_schema(&cli))?;
+        for setting in &cli.fts_config {
+            let (name, value) = setting
+                .split_once('=')
+                .with_context(|| format!("--fts-config {setting}: not NAME=VALUE"))?;
+            let value: i64 = value
+                .parse()
+                .with_context(|| format!("--fts-config {setting}: not a number"))?;
+            dst.execute(
+                "INSERT INTO messages_fts (messages_fts, rank) VALUES (?1, ?2)",
+                rusqlite::params![name, value],
+            )?;
+        }
+    }
 
     dst.execute_batch("BEGIN")?;
     let sessions = copy(
@@ -135,12 +184,21 @@ fn main() -> Result<()> {
         &format!("SELECT {MESSAGE_COLUMNS} FROM messages ORDER BY id"),
         &format!(
             "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({})",
-            marks(8)
+            marks(9)
         ),
-        8,
+        9,
         Some(&mut on_row),
     )?;
     dst.execute_batch("COMMIT")?;
+    let index_bytes: i64 = if cli.no_fts {
+        0
+    } else {
+        dst.query_row(
+            "SELECT coalesce(sum(length(block)), 0) FROM messages_fts_data",
+            [],
+            |r| r.get(0),
+        )?
+    };
     dst.close().map_err(|(_, e)| e)?;
     let summary = Summary {
         sessions,
@@ -148,19 +206,22 @@ fn main() -> Result<()> {
         bytes,
         transactions,
         seconds: started.elapsed().as_secs_f64(),
+        index_bytes: u64::try_from(index_bytes).unwrap_or(0),
     };
 
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!(
-            "{}: {} sessions, {} messages ({:.1} MB of text) in {} transactions, {:.2} s",
+            "{}: {} sessions, {} messages ({:.1} MB of text) in {} transactions, {:.2} s; \
+             index {:.1} MB",
             cli.db.display(),
             summary.sessions,
             summary.messages,
             summary.bytes as f64 / 1e6,
             summary.transactions,
-            summary.seconds
+            summary.seconds,
+            summary.index_bytes as f64 / 1e6
         );
     }
     Ok(())
