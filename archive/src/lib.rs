@@ -31,7 +31,7 @@ pub use search::SearchHit;
 pub use sessions::{
     ModelUsage, OriginCount, OwnApplied, SessionDetail, SessionFilter, SessionSummary,
 };
-pub use sources::SourceRow;
+pub use sources::{SourceRow, SourceStamp};
 pub use sync_host::{HostStep, SyncOutcome};
 pub use sync_state::{ProblemRow, SyncRun};
 

@@ -138,7 +138,8 @@ const DERIVED: &str = r#"
         mtime_ns INTEGER NOT NULL,
         inode INTEGER NOT NULL,
         native_id TEXT,
-        resume_json TEXT NOT NULL
+        resume_json TEXT NOT NULL,
+        holding INTEGER NOT NULL DEFAULT 1
     );
 "#;
 
@@ -166,6 +167,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Upgrade(index_tool_calls),
     Migration::Sql(MIRROR),
     Migration::Sql("DROP TRIGGER IF EXISTS messages_fts_insert;"),
+    Migration::Upgrade(index_by_statement_and_stamp_sources),
 ];
 
 /// The local mirror of hosts that keep it in the database (the browser), not in a folder.
@@ -177,6 +179,31 @@ CREATE TABLE IF NOT EXISTS mirror (
     modified_ms INTEGER NOT NULL
 );
 ";
+
+/// Issue 14: messages are indexed by the statement after their insert, not by a trigger (see
+/// [`MESSAGES_FTS`]), and a log's row says whether messages wait in its resume state, so that
+/// a pass tells an unchanged log without reading resume states. Rows written before say it
+/// here, from their resume states: a line log's holds nothing when its `held` list is empty, a
+/// document's when nothing is `waiting`.
+fn index_by_statement_and_stamp_sources(conn: &Connection) -> Result<()> {
+    conn.execute_batch("DROP TRIGGER IF EXISTS messages_fts_insert;")?;
+    let has_holding: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('sources') WHERE name = 'holding'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_holding {
+        conn.execute_batch(
+            r#"ALTER TABLE sources ADD COLUMN holding INTEGER NOT NULL DEFAULT 1;
+               UPDATE sources SET holding = CASE
+                   WHEN instr(resume_json, '"held":[]') > 0 THEN 0
+                   WHEN json_valid(resume_json)
+                       AND json_extract(resume_json, '$.waiting') = 0 THEN 0
+                   ELSE 1 END;"#,
+        )?;
+    }
+    Ok(())
+}
 
 /// Tool calls become searchable (issue 19 item 4): a `tools` column filled from the stored
 /// messages and a search index over it, without dropping anything. A database created by

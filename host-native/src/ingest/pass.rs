@@ -6,13 +6,12 @@
 //! read whole when it changed, and compared the same way; a collection (many sessions in one
 //! file) reads again only the sessions whose version moved.
 
-use std::collections::HashMap;
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::Read as _;
 use std::path::Path;
 use std::sync::mpsc;
 
-use agentsync_archive::{Archive, OwnApplied, SourceRow};
+use agentsync_archive::{Archive, OwnApplied, SourceRow, SourceStamp};
 use agentsync_core::sync::export::ExportState;
 use agentsync_core::{LedgerState, Message, OriginId, Session, SessionGid, UsageEvent};
 use anyhow::{Result, anyhow, bail};
@@ -104,11 +103,7 @@ pub fn run(
     progress: &Progress,
 ) -> Result<IngestSummary> {
     let ledger = archive.ledger()?;
-    let known: HashMap<String, SourceRow> = archive
-        .sources()?
-        .into_iter()
-        .map(|row| (row.path.clone(), row))
-        .collect();
+    let seen = look_at(archive, logs)?;
     let mut summary = IngestSummary {
         files: logs.len() as u64,
         ..IngestSummary::default()
@@ -116,9 +111,8 @@ pub fn run(
     let bar = progress.bar("ingest", logs.len() as u64);
     std::thread::scope(|scope| -> Result<()> {
         let (sender, units) = mpsc::sync_channel::<Vec<Readout>>(1);
-        let known = &known;
         scope.spawn(move || {
-            for unit in read_units(logs, known) {
+            for unit in read_units(seen) {
                 let read: Vec<Readout> = unit
                     .into_par_iter()
                     .map(|(log, seen)| Readout::of(log, seen))
@@ -157,7 +151,7 @@ pub fn run(
                         let outcome = a
                             .source(&path.to_string_lossy())
                             .map_err(anyhow::Error::from)
-                            .and_then(|known| Seen::of(known, path, agent))
+                            .and_then(|known| Seen::of_row(known, path, agent))
                             .and_then(|seen| {
                                 Readout::of(log, Ok(seen)).store(
                                     a,
@@ -183,23 +177,45 @@ pub fn run(
     Ok(summary)
 }
 
-/// The logs with what they look like now, in units for the reading threads.
+/// What every log looks like now against what the last pass saw: one `stat` each, and the
+/// resume state only of those that changed.
+fn look_at<'a>(archive: &Archive, logs: &'a [Log]) -> Result<Vec<(&'a Log, Result<Seen>)>> {
+    let mut stamps = archive.source_stamps()?;
+    let mut seen = Vec::with_capacity(logs.len());
+    for log in logs {
+        let (path, agent) = log;
+        let stamp = stamps.remove(&*path.to_string_lossy());
+        let look = match Seen::of(stamp, path, agent) {
+            Ok(mut look) => {
+                if !look.unchanged() && look.stamp.is_some() {
+                    look.known = archive.source(&look.key)?;
+                }
+                Ok(look)
+            }
+            Err(e) => Err(e),
+        };
+        seen.push((log, look));
+    }
+    Ok(seen)
+}
+
+/// The logs in units for the reading threads.
 fn read_units<'a>(
-    logs: &'a [Log],
-    known: &'a HashMap<String, SourceRow>,
+    seen: Vec<(&'a Log, Result<Seen>)>,
 ) -> impl Iterator<Item = Vec<(&'a Log, Result<Seen>)>> + 'a {
-    let mut logs = logs.iter().peekable();
+    let mut seen = seen.into_iter().peekable();
     std::iter::from_fn(move || {
-        logs.peek()?;
+        seen.peek()?;
         let mut unit = Vec::new();
         let mut bytes = 0u64;
         while unit.len() < FILES_PER_READ && bytes < BYTES_PER_READ {
-            let Some(log) = logs.next() else { break };
-            let seen = Seen::of(known.get(&*log.0.to_string_lossy()).cloned(), &log.0, log.1);
-            if let Ok(seen) = &seen {
-                bytes += seen.to_read();
+            let Some((log, look)) = seen.next() else {
+                break;
+            };
+            if let Ok(look) = &look {
+                bytes += look.to_read();
             }
-            unit.push((log, seen));
+            unit.push((log, look));
         }
         Some(unit)
     })
@@ -270,8 +286,10 @@ impl<'a> Readout<'a> {
         }
     }
 
-    /// Stores what was read. A log whose `sources` row changed since it was read (another
-    /// process stored it meanwhile) is read again, against the row as it is now.
+    /// Stores what was read. A log whose `sources` row changed since it was read is read
+    /// again, against the row as it is now: reads run ahead of the store against the rows as
+    /// the pass began, so a log listed twice in one pass would otherwise be stored twice from
+    /// the same starting point. (No other process writes meanwhile: `lock::WriteLock`.)
     fn store(
         self,
         archive: &Archive,
@@ -284,7 +302,7 @@ impl<'a> Readout<'a> {
         if let Some(seen) = read.seen() {
             let now = archive.source(&seen.key)?;
             if now != seen.known {
-                read = Read::of(path, agent, Seen::of(now, path, agent)?)?;
+                read = Read::of(path, agent, Seen::of_row(now, path, agent)?)?;
             }
         }
         match read {
@@ -305,24 +323,31 @@ impl<'a> Readout<'a> {
     }
 }
 
+/// Opens a changed file to read it, and looks at it again: what is read is the file as it is
+/// once open, even if it was replaced or grew since the `stat`.
+fn open(path: &Path, agent: &Agent, seen: Seen) -> Result<(File, Seen)> {
+    let file = File::open(path)?;
+    let seen = Seen::with(seen.stamp, seen.known, path, agent, &file.metadata()?);
+    Ok((file, seen))
+}
+
 impl Read {
-    fn of(path: &Path, agent: &Agent, mut seen: Seen) -> Result<Read> {
+    fn of(path: &Path, agent: &Agent, seen: Seen) -> Result<Read> {
         if seen.unchanged() {
             return Ok(Read::Unchanged);
         }
-        let file = seen.file.take();
-        Ok(match (&agent.reader, file) {
-            (Reader::Lines(read), Some(file)) => {
-                let lines = read_lines(path, file, &seen, *read)?;
-                Read::Lines(seen, lines)
-            }
-            (Reader::Document(read), Some(file)) => {
+        let read = match &agent.reader {
+            Reader::Lines(read) => *read,
+            Reader::Document(read) => {
+                let (file, seen) = open(path, agent, seen)?;
                 let document = read_document(path, file, &seen, *read)?;
-                Read::Document(seen, document)
+                return Ok(Read::Document(seen, document));
             }
-            (Reader::Collection(_), _) => Read::Collection(seen),
-            (_, None) => bail!("read twice"),
-        })
+            Reader::Collection(_) => return Ok(Read::Collection(seen)),
+        };
+        let (file, seen) = open(path, agent, seen)?;
+        let lines = read_lines(path, file, &seen, read)?;
+        Ok(Read::Lines(seen, lines))
     }
 
     /// What the log looked like when it was read; none when it was unchanged.
@@ -450,31 +475,60 @@ struct Seen {
     size: u64,
     mtime_ns: i64,
     inode: u64,
+    /// What the last pass saw of it, if it read it.
+    stamp: Option<SourceStamp>,
+    /// Its `sources` row with the resume state: looked up only when the file changed.
     known: Option<SourceRow>,
     /// Untouched for [`SETTLED_NS`]: the agent is done with it, and messages still waiting for
     /// tool results are published with the results they have (issue 11).
     settled: bool,
-    /// The file as it was looked at, for the reader (the same file, even if it is replaced
-    /// meanwhile); taken by the read.
-    file: Option<File>,
 }
 
 impl Seen {
-    /// `known`: the file's `sources` row.
-    fn of(known: Option<SourceRow>, path: &Path, agent: &Agent) -> Result<Seen> {
-        let file = File::open(path)?;
-        let meta = file.metadata()?;
-        let (mut mtime_ns, inode) = stat(&meta);
+    /// One `stat`: all an unchanged file costs.
+    fn of(stamp: Option<SourceStamp>, path: &Path, agent: &Agent) -> Result<Seen> {
+        Ok(Seen::with(
+            stamp,
+            None,
+            path,
+            agent,
+            &std::fs::metadata(path)?,
+        ))
+    }
+
+    /// With the file's whole `sources` row.
+    fn of_row(known: Option<SourceRow>, path: &Path, agent: &Agent) -> Result<Seen> {
+        let stamp = known.as_ref().map(SourceRow::stamp);
+        Ok(Seen::with(
+            stamp,
+            known,
+            path,
+            agent,
+            &std::fs::metadata(path)?,
+        ))
+    }
+
+    fn with(
+        stamp: Option<SourceStamp>,
+        known: Option<SourceRow>,
+        path: &Path,
+        agent: &Agent,
+        meta: &Metadata,
+    ) -> Seen {
+        let (mut mtime_ns, inode) = stat(meta);
         let mut size = meta.len();
         // A SQLite database (OpenCode's) is written to its write-ahead log first; the main
         // file changes only at a checkpoint. The log's size and time count as the file's.
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        if let Ok(wal) = std::fs::metadata(Path::new(&wal)) {
-            size = size.saturating_add(wal.len());
-            mtime_ns = mtime_ns.max(stat(&wal).0);
+        if matches!(agent.reader, Reader::Collection(_)) {
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            if let Ok(wal) = std::fs::metadata(Path::new(&wal)) {
+                size = size.saturating_add(wal.len());
+                mtime_ns = mtime_ns.max(stat(&wal).0);
+            }
         }
-        Ok(Seen {
+        Seen {
+            stamp,
             known,
             key: path.to_string_lossy().into_owned(),
             agent: agent.name,
@@ -482,8 +536,7 @@ impl Seen {
             mtime_ns,
             inode,
             settled: now_ns().saturating_sub(mtime_ns) > SETTLED_NS,
-            file: Some(file),
-        })
+        }
     }
 
     /// About how many bytes reading the file will take: what it grew by, when it only grew.
@@ -491,8 +544,8 @@ impl Seen {
         if self.unchanged() {
             return 0;
         }
-        match &self.known {
-            Some(row) if row.inode == self.inode && row.size <= self.size => self.size - row.size,
+        match &self.stamp {
+            Some(was) if was.inode == self.inode && was.size <= self.size => self.size - was.size,
             _ => self.size,
         }
     }
@@ -500,16 +553,17 @@ impl Seen {
     /// Nothing to read: the same file, read as the same agent's, untouched, with no message
     /// waiting to be published once it settles.
     fn unchanged(&self) -> bool {
-        self.known.as_ref().is_some_and(|row| {
-            row.format == self.agent
-                && row.size == self.size
-                && row.mtime_ns == self.mtime_ns
-                && row.inode == self.inode
-                && (!self.settled || nothing_waiting(row))
+        self.stamp.as_ref().is_some_and(|was| {
+            was.format == self.agent
+                && was.size == self.size
+                && was.mtime_ns == self.mtime_ns
+                && was.inode == self.inode
+                && (!self.settled || !was.holding)
         })
     }
 
-    fn row(&self, resume_json: String) -> SourceRow {
+    /// The row the next pass compares with; `holding`: messages wait in `resume_json`.
+    fn row(&self, resume_json: String, holding: bool) -> SourceRow {
         SourceRow {
             path: self.key.clone(),
             format: self.agent.to_owned(),
@@ -518,6 +572,7 @@ impl Seen {
             inode: self.inode,
             native_id: None,
             resume_json,
+            holding,
         }
     }
 }
@@ -525,9 +580,6 @@ impl Seen {
 /// How long a log must be untouched before messages still waiting for tool results are
 /// published without them.
 const SETTLED_NS: i64 = 3_600 * 1_000_000_000;
-
-/// How a line log's resume state with no held message serializes (see `Transcript`).
-const NOTHING_HELD: &str = "\"held\":[]";
 
 /// What the `sources` row of a document (or of one session of a collection) keeps: it is
 /// read whole every time, so only what the next pass compares.
@@ -538,12 +590,6 @@ struct DocumentState {
     waiting: u64,
     malformed: u64,
     first_malformed: String,
-}
-
-/// Whether a source row has no message waiting to be published.
-fn nothing_waiting(row: &SourceRow) -> bool {
-    row.resume_json.contains(NOTHING_HELD)
-        || serde_json::from_str::<DocumentState>(&row.resume_json).is_ok_and(|s| s.waiting == 0)
 }
 
 fn now_ns() -> i64 {
@@ -635,7 +681,7 @@ fn store_lines(
         ledger,
         seen.known.as_ref(),
         content,
-        seen.row(pass.state_json),
+        seen.row(pass.state_json, pass.holding),
         &mut read,
         atomicity,
     )?;
@@ -691,7 +737,7 @@ fn store_document(
         ledger,
         seen.known.as_ref(),
         content,
-        seen.row(serde_json::to_string(&state)?),
+        seen.row(serde_json::to_string(&state)?, state.waiting > 0),
         &mut read,
         atomicity,
     )?;
@@ -761,7 +807,7 @@ fn ingest_collection(
     let sessions = read_collection(
         path,
         &mut |key, version| match archive.source(&session_key(key)) {
-            Ok(Some(row)) => row.mtime_ns != version || (seen.settled && !nothing_waiting(&row)),
+            Ok(Some(row)) => row.mtime_ns != version || (seen.settled && row.holding),
             _ => true,
         },
     )?;
@@ -790,6 +836,7 @@ fn ingest_collection(
             inode: 0,
             native_id: None,
             resume_json: serde_json::to_string(&state)?,
+            holding: state.waiting > 0,
         };
         store(
             archive,
@@ -807,7 +854,7 @@ fn ingest_collection(
         waiting,
         ..DocumentState::default()
     };
-    let row = seen.row(serde_json::to_string(&state)?);
+    let row = seen.row(serde_json::to_string(&state)?, waiting > 0);
     atomicity.write(archive, |a| a.set_source(&row))?;
     Ok(FileOutcome::Read(read))
 }
@@ -1129,27 +1176,15 @@ mod tests {
     }
 
     #[test]
-    fn a_log_another_process_stored_after_it_was_read_is_read_again_not_stored_twice() {
-        let dir = Folder::new("stale");
-        let logs = logs(&dir.0, 1);
+    fn a_log_listed_twice_in_one_pass_is_stored_once_and_then_found_unchanged() {
+        let dir = Folder::new("twice");
+        let once = logs(&dir.0, 1);
+        let twice = vec![once[0].clone(), once[0].clone()];
         let mut archive = Archive::open_in_memory().expect("archive");
-        let ledger = archive.ledger().expect("ledger");
-        let (path, agent) = &logs[0];
-        // Read against the archive as it was (nothing stored)…
-        let stale = Readout::of(&logs[0], Seen::of(None, path, agent));
-        // …while another pass stores the same log.
-        run(&mut archive, &origin(), &logs, &Progress::new(true)).expect("ingest");
-        let stored = archive_messages(&archive);
-        assert!(stored > 0);
-        let outcome = archive
-            .transaction(|a| Ok(stale.store(a, &origin(), &ledger, Atomicity::Batch)))
-            .expect("transaction")
-            .expect("store");
-        assert!(
-            matches!(outcome, FileOutcome::Unchanged),
-            "the stale read was stored"
-        );
-        assert_eq!(archive_messages(&archive), stored);
+        let summary = run(&mut archive, &origin(), &twice, &Progress::new(true)).expect("ingest");
+        assert_eq!((summary.sessions_changed, summary.unchanged), (1, 1));
+        assert_eq!(archive_messages(&archive), summary.messages);
+        assert!(summary.messages > 0);
     }
 
     #[test]
