@@ -651,3 +651,64 @@ fn search_takes_the_best_hits_in_rank_order_whatever_the_limit() {
     }
     assert!(everything.iter().all(|h| h.snippet.contains("[otter]")));
 }
+
+#[test]
+fn an_older_archive_learns_which_logs_hold_messages_from_their_resume_states() {
+    let dir =
+        std::env::temp_dir().join(format!("agentsync-archive-holding-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("archive.db");
+    let rows = [
+        (
+            "/logs/line-done.jsonl",
+            r#"{"offset":10,"held":[],"x":1}"#,
+            false,
+        ),
+        (
+            "/logs/line-holding.jsonl",
+            r#"{"offset":10,"held":[{"ordinal":3}]}"#,
+            true,
+        ),
+        (
+            "/logs/document-done.json",
+            r#"{"waiting":0,"malformed":0,"first_malformed":""}"#,
+            false,
+        ),
+        (
+            "/logs/document-waiting.json",
+            r#"{"waiting":2,"malformed":0,"first_malformed":""}"#,
+            true,
+        ),
+        ("/logs/unreadable", "not json", true),
+    ];
+    {
+        let archive = Archive::open(&path).expect("open");
+        // Back to schema version 5: no `holding` column.
+        archive
+            .conn
+            .execute_batch("ALTER TABLE sources DROP COLUMN holding; PRAGMA user_version = 5;")
+            .expect("downgrade");
+        for (path, resume, _) in rows {
+            archive
+                .conn
+                .execute(
+                    "INSERT INTO sources (path, format, size, mtime_ns, inode, resume_json)
+                     VALUES (?1, 'claude', 1, 1, 1, ?2)",
+                    [path, resume],
+                )
+                .expect("row");
+        }
+    }
+    let archive = Archive::open(&path).expect("reopen upgrades");
+    let stamps = archive.source_stamps().expect("stamps");
+    for (path, _, holding) in rows {
+        assert_eq!(stamps[path].holding, holding, "{path}");
+        assert_eq!(
+            archive.source(path).expect("row").expect("row").holding,
+            holding
+        );
+    }
+    drop(archive);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
