@@ -676,9 +676,11 @@ fn store_lines(
         abandoned: pass.abandoned,
     };
     store(
-        archive,
-        origin,
-        ledger,
+        &Owner {
+            archive,
+            origin,
+            ledger,
+        },
         seen.known.as_ref(),
         content,
         seen.row(pass.state_json, pass.holding),
@@ -732,9 +734,11 @@ fn store_document(
     };
     let (content, state) = document_content(document, seen.settled, seen.known.as_ref(), &mut read);
     store(
-        archive,
-        origin,
-        ledger,
+        &Owner {
+            archive,
+            origin,
+            ledger,
+        },
         seen.known.as_ref(),
         content,
         seen.row(serde_json::to_string(&state)?, state.waiting > 0),
@@ -839,9 +843,11 @@ fn ingest_collection(
             holding: state.waiting > 0,
         };
         store(
-            archive,
-            origin,
-            ledger,
+            &Owner {
+                archive,
+                origin,
+                ledger,
+            },
             known.as_ref(),
             content,
             row,
@@ -860,16 +866,27 @@ fn ingest_collection(
 }
 
 /// Stores what one read found of a session, with its `sources` row, all-or-nothing.
+/// The archive a pass stores into, as the origin whose logs it reads (with its ledger, for
+/// purged sessions).
+struct Owner<'a> {
+    archive: &'a Archive,
+    origin: &'a OriginId,
+    ledger: &'a LedgerState,
+}
+
 fn store(
-    archive: &Archive,
-    origin: &OriginId,
-    ledger: &LedgerState,
+    owner: &Owner<'_>,
     known: Option<&SourceRow>,
     content: Content,
     mut row: SourceRow,
     read: &mut FileRead,
     atomicity: Atomicity,
 ) -> Result<()> {
+    let Owner {
+        archive,
+        origin,
+        ledger,
+    } = *owner;
     let Content {
         mut session,
         messages,
