@@ -166,8 +166,9 @@ const MIGRATIONS: &[Migration] = &[
     Migration::RebuildDerived,
     Migration::Upgrade(index_tool_calls),
     Migration::Sql(MIRROR),
+    // Issue 14: messages are indexed by the statement after their insert (see MESSAGES_FTS).
     Migration::Sql("DROP TRIGGER IF EXISTS messages_fts_insert;"),
-    Migration::Upgrade(index_by_statement_and_stamp_sources),
+    Migration::Upgrade(stamp_sources_holding),
 ];
 
 /// The local mirror of hosts that keep it in the database (the browser), not in a folder.
@@ -180,13 +181,11 @@ CREATE TABLE IF NOT EXISTS mirror (
 );
 ";
 
-/// Issue 14: messages are indexed by the statement after their insert, not by a trigger (see
-/// [`MESSAGES_FTS`]), and a log's row says whether messages wait in its resume state, so that
-/// a pass tells an unchanged log without reading resume states. Rows written before say it
-/// here, from their resume states: a line log's holds nothing when its `held` list is empty, a
+/// Issue 14: a log's row says whether messages wait in its resume state, so that a pass tells
+/// an unchanged log without reading resume states. Rows written before say it here, from
+/// their resume states: a line log's holds nothing when its `held` list is empty, a
 /// document's when nothing is `waiting`.
-fn index_by_statement_and_stamp_sources(conn: &Connection) -> Result<()> {
-    conn.execute_batch("DROP TRIGGER IF EXISTS messages_fts_insert;")?;
+fn stamp_sources_holding(conn: &Connection) -> Result<()> {
     let has_holding: bool = conn.query_row(
         "SELECT count(*) FROM pragma_table_info('sources') WHERE name = 'holding'",
         [],
