@@ -134,7 +134,12 @@ pub fn run(
                 for readout in readouts.by_ref().take(FILES_PER_TRANSACTION) {
                     bar.inc(1);
                     batch.push(readout.log);
-                    let outcome = readout.store(a, origin, &ledger, Atomicity::Batch);
+                    let owner = Owner {
+                        archive: a,
+                        origin,
+                        ledger: &ledger,
+                    };
+                    let outcome = readout.store(&owner, Atomicity::Batch);
                     match outcome {
                         Err(e) if e.is::<HalfWritten>() => return Err(e),
                         outcome => outcomes.push((batch[batch.len() - 1], outcome)),
@@ -145,6 +150,11 @@ pub fn run(
             let outcomes = match stored {
                 Ok(outcomes) => outcomes,
                 Err(e) if e.is::<HalfWritten>() => archive.transaction_with(|a| {
+                    let owner = Owner {
+                        archive: a,
+                        origin,
+                        ledger: &ledger,
+                    };
                     let mut outcomes = Vec::new();
                     for log in &batch {
                         let (path, agent) = log;
@@ -153,12 +163,7 @@ pub fn run(
                             .map_err(anyhow::Error::from)
                             .and_then(|known| Seen::of_row(known, path, agent))
                             .and_then(|seen| {
-                                Readout::of(log, Ok(seen)).store(
-                                    a,
-                                    origin,
-                                    &ledger,
-                                    Atomicity::File,
-                                )
+                                Readout::of(log, Ok(seen)).store(&owner, Atomicity::File)
                             });
                         outcomes.push((*log, outcome));
                     }
@@ -290,13 +295,8 @@ impl<'a> Readout<'a> {
     /// again, against the row as it is now: reads run ahead of the store against the rows as
     /// the pass began, so a log listed twice in one pass would otherwise be stored twice from
     /// the same starting point. (No other process writes meanwhile: `lock::WriteLock`.)
-    fn store(
-        self,
-        archive: &Archive,
-        origin: &OriginId,
-        ledger: &LedgerState,
-        atomicity: Atomicity,
-    ) -> Result<FileOutcome> {
+    fn store(self, owner: &Owner<'_>, atomicity: Atomicity) -> Result<FileOutcome> {
+        let archive = owner.archive;
         let (path, agent) = self.log;
         let mut read = self.read?;
         if let Some(seen) = read.seen() {
@@ -307,17 +307,13 @@ impl<'a> Readout<'a> {
         }
         match read {
             Read::Unchanged => Ok(FileOutcome::Unchanged),
-            Read::Lines(seen, lines) => {
-                store_lines(archive, origin, ledger, &seen, lines, atomicity)
-            }
-            Read::Document(seen, document) => {
-                store_document(archive, origin, ledger, &seen, document, atomicity)
-            }
+            Read::Lines(seen, lines) => store_lines(owner, &seen, lines, atomicity),
+            Read::Document(seen, document) => store_document(owner, &seen, document, atomicity),
             Read::Collection(seen) => {
                 let Reader::Collection(read) = agent.reader else {
                     bail!("{} is not read as a collection", agent.name);
                 };
-                ingest_collection(archive, origin, ledger, path, &seen, read, atomicity)
+                ingest_collection(owner, path, &seen, read, atomicity)
             }
         }
     }
@@ -649,9 +645,7 @@ fn read_lines(path: &Path, file: File, seen: &Seen, read_lines: ReadLines) -> Re
 }
 
 fn store_lines(
-    archive: &Archive,
-    origin: &OriginId,
-    ledger: &LedgerState,
+    owner: &Owner<'_>,
     seen: &Seen,
     LinesRead { pass, resumed }: LinesRead,
     atomicity: Atomicity,
@@ -676,11 +670,7 @@ fn store_lines(
         abandoned: pass.abandoned,
     };
     store(
-        &Owner {
-            archive,
-            origin,
-            ledger,
-        },
+        owner,
         seen.known.as_ref(),
         content,
         seen.row(pass.state_json, pass.holding),
@@ -721,9 +711,7 @@ fn read_document(
 }
 
 fn store_document(
-    archive: &Archive,
-    origin: &OriginId,
-    ledger: &LedgerState,
+    owner: &Owner<'_>,
     seen: &Seen,
     DocumentRead { document, bytes }: DocumentRead,
     atomicity: Atomicity,
@@ -734,11 +722,7 @@ fn store_document(
     };
     let (content, state) = document_content(document, seen.settled, seen.known.as_ref(), &mut read);
     store(
-        &Owner {
-            archive,
-            origin,
-            ledger,
-        },
+        owner,
         seen.known.as_ref(),
         content,
         seen.row(serde_json::to_string(&state)?, state.waiting > 0),
@@ -799,14 +783,13 @@ fn document_content(
 }
 
 fn ingest_collection(
-    archive: &Archive,
-    origin: &OriginId,
-    ledger: &LedgerState,
+    owner: &Owner<'_>,
     path: &Path,
     seen: &Seen,
     read_collection: ReadCollection,
     atomicity: Atomicity,
 ) -> Result<FileOutcome> {
+    let archive = owner.archive;
     let session_key = |key: &str| format!("{}#{key}", seen.key);
     let sessions = read_collection(
         path,
@@ -842,18 +825,7 @@ fn ingest_collection(
             resume_json: serde_json::to_string(&state)?,
             holding: state.waiting > 0,
         };
-        store(
-            &Owner {
-                archive,
-                origin,
-                ledger,
-            },
-            known.as_ref(),
-            content,
-            row,
-            &mut read,
-            atomicity,
-        )?;
+        store(owner, known.as_ref(), content, row, &mut read, atomicity)?;
     }
     // The file's own row: what it looked like, and whether any session still waits.
     let state = DocumentState {
