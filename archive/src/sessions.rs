@@ -1,6 +1,7 @@
 //! Sessions and their messages: written by ingest (own sessions) and import (foreign ones),
 //! read by lists, `show` and export.
 
+use agentsync_core::sync::engine::ListedSession;
 use agentsync_core::sync::import::ApplyUnit;
 use agentsync_core::{Message, NativeId, OriginId, Session, SessionGid, TokenUsage, UsageEvent};
 use rusqlite::{OptionalExtension, Row, params};
@@ -31,6 +32,9 @@ pub struct SessionSummary {
     pub ended_ms: Option<i64>,
     /// The parent session's id, for subagent sessions.
     pub parent: Option<String>,
+    /// Listed by its origin, its messages not imported yet ([`Archive::add_listed`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 /// A session with its messages and pins.
@@ -73,7 +77,8 @@ const SUMMARY_COLUMNS: &str = "s.gid, s.origin, s.native_id, s.agent, s.project,
     coalesce(c.display_name, ''), coalesce(c.starred, 0), coalesce(c.trashed, 0),
     coalesce(c.note, ''),
     (SELECT coalesce(json_group_array(tag), '[]') FROM
-        (SELECT tag FROM curation_tags t WHERE t.gid = s.gid ORDER BY tag))";
+        (SELECT tag FROM curation_tags t WHERE t.gid = s.gid ORDER BY tag)),
+    s.own = 0 AND s.manifest IS NULL";
 
 fn summary_of(row: &Row<'_>) -> rusqlite::Result<(SessionSummary, String)> {
     let title: String = row.get(5)?;
@@ -106,6 +111,7 @@ fn summary_of(row: &Row<'_>) -> rusqlite::Result<(SessionSummary, String)> {
             started_ms: row.get(8)?,
             ended_ms: row.get(9)?,
             parent: None,
+            pending: row.get(16)?,
         },
         session_json,
     ))
@@ -286,6 +292,38 @@ impl Archive {
             [id],
         )?;
         Ok(true)
+    }
+
+    /// Adds the sessions their origins' buckets list and the archive lacks, with their records
+    /// and message counts but no manifest and no messages yet: a list shows them while the
+    /// import is on its way, and the import's unit replaces them. A session the archive holds
+    /// is left as it is. Returns how many were added.
+    pub fn add_listed(&self, listed: &[ListedSession]) -> Result<usize> {
+        let mut insert = self.conn.prepare_cached(
+            "INSERT INTO sessions (gid, origin, native_id, own, agent, project, title,
+                 first_message, started_ms, ended_ms, message_count, manifest, session_json,
+                 usage_json)
+             VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, '[]')
+             ON CONFLICT (gid) DO NOTHING",
+        )?;
+        let mut added = 0;
+        for l in listed {
+            let session = &l.listing.session;
+            added += insert.execute(params![
+                l.gid.to_string(),
+                l.gid.origin.as_str(),
+                l.gid.native.as_str(),
+                session.agent,
+                session.project,
+                session.title,
+                session.first_message,
+                session.started_ms,
+                session.ended_ms,
+                l.listing.message_count.min(i64::MAX as u64) as i64,
+                encode("session", session)?,
+            ])?;
+        }
+        Ok(added)
     }
 
     /// Applies one imported session: replaces its record and its messages from the unit's
@@ -566,7 +604,7 @@ impl Archive {
             .conn
             .query_row(&sql, [gid.to_string()], |r| {
                 let (summary, session_json) = summary_of(r)?;
-                Ok((summary, session_json, r.get::<_, String>(16)?))
+                Ok((summary, session_json, r.get::<_, String>(17)?))
             })
             .optional()?
             .ok_or_else(|| ArchiveError::NoSuchSession(gid.to_string()))?;

@@ -10,6 +10,7 @@
 //!         HostStep::Answer(input)   => engine.handle(input)?,
 //!         HostStep::Store(requests) => engine.handle(Input::Store(answer(requests)))?,
 //!         HostStep::Progress(p)     => show(p),
+//!         HostStep::Listed(_)       => refresh_the_list(),
 //!         HostStep::Stored          => {}
 //!         HostStep::Done(report)    => break archive.finish_sync(&report, now_ms)?,
 //!     }
@@ -37,6 +38,9 @@ pub enum HostStep {
     Stored,
     /// Requests for the host's stores; answer them all, in order, with `Input::Store`.
     Store(Vec<StoreRequest>),
+    /// This many sessions were added to the archive from their origins' listings, ahead of
+    /// their messages: a host showing a list refreshes it.
+    Listed(usize),
     Progress(engine::Progress),
     Done(Box<engine::SyncReport>),
 }
@@ -130,6 +134,9 @@ impl Archive {
                     a.record_replay(&r.ledger, &clock, &r.replay, &r.offered)
                 })?;
                 HostStep::Stored
+            }
+            Output::Listed(sessions) => {
+                HostStep::Listed(self.transaction(|a| a.add_listed(&sessions))?)
             }
             Output::Progress(p) => HostStep::Progress(p),
             Output::Done(report) => HostStep::Done(report),

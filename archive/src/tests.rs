@@ -533,7 +533,7 @@ mod mirror_and_sync_host {
                         .collect();
                     engine.handle(Input::Store(responses)).unwrap();
                 }
-                HostStep::Stored | HostStep::Progress(_) => {}
+                HostStep::Stored | HostStep::Progress(_) | HostStep::Listed(_) => {}
                 HostStep::Done(report) => {
                     let outcome = archive.finish_sync(&report, now).unwrap();
                     archive

@@ -86,6 +86,7 @@ impl GuestSyncEngine for EngineResource {
             )?),
             Output::Imported(state) => wit::Output::Imported(to_json(&state)?),
             Output::Replayed(r) => wit::Output::Replayed(to_json(&r)?),
+            Output::Listed(sessions) => wit::Output::Listed(to_json(&sessions)?),
             Output::Progress(p) => wit::Output::Progress(Progress {
                 stage: match p.stage {
                     StageName::Export => Stage::Export,

@@ -7,7 +7,9 @@
 //! session set produces the same buckets and ids.
 //!
 //! Bucket body: `str origin, u8 bits, varint index, varint n, n × record { str native_id,
-//! id [32] }` (entries in byte order of native id, unique, all hashing to `index`).
+//! id [32] }` (entries in byte order of native id, unique, all hashing to `index`). An entry may
+//! append its [`Listing`] (`record session, varint message_count`, as the manifest states them),
+//! so a reader lists an origin's sessions from its buckets, before it fetches a manifest.
 //! Root body: `str origin, varint seq, signed-varint created_ms, u8 bits, varint session_count,
 //! varint n, n × record { varint index, id [32], varint sessions }` (non-empty buckets only, by
 //! index), then the events mark (`u8` 0: no batch, 1: followed by record { str hlc, id [32],
@@ -25,6 +27,7 @@ use crate::hlc::Hlc;
 use crate::id::ArtifactId;
 use crate::kind::ArtifactKind;
 use crate::limits::{self, BUCKET_TARGET_ENTRIES, MAX_BUCKET_BITS, MAX_BUCKET_ENTRIES};
+use crate::model::Session;
 use crate::names::{ArtifactKey, NativeId, OriginId};
 use crate::signature::{OriginKey, PublicKey};
 
@@ -51,6 +54,17 @@ pub fn bucket_of(native: &NativeId, bits: u8) -> u32 {
 pub struct BucketEntry {
     pub session: NativeId,
     pub manifest: ArtifactId,
+    /// What the manifest says of the session, for listing it before the manifest is fetched.
+    /// Absent in buckets of older writers, and in a bucket too large with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing: Option<Listing>,
+}
+
+/// A session as a list shows it: the record and message count of its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    pub session: Session,
+    pub message_count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +94,18 @@ impl Bucket {
             }
         }
         for entry in &self.entries {
+            if let Some(listing) = &entry.listing {
+                if listing.session.native_id != entry.session {
+                    return Err(Error::malformed(
+                        "bucket",
+                        format!(
+                            "entry {} lists session {}",
+                            entry.session, listing.session.native_id
+                        ),
+                    ));
+                }
+                listing.session.validate()?;
+            }
             if bucket_of(&entry.session, self.bits) != self.index {
                 return Err(Error::malformed(
                     "bucket",
@@ -104,6 +130,10 @@ impl Bucket {
                 w.record(|w| {
                     w.str(e.session.as_str());
                     w.id(&e.manifest);
+                    if let Some(listing) = &e.listing {
+                        listing.session.write(w);
+                        w.varint(listing.message_count);
+                    }
                 });
             }
         }))
@@ -118,11 +148,22 @@ impl Bucket {
             let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
                 entries.push(r.record("bucket entry", limits::MAX_RECORD, |r| {
+                    let session = r
+                        .str("bucket entry session", limits::MAX_NATIVE_ID)?
+                        .parse()?;
+                    let manifest = r.id("bucket entry manifest")?;
+                    let listing = if r.remaining() > 0 {
+                        Some(Listing {
+                            session: Session::read(r)?,
+                            message_count: r.varint("bucket entry message_count")?,
+                        })
+                    } else {
+                        None
+                    };
                     Ok(BucketEntry {
-                        session: r
-                            .str("bucket entry session", limits::MAX_NATIVE_ID)?
-                            .parse()?,
-                        manifest: r.id("bucket entry manifest")?,
+                        session,
+                        manifest,
+                        listing,
                     })
                 })?);
             }
@@ -415,6 +456,10 @@ pub struct Checkpoint {
     bits: u8,
     bucket_ids: BTreeMap<u32, (ArtifactId, u32)>,
     dirty: BTreeSet<u32>,
+    /// The last commit's buckets carry listings (false in a state saved before they did: the
+    /// next listed commit rewrites every bucket).
+    #[serde(default)]
+    listed: bool,
 }
 
 impl Checkpoint {
@@ -425,7 +470,18 @@ impl Checkpoint {
             bits: 0,
             bucket_ids: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            listed: false,
         }
+    }
+
+    /// The sessions whose buckets a listed commit ([`Checkpoint::commit_listed`]) will write:
+    /// it needs a listing for each.
+    pub fn sessions_to_list(&self) -> impl Iterator<Item = &NativeId> + '_ {
+        let bits = bucket_bits_for(self.sessions.len() as u64);
+        let all = bits != self.bits || !self.listed;
+        self.sessions
+            .keys()
+            .filter(move |s| all || self.dirty.contains(&bucket_of(s, bits)))
     }
 
     pub fn sessions(&self) -> &BTreeMap<NativeId, ArtifactId> {
@@ -435,6 +491,11 @@ impl Checkpoint {
     /// Ids of the buckets of the last commit.
     pub fn bucket_ids(&self) -> impl Iterator<Item = ArtifactId> + '_ {
         self.bucket_ids.values().map(|(id, _)| *id)
+    }
+
+    /// The last commit's buckets carry listings ([`Checkpoint::commit_listed`]).
+    pub fn is_listed(&self) -> bool {
+        self.listed
     }
 
     /// True when a commit would write anything but an identical root.
@@ -462,7 +523,8 @@ impl Checkpoint {
         old
     }
 
-    /// Encodes the changed buckets and a new root with sequence `seq` and events mark `events`.
+    /// Encodes the changed buckets, without listings, and a new root with sequence `seq` and
+    /// events mark `events`.
     pub fn commit(
         &mut self,
         seq: u64,
@@ -470,9 +532,36 @@ impl Checkpoint {
         events: EventsMark,
         key: &OriginKey,
     ) -> Result<CommittedCheckpoint> {
+        self.commit_with(seq, created_ms, events, key, None)
+    }
+
+    /// Like [`Checkpoint::commit`], with each written entry's listing taken from `listings`
+    /// (see [`Checkpoint::sessions_to_list`]; a session missing there is written unlisted). A
+    /// bucket too large with its listings is written without them.
+    pub fn commit_listed(
+        &mut self,
+        seq: u64,
+        created_ms: i64,
+        events: EventsMark,
+        key: &OriginKey,
+        listings: &BTreeMap<NativeId, Listing>,
+    ) -> Result<CommittedCheckpoint> {
+        self.commit_with(seq, created_ms, events, key, Some(listings))
+    }
+
+    fn commit_with(
+        &mut self,
+        seq: u64,
+        created_ms: i64,
+        events: EventsMark,
+        key: &OriginKey,
+        listings: Option<&BTreeMap<NativeId, Listing>>,
+    ) -> Result<CommittedCheckpoint> {
         let bits = bucket_bits_for(self.sessions.len() as u64);
-        if bits != self.bits {
+        let listed = listings.is_some();
+        if bits != self.bits || listed != self.listed {
             self.bits = bits;
+            self.listed = listed;
             self.bucket_ids.clear();
             self.dirty = self.sessions.keys().map(|s| bucket_of(s, bits)).collect();
         }
@@ -484,6 +573,7 @@ impl Checkpoint {
                     grouped.entry(index).or_default().push(BucketEntry {
                         session: session.clone(),
                         manifest: *manifest,
+                        listing: listings.and_then(|l| l.get(session)).cloned(),
                     });
                 }
             }
@@ -496,13 +586,19 @@ impl Checkpoint {
                 }
                 Some(entries) => {
                     let count = entries.len() as u32;
-                    let bucket = Bucket {
+                    let mut bucket = Bucket {
                         origin: self.origin.clone(),
                         bits,
                         index,
                         entries,
                     };
-                    let canonical = bucket.encode()?;
+                    let mut canonical = bucket.encode()?;
+                    if canonical.len() > limits::BUCKET.max_canonical {
+                        for e in &mut bucket.entries {
+                            e.listing = None;
+                        }
+                        canonical = bucket.encode()?;
+                    }
                     let id = ArtifactId::of(&canonical);
                     self.bucket_ids.insert(index, (id, count));
                     written.push(Encoded {

@@ -31,7 +31,7 @@ pub mod timestamp;
 
 pub use artifact::{Artifact, Encoded};
 pub use checkpoint::{
-    Bucket, BucketEntry, BucketRef, Checkpoint, CommittedCheckpoint, EventsMark, Root,
+    Bucket, BucketEntry, BucketRef, Checkpoint, CommittedCheckpoint, EventsMark, Listing, Root,
 };
 pub use error::{Error, Result};
 pub use events::{Anchor, DecodedBatch, Event, EventBatch, Op, OrderKey, normalize_tag};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use agentsync_core::checkpoint::{EventsMark, bucket_bits_for, bucket_of};
+use agentsync_core::checkpoint::{EventsMark, Listing, bucket_bits_for, bucket_of};
 use agentsync_core::frame::{self, Compressor};
 use agentsync_core::segment::decode_segment;
 use agentsync_core::{
@@ -315,12 +315,23 @@ proptest! {
     }
 
     #[test]
-    fn buckets_round_trip(o in origin(), entries in btree_map(native(), id(), 0..50), bits in 0u8..3) {
-        // Keep the entries that fall in bucket 0 of `bits` bits.
+    fn buckets_round_trip(
+        o in origin(),
+        entries in btree_map(native(), (id(), option::of((session(), any::<u32>()))), 0..50),
+        bits in 0u8..3,
+    ) {
+        // Keep the entries that fall in bucket 0 of `bits` bits; some carry a listing.
         let entries: Vec<BucketEntry> = entries
             .into_iter()
             .filter(|(s, _)| bucket_of(s, bits) == 0)
-            .map(|(session, manifest)| BucketEntry { session, manifest })
+            .map(|(session, (manifest, listed))| BucketEntry {
+                listing: listed.map(|(mut record, count)| {
+                    record.native_id = session.clone();
+                    Listing { session: record, message_count: u64::from(count) }
+                }),
+                session,
+                manifest,
+            })
             .collect();
         let bucket = Bucket { origin: o, bits, index: 0, entries };
         prop_assert_eq!(Bucket::decode(&bucket.encode().unwrap()).unwrap(), bucket);

@@ -645,6 +645,50 @@ fn buckets_and_roots() -> Vec<Value> {
                "canonical_hex": wrong.hex()}),
         "Malformed",
     ));
+    // An entry may append its listing (§8): the manifest's session record and message count.
+    let listed = json!({"name": "bucket-listed", "op": "encode", "kind": "bucket", "value": {
+        "origin": ORIGIN, "bits": 0, "index": 0, "entries": [
+            {"session": "a-session", "manifest": m("a"),
+             "listing": {"session": session("a-session"), "message_count": 2}},
+            {"session": "b-session", "manifest": m("b")}]}});
+    let listed_bytes = canonical_of(&listed);
+    out.push(golden(listed, &["canonical_hex", "id"]));
+    let named = |s: &str, manifest: &str| b().str(s).raw(&hex::decode(m(manifest)).unwrap());
+    let listed_body = |appended: bool| {
+        let mut a = named("a-session", "a")
+            .record(session_record("a-session", None))
+            .varint(2);
+        if appended {
+            a = a.str("a field of a later writer");
+        }
+        b().str(ORIGIN)
+            .u8(0)
+            .varint(0)
+            .varint(2)
+            .record(a)
+            .record(named("b-session", "b"))
+    };
+    assert_eq!(
+        envelope(3, 1, listed_body(false), None).0,
+        listed_bytes,
+        "hand-built listed bucket differs from the core's"
+    );
+    let listed_decode = json!({"name": "bucket-listed-decode", "op": "decode", "kind": "bucket",
+                               "canonical_hex": hex::encode(&listed_bytes)});
+    let decoded_listed = run(&listed_decode);
+    out.push(golden(listed_decode, &["value"]));
+    let mut appended = json!({"name": "bucket-listing-appended-fields-skipped", "op": "decode",
+                              "kind": "bucket",
+                              "canonical_hex": envelope(3, 1, listed_body(true), None).hex()});
+    appended["expect"] = json!({"value": decoded_listed["output"]["value"]});
+    out.push(appended);
+    out.push(rejects(
+        json!({"name": "bucket-listing-names-another-session", "op": "encode", "kind": "bucket",
+               "value": {"origin": ORIGIN, "bits": 0, "index": 0, "entries": [
+                   {"session": "a-session", "manifest": m("a"),
+                    "listing": {"session": session("b-session"), "message_count": 2}}]}}),
+        "Malformed",
+    ));
     let root = json!({"origin": ORIGIN, "seq": 7, "created_ms": 1764078200000i64, "bits": 0,
                       "session_count": 2, "buckets": [{"index": 0, "id": m("bucket"), "sessions": 2}]});
     let root_vector = json!({"name": "root-signed", "op": "encode", "kind": "root", "value": root,

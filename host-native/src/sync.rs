@@ -287,6 +287,8 @@ fn drive(
                     crate::crash_point::passed(point);
                 }
             }
+            // The CLI shows no list while it syncs; the import follows in this run.
+            HostStep::Listed(_) => {}
             HostStep::Progress(p) => {
                 if bar.as_ref().is_none_or(|(stage, _)| *stage != p.stage) {
                     if let Some((_, b)) = bar.take() {

@@ -185,6 +185,7 @@ impl crate::sync::Driver for ComponentEngine {
             }
             wit::Output::Imported(json) => Output::Imported(serde_json::from_str(&json)?),
             wit::Output::Replayed(json) => Output::Replayed(serde_json::from_str(&json)?),
+            wit::Output::Listed(json) => Output::Listed(serde_json::from_str(&json)?),
             wit::Output::Progress(p) => Output::Progress(Progress {
                 stage: match p.stage {
                     wit::Stage::Export => StageName::Export,

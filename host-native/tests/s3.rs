@@ -292,7 +292,7 @@ fn drive(
                 state.clock = r.clock;
                 state.deferred_events = r.deferred;
             }
-            Output::Apply(_) | Output::Progress(_) => {}
+            Output::Apply(_) | Output::Listed(_) | Output::Progress(_) => {}
             Output::Done(report) => {
                 if report.heal_mark.is_some() {
                     state.heal_mark.clone_from(&report.heal_mark);

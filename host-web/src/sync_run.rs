@@ -35,6 +35,7 @@ pub async fn run<C: RemoteClient>(
     archive: &RefCell<Archive>,
     request: SyncRequest<'_, C>,
     mut on_progress: impl FnMut(&Progress),
+    mut on_listed: impl FnMut(usize),
 ) -> Result<Value> {
     let now = (request.now_ms)();
     let (config, state) = {
@@ -59,6 +60,7 @@ pub async fn run<C: RemoteClient>(
             HostStep::Answer(input) => engine.handle(input)?,
             HostStep::Stored => {}
             HostStep::Progress(p) => on_progress(&p),
+            HostStep::Listed(added) => on_listed(added),
             HostStep::Store(requests) => {
                 let to_bucket = target_requests(&requests);
                 let from_bucket = answer_round(request.bucket, &fatal, &to_bucket).await;
@@ -164,7 +166,8 @@ mod tests {
             now_ms: &clock,
         };
         let report =
-            futures_executor::block_on(run(archive, request, |p| stages.push(p.stage))).unwrap();
+            futures_executor::block_on(run(archive, request, |p| stages.push(p.stage), |_| {}))
+                .unwrap();
         assert!(!stages.is_empty(), "no progress reported");
         report
     }

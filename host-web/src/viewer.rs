@@ -122,14 +122,19 @@ impl Viewer {
         run().map_err(js_error)
     }
 
-    /// Syncs with the bucket; `on_progress(stage, done, total)`. Resolves to the report.
-    pub fn sync(&self, on_progress: js_sys::Function) -> js_sys::Promise {
+    /// Syncs with the bucket; `on_progress(stage, done, total)`, and `on_listed(added)` when
+    /// sessions were added to the list ahead of their messages. Resolves to the report.
+    pub fn sync(
+        &self,
+        on_progress: js_sys::Function,
+        on_listed: js_sys::Function,
+    ) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             if inner.syncing.replace(true) {
                 return Err(JsError::new("a sync is running already").into());
             }
-            let result = inner.sync(&on_progress).await;
+            let result = inner.sync(&on_progress, &on_listed).await;
             inner.syncing.set(false);
             result
                 .map(|report| JsValue::from_str(&report.to_string()))
@@ -194,7 +199,11 @@ impl Inner {
         .to_string())
     }
 
-    async fn sync(&self, on_progress: &js_sys::Function) -> Result<Value> {
+    async fn sync(
+        &self,
+        on_progress: &js_sys::Function,
+        on_listed: &js_sys::Function,
+    ) -> Result<Value> {
         let Some(connection) = Connection::load(&self.archive.borrow())? else {
             bail!("connect to a bucket first (Settings)");
         };
@@ -211,15 +220,22 @@ impl Inner {
             target_name: connection.target_name(),
             now_ms: &now_ms,
         };
-        sync_run::run(&self.archive, request, |p| {
-            // A progress callback that throws must not stop the sync.
-            let _ = on_progress.call3(
-                &JsValue::NULL,
-                &p.stage.label().into(),
-                &(p.done as f64).into(),
-                &(p.total as f64).into(),
-            );
-        })
+        sync_run::run(
+            &self.archive,
+            request,
+            |p| {
+                // A progress callback that throws must not stop the sync.
+                let _ = on_progress.call3(
+                    &JsValue::NULL,
+                    &p.stage.label().into(),
+                    &(p.done as f64).into(),
+                    &(p.total as f64).into(),
+                );
+            },
+            |added| {
+                let _ = on_listed.call1(&JsValue::NULL, &(added as f64).into());
+            },
+        )
         .await
     }
 }

@@ -280,7 +280,8 @@ impl Machine {
                     self.deferred_events = r.deferred;
                     self.apply_purges(&r.replay);
                 }
-                Output::Progress(_) => {}
+                // The simulated archive holds imported sessions only; listings are for show.
+                Output::Progress(_) | Output::Listed(_) => {}
                 Output::Done(report) => {
                     self.last_sync_ms = Some(now);
                     if report.heal_mark.is_some() {

@@ -37,11 +37,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::{Artifact, Encoded};
-use crate::checkpoint::EventsMark;
+use crate::checkpoint::{BucketEntry, EventsMark, Listing};
 use crate::error::Error;
 use crate::events::{EventBatch, Op};
 use crate::frame::{Compressor, SharedDecompressor};
 use crate::hlc::HlcClock;
+use crate::id::ArtifactId;
 use crate::ledger::{LedgerState, Replay, SignedEvent};
 use crate::limits;
 use crate::model::{Message, Session, UsageEvent};
@@ -262,8 +263,19 @@ pub enum Output {
     },
     Imported(Box<ImportState>),
     Replayed(Box<Replayed>),
+    /// Foreign sessions known from their origins' buckets before their manifests and
+    /// messages are imported: a host may list them now (no answer). Import replaces them.
+    Listed(Vec<ListedSession>),
     Progress(Progress),
     Done(Box<SyncReport>),
+}
+
+/// A foreign session as its origin's bucket lists it (see [`Output::Listed`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedSession {
+    pub gid: SessionGid,
+    pub listing: Listing,
+    pub manifest: ArtifactId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -336,6 +348,10 @@ struct ExportRun {
     next: Option<ExportState>,
     batches: Vec<Encoded>,
     total: u64,
+    /// Unchanged sessions whose records the commit's buckets need (computed once the changed
+    /// sessions are read), with their exported message counts.
+    unlisted: Option<VecDeque<(NativeId, u64)>>,
+    listing_in_flight: Vec<u64>,
 }
 
 /// The sync engine; see the module comment.
@@ -750,6 +766,7 @@ impl SyncEngine {
             }
             Phase::Exchange(mut exchange) => {
                 exchange.handle(responses, &mut self.state.import.keyring);
+                self.list(exchange.take_listed());
                 Phase::Exchange(exchange)
             }
             Phase::HealList(jobs, mut found) => {
@@ -885,6 +902,8 @@ impl SyncEngine {
                 next: None,
                 batches: Vec::new(),
                 total: 0,
+                unlisted: None,
+                listing_in_flight: Vec::new(),
             });
             Phase::OwnRoots(walks)
         } else {
@@ -933,7 +952,7 @@ impl SyncEngine {
             return Ok(self.after_export());
         };
         if run.pending.is_empty() {
-            return Ok(Phase::Commit);
+            return Ok(self.read_listings());
         }
         let n = run.pending.len().min(EXPORT_BATCH);
         let batch: Vec<(NativeId, String, u64)> = run.pending.drain(..n).collect();
@@ -953,6 +972,49 @@ impl SyncEngine {
         Ok(Phase::ReadSessions)
     }
 
+    /// Reads the records of unchanged sessions the commit's buckets list
+    /// ([`Exporter::unlisted`]), a batch at a time; then commits.
+    fn read_listings(&mut self) -> Phase {
+        let Some(run) = self.export.as_mut() else {
+            return Phase::Commit;
+        };
+        let Some(exporter) = run.exporter.as_mut() else {
+            return Phase::Commit;
+        };
+        let queue = run.unlisted.get_or_insert_with(|| {
+            // Only purges remove a session from the checkpoint: a log the agent deleted must
+            // not take the session out of the archive. (Before listing: the archive no longer
+            // holds a purged session's record.)
+            let origin = &self.config.origin;
+            for native in run.state.sessions.keys() {
+                if self
+                    .state
+                    .ledger
+                    .is_purged(&SessionGid::new(origin.clone(), native.clone()))
+                {
+                    exporter.remove(native);
+                }
+            }
+            exporter.unlisted().into()
+        });
+        if queue.is_empty() {
+            return Phase::Commit;
+        }
+        let n = queue.len().min(EXPORT_BATCH);
+        let batch: Vec<(NativeId, u64)> = queue.drain(..n).collect();
+        run.listing_in_flight = batch.iter().map(|(_, count)| *count).collect();
+        self.outputs.push_back(Output::ReadSessions(
+            batch
+                .into_iter()
+                .map(|(native, from_ordinal)| SessionRead {
+                    native,
+                    from_ordinal,
+                })
+                .collect(),
+        ));
+        Phase::ReadSessions
+    }
+
     fn sessions_answered(&mut self, data: Vec<SessionData>) -> Result<(), EngineError> {
         let Some(run) = self.export.as_mut() else {
             return Ok(());
@@ -960,6 +1022,15 @@ impl SyncEngine {
         let Some(exporter) = run.exporter.as_mut() else {
             return Ok(());
         };
+        if !run.listing_in_flight.is_empty() {
+            for (count, d) in std::mem::take(&mut run.listing_in_flight)
+                .into_iter()
+                .zip(data)
+            {
+                exporter.listed(d.session, count);
+            }
+            return Ok(());
+        }
         for ((native, marker), d) in std::mem::take(&mut run.in_flight).into_iter().zip(data) {
             // One session that cannot be published (an archive row no reader would accept)
             // is reported on every run and keeps its previous export; the rest go out.
@@ -1021,21 +1092,10 @@ impl SyncEngine {
         let Some(run) = self.export.as_mut() else {
             return Ok(self.after_export());
         };
-        let Some(mut exporter) = run.exporter.take() else {
+        let Some(exporter) = run.exporter.take() else {
             return Ok(self.after_export());
         };
-        // Only purges remove a session from the checkpoint: a log the agent deleted must not
-        // take the session out of the archive.
         let origin = self.config.origin.clone();
-        for native in run.state.sessions.keys() {
-            if self
-                .state
-                .ledger
-                .is_purged(&SessionGid::new(origin.clone(), native.clone()))
-            {
-                exporter.remove(native);
-            }
-        }
         // An edit over a reader's limit (written by an older version) is never published:
         // it is reported on every run, and everything else goes out.
         let mut valid = Vec::with_capacity(self.state.unpublished.len());
@@ -1150,6 +1210,34 @@ impl SyncEngine {
             settled.insert(self.config.origin.clone(), root.clone());
         }
         settled
+    }
+
+    /// Hands out the foreign sessions the exchange's buckets list and the archive lacks at
+    /// that manifest: a host shows them while their messages are on the way.
+    fn list(&mut self, entries: Vec<(OriginId, BucketEntry)>) {
+        let imported = &self.state.import.origins;
+        let listed: Vec<ListedSession> = entries
+            .into_iter()
+            .filter(|(origin, _)| self.restore_own || *origin != self.config.origin)
+            .filter(|(origin, e)| {
+                imported
+                    .get(origin)
+                    .and_then(|p| p.sessions.get(&e.session))
+                    .is_none_or(|s| s.manifest != e.manifest)
+            })
+            .filter_map(|(origin, e)| {
+                let gid = SessionGid::new(origin, e.session);
+                let listing = e.listing?;
+                (!self.purged.contains(&gid)).then_some(ListedSession {
+                    gid,
+                    listing,
+                    manifest: e.manifest,
+                })
+            })
+            .collect();
+        if !listed.is_empty() {
+            self.outputs.push_back(Output::Listed(listed));
+        }
     }
 
     fn exchanged(&mut self, exchange: Exchange) {

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::Artifact;
+use crate::checkpoint::BucketEntry;
 use crate::frame::SharedDecompressor;
 use crate::keyring::KeyRing;
 use crate::names::{ArtifactKey, OriginId};
@@ -110,6 +111,8 @@ pub struct Exchange {
     /// The current phase's one-off requests went out.
     issued: bool,
     decoder: Option<SharedDecompressor>,
+    /// Listed entries of verified buckets on their way into the mirror, not taken yet.
+    listed: Vec<(OriginId, BucketEntry)>,
     report: ExchangeReport,
 }
 
@@ -150,8 +153,15 @@ impl Exchange {
             placement: Placement::default(),
             issued: false,
             decoder: None,
+            listed: Vec::new(),
             report: ExchangeReport::default(),
         }
+    }
+
+    /// Entries with a listing of the verified buckets fetched for the mirror since the last
+    /// call: sessions this machine may list before their manifests and segments arrive.
+    pub fn take_listed(&mut self) -> Vec<(OriginId, BucketEntry)> {
+        std::mem::take(&mut self.listed)
     }
 
     /// Verifies what it copies with a host's zstd decoder (see [`crate::frame::Decompressor`]).
@@ -399,6 +409,15 @@ impl Exchange {
                         self.buckets[i].bytes = bytes;
                         let listing = &self.jobs[self.relays[relay].dst_listing].keys;
                         let origin = self.relays[relay].origin.clone();
+                        if self.relays[relay].dst == StoreId::Mirror {
+                            self.listed.extend(
+                                bucket
+                                    .entries
+                                    .iter()
+                                    .filter(|e| e.listing.is_some())
+                                    .map(|e| (origin.clone(), e.clone())),
+                            );
+                        }
                         let needed: Vec<ArtifactKey> = bucket
                             .entries
                             .iter()

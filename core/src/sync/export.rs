@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::Encoded;
-use crate::checkpoint::{Checkpoint, EventsMark};
+use crate::checkpoint::{Checkpoint, EventsMark, Listing};
 use crate::error::{Error, Result};
 use crate::id::ArtifactId;
 use crate::manifest::Manifest;
@@ -132,6 +132,7 @@ impl ExportState {
         Exporter {
             next: self.clone(),
             plan: ExportPlan::default(),
+            listings: BTreeMap::new(),
         }
     }
 }
@@ -141,6 +142,9 @@ impl ExportState {
 pub struct Exporter {
     next: ExportState,
     plan: ExportPlan,
+    /// The listings the commit's buckets need: of the sessions encoded in this run, and of the
+    /// unchanged sessions sharing a bucket with them ([`Exporter::unlisted`]).
+    listings: BTreeMap<NativeId, Listing>,
 }
 
 impl Exporter {
@@ -193,6 +197,13 @@ impl Exporter {
         }
         let manifest_id = encoded.id();
         self.next.checkpoint.insert(native.clone(), manifest_id);
+        self.listings.insert(
+            native.clone(),
+            Listing {
+                session: manifest.session,
+                message_count,
+            },
+        );
         self.plan.manifests.push(encoded);
         self.next.sessions.insert(
             native,
@@ -219,6 +230,38 @@ impl Exporter {
     pub fn remove(&mut self, native: &NativeId) {
         self.next.checkpoint.remove(native);
         self.next.sessions.remove(native);
+        self.listings.remove(native);
+    }
+
+    /// Unchanged sessions whose bucket the commit rewrites, with the message count they were
+    /// exported with: the host reads their records ([`Exporter::listed`]), so every entry of a
+    /// rewritten bucket carries its listing. The export state keeps no records: it would grow
+    /// by every session's title and first prompt, and it is read on every sync.
+    pub fn unlisted(&self) -> Vec<(NativeId, u64)> {
+        self.next
+            .checkpoint
+            .sessions_to_list()
+            .filter(|s| !self.listings.contains_key(*s))
+            .filter_map(|s| {
+                let exported = self.next.sessions.get(s)?;
+                let count = exported
+                    .segments
+                    .last()
+                    .map_or(0, |seg| seg.first_ordinal + u64::from(seg.count));
+                Some((s.clone(), count))
+            })
+            .collect()
+    }
+
+    /// The record of an unchanged session ([`Exporter::unlisted`]), as the archive holds it.
+    pub fn listed(&mut self, session: Session, message_count: u64) {
+        self.listings.insert(
+            session.native_id.clone(),
+            Listing {
+                session,
+                message_count,
+            },
+        );
     }
 
     /// Ends the run: the artifacts to write, and the state to persist once they are written.
@@ -237,11 +280,15 @@ impl Exporter {
         // The first export writes a root even for an empty archive: readers find an origin,
         // and its event batches, through its roots.
         if self.next.checkpoint.has_changes()
+            || !self.next.checkpoint.is_listed()
             || self.next.root.is_none()
             || self.next.events != events
         {
             let seq = self.next.seq.max(newest_seen) + 1;
-            let committed = self.next.checkpoint.commit(seq, created_ms, events, key)?;
+            let committed =
+                self.next
+                    .checkpoint
+                    .commit_listed(seq, created_ms, events, key, &self.listings)?;
             self.next.events = events;
             self.plan.buckets = committed.buckets;
             self.next.root = Some(committed.root.key.clone());
