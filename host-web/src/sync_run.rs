@@ -173,6 +173,78 @@ mod tests {
     }
 
     #[test]
+    fn the_page_lists_a_machines_sessions_before_their_messages_arrive() {
+        let shared = Archive::open_in_memory().unwrap();
+        let laptop = RefCell::new(Archive::open_in_memory().unwrap());
+        let browser = RefCell::new(Archive::open_in_memory().unwrap());
+        let laptop_origin: OriginId = "laptop-0a0b0c".parse().unwrap();
+        for i in 0..20 {
+            fixture::own_session(
+                &mut laptop.borrow_mut(),
+                &laptop_origin,
+                &format!("s{i:02}"),
+                &["a quokka", "in the logs"],
+            );
+        }
+        sync(&laptop, "laptop-0a0b0c", 1, &shared, 10_000);
+
+        // What the page would show when the run says sessions were listed.
+        let web: OriginId = "web-0d0e0f".parse().unwrap();
+        let key = OriginKey::from_secret([2; 32]);
+        let bucket = SharedArchive(&shared);
+        let clock = || 11_000;
+        let request = SyncRequest {
+            origin: &web,
+            key: &key,
+            bucket: &bucket,
+            target_name: "s3://shared".into(),
+            now_ms: &clock,
+        };
+        let mut seen = Vec::new();
+        let report = futures_executor::block_on(run(
+            &browser,
+            request,
+            |_| {},
+            |added| {
+                let a = browser.borrow();
+                let list = queries::sessions(&a, queries::SessionsRequest::default()).unwrap();
+                let hits = queries::search(
+                    &a,
+                    queries::SearchRequest {
+                        query: "quokka".into(),
+                        limit: None,
+                    },
+                )
+                .unwrap();
+                seen.push((added, list, hits));
+            },
+        ))
+        .unwrap();
+        assert_eq!(report["imported_sessions"], 20, "{report}");
+
+        let (added, list, hits) = &seen[0];
+        assert_eq!(*added, 20);
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 20, "every session listed at once");
+        for row in list {
+            assert_eq!(row["pending"], true, "{row}");
+            assert_eq!(row["message_count"], 2, "{row}");
+            assert_eq!(row["agent"], "claude-code", "{row}");
+        }
+        assert_eq!(hits.as_array().unwrap().len(), 0, "no message is there yet");
+
+        let after =
+            queries::sessions(&browser.borrow(), queries::SessionsRequest::default()).unwrap();
+        assert_eq!(after.as_array().unwrap().len(), 20);
+        for row in after.as_array().unwrap() {
+            assert!(row.get("pending").is_none(), "imported: {row}");
+        }
+        let id = after[0]["id"].as_str().unwrap().to_owned();
+        let detail = queries::session(&browser.borrow(), queries::SessionRequest { id }).unwrap();
+        assert_eq!(detail["messages"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
     fn the_browsers_run_converges_with_a_machine_and_keeps_conflicts_visible() {
         let shared = Archive::open_in_memory().unwrap();
         let laptop = RefCell::new(Archive::open_in_memory().unwrap());

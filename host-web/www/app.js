@@ -110,6 +110,7 @@ function call(method, params) {
 worker.onmessage = (event) => {
   const m = event.data || {};
   if (m.progress) return showProgress(...m.progress);
+  if (m.listed != null) return refreshListed();
   if (m.ready) {
     performance.mark('agentsync-ready', { detail: m.ready.timing || null });
     return onReady(m.ready);
@@ -414,6 +415,25 @@ async function loadSessions() {
   if (state.route.view === 'list') renderList();
 }
 
+// A first sync lists every machine's sessions before their messages arrive (the worker says
+// `listed`): the list is reloaded at once, and once more if more came while it loaded.
+const listRefresh = { running: false, again: false };
+async function refreshListed() {
+  if (listRefresh.running) {
+    listRefresh.again = true;
+    return;
+  }
+  listRefresh.running = true;
+  try {
+    do {
+      listRefresh.again = false;
+      await loadSessions();
+    } while (listRefresh.again);
+  } finally {
+    listRefresh.running = false;
+  }
+}
+
 function fillFilterOptions() {
   const fill = (sel, values, all) => {
     const cur = sel.value;
@@ -534,6 +554,9 @@ function sessionRow(s, i) {
       (s.tags || []).map((t) => h('span', { class: 'tag' }, t)),
       conflicts ? h('span', { class: 'badge conflict', title: 'competing edits, see the session' }, `⚠ ${conflicts}`) : null,
       s.note ? h('span', { class: 'badge note', title: s.note }, 'note') : null,
+      s.pending
+        ? h('span', { class: 'badge pending', testid: 'pending', title: 'listed by its machine; its messages have not arrived yet' }, 'pending')
+        : null,
     ),
   );
 }
@@ -710,7 +733,15 @@ function renderTranscript(d) {
   const frag = document.createDocumentFragment();
   for (const m of d.messages || []) frag.append(renderMessage(m, pins.get(m.ordinal)));
   list.append(frag);
-  if (!(d.messages || []).length) list.append(h('p', { class: 'muted' }, 'No messages.'));
+  if (!(d.messages || []).length) {
+    list.append(
+      h('p', { class: 'muted', testid: 'no-messages' },
+        d.pending
+          ? `${d.message_count === 1 ? 'The message of this session has' : `The ${d.message_count || 0} messages of this session have`} not arrived yet: ${
+              sync.running ? 'they are on their way, and show here when they land.' : 'the next sync brings them.'}`
+          : 'No messages.'),
+    );
+  }
   replace(view, header, list);
 }
 

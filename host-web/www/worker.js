@@ -8,6 +8,8 @@
 //   worker → main  {id, result}              the method's JSON, parsed
 //                  {id, error}               a human-readable message (string)
 //                  {progress: [stage, done, total]}   during sync, at most ~20 a second
+//                  {listed: n}              during sync: n sessions were added to the list
+//                                           ahead of their messages (refresh the list)
 //                  {ready: {info}} | {fatal: message}  once, after Viewer.open() (or its failure)
 
 import init, { Viewer } from './pkg/agentsync_web.js';
@@ -79,6 +81,10 @@ function onProgress(stage, done, total) {
   self.postMessage({ progress: [String(stage), Number(done) || 0, Number(total) || 0] });
 }
 
+function onListed(added) {
+  self.postMessage({ listed: Number(added) || 0 });
+}
+
 // wasm-bindgen's message when an object is used while another call still borrows it.
 const BUSY = /recursive use of an object|already (mutably )?borrowed|unsafe aliasing/i;
 let syncing = null;
@@ -93,7 +99,7 @@ const methods = {
   curate: (v, p) => v.curate(JSON.stringify(p)),
   sync: (v) => {
     lastStage = '';
-    return v.sync(onProgress);
+    return v.sync(onProgress, onListed);
   },
 };
 
