@@ -326,3 +326,33 @@ fn a_state_saved_before_listings_lists_every_bucket_once() {
     assert!(trace.reads.is_empty());
     assert_eq!(trace.buckets_written, 0);
 }
+
+#[test]
+fn a_session_the_archive_lost_keeps_its_entry_unlisted_and_is_never_read() {
+    let mut target = MemoryStore::default();
+    let mut laptop = Machine::new("laptop-a1b2c3", 1, 300);
+    laptop.sync(&mut target);
+    // A rebuild could not restore s005 (the store lost it): the archive no longer holds it,
+    // but the checkpoint still names it. s006 changes, so s005's bucket may be rewritten.
+    laptop.sessions.remove("s005");
+    laptop.append("s006");
+    let mut json = serde_json::to_value(laptop.state.export.as_ref().unwrap()).unwrap();
+    json["checkpoint"].as_object_mut().unwrap().remove("listed");
+    laptop.state.export = Some(serde_json::from_value(json).unwrap());
+
+    let trace = laptop.sync(&mut target);
+    assert!(trace.reads.iter().all(|(n, _)| n != "s005"), "never read");
+    let entries: Vec<_> = current_buckets(&mut target, "laptop-a1b2c3")
+        .into_iter()
+        .flat_map(|b| b.entries)
+        .collect();
+    assert_eq!(entries.len(), 300, "still in the checkpoint");
+    for e in &entries {
+        assert_eq!(
+            e.listing.is_some(),
+            e.session.as_str() != "s005",
+            "{}",
+            e.session
+        );
+    }
+}

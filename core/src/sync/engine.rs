@@ -995,7 +995,14 @@ impl SyncEngine {
                     exporter.remove(native);
                 }
             }
-            exporter.unlisted().into()
+            // Only what the archive holds can be read: a session it lost (a rebuild that could
+            // not restore it) keeps its entry, unlisted.
+            let held: BTreeSet<&NativeId> = self.state.revisions.iter().map(|(n, _)| n).collect();
+            exporter
+                .unlisted()
+                .into_iter()
+                .filter(|(native, _)| held.contains(native))
+                .collect()
         });
         if queue.is_empty() {
             return Phase::Commit;
@@ -1218,7 +1225,8 @@ impl SyncEngine {
         let imported = &self.state.import.origins;
         let listed: Vec<ListedSession> = entries
             .into_iter()
-            .filter(|(origin, _)| self.restore_own || *origin != self.config.origin)
+            // Own sessions come back only in a rebuild, which lists nothing ahead.
+            .filter(|(origin, _)| *origin != self.config.origin)
             .filter(|(origin, e)| {
                 imported
                     .get(origin)
