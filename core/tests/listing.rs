@@ -36,7 +36,7 @@ struct Trace {
 fn message(ordinal: u64) -> Message {
     Message {
         ordinal,
-        role: if ordinal % 2 == 0 {
+        role: if ordinal.is_multiple_of(2) {
             "user"
         } else {
             "assistant"
