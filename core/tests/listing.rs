@@ -19,6 +19,8 @@ struct Machine {
     sessions: BTreeMap<String, (Session, Vec<Message>)>,
     state: SyncState,
     mirror: MemoryStore,
+    /// Shows a list while it syncs (the browser).
+    list_ahead: bool,
 }
 
 /// What one run did, in order.
@@ -55,6 +57,7 @@ impl Machine {
             sessions: BTreeMap::new(),
             state: SyncState::default(),
             mirror: MemoryStore::default(),
+            list_ahead: true,
         };
         for i in 0..sessions {
             let native = format!("s{i:03}");
@@ -87,6 +90,9 @@ impl Machine {
             heal_every_ms: 0,
         };
         let mut engine = SyncEngine::new(config, self.state.clone());
+        if self.list_ahead {
+            engine = engine.listing_ahead();
+        }
         let mut trace = Trace::default();
         loop {
             match engine.poll().unwrap() {
@@ -255,6 +261,13 @@ fn a_reader_lists_a_machines_sessions_before_it_imports_them() {
 
     // Nothing new: nothing listed.
     assert!(reader.sync(&mut target).listed.is_empty());
+
+    // A host that shows no list while it syncs (the CLI) is handed none, and imports as before.
+    let mut cli = Machine::new("desktop-778899", 3, 0);
+    cli.list_ahead = false;
+    let trace = cli.sync(&mut target);
+    assert!(trace.listed.is_empty());
+    assert_eq!(trace.applied.len(), 300);
 }
 
 #[test]

@@ -51,7 +51,8 @@ pub async fn run<C: RemoteClient>(
         };
         (config, a.sync_state()?)
     };
-    let mut engine = SyncEngine::new(config, state);
+    // The page lists sessions while their messages are on the way.
+    let mut engine = SyncEngine::new(config, state).listing_ahead();
     let fatal = Fatal::default();
     let report = loop {
         let output = engine.poll()?;

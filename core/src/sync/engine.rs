@@ -382,6 +382,8 @@ pub struct SyncEngine {
     decoder: Option<SharedDecompressor>,
     /// Import this machine's own sessions too (`rebuild`: the archive lost them).
     restore_own: bool,
+    /// Hand out `Listed` (a host that shows a list while it syncs).
+    list_ahead: bool,
     report: SyncReport,
 }
 
@@ -407,6 +409,15 @@ impl SyncEngine {
     /// carry this origin's gids; the host stores them as own sessions.
     pub fn restoring_own(mut self) -> Self {
         self.restore_own = true;
+        self
+    }
+
+    /// Hands out [`Output::Listed`]: foreign sessions as their buckets list them, before their
+    /// import, for a host that shows a list while it syncs (the browser's first visit). A host
+    /// that shows nothing until the run ends (the CLI) leaves it off, and its archive never
+    /// holds a session whose messages failed to arrive.
+    pub fn listing_ahead(mut self) -> Self {
+        self.list_ahead = true;
         self
     }
 
@@ -448,6 +459,7 @@ impl SyncEngine {
             compressor: None,
             decoder: None,
             restore_own: false,
+            list_ahead: false,
             report,
         }
     }
@@ -1222,6 +1234,9 @@ impl SyncEngine {
     /// Hands out the foreign sessions the exchange's buckets list and the archive lacks at
     /// that manifest: a host shows them while their messages are on the way.
     fn list(&mut self, entries: Vec<(OriginId, BucketEntry)>) {
+        if !self.list_ahead {
+            return;
+        }
         let imported = &self.state.import.origins;
         let listed: Vec<ListedSession> = entries
             .into_iter()
