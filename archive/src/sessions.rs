@@ -299,29 +299,13 @@ impl Archive {
     /// import is on its way, and the import's unit replaces them. A session the archive holds
     /// is left as it is. Returns how many were added.
     pub fn add_listed(&self, listed: &[ListedSession]) -> Result<usize> {
-        let mut insert = self.conn.prepare_cached(
-            "INSERT INTO sessions (gid, origin, native_id, own, agent, project, title,
-                 first_message, started_ms, ended_ms, message_count, manifest, session_json,
-                 usage_json)
-             VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, '[]')
-             ON CONFLICT (gid) DO NOTHING",
-        )?;
         let mut added = 0;
         for l in listed {
-            let session = &l.listing.session;
-            added += insert.execute(params![
-                l.gid.to_string(),
-                l.gid.origin.as_str(),
-                l.gid.native.as_str(),
-                session.agent,
-                session.project,
-                session.title,
-                session.first_message,
-                session.started_ms,
-                session.ended_ms,
-                l.listing.message_count.min(i64::MAX as u64) as i64,
-                encode("session", session)?,
-            ])?;
+            if !self.has_session(&l.gid)? {
+                let count = Some(l.listing.message_count);
+                self.upsert_session(&l.gid, false, &l.listing.session, &[], count, None)?;
+                added += 1;
+            }
         }
         Ok(added)
     }

@@ -1205,7 +1205,8 @@ impl SyncEngine {
                 &self.listings[StoreId::Target as usize],
             )
             .with_settled(self.settled_events())
-            .with_decompressor(self.decoder.clone());
+            .with_decompressor(self.decoder.clone())
+            .listing_ahead(self.list_ahead);
             Phase::Exchange(Box::new(exchange))
         } else {
             self.import_start()
@@ -1234,9 +1235,6 @@ impl SyncEngine {
     /// Hands out the foreign sessions the exchange's buckets list and the archive lacks at
     /// that manifest: a host shows them while their messages are on the way.
     fn list(&mut self, entries: Vec<(OriginId, BucketEntry)>) {
-        if !self.list_ahead {
-            return;
-        }
         let imported = &self.state.import.origins;
         let listed: Vec<ListedSession> = entries
             .into_iter()

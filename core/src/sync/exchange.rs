@@ -111,6 +111,8 @@ pub struct Exchange {
     /// The current phase's one-off requests went out.
     issued: bool,
     decoder: Option<SharedDecompressor>,
+    /// Keep the listed entries of buckets bound for the mirror ([`Exchange::listing_ahead`]).
+    list_ahead: bool,
     /// Listed entries of verified buckets on their way into the mirror, not taken yet.
     listed: Vec<(OriginId, BucketEntry)>,
     report: ExchangeReport,
@@ -153,9 +155,17 @@ impl Exchange {
             placement: Placement::default(),
             issued: false,
             decoder: None,
+            list_ahead: false,
             listed: Vec::new(),
             report: ExchangeReport::default(),
         }
+    }
+
+    /// Keeps the entries with a listing of the buckets it fetches for the mirror, for
+    /// [`Exchange::take_listed`] (a host that shows a list while it syncs).
+    pub fn listing_ahead(mut self, on: bool) -> Self {
+        self.list_ahead = on;
+        self
     }
 
     /// Entries with a listing of the verified buckets fetched for the mirror since the last
@@ -409,7 +419,7 @@ impl Exchange {
                         self.buckets[i].bytes = bytes;
                         let listing = &self.jobs[self.relays[relay].dst_listing].keys;
                         let origin = self.relays[relay].origin.clone();
-                        if self.relays[relay].dst == StoreId::Mirror {
+                        if self.list_ahead && self.relays[relay].dst == StoreId::Mirror {
                             self.listed.extend(
                                 bucket
                                     .entries

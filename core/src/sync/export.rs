@@ -163,9 +163,7 @@ impl Exporter {
                 .collect(),
             _ => Vec::new(),
         };
-        let kept_end = kept
-            .last()
-            .map_or(0, |s| s.first_ordinal + u64::from(s.count));
+        let kept_end = end_ordinal(&kept);
         if first != kept_end {
             return Err(Error::malformed(
                 "export",
@@ -178,9 +176,7 @@ impl Exporter {
         let fresh = segment_messages(change.messages)?;
         let mut segments = kept;
         segments.extend(fresh.iter().map(|seg| seg.reference.clone()));
-        let message_count = segments
-            .last()
-            .map_or(0, |s| s.first_ordinal + u64::from(s.count));
+        let message_count = end_ordinal(&segments);
         let manifest = Manifest {
             origin: self.next.origin.clone(),
             session: change.session,
@@ -244,11 +240,7 @@ impl Exporter {
             .filter(|s| !self.listings.contains_key(*s))
             .filter_map(|s| {
                 let exported = self.next.sessions.get(s)?;
-                let count = exported
-                    .segments
-                    .last()
-                    .map_or(0, |seg| seg.first_ordinal + u64::from(seg.count));
-                Some((s.clone(), count))
+                Some((s.clone(), end_ordinal(&exported.segments)))
             })
             .collect()
     }
@@ -300,4 +292,11 @@ impl Exporter {
         self.plan.segments.retain(|e| seen.insert(e.key.clone()));
         Ok((self.plan, self.next))
     }
+}
+
+/// The ordinal after the last message of contiguous `segments`: their message count.
+fn end_ordinal(segments: &[SegmentRef]) -> u64 {
+    segments
+        .last()
+        .map_or(0, |s| s.first_ordinal + u64::from(s.count))
 }
