@@ -18,6 +18,7 @@ mod sessions;
 mod sources;
 mod sync_host;
 mod sync_state;
+mod unindexed;
 
 use std::path::Path;
 
@@ -38,6 +39,7 @@ pub use sync_state::{ProblemRow, SyncRun};
 /// An open archive.
 pub struct Archive {
     conn: Connection,
+    unindexed: unindexed::Unindexed,
 }
 
 impl Archive {
@@ -53,7 +55,10 @@ impl Archive {
 
     fn prepare(mut conn: Connection) -> Result<Self> {
         schema::prepare(&mut conn)?;
-        Ok(Archive { conn })
+        Ok(Archive {
+            conn,
+            unindexed: Default::default(),
+        })
     }
 
     /// Runs `f` in one transaction: all of it lands, or none.
@@ -69,19 +74,19 @@ impl Archive {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(ArchiveError::from)?;
-        match f(self) {
-            Ok(value) => {
-                self.conn
-                    .execute_batch("COMMIT")
-                    .map_err(ArchiveError::from)?;
-                Ok(value)
-            }
-            Err(e) => {
-                // The error that matters is `e`; a failed rollback leaves SQLite's own.
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
+        let done = f(self).and_then(|value| {
+            self.unindexed.index(&self.conn)?;
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(ArchiveError::from)?;
+            Ok(value)
+        });
+        if done.is_err() {
+            // The error that matters is the body's; a failed rollback leaves SQLite's own.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.unindexed.forget();
         }
+        done
     }
 
     /// Runs `f` all-or-nothing inside whatever transaction is open (a savepoint), so a
@@ -90,17 +95,22 @@ impl Archive {
     /// Not free: the search index writes out what it holds in memory at every savepoint, so
     /// one per item of a large batch costs as much as a transaction per item.
     pub fn atomically<T>(&self, f: impl FnOnce(&Archive) -> Result<T>) -> Result<T> {
+        // Outside a transaction, the savepoint is the transaction, and its release commits.
+        let outermost = self.conn.is_autocommit();
+        let unindexed = self.unindexed.snapshot();
         self.conn.execute_batch("SAVEPOINT item")?;
-        match f(self) {
-            Ok(value) => {
-                self.conn.execute_batch("RELEASE item")?;
-                Ok(value)
+        let done = f(self).and_then(|value| {
+            if outermost {
+                self.unindexed.index(&self.conn)?;
             }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK TO item; RELEASE item");
-                Err(e)
-            }
+            self.conn.execute_batch("RELEASE item")?;
+            Ok(value)
+        });
+        if done.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK TO item; RELEASE item");
+            self.unindexed.restore(unindexed);
         }
+        done
     }
 
     /// SQLite's own consistency check, and the search index's against the messages: `ok`, or

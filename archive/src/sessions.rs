@@ -279,6 +279,7 @@ impl Archive {
         };
         let ordinal = message.ordinal.min(i64::MAX as u64) as i64;
         // Delete and insert, so that the search index follows.
+        self.unindexed.index(&self.conn)?;
         let deleted = self.conn.execute(
             "DELETE FROM messages WHERE session = ?1 AND ordinal = ?2",
             params![id, ordinal],
@@ -368,17 +369,31 @@ impl Archive {
     }
 
     fn replace_messages(&self, session: i64, from: u64, messages: &[Message]) -> Result<()> {
-        self.conn.execute(
-            "DELETE FROM messages WHERE session = ?1 AND ordinal >= ?2",
-            params![session, from.min(i64::MAX as u64) as i64],
-        )?;
+        let from = from.min(i64::MAX as u64) as i64;
+        // Most calls add messages after the last one stored. A delete statement, even one
+        // that finds nothing, would write out the search index's pending entries (see
+        // `unindexed`), so it runs only when there is something to delete.
+        let stored_from: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM messages WHERE session = ?1 AND ordinal >= ?2)",
+            )?
+            .query_row(params![session, from], |r| r.get(0))?;
+        if stored_from {
+            self.unindexed.index(&self.conn)?;
+            self.conn.execute(
+                "DELETE FROM messages WHERE session = ?1 AND ordinal >= ?2",
+                params![session, from],
+            )?;
+        }
         for m in messages {
             self.insert_message(session, m)?;
         }
         Ok(())
     }
 
-    /// Stores a message and indexes it for search (see `schema::MESSAGES_FTS` for why not by
+    /// Stores a message and indexes it for search: at once outside a transaction, else when the
+    /// transaction commits (see `unindexed` for why, and `schema::MESSAGES_FTS` for why not by
     /// a trigger).
     fn insert_message(&self, session: i64, m: &Message) -> Result<()> {
         let tools = tool_text(m);
@@ -399,17 +414,22 @@ impl Archive {
                 tools,
             ])?;
         let id = self.conn.last_insert_rowid();
-        self.conn
-            .prepare_cached(
-                "INSERT INTO messages_fts (rowid, content, thinking, tools)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![id, m.content, m.thinking, tools])?;
+        if self.conn.is_autocommit() {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO messages_fts (rowid, content, thinking, tools)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![id, m.content, m.thinking, tools])?;
+        } else {
+            self.unindexed.note(id);
+        }
         Ok(())
     }
 
     /// Deletes a session and its messages (a purge).
     pub fn delete_session(&self, gid: &SessionGid) -> Result<bool> {
+        self.unindexed.index(&self.conn)?;
         Ok(self
             .conn
             .execute("DELETE FROM sessions WHERE gid = ?1", [gid.to_string()])?

@@ -712,3 +712,170 @@ fn an_older_archive_learns_which_logs_hold_messages_from_their_resume_states() {
     drop(archive);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+/// Messages stored inside a transaction are indexed when it commits (`unindexed`). Whatever
+/// the mix of transactions, savepoints rolled back, replaced tails and deleted sessions, the
+/// index holds every stored message once and nothing else.
+mod deferred_index {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Replace session `s`'s messages from `from` (capped at its length) with `n` new ones.
+        Apply {
+            s: usize,
+            from: usize,
+            n: usize,
+        },
+        Delete {
+            s: usize,
+        },
+    }
+
+    #[derive(Debug, Clone)]
+    enum Group {
+        Autocommit(Vec<Op>),
+        Transaction(Vec<Op>),
+        /// A transaction whose middle part runs in a savepoint that fails.
+        TransactionWithFailedItem(Vec<Op>, Vec<Op>, Vec<Op>),
+        FailedTransaction(Vec<Op>),
+        /// A savepoint outside any transaction: it is the transaction.
+        Item(Vec<Op>),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0..4usize, 0..6usize, 0..5usize).prop_map(|(s, from, n)| Op::Apply { s, from, n }),
+            1 => (0..4usize).prop_map(|s| Op::Delete { s }),
+        ]
+    }
+
+    fn group() -> impl Strategy<Value = Group> {
+        let ops = || prop::collection::vec(op(), 0..5);
+        prop_oneof![
+            ops().prop_map(Group::Autocommit),
+            ops().prop_map(Group::Transaction),
+            (ops(), ops(), ops()).prop_map(|(a, b, c)| Group::TransactionWithFailedItem(a, b, c)),
+            ops().prop_map(Group::FailedTransaction),
+            ops().prop_map(Group::Item),
+        ]
+    }
+
+    type Model = Vec<Vec<String>>;
+
+    struct Run {
+        peer: OriginId,
+        next_word: usize,
+    }
+
+    impl Run {
+        fn apply(&mut self, a: &Archive, model: &mut Model, op: &Op) -> crate::Result<()> {
+            match *op {
+                Op::Apply { s, from, n } => {
+                    let from = from.min(model[s].len());
+                    let words: Vec<String> = (0..n)
+                        .map(|_| {
+                            self.next_word += 1;
+                            format!("w{}x", self.next_word)
+                        })
+                        .collect();
+                    let messages = words
+                        .iter()
+                        .enumerate()
+                        .map(|(i, w)| message((from + i) as u64, w))
+                        .collect();
+                    a.apply_unit(
+                        &ApplyUnit {
+                            gid: SessionGid::new(
+                                self.peer.clone(),
+                                format!("s{s}").parse().expect("native"),
+                            ),
+                            session: session(&format!("s{s}"), ""),
+                            from_ordinal: from as u64,
+                            messages,
+                            message_count: (from + n) as u64,
+                            usage_events: Vec::new(),
+                            manifest: ArtifactId::of(b"m"),
+                        },
+                        false,
+                    )?;
+                    model[s].truncate(from);
+                    model[s].extend(words);
+                }
+                Op::Delete { s } => {
+                    let gid = SessionGid::new(
+                        self.peer.clone(),
+                        format!("s{s}").parse().expect("native"),
+                    );
+                    a.delete_session(&gid)?;
+                    model[s].clear();
+                }
+            }
+            Ok(())
+        }
+
+        fn apply_all(&mut self, a: &Archive, model: &mut Model, ops: &[Op]) -> crate::Result<()> {
+            ops.iter().try_for_each(|op| self.apply(a, model, op))
+        }
+    }
+
+    fn failure() -> crate::ArchiveError {
+        crate::ArchiveError::from(rusqlite::Error::InvalidQuery)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn the_index_holds_every_stored_message_once(groups in prop::collection::vec(group(), 1..8)) {
+            let mut archive = Archive::open_in_memory().expect("open");
+            let mut run = Run { peer: origin("desktop-3d4e5f"), next_word: 0 };
+            let mut model: Model = vec![Vec::new(); 4];
+            let mut written = Vec::new();
+            for g in &groups {
+                let before = model.clone();
+                let words_before = run.next_word;
+                match g {
+                    Group::Autocommit(ops) => run.apply_all(&archive, &mut model, ops).expect("autocommit"),
+                    Group::Transaction(ops) => archive
+                        .transaction(|a| run.apply_all(a, &mut model, ops))
+                        .expect("transaction"),
+                    Group::TransactionWithFailedItem(a_ops, b_ops, c_ops) => archive
+                        .transaction(|a| {
+                            run.apply_all(a, &mut model, a_ops)?;
+                            let kept = model.clone();
+                            let failed = a.atomically(|a| {
+                                run.apply_all(a, &mut model, b_ops)?;
+                                Err::<(), _>(failure())
+                            });
+                            assert!(failed.is_err());
+                            model = kept;
+                            run.apply_all(a, &mut model, c_ops)?;
+                            Ok(())
+                        })
+                        .expect("transaction"),
+                    Group::FailedTransaction(ops) => {
+                        let failed = archive.transaction(|a| {
+                            run.apply_all(a, &mut model, ops)?;
+                            Err::<(), _>(failure())
+                        });
+                        prop_assert!(failed.is_err());
+                        model = before;
+                    }
+                    Group::Item(ops) => archive
+                        .atomically(|a| run.apply_all(a, &mut model, ops))
+                        .expect("item"),
+                }
+                written.extend(words_before + 1..=run.next_word);
+            }
+            prop_assert_eq!(archive.integrity_check().expect("check"), "ok");
+            let live: std::collections::HashSet<String> = model.iter().flatten().cloned().collect();
+            for n in written {
+                let word = format!("w{n}x");
+                let hits = archive.search(&word, 10).expect("search").len();
+                prop_assert_eq!(hits, usize::from(live.contains(&word)), "{}", word);
+            }
+        }
+    }
+}
