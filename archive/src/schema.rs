@@ -169,7 +169,16 @@ const MIGRATIONS: &[Migration] = &[
     // Issue 14: messages are indexed by the statement after their insert (see MESSAGES_FTS).
     Migration::Sql("DROP TRIGGER IF EXISTS messages_fts_insert;"),
     Migration::Upgrade(stamp_sources_holding),
+    Migration::Sql(NO_OP_INDEXES),
 ];
+
+/// Issue 14: what a sync that finds nothing new reads, without reading the rows it skips
+/// (resume states, session records: tens of MB at 10 k sessions): every log's stamp, and the
+/// revisions of own sessions.
+const NO_OP_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS sources_stamp ON sources (path, format, size, mtime_ns, inode, holding);
+CREATE INDEX IF NOT EXISTS sessions_own ON sessions (own, native_id, revision);
+";
 
 /// The local mirror of hosts that keep it in the database (the browser), not in a folder.
 /// Sync state: it is what a rebuild restores from.
@@ -269,6 +278,7 @@ pub(crate) fn recreate_derived(conn: &Connection) -> Result<()> {
         conn.execute_batch(&format!("DROP TABLE IF EXISTS {table};"))?;
     }
     conn.execute_batch(DERIVED)?;
+    conn.execute_batch(NO_OP_INDEXES)?;
     conn.execute_batch(MESSAGES_FTS)?;
     forget_imported_sessions(conn)
 }

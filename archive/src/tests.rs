@@ -687,7 +687,10 @@ fn an_older_archive_learns_which_logs_hold_messages_from_their_resume_states() {
         // Back to schema version 5: no `holding` column.
         archive
             .conn
-            .execute_batch("ALTER TABLE sources DROP COLUMN holding; PRAGMA user_version = 5;")
+            .execute_batch(
+                "DROP INDEX sources_stamp; DROP INDEX sessions_own;
+                 ALTER TABLE sources DROP COLUMN holding; PRAGMA user_version = 5;",
+            )
             .expect("downgrade");
         for (path, resume, _) in rows {
             archive

@@ -261,6 +261,7 @@ pub enum Output {
         state: Box<ExportState>,
         published: Vec<SignedEvent>,
     },
+    /// Import's new state; only when the run changed it.
     Imported(Box<ImportState>),
     Replayed(Box<Replayed>),
     /// Foreign sessions known from their origins' buckets before their manifests and
@@ -384,6 +385,9 @@ pub struct SyncEngine {
     restore_own: bool,
     /// Hand out `Listed` (a host that shows a list while it syncs).
     list_ahead: bool,
+    /// The import state as the host stored it: `Imported` only when the run changed it, so a
+    /// sync that finds nothing new writes nothing (it is the size of the archive).
+    import_stored: ImportState,
     report: SyncReport,
 }
 
@@ -423,6 +427,7 @@ impl SyncEngine {
 
     pub fn new(config: SyncConfig, mut state: SyncState) -> Self {
         let purged = state.ledger.purged().cloned().collect();
+        let import_stored = state.import.clone();
         // Trust on first use starts with our own key: a forged root for our own origin in
         // the target must never be accepted.
         let mut report = SyncReport::default();
@@ -460,6 +465,7 @@ impl SyncEngine {
             decoder: None,
             restore_own: false,
             list_ahead: false,
+            import_stored,
             report,
         }
     }
@@ -1499,8 +1505,10 @@ impl SyncEngine {
             offered,
             deferred: self.state.deferred_events.clone(),
         })));
-        self.outputs
-            .push_back(Output::Imported(Box::new(self.state.import.clone())));
+        if self.state.import != self.import_stored {
+            self.outputs
+                .push_back(Output::Imported(Box::new(self.state.import.clone())));
+        }
         self.phase = Phase::Done;
     }
 }
