@@ -33,7 +33,7 @@ pub use sessions::{
     ModelUsage, OriginCount, OwnApplied, SessionDetail, SessionFilter, SessionSummary,
 };
 pub use sources::{SourceRow, SourceStamp};
-pub use sync_host::{HostStep, SyncOutcome};
+pub use sync_host::{EngineStates, HostStep, SyncOutcome};
 pub use sync_state::{ProblemRow, SyncRun};
 
 /// An open archive.

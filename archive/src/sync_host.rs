@@ -17,13 +17,15 @@
 //! }
 //! ```
 
-use agentsync_core::OriginId;
+use std::collections::BTreeMap;
+
 use agentsync_core::sync::engine::{self, Input, Output, SessionData, SyncState};
 use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::import::ImportState;
 use agentsync_core::sync::problem::Disposition;
 use agentsync_core::sync::store::StoreRequest;
 use agentsync_core::{HlcClock, SessionGid};
+use agentsync_core::{NativeId, OriginId};
 
 use crate::Archive;
 use crate::error::Result;
@@ -54,12 +56,45 @@ pub struct SyncOutcome {
     pub conflicts: u64,
 }
 
+/// The engine's states that grow with the archive (megabytes at 10 k sessions: reading them
+/// is most of a sync that finds nothing new). Only a sync run writes them, so a host may read
+/// them on a connection of its own while the run ingests, then hand them to
+/// [`Archive::sync_state_with`].
+#[derive(Debug)]
+pub struct EngineStates {
+    export: Option<ExportState>,
+    import: ImportState,
+}
+
+/// Where ingest found a message of an exported session changed after the fact (the
+/// `sync_state` row that [`Archive::note_amended`] keeps until the next export).
+const AMENDED: &str = "export_amended";
+
 impl Archive {
     /// The engine's persisted state, as the last run left it.
     pub fn sync_state(&self) -> Result<SyncState> {
-        Ok(SyncState {
+        self.sync_state_with(self.engine_states()?)
+    }
+
+    pub fn engine_states(&self) -> Result<EngineStates> {
+        Ok(EngineStates {
             export: self.state("export")?,
             import: self.state::<ImportState>("import")?.unwrap_or_default(),
+        })
+    }
+
+    /// [`sync_state`](Self::sync_state), with the large states read beforehand.
+    pub fn sync_state_with(&self, states: EngineStates) -> Result<SyncState> {
+        let mut export = states.export;
+        if let Some(export) = &mut export {
+            let amended: BTreeMap<NativeId, u64> = self.state(AMENDED)?.unwrap_or_default();
+            for (native, ordinal) in &amended {
+                export.amended(native, *ordinal);
+            }
+        }
+        Ok(SyncState {
+            export,
+            import: states.import,
             ledger: self.ledger()?,
             clock: self.clock()?.last(),
             unpublished: self.unpublished_events()?,
@@ -71,6 +106,17 @@ impl Archive {
                 .collect(),
             heal_mark: self.state("heal")?,
         })
+    }
+
+    /// A message of an exported own session changed after the fact (a tool result that
+    /// arrived late): the next export re-encodes the session from `ordinal` on. Kept beside
+    /// the export state rather than in it, so that ingest never rewrites that state, and a
+    /// host may read it ahead while it ingests ([`EngineStates`]).
+    pub fn note_amended(&self, native: &NativeId, ordinal: u64) -> Result<()> {
+        let mut amended: BTreeMap<NativeId, u64> = self.state(AMENDED)?.unwrap_or_default();
+        let first = amended.entry(native.clone()).or_insert(ordinal);
+        *first = (*first).min(ordinal);
+        self.set_state(AMENDED, &amended)
     }
 
     /// When the last sync ended (for `SyncConfig::last_sync_ms`).
@@ -119,6 +165,8 @@ impl Archive {
                 let state: ExportState = *state;
                 self.transaction(|a| {
                     a.set_state("export", &state)?;
+                    // The run started from the export state with these applied.
+                    a.clear_state(AMENDED)?;
                     a.mark_published(&published)
                 })?;
                 HostStep::Stored

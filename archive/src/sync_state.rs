@@ -91,6 +91,12 @@ impl Archive {
         Ok(())
     }
 
+    pub fn clear_state(&self, name: &'static str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM sync_state WHERE name = ?1", [name])?;
+        Ok(())
+    }
+
     /// The pinned origin keys: trust on first use, and the user's decisions since.
     pub fn keyring(&self) -> Result<KeyRing> {
         Ok(self

@@ -6,8 +6,9 @@
 //! are saved only after what they describe landed, and applying an import unit is idempotent.
 
 use std::path::Path;
+use std::sync::mpsc;
 
-use agentsync_archive::{Archive, HostStep, ProblemRow, SyncRun};
+use agentsync_archive::{Archive, EngineStates, HostStep, ProblemRow, SyncRun};
 use agentsync_core::sync::engine::{Input, Output, StageName, Stages, SyncConfig, SyncEngine};
 use agentsync_core::sync::store::{Response, StoreRequest, merge_round, target_requests};
 use agentsync_core::{OriginId, OriginKey};
@@ -85,6 +86,32 @@ pub struct SyncOptions<'a> {
     pub now_ms: u64,
     /// How often self-heal lists all own keys in the target (0: every run).
     pub heal_every_ms: u64,
+    /// The engine's large states, read while logs were found and ingested.
+    pub states_ahead: Option<&'a StatesAhead>,
+}
+
+/// The engine's large states ([`EngineStates`]), read on a connection and a core of their
+/// own while the run finds and ingests logs: at 10 k sessions they are megabytes of JSON, and
+/// a sync that finds nothing new otherwise spends a third of its time reading them after the
+/// ingest. Only a sync run writes them, and it holds the write lock.
+pub struct StatesAhead(mpsc::Receiver<agentsync_archive::Result<EngineStates>>);
+
+impl StatesAhead {
+    pub fn start(archive_path: &Path) -> Self {
+        let (sender, states) = mpsc::sync_channel(1);
+        let path = archive_path.to_path_buf();
+        std::thread::spawn(move || {
+            // The run may have stopped on an error and dropped the receiver.
+            let _ = sender.send(Archive::open(&path).and_then(|a| a.engine_states()));
+        });
+        StatesAhead(states)
+    }
+
+    /// The states read, or `None` if they could not be (the run reads them again on its own
+    /// connection, and reports what fails there).
+    fn take(&self) -> Option<EngineStates> {
+        self.0.recv().ok()?.ok()
+    }
 }
 
 pub fn run(
@@ -120,7 +147,10 @@ pub fn run(
         last_sync_ms: archive.last_sync_ms()?,
         heal_every_ms: options.heal_every_ms,
     };
-    let state = archive.sync_state()?;
+    let state = match options.states_ahead.and_then(StatesAhead::take) {
+        Some(states) => archive.sync_state_with(states)?,
+        None => archive.sync_state()?,
+    };
     let mut engine: Box<dyn Driver> = match options.engine {
         EngineKind::Native => Box::new(
             SyncEngine::new(config, state)

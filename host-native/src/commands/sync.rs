@@ -47,10 +47,11 @@ fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
     let _write_lock = crate::lock::acquire(&ctx.home.data_dir, "sync")?;
     let mut archive = ctx.archive()?;
     let identity = ctx.identity(&archive)?;
-    let logs = if args.no_ingest {
-        None
+    let (logs, states_ahead) = if args.no_ingest {
+        (None, None)
     } else {
-        Some(super::setup::logs(ctx, &[], None)?)
+        let ahead = sync::StatesAhead::start(&ctx.home.archive_path());
+        (Some(super::setup::logs(ctx, &[], None)?), Some(ahead))
     };
     let mut report = sync::run(
         &mut archive,
@@ -68,6 +69,7 @@ fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
             } else {
                 ctx.config.heal.every_ms()?
             },
+            states_ahead: states_ahead.as_ref(),
         },
         &ctx.progress,
     )?;

@@ -5,6 +5,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use agentsync_logs::agent::{self, Agent, HEAD_BYTES, Places};
+use agentsync_logs::discover;
 
 /// A log file and the agent whose log it is.
 pub type Log = (PathBuf, &'static Agent);
@@ -98,7 +99,7 @@ fn recognize(path: &Path) -> io::Result<&'static Agent> {
 /// Sorted by path, each file once: a file two agents' folders both hold goes to the agent
 /// that recognizes it (the first one otherwise).
 fn dedup(mut logs: Vec<Log>) -> Vec<Log> {
-    logs.sort_by(|a, b| (&a.0, a.1.name).cmp(&(&b.0, b.1.name)));
+    logs.sort_by_cached_key(|(path, agent)| (discover::path_order_key(path), agent.name));
     logs.dedup_by(|b, a| a.0 == b.0 && a.1.name == b.1.name);
     let mut out: Vec<Log> = Vec::with_capacity(logs.len());
     let mut i = 0;

@@ -12,7 +12,6 @@ use std::path::Path;
 use std::sync::mpsc;
 
 use agentsync_archive::{Archive, OwnApplied, SourceRow, SourceStamp};
-use agentsync_core::sync::export::ExportState;
 use agentsync_core::{LedgerState, Message, OriginId, Session, SessionGid, UsageEvent};
 use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
@@ -186,20 +185,22 @@ pub fn run(
 /// resume state only of those that changed.
 fn look_at<'a>(archive: &Archive, logs: &'a [Log]) -> Result<Vec<(&'a Log, Result<Seen>)>> {
     let mut stamps = archive.source_stamps()?;
-    let mut seen = Vec::with_capacity(logs.len());
-    for log in logs {
-        let (path, agent) = log;
-        let stamp = stamps.remove(&*path.to_string_lossy());
-        let look = match Seen::of(stamp, path, agent) {
-            Ok(mut look) => {
-                if !look.unchanged() && look.stamp.is_some() {
-                    look.known = archive.source(&look.key)?;
-                }
-                Ok(look)
-            }
-            Err(e) => Err(e),
-        };
-        seen.push((log, look));
+    let stamped: Vec<(&Log, Option<SourceStamp>)> = logs
+        .iter()
+        .map(|log| (log, stamps.remove(&*log.0.to_string_lossy())))
+        .collect();
+    // The `stat`s on every core: at 10 k logs they are a good part of a no-op sync.
+    let mut seen: Vec<(&Log, Result<Seen>)> = stamped
+        .into_par_iter()
+        .map(|(log, stamp)| (log, Seen::of(stamp, &log.0, log.1)))
+        .collect();
+    for (_, look) in &mut seen {
+        if let Ok(look) = look
+            && !look.unchanged()
+            && look.stamp.is_some()
+        {
+            look.known = archive.source(&look.key)?;
+        }
     }
     Ok(seen)
 }
@@ -1071,11 +1072,8 @@ fn amend(
             first_amended = Some(first_amended.map_or(message.ordinal, |o| o.min(message.ordinal)));
         }
     }
-    if let Some(ordinal) = first_amended
-        && let Some(mut export) = archive.state::<ExportState>("export")?
-    {
-        export.amended(&gid.native, ordinal);
-        archive.set_state("export", &export)?;
+    if let Some(ordinal) = first_amended {
+        archive.note_amended(&gid.native, ordinal)?;
     }
     Ok(first_amended.is_some())
 }
