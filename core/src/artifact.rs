@@ -30,6 +30,18 @@ impl Encoded {
         frame::seal_with_id(self.key.kind(), &self.canonical, self.id(), compressor)
     }
 
+    /// [`seal`](Self::seal) for several, compressed with one [`Compressor::compress_all`].
+    pub fn seal_all(
+        encoded: &[Encoded],
+        compressor: Option<&dyn Compressor>,
+    ) -> Result<Vec<Vec<u8>>> {
+        let items: Vec<_> = encoded
+            .iter()
+            .map(|e| (e.key.kind(), e.canonical.as_slice(), e.id()))
+            .collect();
+        frame::seal_all_with_ids(&items, compressor)
+    }
+
     pub fn segment(origin: &OriginId, segment: EncodedSegment) -> Self {
         Encoded {
             key: ArtifactKey::Segment {

@@ -55,6 +55,15 @@ impl Compression {
 /// encoder is fine as long as its output is one standard zstd frame.
 pub trait Compressor {
     fn compress(&self, canonical: &[u8]) -> Result<Vec<u8>>;
+
+    /// Compresses every input, in order. A host may spread them over its cores (the native
+    /// host does: compression is the larger part of an export); by default one after another.
+    fn compress_all(&self, inputs: &[&[u8]]) -> Vec<Result<Vec<u8>>> {
+        inputs
+            .iter()
+            .map(|canonical| self.compress(canonical))
+            .collect()
+    }
 }
 
 /// Pure-Rust zstd (ruzstd's `Fastest` level, roughly zstd -1), available on every target.
@@ -119,29 +128,74 @@ pub(crate) fn seal_with_id(
     id: ArtifactId,
     compressor: Option<&dyn Compressor>,
 ) -> Result<Vec<u8>> {
-    debug_assert_eq!(
-        id,
-        ArtifactId::of(canonical),
-        "seal_with_id: the id of other bytes"
-    );
-    let limits = kind.limits();
-    if canonical.len() > limits.max_canonical {
-        return Err(Error::SizeLimit {
-            kind: kind.name(),
-            limit: limits.max_canonical as u64,
-            actual: canonical.len() as u64,
-        });
-    }
-    let (compression, payload) = match compressor {
-        Some(c) => {
-            let compressed = c.compress(canonical)?;
-            if compressed.len() >= canonical.len() && kind != ArtifactKind::Segment {
-                (Compression::None, canonical.to_vec())
-            } else {
-                (Compression::Zstd, compressed)
-            }
+    seal_all_with_ids(&[(kind, canonical, id)], compressor)?
+        .pop()
+        .ok_or_else(|| Error::Compress {
+            reason: "the compressor returned nothing".into(),
+        })
+}
+
+/// [`seal_with_id`] for several artifacts, compressed with one [`Compressor::compress_all`].
+pub(crate) fn seal_all_with_ids(
+    items: &[(ArtifactKind, &[u8], ArtifactId)],
+    compressor: Option<&dyn Compressor>,
+) -> Result<Vec<Vec<u8>>> {
+    for (kind, canonical, id) in items {
+        debug_assert_eq!(
+            *id,
+            ArtifactId::of(canonical),
+            "seal_with_id: the id of other bytes"
+        );
+        let limits = kind.limits();
+        if canonical.len() > limits.max_canonical {
+            return Err(Error::SizeLimit {
+                kind: kind.name(),
+                limit: limits.max_canonical as u64,
+                actual: canonical.len() as u64,
+            });
         }
-        None => (Compression::None, canonical.to_vec()),
+    }
+    let compressed = match compressor {
+        Some(c) => {
+            let inputs: Vec<&[u8]> = items.iter().map(|(_, canonical, _)| *canonical).collect();
+            let compressed = c.compress_all(&inputs);
+            if compressed.len() != items.len() {
+                return Err(Error::Compress {
+                    reason: format!(
+                        "the compressor returned {} results for {} inputs",
+                        compressed.len(),
+                        items.len()
+                    ),
+                });
+            }
+            compressed
+                .into_iter()
+                .map(|c| c.map(Some))
+                .collect::<Result<Vec<_>>>()?
+        }
+        None => vec![None; items.len()],
+    };
+    items
+        .iter()
+        .zip(compressed)
+        .map(|(&(kind, canonical, id), compressed)| frame(kind, canonical, id, compressed))
+        .collect()
+}
+
+/// The stored bytes: header, then the compressed payload, or the canonical bytes where there
+/// is none or it does not shrink them.
+fn frame(
+    kind: ArtifactKind,
+    canonical: &[u8],
+    id: ArtifactId,
+    compressed: Option<Vec<u8>>,
+) -> Result<Vec<u8>> {
+    let limits = kind.limits();
+    let (compression, payload) = match compressed {
+        Some(compressed) if compressed.len() < canonical.len() || kind == ArtifactKind::Segment => {
+            (Compression::Zstd, compressed)
+        }
+        _ => (Compression::None, canonical.to_vec()),
     };
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(&SKIPPABLE_MAGIC);

@@ -299,3 +299,90 @@ fn issue_17_a_session_with_an_empty_role_never_wedges_export() {
             .any(|p| p.key == format!("session {ORIGIN}~bad-1"))
     );
 }
+
+/// The exchange relays the segments this run sealed without decoding them again, but only a
+/// copy that reads back byte for byte as sealed: a mirror that damaged one on its way to disk
+/// must not pass it on to the target.
+#[test]
+fn a_segment_sealed_this_run_is_relayed_only_as_it_was_sealed() {
+    for damage in [false, true] {
+        let mut mirror = MemoryStore::default();
+        let mut target = MemoryStore::default();
+        let engine = SyncEngine::new(
+            SyncConfig {
+                target: true,
+                ..config()
+            },
+            SyncState {
+                revisions: vec![("s1".parse().unwrap(), "1".into())],
+                ..SyncState::default()
+            },
+        );
+        let report = run_two(engine, &mut mirror, &mut target, damage);
+        let segments = list_all(&mut target, &format!("{ORIGIN}/segments/"), None).unwrap();
+        if damage {
+            assert!(segments.is_empty(), "{segments:?}");
+            assert!(
+                report.problems.iter().any(|p| p.key.contains("/segments/")
+                    && p.disposition == agentsync_core::sync::problem::Disposition::Quarantined),
+                "{:?}",
+                report.problems
+            );
+        } else {
+            assert_eq!(segments.len(), 1);
+            assert!(report.problems.is_empty(), "{:?}", report.problems);
+        }
+    }
+}
+
+/// [`run`] with a mirror and a target; `damage` flips the last byte of every segment the
+/// engine puts into the mirror.
+fn run_two(
+    mut engine: SyncEngine,
+    mirror: &mut MemoryStore,
+    target: &mut MemoryStore,
+    damage: bool,
+) -> SyncReport {
+    use agentsync_core::sync::store::StoreId;
+    loop {
+        match engine.poll().unwrap() {
+            Output::Store(requests) => {
+                let responses = requests
+                    .iter()
+                    .map(|r| match (&r.store, &r.request) {
+                        (StoreId::Mirror, Request::Put { key, bytes })
+                            if damage && key.contains("/segments/") =>
+                        {
+                            let mut bytes = bytes.clone();
+                            if let Some(last) = bytes.last_mut() {
+                                *last ^= 1;
+                            }
+                            let request = Request::Put {
+                                key: key.clone(),
+                                bytes,
+                            };
+                            answer_one(mirror, &request)
+                        }
+                        (StoreId::Mirror, request) => answer_one(mirror, request),
+                        (StoreId::Target, request) => answer_one(target, request),
+                    })
+                    .collect();
+                engine.handle(Input::Store(responses)).unwrap();
+            }
+            Output::ReadSessions(reads) => {
+                let data = reads
+                    .iter()
+                    .map(|r| session_data(r.native.as_str()))
+                    .collect();
+                engine.handle(Input::Sessions(data)).unwrap();
+            }
+            Output::CheckPresent(gids) => {
+                engine
+                    .handle(Input::Present(vec![true; gids.len()]))
+                    .unwrap();
+            }
+            Output::Done(report) => return *report,
+            _ => {}
+        }
+    }
+}

@@ -43,6 +43,7 @@ use crate::events::{EventBatch, Op};
 use crate::frame::{Compressor, SharedDecompressor};
 use crate::hlc::HlcClock;
 use crate::id::ArtifactId;
+use crate::kind::ArtifactKind;
 use crate::ledger::{LedgerState, Replay, SignedEvent};
 use crate::limits;
 use crate::model::{Message, Session, UsageEvent};
@@ -385,6 +386,8 @@ pub struct SyncEngine {
     restore_own: bool,
     /// Hand out `Listed` (a host that shows a list while it syncs).
     list_ahead: bool,
+    /// Segments this run sealed, with the hash of their stored bytes ([`Exchange::with_sealed`]).
+    sealed: BTreeMap<ArtifactKey, blake3::Hash>,
     /// The import state as the host stored it: `Imported` only when the run changed it, so a
     /// sync that finds nothing new writes nothing (it is the size of the archive).
     import_stored: ImportState,
@@ -465,6 +468,7 @@ impl SyncEngine {
             decoder: None,
             restore_own: false,
             list_ahead: false,
+            sealed: BTreeMap::new(),
             import_stored,
             report,
         }
@@ -1084,9 +1088,12 @@ impl SyncEngine {
     }
 
     fn place_own(&mut self, encoded: Vec<Encoded>) -> Result<(), EngineError> {
-        for e in encoded {
-            let compressor = self.compressor.as_deref().map(|c| c as &dyn Compressor);
-            let stored = e.seal(compressor).map_err(EngineError::Export)?;
+        let compressor = self.compressor.as_deref().map(|c| c as &dyn Compressor);
+        let sealed = Encoded::seal_all(&encoded, compressor).map_err(EngineError::Export)?;
+        for (e, stored) in encoded.into_iter().zip(sealed) {
+            if e.key.kind() == ArtifactKind::Segment {
+                self.sealed.insert(e.key.clone(), blake3::hash(&stored));
+            }
             self.placement
                 .put(StoreId::Mirror, e.key.to_string(), stored);
         }
@@ -1211,6 +1218,7 @@ impl SyncEngine {
                 &self.listings[StoreId::Target as usize],
             )
             .with_settled(self.settled_events())
+            .with_sealed(std::mem::take(&mut self.sealed))
             .with_decompressor(self.decoder.clone())
             .listing_ahead(self.list_ahead);
             Phase::Exchange(Box::new(exchange))
