@@ -61,6 +61,11 @@ impl Archive {
         })
     }
 
+    /// The database file, for another connection to it; `None` for an archive in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.conn.path().filter(|p| !p.is_empty()).map(Path::new)
+    }
+
     /// Runs `f` in one transaction: all of it lands, or none.
     pub fn transaction<T>(&mut self, f: impl FnOnce(&Archive) -> Result<T>) -> Result<T> {
         self.transaction_with(f)

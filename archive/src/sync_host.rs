@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use agentsync_core::sync::engine::{self, Input, Output, SessionData, SyncState};
 use agentsync_core::sync::export::ExportState;
-use agentsync_core::sync::import::ImportState;
+use agentsync_core::sync::import::{ApplyUnit, ImportState};
 use agentsync_core::sync::problem::Disposition;
 use agentsync_core::sync::store::StoreRequest;
 use agentsync_core::{HlcClock, SessionGid};
@@ -151,14 +151,7 @@ impl Archive {
                     .collect::<Result<Vec<bool>>>()?,
             )),
             Output::Apply(units) => {
-                // One transaction for the window: a commit is a sync to disk (OPFS in a
-                // browser), and units are idempotent, so a window cut short is redone whole.
-                // Units of this origin come only from a rebuild restoring own sessions.
-                self.transaction(|a| {
-                    units
-                        .iter()
-                        .try_for_each(|unit| a.apply_unit(unit, unit.gid.origin == *origin))
-                })?;
+                self.apply_window(origin, &units)?;
                 HostStep::Stored
             }
             Output::Exported { state, published } => {
@@ -188,6 +181,18 @@ impl Archive {
             }
             Output::Progress(p) => HostStep::Progress(p),
             Output::Done(report) => HostStep::Done(report),
+        })
+    }
+
+    /// Stores one window of imported sessions ([`Output::Apply`]). One transaction for the
+    /// window: a commit is a sync to disk (OPFS in a browser), and units are idempotent, so a
+    /// window cut short is redone whole. Units of `origin` (this machine) come only from a
+    /// rebuild restoring own sessions.
+    pub fn apply_window(&mut self, origin: &OriginId, units: &[ApplyUnit]) -> Result<()> {
+        self.transaction(|a| {
+            units
+                .iter()
+                .try_for_each(|unit| a.apply_unit(unit, unit.gid.origin == *origin))
         })
     }
 

@@ -12,6 +12,7 @@ pub mod conformance;
 pub mod crash_point;
 pub mod demo;
 pub mod home;
+pub mod import_writer;
 pub mod ingest;
 pub mod inspect;
 pub mod lock;

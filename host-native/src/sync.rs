@@ -16,6 +16,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::compress::{ZstdCompressor, ZstdDecompressor};
+use crate::import_writer::ImportWriter;
 use crate::ingest::find::Log;
 use crate::ingest::pass::{self, IngestSummary};
 use crate::progress::{Bar, Progress};
@@ -295,9 +296,39 @@ fn drive(
     origin: &OriginId,
     progress: &Progress,
 ) -> Result<agentsync_core::sync::engine::SyncReport> {
+    let path = archive.path().map(Path::to_path_buf);
+    std::thread::scope(|scope| {
+        let mut writer = ImportWriter::new(scope, path.as_deref(), origin);
+        let core = drive_with(engine, archive, stores, origin, progress, &mut writer)?;
+        writer.finish()?;
+        Ok(core)
+    })
+}
+
+fn drive_with(
+    engine: &mut dyn Driver,
+    archive: &mut Archive,
+    stores: &mut Stores,
+    origin: &OriginId,
+    progress: &Progress,
+    writer: &mut ImportWriter,
+) -> Result<agentsync_core::sync::engine::SyncReport> {
     let mut bar: Option<(StageName, Bar)> = None;
     loop {
         let output = engine.poll()?;
+        let output = match output {
+            Output::Apply(units) if !writer.is_off() => {
+                writer.store(units)?;
+                continue;
+            }
+            // Store requests and progress leave the archive alone; everything else reads
+            // or writes it after the imported windows.
+            Output::Store(_) | Output::Progress(_) => output,
+            output => {
+                writer.drain()?;
+                output
+            }
+        };
         let stored = match &output {
             Output::Apply(_) => Some("sync.apply"),
             Output::Exported { .. } => Some("sync.exported"),

@@ -1,0 +1,134 @@
+//! Import windows stored on a thread and a connection of their own.
+//!
+//! An import alternates two kinds of work: the engine fetches, verifies and decodes a window
+//! of sessions, then SQLite stores it and indexes it for search. Done one after the other,
+//! an import into an empty machine took about twice a bare SQLite insert of the same rows.
+//! Here the window is handed to a writer thread, and the engine goes on with the next one on
+//! the other core. SQLite still has one writer, and memory stays bounded: a window is handed
+//! over only once the one before it is stored, so at most two are held (the one being stored
+//! and the one the engine is building).
+//!
+//! Everything else the engine asks of the archive (reads, states, the replay) waits until
+//! every window handed over is stored: [`ImportWriter::drain`].
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::{Scope, ScopedJoinHandle};
+
+use agentsync_archive::Archive;
+use agentsync_core::OriginId;
+use agentsync_core::sync::import::ApplyUnit;
+use anyhow::{Context as _, Result, anyhow};
+
+pub struct ImportWriter<'scope, 'env> {
+    scope: &'scope Scope<'scope, 'env>,
+    path: Option<PathBuf>,
+    origin: OriginId,
+    /// Started at the first window: a sync that imports nothing opens no second connection.
+    running: Option<Running<'scope>>,
+}
+
+struct Running<'scope> {
+    windows: Option<mpsc::SyncSender<Vec<ApplyUnit>>>,
+    stored: mpsc::Receiver<Result<()>>,
+    /// Windows handed over and not yet reported stored.
+    pending: usize,
+    thread: Option<ScopedJoinHandle<'scope, ()>>,
+}
+
+impl<'scope, 'env> ImportWriter<'scope, 'env> {
+    /// A writer for the archive at `path` (`None`, an archive in memory: the caller stores
+    /// windows itself, [`ImportWriter::is_off`]).
+    pub fn new(scope: &'scope Scope<'scope, 'env>, path: Option<&Path>, origin: &OriginId) -> Self {
+        ImportWriter {
+            scope,
+            path: path.map(Path::to_path_buf),
+            origin: origin.clone(),
+            running: None,
+        }
+    }
+
+    pub fn is_off(&self) -> bool {
+        self.path.is_none()
+    }
+
+    /// Hands a window over, once the one before it is stored.
+    pub fn store(&mut self, units: Vec<ApplyUnit>) -> Result<()> {
+        self.drain()?;
+        if self.running.is_none() {
+            self.running = Some(self.start()?);
+        }
+        let running = self
+            .running
+            .as_mut()
+            .ok_or_else(|| anyhow!("the import writer did not start"))?;
+        running
+            .windows
+            .as_ref()
+            .ok_or_else(|| anyhow!("the import writer has stopped"))?
+            .send(units)
+            .map_err(|_| anyhow!("the import writer stopped"))?;
+        running.pending += 1;
+        Ok(())
+    }
+
+    /// Waits until every window handed over is stored; the first failure, if any.
+    pub fn drain(&mut self) -> Result<()> {
+        let Some(running) = self.running.as_mut() else {
+            return Ok(());
+        };
+        while running.pending > 0 {
+            running.pending -= 1;
+            running
+                .stored
+                .recv()
+                .map_err(|_| anyhow!("the import writer stopped"))??;
+        }
+        Ok(())
+    }
+
+    /// Stores what is pending and ends the thread.
+    pub fn finish(mut self) -> Result<()> {
+        let drained = self.drain();
+        if let Some(mut running) = self.running.take() {
+            running.windows = None;
+            if let Some(thread) = running.thread.take() {
+                thread
+                    .join()
+                    .map_err(|_| anyhow!("the import writer panicked"))?;
+            }
+        }
+        drained
+    }
+
+    fn start(&self) -> Result<Running<'scope>> {
+        let path = self
+            .path
+            .as_deref()
+            .ok_or_else(|| anyhow!("an archive in memory has no import writer"))?;
+        let mut archive = Archive::open(path)
+            .with_context(|| format!("opening {} for the import", path.display()))?;
+        let origin = self.origin.clone();
+        let (windows, to_store) = mpsc::sync_channel::<Vec<ApplyUnit>>(1);
+        let (report, stored) = mpsc::channel();
+        let thread = self.scope.spawn(move || {
+            for units in to_store {
+                let done = archive
+                    .apply_window(&origin, &units)
+                    .context("storing imported sessions");
+                if done.is_ok() {
+                    crate::crash_point::passed("sync.apply");
+                }
+                if report.send(done).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Running {
+            windows: Some(windows),
+            stored,
+            pending: 0,
+            thread: Some(thread),
+        })
+    }
+}
