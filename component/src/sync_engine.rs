@@ -55,8 +55,11 @@ impl GuestSyncEngine for EngineResource {
             last_sync_ms: config.last_sync_ms,
             heal_every_ms: config.heal_every_ms,
         };
+        // The CLI, this component's host, stores a window while the engine builds the next:
+        // two windows of 16 MiB hold what one of the default 32 MiB did.
         let engine = SyncEngine::new(config, state)
-            .with_compressor(Box::new(agentsync_core::RuzstdCompressor));
+            .with_compressor(Box::new(agentsync_core::RuzstdCompressor))
+            .with_import_window(16 << 20);
         Ok(wit::SyncEngine::new(EngineResource(RefCell::new(engine))))
     }
 

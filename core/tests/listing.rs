@@ -21,6 +21,8 @@ struct Machine {
     mirror: MemoryStore,
     /// Shows a list while it syncs (the browser).
     list_ahead: bool,
+    /// `SyncEngine::with_import_window`, if set.
+    import_window: Option<u64>,
 }
 
 /// What one run did, in order.
@@ -60,6 +62,7 @@ impl Machine {
             state: SyncState::default(),
             mirror: MemoryStore::default(),
             list_ahead: true,
+            import_window: None,
         };
         for i in 0..sessions {
             let native = format!("s{i:03}");
@@ -94,6 +97,9 @@ impl Machine {
         let mut engine = SyncEngine::new(config, self.state.clone());
         if self.list_ahead {
             engine = engine.listing_ahead();
+        }
+        if let Some(bytes) = self.import_window {
+            engine = engine.with_import_window(bytes);
         }
         let mut trace = Trace::default();
         loop {
@@ -385,4 +391,26 @@ fn a_session_the_archive_lost_keeps_its_entry_unlisted_and_is_never_read() {
             e.session
         );
     }
+}
+
+#[test]
+fn the_import_window_bounds_what_one_apply_holds() {
+    let mut target = MemoryStore::default();
+    let mut laptop = Machine::new("laptop-a1b2c3", 1, 40);
+    laptop.sync(&mut target);
+
+    let mut whole = Machine::new("desktop-778899", 3, 0);
+    let trace = whole.sync(&mut target);
+    let applies = |t: &Trace| t.order.iter().filter(|o| **o == "apply").count();
+    assert_eq!(applies(&trace), 1, "{:?}", trace.order);
+    assert_eq!(trace.applied.len(), 40);
+
+    // A window smaller than any segment: one session per round, and still every session.
+    let mut narrow = Machine::new("reader-0d0e0f", 2, 0);
+    narrow.import_window = Some(1);
+    let trace = narrow.sync(&mut target);
+    assert_eq!(applies(&trace), 40, "{:?}", trace.order);
+    let mut gids: Vec<_> = trace.applied.iter().map(|(g, ..)| g.to_string()).collect();
+    gids.dedup();
+    assert_eq!(gids.len(), 40);
 }

@@ -156,7 +156,8 @@ pub fn run(
         EngineKind::Native => Box::new(
             SyncEngine::new(config, state)
                 .with_compressor(Box::new(ZstdCompressor))
-                .with_decompressor(std::sync::Arc::new(ZstdDecompressor)),
+                .with_decompressor(std::sync::Arc::new(ZstdDecompressor))
+                .with_import_window(crate::import_writer::WINDOW_BYTES),
         ),
         EngineKind::Wasm => {
             let path = match options.component {
@@ -241,6 +242,7 @@ pub fn restore(
     };
     let mut engine = SyncEngine::new(config, archive.sync_state()?)
         .with_decompressor(std::sync::Arc::new(ZstdDecompressor))
+        .with_import_window(crate::import_writer::WINDOW_BYTES)
         .restoring_own();
     let mut stores = Stores {
         mirror: FolderStore::new(mirror_dir),

@@ -384,6 +384,7 @@ pub struct SyncEngine {
     decoder: Option<SharedDecompressor>,
     /// Import this machine's own sessions too (`rebuild`: the archive lost them).
     restore_own: bool,
+    import_window: Option<u64>,
     /// Hand out `Listed` (a host that shows a list while it syncs).
     list_ahead: bool,
     /// Segments this run sealed, with the hash of their stored bytes ([`Exchange::with_sealed`]).
@@ -416,6 +417,14 @@ impl SyncEngine {
     /// carry this origin's gids; the host stores them as own sessions.
     pub fn restoring_own(mut self) -> Self {
         self.restore_own = true;
+        self
+    }
+
+    /// Fetches and decodes at most about `bytes` of segments (canonical size) per round of
+    /// the import, and hands them out as one [`Output::Apply`] (default 32 MiB). A host that
+    /// stores a window while the engine decodes the next holds two at once, and halves it.
+    pub fn with_import_window(mut self, bytes: u64) -> Self {
+        self.import_window = Some(bytes);
         self
     }
 
@@ -467,6 +476,7 @@ impl SyncEngine {
             compressor: None,
             decoder: None,
             restore_own: false,
+            import_window: None,
             list_ahead: false,
             sealed: BTreeMap::new(),
             import_stored,
@@ -1411,7 +1421,14 @@ impl SyncEngine {
         }
         .with_roots(&self.listings[StoreId::Mirror as usize])
         .with_decompressor(self.decoder.clone());
-        Phase::Import(Box::new(import))
+        Phase::Import(Box::new(self.windowed(import)))
+    }
+
+    fn windowed(&self, import: Import) -> Import {
+        match self.import_window {
+            Some(bytes) => import.with_segment_window(bytes),
+            None => import,
+        }
     }
 
     fn drive_import(&mut self, mut import: Box<Import>, fallback: bool) -> Phase {
@@ -1451,7 +1468,7 @@ impl SyncEngine {
                     .only(lagging)
                     .with_roots(&self.listings[StoreId::Target as usize])
                     .with_decompressor(self.decoder.clone());
-                    return Phase::FallbackImport(Box::new(import));
+                    return Phase::FallbackImport(Box::new(self.windowed(import)));
                 }
                 self.replay_start()
             }
