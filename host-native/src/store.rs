@@ -169,7 +169,9 @@ impl FolderStore {
         let dir = self.create_folders(key)?;
         let tmp = TempFile::write(&dir, bytes, barrier)?;
         for _ in 0..ATTEMPTS {
-            match publish(&tmp.path, &path, bytes, barrier, move_or_link) {
+            match publish(&tmp.path, &path, bytes, barrier, |from, to| {
+                fs::hard_link(from, to)
+            }) {
                 Ok(()) => {
                     if barrier {
                         sync_dir(&dir);
@@ -484,7 +486,7 @@ fn same_file(_: &Metadata, b: &Metadata) -> bool {
 }
 
 /// Publishes the synced temp file `tmp` at `path` without ever replacing what is there:
-/// `link` ([`move_or_link`]) fails with `AlreadyExists` if `path` exists. File systems without hard
+/// `link` (a hard link) fails with `AlreadyExists` if `path` exists. File systems without hard
 /// links (FAT, some network shares) fall back to creating `path` exclusively and writing it
 /// there, where a racing reader can see a partial file; for artifacts such a copy fails
 /// verification and a later writer heals it.
@@ -514,57 +516,8 @@ fn publish(
     }
 }
 
-/// Puts the temp file `from` at `to` unless `to` exists. Linux moves it there in one step
-/// (`renameat2` with `RENAME_NOREPLACE`: one directory entry written, where a hard link and the
-/// temp file's removal write two; a first sync creates thousands of files); elsewhere, and on
-/// file systems that refuse the flag, it is hard-linked.
-fn move_or_link(from: &Path, to: &Path) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    match rename_no_replace(from, to) {
-        Err(e) if is_unsupported(&e) => {}
-        placed => return placed,
-    }
-    fs::hard_link(from, to)
-}
-
-#[cfg(target_os = "linux")]
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = |p: &Path| {
-        CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(ErrorKind::InvalidInput, "a path holds a NUL byte"))
-    };
-    let (from, to) = (c_path(from)?, c_path(to)?);
-    // SAFETY: both pointers are NUL-terminated strings that live through the call.
-    let placed = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if placed == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// The kernel or the file system does not offer `RENAME_NOREPLACE` (NFS, old kernels, some
-/// FUSE file systems).
-#[cfg(target_os = "linux")]
-fn is_unsupported(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
-    )
-}
-
-/// A synced temporary file, removed when dropped (after publishing by a hard link, the link
-/// keeps the data; after a move or a rename, there is nothing left to remove).
+/// A synced temporary file, removed when dropped (after publishing, the hard link keeps the
+/// data; after a rename, there is nothing left to remove).
 struct TempFile {
     path: PathBuf,
 }
@@ -1039,23 +992,6 @@ mod tests {
         drop(tmp);
         assert!(temp_files(&dir).is_empty());
         assert_eq!(store.list_keys("a/", None).unwrap(), ["a/b", "a/c"]);
-    }
-
-    #[test]
-    fn a_temp_file_moves_into_place_only_where_nothing_is() {
-        let store = TestStore::new("move");
-        let dir = store.create_folders("a/b").unwrap();
-        let first = TempFile::write(&dir, b"first", false).unwrap();
-        move_or_link(&first.path, &dir.join("b")).unwrap();
-        assert_eq!(fs::read(dir.join("b")).unwrap(), b"first");
-        let second = TempFile::write(&dir, b"second", false).unwrap();
-        let err = move_or_link(&second.path, &dir.join("b")).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::AlreadyExists);
-        assert_eq!(fs::read(dir.join("b")).unwrap(), b"first");
-        assert_eq!(fs::read(&second.path).unwrap(), b"second");
-        drop((first, second));
-        assert!(temp_files(&dir).is_empty());
-        assert_eq!(store.list_keys("a/", None).unwrap(), ["a/b"]);
     }
 
     #[test]
