@@ -10,7 +10,7 @@ use agentsync_core::sync::engine::{
     EngineError, Input, Output, SessionData, Stages, SyncConfig, SyncEngine, SyncReport, SyncState,
 };
 use agentsync_core::sync::problem::ProblemClass;
-use agentsync_core::sync::store::{Request, Response, Store, answer_one, list_all};
+use agentsync_core::sync::store::{Request, Response, Store, StoreRequest, answer_one, list_all};
 use agentsync_core::{EventsMark, Hlc, Message, OriginKey, limits};
 
 const ORIGIN: &str = "laptop-a1b2c3";
@@ -64,15 +64,20 @@ fn session_data(native: &str) -> SessionData {
 
 /// Runs an engine to the end against one memory store; returns the report and the
 /// events the engine said were published.
-fn run(mut engine: SyncEngine, store: &mut MemoryStore) -> (SyncReport, Vec<SignedEvent>) {
+fn run(engine: SyncEngine, store: &mut MemoryStore) -> (SyncReport, Vec<SignedEvent>) {
+    drive(engine, |r| answer_one(store, &r.request))
+}
+
+/// Runs an engine to the end, answering every store request with `answer`.
+fn drive(
+    mut engine: SyncEngine,
+    mut answer: impl FnMut(&StoreRequest) -> Response,
+) -> (SyncReport, Vec<SignedEvent>) {
     let mut published = Vec::new();
     loop {
         match engine.poll().unwrap() {
             Output::Store(requests) => {
-                let responses = requests
-                    .iter()
-                    .map(|r| answer_one(store, &r.request))
-                    .collect();
+                let responses = requests.iter().map(&mut answer).collect();
                 engine.handle(Input::Store(responses)).unwrap();
             }
             Output::ReadSessions(reads) => {
@@ -338,51 +343,26 @@ fn a_segment_sealed_this_run_is_relayed_only_as_it_was_sealed() {
 /// [`run`] with a mirror and a target; `damage` flips the last byte of every segment the
 /// engine puts into the mirror.
 fn run_two(
-    mut engine: SyncEngine,
+    engine: SyncEngine,
     mirror: &mut MemoryStore,
     target: &mut MemoryStore,
     damage: bool,
 ) -> SyncReport {
     use agentsync_core::sync::store::StoreId;
-    loop {
-        match engine.poll().unwrap() {
-            Output::Store(requests) => {
-                let responses = requests
-                    .iter()
-                    .map(|r| match (&r.store, &r.request) {
-                        (StoreId::Mirror, Request::Put { key, bytes })
-                            if damage && key.contains("/segments/") =>
-                        {
-                            let mut bytes = bytes.clone();
-                            if let Some(last) = bytes.last_mut() {
-                                *last ^= 1;
-                            }
-                            let request = Request::Put {
-                                key: key.clone(),
-                                bytes,
-                            };
-                            answer_one(mirror, &request)
-                        }
-                        (StoreId::Mirror, request) => answer_one(mirror, request),
-                        (StoreId::Target, request) => answer_one(target, request),
-                    })
-                    .collect();
-                engine.handle(Input::Store(responses)).unwrap();
+    let answer = |r: &StoreRequest| match (&r.store, &r.request) {
+        (StoreId::Mirror, Request::Put { key, bytes }) if damage && key.contains("/segments/") => {
+            let mut bytes = bytes.clone();
+            if let Some(last) = bytes.last_mut() {
+                *last ^= 1;
             }
-            Output::ReadSessions(reads) => {
-                let data = reads
-                    .iter()
-                    .map(|r| session_data(r.native.as_str()))
-                    .collect();
-                engine.handle(Input::Sessions(data)).unwrap();
-            }
-            Output::CheckPresent(gids) => {
-                engine
-                    .handle(Input::Present(vec![true; gids.len()]))
-                    .unwrap();
-            }
-            Output::Done(report) => return *report,
-            _ => {}
+            let request = Request::Put {
+                key: key.clone(),
+                bytes,
+            };
+            answer_one(mirror, &request)
         }
-    }
+        (StoreId::Mirror, request) => answer_one(mirror, request),
+        (StoreId::Target, request) => answer_one(target, request),
+    };
+    drive(engine, answer).0
 }
