@@ -413,16 +413,9 @@ impl Archive {
                 split_message(m)?,
                 tools,
             ])?;
-        let id = self.conn.last_insert_rowid();
+        self.unindexed.note(self.conn.last_insert_rowid());
         if self.conn.is_autocommit() {
-            self.conn
-                .prepare_cached(
-                    "INSERT INTO messages_fts (rowid, content, thinking, tools)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![id, m.content, m.thinking, tools])?;
-        } else {
-            self.unindexed.note(id);
+            self.unindexed.index(&self.conn)?;
         }
         Ok(())
     }
