@@ -65,10 +65,17 @@ const SYNC_STATE: &str = r#"
 /// in a statement savepoint, and FTS5 writes out its in-memory index at every savepoint, so a
 /// trigger made every message its own index segment (half of ingest's and import's time).
 /// Deletes are rare and keep their trigger.
+///
+/// `hashsize` (FTS5's 1 MB by default): how much of the index FTS5 gathers in memory before it
+/// writes a segment. Each segment written is merged again later, and at 1 MB those merges were
+/// a fifth of an import's writer; at 8 MB the bare insert of a 1 GB corpus took 0.8× the time
+/// for 8 MB more memory (docs/benchmarks.md, "Search index"). A setting FTS5 keeps in its
+/// `messages_fts_config` table.
 const MESSAGES_FTS: &str = r#"
     CREATE VIRTUAL TABLE messages_fts USING fts5(
         content, thinking, tools, content = 'messages', content_rowid = 'id'
     );
+    INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', 8388608);
     CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
         INSERT INTO messages_fts (messages_fts, rowid, content, thinking, tools)
         VALUES ('delete', old.id, old.content, old.thinking, old.tools);
@@ -170,6 +177,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql("DROP TRIGGER IF EXISTS messages_fts_insert;"),
     Migration::Upgrade(stamp_sources_holding),
     Migration::Sql(NO_OP_INDEXES),
+    // Issue 14: archives made before gather 8 MB of index in memory too (see MESSAGES_FTS).
+    Migration::Sql("INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', 8388608);"),
 ];
 
 /// Issue 14: what a sync that finds nothing new reads, without reading the rows it skips

@@ -448,6 +448,19 @@ fn an_older_archive_gets_its_tool_calls_indexed() {
     let hits = archive.search("build", 10).expect("search");
     assert_eq!(hits[0].found_in, "message");
     assert_eq!(archive.integrity_check().expect("check"), "ok");
+    // The upgraded index gathers as much in memory as a new one.
+    let hashsize = |archive: &Archive| -> i64 {
+        archive
+            .conn
+            .query_row(
+                "SELECT v FROM messages_fts_config WHERE k = 'hashsize'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("hashsize")
+    };
+    assert_eq!(hashsize(&archive), 8 << 20);
+    assert_eq!(hashsize(&Archive::open_in_memory().expect("new")), 8 << 20);
     drop(archive);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
