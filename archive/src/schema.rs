@@ -66,21 +66,33 @@ const SYNC_STATE: &str = r#"
 /// trigger made every message its own index segment (half of ingest's and import's time).
 /// Deletes are rare and keep their trigger.
 ///
-/// `hashsize` (FTS5's 1 MB by default): how much of the index FTS5 gathers in memory before it
-/// writes a segment. Each segment written is merged again later, and at 1 MB those merges were
-/// a fifth of an import's writer; at 8 MB the bare insert of a 1 GB corpus took 0.8× the time
-/// for 8 MB more memory (docs/benchmarks.md, "Search index"). A setting FTS5 keeps in its
-/// `messages_fts_config` table.
+/// Two settings (FTS5 keeps them in `messages_fts_config`) make the index cheaper to build:
+/// FTS5 writes what it gathered in memory as a new segment every `hashsize` bytes, and merges
+/// segments once a level holds `automerge` of them. At FTS5's defaults (1 MB, 4) the merges
+/// were a fifth of an import's writer thread. With 8 MB and 16, the bare insert of a 1 GB
+/// corpus takes about 0.6× the time for 8 MB more memory, and queries take as long as before
+/// (docs/benchmarks.md, "Search index").
 const MESSAGES_FTS: &str = r#"
     CREATE VIRTUAL TABLE messages_fts USING fts5(
         content, thinking, tools, content = 'messages', content_rowid = 'id'
     );
-    INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', 8388608);
     CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
         INSERT INTO messages_fts (messages_fts, rowid, content, thinking, tools)
         VALUES ('delete', old.id, old.content, old.thinking, old.tools);
     END;
 "#;
+
+/// See [`MESSAGES_FTS`].
+const MESSAGES_FTS_SETTINGS: &str = r#"
+    INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', 8388608);
+    INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 16);
+"#;
+
+fn create_messages_fts(conn: &Connection) -> Result<()> {
+    conn.execute_batch(MESSAGES_FTS)?;
+    conn.execute_batch(MESSAGES_FTS_SETTINGS)?;
+    Ok(())
+}
 
 /// The derived tables as they are now. A migration that changes them drops and recreates
 /// them all ([`Migration::RebuildDerived`]): their content comes back from the logs, the
@@ -177,8 +189,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql("DROP TRIGGER IF EXISTS messages_fts_insert;"),
     Migration::Upgrade(stamp_sources_holding),
     Migration::Sql(NO_OP_INDEXES),
-    // Issue 14: archives made before gather 8 MB of index in memory too (see MESSAGES_FTS).
-    Migration::Sql("INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', 8388608);"),
+    // Issue 14: the index of archives made before is built as cheaply (see MESSAGES_FTS).
+    Migration::Sql(MESSAGES_FTS_SETTINGS),
 ];
 
 /// Issue 14: what a sync that finds nothing new reads, without reading the rows it skips
@@ -246,7 +258,7 @@ fn index_tool_calls(conn: &Connection) -> Result<()> {
          DROP TRIGGER IF EXISTS messages_fts_delete;
          DROP TABLE IF EXISTS messages_fts;",
     )?;
-    conn.execute_batch(MESSAGES_FTS)?;
+    create_messages_fts(conn)?;
     conn.execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');")?;
     Ok(())
 }
@@ -288,7 +300,7 @@ pub(crate) fn recreate_derived(conn: &Connection) -> Result<()> {
     }
     conn.execute_batch(DERIVED)?;
     conn.execute_batch(NO_OP_INDEXES)?;
-    conn.execute_batch(MESSAGES_FTS)?;
+    create_messages_fts(conn)?;
     forget_imported_sessions(conn)
 }
 

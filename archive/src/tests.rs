@@ -448,19 +448,23 @@ fn an_older_archive_gets_its_tool_calls_indexed() {
     let hits = archive.search("build", 10).expect("search");
     assert_eq!(hits[0].found_in, "message");
     assert_eq!(archive.integrity_check().expect("check"), "ok");
-    // The upgraded index gathers as much in memory as a new one.
-    let hashsize = |archive: &Archive| -> i64 {
-        archive
+    // The upgraded index is built with the settings of a new one.
+    let settings = |archive: &Archive| -> Vec<(String, i64)> {
+        let mut stmt = archive
             .conn
-            .query_row(
-                "SELECT v FROM messages_fts_config WHERE k = 'hashsize'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("hashsize")
+            .prepare("SELECT k, v FROM messages_fts_config WHERE k IN ('hashsize', 'automerge') ORDER BY k")
+            .expect("settings");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("settings")
+            .collect::<rusqlite::Result<_>>()
+            .expect("settings")
     };
-    assert_eq!(hashsize(&archive), 8 << 20);
-    assert_eq!(hashsize(&Archive::open_in_memory().expect("new")), 8 << 20);
+    let expected = vec![
+        ("automerge".to_owned(), 16),
+        ("hashsize".to_owned(), 8 << 20),
+    ];
+    assert_eq!(settings(&archive), expected);
+    assert_eq!(settings(&Archive::open_in_memory().expect("new")), expected);
     drop(archive);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }

@@ -2,8 +2,8 @@
 //!
 //! Copies the sessions and messages of an agentsync archive (`archive.db`, read-only) into a new
 //! database holding just those two tables and the FTS5 index over message text, tool calls
-//! included, as the archive has it (external-content FTS5 gathering 8 MB in memory, WAL,
-//! `synchronous = NORMAL`, one
+//! included, as the archive has it (external-content FTS5 with its `hashsize` and `automerge`,
+//! WAL, `synchronous = NORMAL`, one
 //! transaction per 32 MiB of rows like the import's windows), each transaction's rows indexed
 //! by one `INSERT … SELECT`. It is what a program
 //! that only stores rows it already holds would pay, the practical limit of an import into the
@@ -51,7 +51,7 @@ struct Cli {
     /// Index settings, `NAME=VALUE` (`automerge=16`, `crisismerge=64`, `pgsz=8000`), set
     /// before the first row. The default is the archive's (`archive/src/schema.rs`); settings
     /// given replace it.
-    #[arg(long, default_value = "hashsize=8388608")]
+    #[arg(long, default_values = ["hashsize=8388608", "automerge=16"])]
     fts_config: Vec<String>,
     /// No index at all: what the rows alone cost.
     #[arg(long)]
