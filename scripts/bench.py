@@ -269,7 +269,10 @@ class Bench:
         cmd = [self.bin, "--data-dir", self.path(machine), "--json", *args]
         t = timed(cmd, ok_codes=ok_codes, env=env)
         if "wasm" not in args:
-            self.agentsync_rss.append(t.rss_mb)
+            # Which process it was, for the notes: `sync s3://…` of machine o1, …
+            what = " ".join(a if "/" not in a or "://" in a else os.path.basename(a)
+                            for a in args[:2])
+            self.agentsync_rss.append((t.rss_mb, f"`{what}` of machine {machine}"))
         return t
 
     def path(self, *parts):
@@ -594,9 +597,11 @@ class Bench:
             self.m["restic_incr_bytes"] = M(None, "B", skipped="restic missing")
 
     def finish(self):
-        self.m["rss"] = M(max(self.agentsync_rss, default=0) * 1e6, "rss",
+        rss, what = max(self.agentsync_rss, default=(0, "none"))
+        self.m["rss"] = M(rss * 1e6, "rss",
                           "over every agentsync process of the run with the native core "
-                          f"(wasm: see 6), corpus {mb(self.corpus_bytes):.0f} MB")
+                          f"(wasm: see 6), corpus {mb(self.corpus_bytes):.0f} MB; "
+                          f"the largest: {what}")
 
     def mbps(self, seconds):
         return mb(self.corpus_bytes) / seconds if seconds else 0.0
