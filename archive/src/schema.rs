@@ -71,7 +71,7 @@ const SYNC_STATE: &str = r#"
 /// segments once a level holds `automerge` of them. At FTS5's defaults (1 MB, 4) the merges
 /// were a fifth of an import's writer thread. With 8 MB and 16, the bare insert of a 1 GB
 /// corpus takes about 0.6× the time for 8 MB more memory, and queries take as long as before
-/// (docs/benchmarks.md, "Search index").
+/// (docs/benchmarks.md, "Issue 14, third round").
 const MESSAGES_FTS: &str = r#"
     CREATE VIRTUAL TABLE messages_fts USING fts5(
         content, thinking, tools, content = 'messages', content_rowid = 'id'

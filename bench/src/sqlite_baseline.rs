@@ -4,8 +4,8 @@
 //! database holding just those two tables and the FTS5 index over message text, tool calls
 //! included, as the archive has it (external-content FTS5 with its `hashsize` and `automerge`,
 //! WAL, `synchronous = NORMAL`, one
-//! transaction per 32 MiB of rows like the import's windows), each transaction's rows indexed
-//! by one `INSERT … SELECT`. It is what a program
+//! transaction per 32 MiB of rows, twice the import's 16 MiB windows), each transaction's rows
+//! indexed by one `INSERT … SELECT`. It is what a program
 //! that only stores rows it already holds would pay, the practical limit of an import into the
 //! same SQLite: no fetching, decompression, verification, JSON or sync state.
 //!
