@@ -56,10 +56,10 @@ impl GuestSyncEngine for EngineResource {
             heal_every_ms: config.heal_every_ms,
         };
         // The CLI, this component's host, stores a window while the engine builds the next:
-        // two windows of 16 MiB hold what one of the default 32 MiB did.
+        // two windows of half the default size hold what one of the default did.
         let engine = SyncEngine::new(config, state)
             .with_compressor(Box::new(agentsync_core::RuzstdCompressor))
-            .with_import_window(16 << 20);
+            .with_import_window(agentsync_core::sync::import::SEGMENT_WINDOW_BYTES / 2);
         Ok(wit::SyncEngine::new(EngineResource(RefCell::new(engine))))
     }
 

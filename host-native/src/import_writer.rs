@@ -25,8 +25,9 @@ use agentsync_core::sync::import::ApplyUnit;
 use anyhow::{Context as _, Result, anyhow};
 
 /// The engine's import window when windows are stored on this thread
-/// ([`agentsync_core::sync::engine::SyncEngine::with_import_window`]).
-pub const WINDOW_BYTES: u64 = 16 << 20;
+/// ([`agentsync_core::sync::engine::SyncEngine::with_import_window`]): half the default, as
+/// two are held at once.
+pub const WINDOW_BYTES: u64 = agentsync_core::sync::import::SEGMENT_WINDOW_BYTES / 2;
 
 pub struct ImportWriter<'scope, 'env> {
     scope: &'scope Scope<'scope, 'env>,

@@ -183,7 +183,8 @@ pub struct Import {
 
 /// Segment bytes fetched per round: bounds what an import holds in memory at once (a host
 /// that drains [`Import::take_units`] after each round keeps only one window of messages).
-const SEGMENT_WINDOW_BYTES: u64 = 32 << 20;
+/// The default of [`crate::sync::engine::SyncEngine::with_import_window`].
+pub const SEGMENT_WINDOW_BYTES: u64 = 32 << 20;
 
 fn key_of(key: &str) -> Option<ArtifactKey> {
     key.parse().ok()
