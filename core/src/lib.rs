@@ -6,6 +6,7 @@
 //! `docs/format.md` is the wire spec this crate implements.
 
 mod binary;
+mod canonical_line;
 mod envelope;
 
 pub mod artifact;

@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::canonical_line;
 use crate::error::{Error, Result};
 use crate::id::ArtifactId;
 use crate::limits::{
@@ -161,7 +162,7 @@ pub fn segment_messages(messages: &[Message]) -> Result<Vec<EncodedSegment>> {
 
 /// Depth of JSON nesting of one line, checked before serde sees it. Strings (most of a
 /// segment's bytes) are skipped with memchr rather than walked byte by byte.
-fn check_depth(line: &[u8]) -> Result<()> {
+pub(crate) fn check_depth(line: &[u8]) -> Result<()> {
     let mut depth = 0u32;
     let mut i = 0;
     while i < line.len() {
@@ -283,9 +284,14 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Segment> {
                 actual: line.len() as u64 + 1,
             });
         }
-        check_depth(line)?;
-        let message: Message = serde_json::from_slice(line)
-            .map_err(|e| Error::malformed(WHAT, format!("line {}: {e}", i + 2)))?;
+        let message = match canonical_line::parse_message(line) {
+            Some(message) => message,
+            None => {
+                check_depth(line)?;
+                serde_json::from_slice(line)
+                    .map_err(|e| Error::malformed(WHAT, format!("line {}: {e}", i + 2)))?
+            }
+        };
         message.validate()?;
         let expected = header.first_ordinal.checked_add(i as u64);
         if Some(message.ordinal) != expected {
