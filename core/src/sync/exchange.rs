@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::Artifact;
 use crate::checkpoint::BucketEntry;
 use crate::frame::SharedDecompressor;
+use crate::id::ArtifactId;
 use crate::keyring::KeyRing;
-use crate::names::{ArtifactKey, OriginId};
+use crate::names::{ArtifactKey, NativeId, OriginId};
 use crate::segment::SegmentRef;
 use crate::sync::placement::{Placed, Placement};
 use crate::sync::problem::Problem;
@@ -31,6 +32,10 @@ use crate::sync::store::{ListPage, Request, Response, Store, StoreId, StoreReque
 
 /// Segment bytes fetched per round of a relay: bounds what the exchange holds in memory.
 const SEGMENT_WINDOW_BYTES: u64 = 32 << 20;
+
+/// Sessions in the buckets two roots do not share, past which a relay lists the destination
+/// rather than reading its old manifests one by one (a listing page names a thousand keys).
+const OLD_MANIFESTS_MAX: u64 = 1024;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExchangeReport {
@@ -45,6 +50,7 @@ pub struct ExchangeReport {
 enum Phase {
     ListRoots,
     WalkRoots,
+    FetchOldBuckets,
     ListKeys,
     FetchBuckets,
     FetchManifests,
@@ -72,9 +78,27 @@ struct Relay {
     src: StoreId,
     dst: StoreId,
     root: VerifiedRoot,
-    /// Index of the listing job of the destination's `<origin>/` keys.
-    dst_listing: usize,
+    /// Index of the listing job of the destination's `<origin>/` keys, for a relay without
+    /// [`Trust`].
+    dst_listing: Option<usize>,
+    trust: Option<Trust>,
     complete: bool,
+}
+
+/// What a relay knows the destination holds without listing it: everything the destination's
+/// own newest verified root reaches, since a store receives a root only after all it reaches
+/// (from its writer, or from a relay, which puts the root last). Of that, only the part the
+/// new root may share is read: the destination's buckets that differ from the new root's, and
+/// the old manifests of sessions whose manifest changed. A small change then costs a few reads
+/// instead of a listing of every key of the origin.
+#[derive(Debug, Default)]
+struct Trust {
+    /// The destination's root's buckets, by index.
+    old_buckets: BTreeMap<u32, ArtifactId>,
+    /// The manifest of each session of the old buckets read.
+    old_manifests: BTreeMap<NativeId, ArtifactId>,
+    /// Keys the destination holds by its root, as far as they were read.
+    known: BTreeSet<String>,
 }
 
 #[derive(Debug)]
@@ -103,6 +127,8 @@ pub struct Exchange {
     settled: BTreeMap<OriginId, ArtifactKey>,
     buckets: Vec<Item>,
     manifests: Vec<Item>,
+    /// Old manifests to read from a trusting relay's destination: (relay, key).
+    old_manifests: Vec<(usize, ArtifactKey)>,
     /// Segments to relay: key → (relay, size, manifests needing it).
     segments: BTreeMap<ArtifactKey, (usize, u64, Vec<usize>)>,
     segments_queue: Vec<ArtifactKey>,
@@ -124,6 +150,8 @@ pub struct Exchange {
 enum InFlight {
     Walk(usize, usize),
     Job(usize),
+    OldBucket(usize, ArtifactKey),
+    OldManifest(usize, ArtifactKey),
     Bucket(usize),
     Manifest(usize),
     Segment(ArtifactKey),
@@ -151,6 +179,7 @@ impl Exchange {
             settled: BTreeMap::new(),
             buckets: Vec::new(),
             manifests: Vec::new(),
+            old_manifests: Vec::new(),
             segments: BTreeMap::new(),
             segments_queue: Vec::new(),
             in_flight: Vec::new(),
@@ -277,7 +306,27 @@ impl Exchange {
                     });
                 }
             }
-            Phase::FetchBuckets | Phase::FetchManifests if self.issued => {}
+            Phase::FetchOldBuckets | Phase::FetchBuckets | Phase::FetchManifests if self.issued => {
+            }
+            Phase::FetchOldBuckets => {
+                self.issued = true;
+                for (i, relay) in self.relays.iter().enumerate() {
+                    let Some(trust) = &relay.trust else { continue };
+                    for b in &relay.root.root.buckets {
+                        match trust.old_buckets.get(&b.index) {
+                            Some(old) if *old != b.id => {
+                                let key = ArtifactKey::Bucket {
+                                    origin: relay.origin.clone(),
+                                    id: *old,
+                                };
+                                out.push(self.get(relay.dst, &key));
+                                self.in_flight.push(InFlight::OldBucket(i, key));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
             Phase::FetchBuckets => {
                 self.issued = true;
                 // Buckets and event batches are independent: one round.
@@ -303,6 +352,10 @@ impl Exchange {
                         self.in_flight.push(InFlight::Manifest(i));
                         out.push(self.get(self.relays[m.relay].src, &m.key));
                     }
+                }
+                for (relay, key) in std::mem::take(&mut self.old_manifests) {
+                    out.push(self.get(self.relays[relay].dst, &key));
+                    self.in_flight.push(InFlight::OldManifest(relay, key));
                 }
             }
             Phase::Segments => {
@@ -344,6 +397,10 @@ impl Exchange {
             }
             Phase::WalkRoots => {
                 self.plan();
+                Phase::FetchOldBuckets
+            }
+            Phase::FetchOldBuckets => {
+                self.list_untrusted();
                 Phase::ListKeys
             }
             Phase::ListKeys => {
@@ -423,13 +480,45 @@ impl Exchange {
                     job.done = true;
                 }
             }
+            InFlight::OldBucket(relay, key) => match self.open_quietly(&key, response) {
+                Some(Artifact::Bucket(bucket)) => {
+                    let origin = self.relays[relay].origin.clone();
+                    if let Some(trust) = &mut self.relays[relay].trust {
+                        for e in bucket.entries {
+                            let key = ArtifactKey::Manifest {
+                                origin: origin.clone(),
+                                id: e.manifest,
+                            };
+                            trust.known.insert(key.to_string());
+                            trust.old_manifests.insert(e.session, e.manifest);
+                        }
+                    }
+                }
+                // The destination lacks what its own root reaches: it is listed instead.
+                _ => self.relays[relay].trust = None,
+            },
+            InFlight::OldManifest(relay, key) => {
+                if let Some(Artifact::Manifest(manifest)) = self.open_quietly(&key, response) {
+                    let origin = self.relays[relay].origin.clone();
+                    if let Some(trust) = &mut self.relays[relay].trust {
+                        trust.known.extend(manifest.segments.iter().map(|s| {
+                            ArtifactKey::Segment {
+                                origin: origin.clone(),
+                                id: s.id,
+                            }
+                            .to_string()
+                        }));
+                    }
+                }
+                // Otherwise the session's segments are all placed: put-if-absent keeps the
+                // ones there.
+            }
             InFlight::Bucket(i) => {
                 let relay = self.buckets[i].relay;
                 let key = self.buckets[i].key.clone();
                 match self.open(&key, response) {
                     Some((bytes, Artifact::Bucket(bucket))) => {
                         self.buckets[i].bytes = bytes;
-                        let listing = &self.jobs[self.relays[relay].dst_listing].keys;
                         let origin = self.relays[relay].origin.clone();
                         if self.list_ahead && self.relays[relay].dst == StoreId::Mirror {
                             self.listed.extend(
@@ -440,16 +529,30 @@ impl Exchange {
                                     .map(|e| (origin.clone(), e.clone())),
                             );
                         }
-                        let needed: Vec<ArtifactKey> = bucket
+                        let needed: Vec<(NativeId, ArtifactKey)> = bucket
                             .entries
-                            .iter()
-                            .map(|e| ArtifactKey::Manifest {
-                                origin: origin.clone(),
-                                id: e.manifest,
+                            .into_iter()
+                            .map(|e| {
+                                let key = ArtifactKey::Manifest {
+                                    origin: origin.clone(),
+                                    id: e.manifest,
+                                };
+                                (e.session, key)
                             })
-                            .filter(|k| !listing.contains(&k.to_string()))
+                            .filter(|(_, k)| !self.dst_has(relay, &k.to_string()))
                             .collect();
-                        for key in needed {
+                        for (session, key) in needed {
+                            let old = self.relays[relay]
+                                .trust
+                                .as_ref()
+                                .and_then(|t| t.old_manifests.get(&session));
+                            if let Some(old) = old {
+                                let old = ArtifactKey::Manifest {
+                                    origin: origin.clone(),
+                                    id: *old,
+                                };
+                                self.old_manifests.push((relay, old));
+                            }
                             self.manifests.push(Item {
                                 relay,
                                 key,
@@ -515,6 +618,27 @@ impl Exchange {
                 _ => self.events_failed(key.origin(), dst),
             },
             InFlight::Placement(_) | InFlight::Walk(..) => {}
+        }
+    }
+
+    /// A fetched artifact a relay reads only to skip work: when it is missing or bad, the
+    /// relay does the work, and nothing is reported.
+    fn open_quietly(&self, key: &ArtifactKey, response: Response) -> Option<Artifact> {
+        match response {
+            Response::Got(Some(bytes)) => {
+                Artifact::open_with(key, &bytes, self.decoder.as_deref().map(|d| d as _)).ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the destination of `relay` holds `key`, by its listing or by its root.
+    fn dst_has(&self, relay: usize, key: &str) -> bool {
+        let relay = &self.relays[relay];
+        match (&relay.trust, relay.dst_listing) {
+            (Some(trust), _) => trust.known.contains(key),
+            (None, Some(job)) => self.jobs[job].keys.contains(key),
+            (None, None) => false,
         }
     }
 
@@ -641,16 +765,19 @@ impl Exchange {
                 });
                 self.jobs.len() - 1
             };
+            let trust = relay
+                .as_ref()
+                .and_then(|(_, dst, root)| trust(&self.walks[*dst as usize], &origin, root));
             let events = ArtifactKey::events_prefix(&origin);
             let whole = format!("{origin}/");
-            let (mirror_job, target_job) = match &relay {
-                Some((_, StoreId::Target, _)) => {
+            let (mirror_job, target_job) = match (&relay, &trust) {
+                (Some((_, StoreId::Target, _)), None) => {
                     (job(StoreId::Mirror, events), job(StoreId::Target, whole))
                 }
-                Some((_, StoreId::Mirror, _)) => {
+                (Some((_, StoreId::Mirror, _)), None) => {
                     (job(StoreId::Mirror, whole), job(StoreId::Target, events))
                 }
-                None => (
+                _ => (
                     job(StoreId::Mirror, events.clone()),
                     job(StoreId::Target, events),
                 ),
@@ -668,9 +795,28 @@ impl Exchange {
                     src,
                     dst,
                     root,
-                    dst_listing,
+                    dst_listing: trust.is_none().then_some(dst_listing),
+                    trust,
                     complete: true,
                 });
+            }
+        }
+    }
+
+    /// A relay whose destination turned out to lack part of what its root reaches lists the
+    /// destination after all.
+    fn list_untrusted(&mut self) {
+        for relay in &mut self.relays {
+            if relay.trust.is_none() && relay.dst_listing.is_none() {
+                self.jobs.push(ListJob {
+                    store: relay.dst,
+                    prefix: format!("{}/", relay.origin),
+                    after: None,
+                    done: false,
+                    failed: false,
+                    keys: BTreeSet::new(),
+                });
+                relay.dst_listing = Some(self.jobs.len() - 1);
             }
         }
     }
@@ -686,13 +832,12 @@ impl Exchange {
             }
         }
         for (i, relay) in self.relays.iter().enumerate() {
-            let listing = &self.jobs[relay.dst_listing].keys;
             for b in &relay.root.root.buckets {
                 let key = ArtifactKey::Bucket {
                     origin: relay.origin.clone(),
                     id: b.id,
                 };
-                if !listing.contains(&key.to_string()) {
+                if !self.dst_has(i, &key.to_string()) {
                     self.buckets.push(Item {
                         relay: i,
                         key,
@@ -739,13 +884,12 @@ impl Exchange {
                 continue;
             }
             let relay = &self.relays[m.relay];
-            let listing = &self.jobs[relay.dst_listing].keys;
             for seg in &m.segments {
                 let key = ArtifactKey::Segment {
                     origin: relay.origin.clone(),
                     id: seg.id,
                 };
-                if listing.contains(&key.to_string()) {
+                if self.dst_has(m.relay, &key.to_string()) {
                     continue;
                 }
                 let entry = self
@@ -875,6 +1019,47 @@ impl Exchange {
             }
         }
     }
+}
+
+/// The [`Trust`] a relay of `origin`'s `new` root may place in its destination, whose walk is
+/// `dst`: none when the destination has no verified root of the origin, a root of another
+/// bucket layout, or too many sessions in the buckets the roots do not share.
+fn trust(dst: &RootWalk, origin: &OriginId, new: &VerifiedRoot) -> Option<Trust> {
+    let Some(Newest::Verified(old)) = dst.found.get(origin) else {
+        return None;
+    };
+    if old.root.bits != new.root.bits {
+        return None;
+    }
+    let old_buckets: BTreeMap<u32, ArtifactId> =
+        old.root.buckets.iter().map(|b| (b.index, b.id)).collect();
+    let differing: u64 = new
+        .root
+        .buckets
+        .iter()
+        .filter(|b| old_buckets.get(&b.index) != Some(&b.id))
+        .map(|b| u64::from(b.sessions))
+        .sum();
+    if differing > OLD_MANIFESTS_MAX {
+        return None;
+    }
+    let known = old
+        .root
+        .buckets
+        .iter()
+        .map(|b| {
+            ArtifactKey::Bucket {
+                origin: origin.clone(),
+                id: b.id,
+            }
+            .to_string()
+        })
+        .collect();
+    Some(Trust {
+        old_buckets,
+        old_manifests: BTreeMap::new(),
+        known,
+    })
 }
 
 /// Runs an exchange to the end against two synchronous stores.
