@@ -1,6 +1,7 @@
 //! Sessions and their messages: written by ingest (own sessions) and import (foreign ones),
 //! read by lists, `show` and export.
 
+use agentsync_core::segment::read_canonical_message;
 use agentsync_core::sync::engine::ListedSession;
 use agentsync_core::sync::import::ApplyUnit;
 use agentsync_core::{Message, NativeId, OriginId, Session, SessionGid, TokenUsage, UsageEvent};
@@ -528,7 +529,10 @@ impl Archive {
         let mut out = Vec::new();
         for row in rows {
             let (content, thinking, rest) = row?;
-            let mut message: Message = decode("message", &rest)?;
+            let mut message: Message = match read_canonical_message(rest.as_bytes()) {
+                Some(message) => message,
+                None => decode("message", &rest)?,
+            };
             message.content = content;
             message.thinking = thinking;
             out.push(message);

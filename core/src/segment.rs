@@ -202,6 +202,15 @@ pub(crate) fn check_depth(line: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Reads a message line in the canonical shape [`message_line`] writes (without its newline),
+/// or `None` for any other line, which may still be valid JSON of a message: parse that one
+/// with serde_json. A host storing canonical lines (the archive's `rest_json`) reads them back
+/// at the read path's speed with this. A message it returns may still break the limits:
+/// [`Message::validate`] says.
+pub fn read_canonical_message(line: &[u8]) -> Option<Message> {
+    canonical_line::parse_message(line)
+}
+
 /// Splits on `\n` with memchr; yields the last piece even when empty, like `split`.
 struct LineSplit<'a> {
     rest: Option<&'a [u8]>,
