@@ -11,6 +11,10 @@
 //! copied, so a store never holds a root whose data it lacks. A corrupt copy in the
 //! destination is replaced by the verified one ([`crate::sync::placement`]).
 //!
+//! What the lagging store lacks is known from its own older root of the origin when it has
+//! one (see `Trust`): that is what makes a small change cost a few reads. A store without one,
+//! or that cannot produce the part of it the relay reads, is listed instead.
+//!
 //! Sans-IO: [`Exchange::requests`] gives a round of store requests (they are independent:
 //! run them in any order, or in parallel), [`Exchange::handle`] takes their answers in order.
 
