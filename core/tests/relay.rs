@@ -3,19 +3,22 @@
 //! key of the origin there; and it still delivers everything when that store turns out to lack
 //! part of what its root reaches.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 
+use agentsync_core::conformance::scenario::MemoryStore;
 use agentsync_core::sync::exchange::{ExchangeReport, run};
 use agentsync_core::sync::export::{ExportState, SessionExport};
-use agentsync_core::sync::store::{ListPage, Listing, PutOutcome, Store, StoreError};
-use agentsync_core::{Artifact, EventsMark, KeyRing, Message, OriginKey, Session};
+use agentsync_core::sync::store::{ListPage, PutOutcome, Store, StoreError, list_all};
+use agentsync_core::{Artifact, EventsMark, KeyRing, Message, OriginKey};
 
 const ORIGIN: &str = "laptop-0a1b2c";
 
-/// A store in memory that notes the prefix of every listing it answers.
+/// The simulator's store, noting the prefix of every listing and counting reads.
 #[derive(Default)]
 struct Memory {
-    objects: BTreeMap<String, Vec<u8>>,
+    store: MemoryStore,
     listed: Vec<String>,
     gets: usize,
 }
@@ -23,45 +26,34 @@ struct Memory {
 impl Store for Memory {
     fn list_keys(&mut self, prefix: &str, after: Option<&str>) -> Result<ListPage, StoreError> {
         self.listed.push(prefix.to_owned());
-        let entries = self
-            .objects
-            .iter()
-            .filter(|(k, _)| k.starts_with(prefix) && after.is_none_or(|a| k.as_str() > a))
-            .map(|(k, v)| Listing {
-                key: k.clone(),
-                modified_ms: None,
-                size: v.len() as u64,
-            })
-            .collect();
-        Ok(ListPage {
-            entries,
-            truncated: false,
-        })
+        self.store.list_keys(prefix, after)
     }
     fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.gets += 1;
-        Ok(self.objects.get(key).cloned())
+        self.store.get(key)
     }
     fn put_if_absent(&mut self, key: &str, bytes: &[u8]) -> Result<PutOutcome, StoreError> {
-        if self.objects.contains_key(key) {
-            return Ok(PutOutcome::Exists);
-        }
-        self.objects.insert(key.to_owned(), bytes.to_vec());
-        Ok(PutOutcome::Created)
+        self.store.put_if_absent(key, bytes)
     }
     fn replace(&mut self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        self.objects.insert(key.to_owned(), bytes.to_vec());
-        Ok(())
+        self.store.replace(key, bytes)
     }
     fn delete(&mut self, key: &str) -> Result<(), StoreError> {
-        self.objects.remove(key);
-        Ok(())
+        self.store.delete(key)
     }
 }
 
 impl Memory {
-    fn keys(&self) -> BTreeSet<&String> {
-        self.objects.keys().collect()
+    fn keys(&mut self) -> BTreeSet<String> {
+        list_all(&mut self.store, "", None)
+            .expect("a memory store lists")
+            .into_iter()
+            .map(|l| l.key)
+            .collect()
+    }
+
+    fn bytes(&mut self, key: &str) -> Vec<u8> {
+        self.store.get(key).expect("read").expect("present")
     }
 
     /// Whether any listing of this store covered every key of the origin.
@@ -73,16 +65,6 @@ impl Memory {
         self.listed.clear();
         self.gets = 0;
     }
-}
-
-fn session(n: usize) -> Session {
-    serde_json::from_value(serde_json::json!({
-        "native_id": format!("s{n}"), "agent": "claude-code", "parser": "claude",
-        "project": "p", "cwd": "", "git_branch": "", "started_ms": null, "ended_ms": null,
-        "title": "", "first_message": "", "parent_session": "", "relationship": "",
-        "user_message_count": 0
-    }))
-    .expect("session")
 }
 
 fn messages(n: usize, count: usize) -> Vec<Message> {
@@ -104,7 +86,7 @@ fn publish(state: &ExportState, sessions: &[(usize, usize)], store: &mut Memory)
         exporter
             .session(SessionExport {
                 marker: count.to_string(),
-                session: session(n),
+                session: common::session(&format!("s{n}")),
                 messages: &messages(n, count),
                 usage_events: Vec::new(),
             })
@@ -136,7 +118,7 @@ fn published_then_appended() -> (Memory, Memory, KeyRing) {
         target.listed_the_origin(),
         "a store without a root of the origin is listed"
     );
-    assert_same_keys(&target, &mirror);
+    assert_same_keys(&mut target, &mut mirror);
     // Session 7 had 8 messages: three more.
     publish(&state, &[(7, 8 + 3)], &mut mirror);
     mirror.forget_requests();
@@ -144,7 +126,7 @@ fn published_then_appended() -> (Memory, Memory, KeyRing) {
     (mirror, target, keyring)
 }
 
-fn assert_same_keys(target: &Memory, mirror: &Memory) {
+fn assert_same_keys(target: &mut Memory, mirror: &mut Memory) {
     let (t, m) = (target.keys(), mirror.keys());
     let lacking: Vec<_> = m.difference(&t).collect();
     let extra: Vec<_> = t.difference(&m).collect();
@@ -164,13 +146,13 @@ fn relay(mirror: &mut Memory, target: &mut Memory, keyring: &mut KeyRing) -> Exc
 #[test]
 fn a_small_change_is_relayed_without_listing_the_destination() {
     let (mut mirror, mut target, mut keyring) = published_then_appended();
-    let before = target.objects.len();
+    let before = target.keys().len();
     let report = relay(&mut mirror, &mut target, &mut keyring);
     assert!(!target.listed_the_origin(), "{:?}", target.listed);
     assert!(!mirror.listed_the_origin(), "{:?}", mirror.listed);
     // The new root, its one changed bucket, the session's manifest and its last segment.
     assert_eq!(report.copied.len(), 4, "{:?}", report.copied);
-    assert_eq!(target.objects.len(), before + 4);
+    assert_eq!(target.keys().len(), before + 4);
     // Read from the target: its root, the old bucket and the session's old manifest (and
     // what placing four artifacts costs).
     assert!(target.gets <= 8, "{} reads from the target", target.gets);
@@ -181,56 +163,54 @@ fn a_destination_missing_its_old_bucket_is_listed_after_all() {
     let (mut mirror, mut target, mut keyring) = published_then_appended();
     // The bucket of session 7 in the target's root, the one the relay reads, is gone.
     let newest_root = mirror
-        .objects
-        .iter()
-        .rfind(|(k, _)| k.starts_with("roots/"))
-        .map(|(k, v)| Artifact::open(&k.parse().expect("key"), v).expect("root"));
-    let Some(Artifact::Root { root, .. }) = newest_root else {
-        panic!("the mirror has a root");
+        .keys()
+        .into_iter()
+        .rfind(|k| k.starts_with("roots/"))
+        .expect("the mirror has a root");
+    let bytes = mirror.bytes(&newest_root);
+    let Ok(Artifact::Root { root, .. }) =
+        Artifact::open(&newest_root.parse().expect("key"), &bytes)
+    else {
+        panic!("{newest_root} opens");
     };
     let new_buckets: BTreeSet<String> = root.buckets.iter().map(|b| b.id.to_string()).collect();
     let old: Vec<String> = target
-        .objects
         .keys()
+        .into_iter()
         .filter(|k| k.contains("/buckets/") && !new_buckets.iter().any(|id| k.contains(id)))
-        .cloned()
         .collect();
     assert_eq!(old.len(), 1, "one bucket changed: {old:?}");
-    target.objects.remove(&old[0]);
+    target.store.delete(&old[0]).expect("delete");
     let report = run(&mut mirror, &mut target, &mut keyring);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert!(target.listed_the_origin(), "{:?}", target.listed);
     // Everything the new root reaches is there; the old bucket, which it does not reach, is
     // not relayed again.
-    target
-        .objects
-        .insert(old[0].clone(), mirror.objects[&old[0]].clone());
-    assert_same_keys(&target, &mirror);
+    mirror.store.delete(&old[0]).expect("delete");
+    assert_same_keys(&mut target, &mut mirror);
 }
 
 #[test]
 fn a_damaged_old_manifest_costs_reads_not_data() {
     let (mut mirror, mut target, mut keyring) = published_then_appended();
-    for (key, bytes) in target.objects.iter_mut() {
-        if key.contains("/manifests/")
-            && let Some(last) = bytes.last_mut()
-        {
-            *last ^= 0x55;
+    let mut damaged = BTreeMap::new();
+    for key in target.keys() {
+        if key.contains("/manifests/") {
+            let mut bytes = target.bytes(&key);
+            if let Some(last) = bytes.last_mut() {
+                *last ^= 0x55;
+            }
+            target.store.replace(&key, &bytes).expect("replace");
+            damaged.insert(key, bytes);
         }
     }
-    let damaged: BTreeMap<String, Vec<u8>> = target
-        .objects
-        .iter()
-        .filter(|(k, _)| k.contains("/manifests/"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
     let report = run(&mut mirror, &mut target, &mut keyring);
     assert!(!target.listed_the_origin());
     // The changed session's segments were placed again (all but the new one were there and
     // stay), and the new manifest went in beside the damaged old ones.
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    assert_same_keys(&target, &mirror);
+    assert_same_keys(&mut target, &mut mirror);
     for (key, bytes) in damaged {
-        assert_eq!(target.objects.get(&key), Some(&bytes), "{key} left alone");
+        assert_eq!(target.bytes(&key), bytes, "{key} left alone");
     }
 }
