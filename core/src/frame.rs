@@ -88,7 +88,20 @@ pub trait Decompressor: std::fmt::Debug {
     /// The canonical bytes of `payload` if it is exactly one zstd frame decoding to at most
     /// `declared` bytes; `None` for anything else (the core then finds out what is wrong).
     fn decompress(&self, payload: &[u8], declared: usize) -> Option<Vec<u8>>;
+
+    /// Runs every job once, in any order, and returns when all have run. The core hands over
+    /// the opening (decompression, id check, decoding) of independent artifacts of one round,
+    /// and a host may spread them over its cores (the native host does: verifying what a relay
+    /// copies is most of a first import's relay). By default one after another.
+    fn open_all(&self, jobs: Vec<OpenJob<'_>>) {
+        for job in jobs {
+            job();
+        }
+    }
 }
+
+/// One artifact's opening, for [`Decompressor::open_all`].
+pub type OpenJob<'a> = Box<dyn FnOnce() + Send + 'a>;
 
 /// A decoder shared by the parts of a sync run that open artifacts.
 pub type SharedDecompressor = std::sync::Arc<dyn Decompressor + Send + Sync>;

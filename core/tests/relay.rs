@@ -8,10 +8,13 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use agentsync_core::conformance::scenario::MemoryStore;
-use agentsync_core::sync::exchange::{ExchangeReport, run};
+use agentsync_core::frame::{OpenJob, SharedDecompressor};
+use agentsync_core::sync::exchange::{Exchange, ExchangeReport, run};
 use agentsync_core::sync::export::{ExportState, SessionExport};
-use agentsync_core::sync::store::{ListPage, PutOutcome, Store, StoreError, list_all};
-use agentsync_core::{Artifact, EventsMark, KeyRing, Message, OriginKey};
+use agentsync_core::sync::store::{
+    ListPage, PutOutcome, Store, StoreError, StoreId, answer_one, list_all,
+};
+use agentsync_core::{Artifact, Decompressor, EventsMark, KeyRing, Message, OriginKey};
 
 const ORIGIN: &str = "laptop-0a1b2c";
 
@@ -213,4 +216,80 @@ fn a_damaged_old_manifest_costs_reads_not_data() {
     for (key, bytes) in damaged {
         assert_eq!(target.bytes(&key), bytes, "{key} left alone");
     }
+}
+
+/// A host decoder that leaves decompression to the core and opens a round's segments on
+/// threads of its own, last first.
+#[derive(Debug)]
+struct Threads;
+
+impl Decompressor for Threads {
+    fn decompress(&self, _: &[u8], _: usize) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn open_all(&self, mut jobs: Vec<OpenJob<'_>>) {
+        jobs.reverse();
+        std::thread::scope(|scope| {
+            for job in jobs {
+                scope.spawn(job);
+            }
+        });
+    }
+}
+
+fn relay_with(
+    decoder: Option<SharedDecompressor>,
+    mirror: &mut Memory,
+    target: &mut Memory,
+) -> ExchangeReport {
+    let mut keyring = KeyRing::default();
+    let mut exchange = Exchange::new().with_decompressor(decoder);
+    loop {
+        let requests = exchange.requests();
+        if requests.is_empty() {
+            return exchange.into_report();
+        }
+        let responses = requests
+            .iter()
+            .map(|r| match r.store {
+                StoreId::Mirror => answer_one(mirror, &r.request),
+                StoreId::Target => answer_one(target, &r.request),
+            })
+            .collect();
+        exchange.handle(responses, &mut keyring);
+    }
+}
+
+/// Segments opened all at once on the host's threads, in any order, give the relay exactly
+/// what opening them one by one gives, a damaged one included.
+#[test]
+fn segments_opened_on_host_threads_relay_as_one_by_one() {
+    let mut reports = Vec::new();
+    for decoder in [
+        None,
+        Some(std::sync::Arc::new(Threads) as SharedDecompressor),
+    ] {
+        let origin = ORIGIN.parse().expect("origin");
+        let (mut mirror, mut target) = (Memory::default(), Memory::default());
+        let all: Vec<(usize, usize)> = (0..200).map(|n| (n, 1 + n % 40)).collect();
+        publish(&ExportState::new(origin), &all, &mut mirror);
+        let damaged = mirror
+            .keys()
+            .into_iter()
+            .find(|k| k.contains("/segments/"))
+            .expect("a segment");
+        let mut bytes = mirror.bytes(&damaged);
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        mirror.store.replace(&damaged, &bytes).expect("replace");
+        let report = relay_with(decoder, &mut mirror, &mut target);
+        assert!(
+            report.problems.iter().any(|p| p.key == damaged),
+            "{:?}",
+            report.problems
+        );
+        reports.push((report, target.keys()));
+    }
+    assert_eq!(reports[0], reports[1]);
 }

@@ -6,6 +6,7 @@
 //! over, checks length and id afterwards, and decodes whatever the C library refuses again
 //! with ruzstd, so errors read the same on every host.
 
+use agentsync_core::frame::OpenJob;
 use agentsync_core::{Compressor, Decompressor, Error};
 
 /// The zstd level the native host writes with: ~3× faster and denser than ruzstd's only level.
@@ -70,6 +71,13 @@ impl Decompressor for ZstdDecompressor {
             // Decodes into one buffer of the declared size: no window beyond it, no growth.
             decoder.decompress(payload, declared).ok()
         })
+    }
+
+    /// On every core: a relay verifies every segment it copies (a new machine's first sync
+    /// relays the whole archive into its mirror before the import's writer starts).
+    fn open_all(&self, jobs: Vec<OpenJob<'_>>) {
+        use rayon::prelude::*;
+        jobs.into_par_iter().for_each(|job| job());
     }
 }
 

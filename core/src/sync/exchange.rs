@@ -34,6 +34,10 @@ use crate::sync::problem::Problem;
 use crate::sync::roots::{Newest, RootWalk, RootsListing, VerifiedRoot};
 use crate::sync::store::{ListPage, Request, Response, Store, StoreId, StoreRequest, answer_one};
 
+/// What opening a fetched segment came to, ahead of its turn: whether it is a segment (its
+/// messages are not kept), or why it failed.
+type OpenedAhead = crate::error::Result<bool>;
+
 /// Segment bytes fetched per round of a relay: bounds what the exchange holds in memory.
 const SEGMENT_WINDOW_BYTES: u64 = 32 << 20;
 
@@ -442,25 +446,66 @@ impl Exchange {
     /// Answers to the last [`Exchange::requests`], in order.
     pub fn handle(&mut self, responses: Vec<Response>, keyring: &mut KeyRing) {
         let mut responses = responses.into_iter();
-        for flight in std::mem::take(&mut self.in_flight) {
+        let answered: Vec<(InFlight, Vec<Response>)> = std::mem::take(&mut self.in_flight)
+            .into_iter()
+            .map(|flight| {
+                let n = match flight {
+                    InFlight::Placement(n) | InFlight::Walk(_, n) => n,
+                    _ => 1,
+                };
+                (flight, responses.by_ref().take(n).collect())
+            })
+            .collect();
+        let ahead = self.open_segments_ahead(&answered);
+        for ((flight, batch), ahead) in answered.into_iter().zip(ahead) {
             match flight {
-                InFlight::Placement(n) => {
-                    let batch: Vec<Response> = responses.by_ref().take(n).collect();
-                    self.placement.handle(batch);
-                }
-                InFlight::Walk(i, n) => {
-                    let batch: Vec<Response> = responses.by_ref().take(n).collect();
-                    self.walks[i].handle(batch, keyring);
-                }
+                InFlight::Placement(_) => self.placement.handle(batch),
+                InFlight::Walk(i, _) => self.walks[i].handle(batch, keyring),
                 other => {
-                    let response = responses.next().unwrap_or(Response::Got(None));
-                    self.handle_one(other, response, keyring);
+                    let response = batch.into_iter().next().unwrap_or(Response::Got(None));
+                    self.handle_one(other, response, ahead, keyring);
                 }
             }
         }
     }
 
-    fn handle_one(&mut self, flight: InFlight, response: Response, keyring: &mut KeyRing) {
+    /// Opens the round's fetched segments (those this run did not seal itself) all at once,
+    /// through the host's [`Decompressor::open_all`], which may use every core; what each came
+    /// to is kept (whether it is a segment, or the error), not its messages. Without a host
+    /// decoder each is opened in turn by [`Exchange::handle_one`].
+    ///
+    /// [`Decompressor::open_all`]: crate::frame::Decompressor::open_all
+    fn open_segments_ahead(
+        &self,
+        answered: &[(InFlight, Vec<Response>)],
+    ) -> Vec<Option<OpenedAhead>> {
+        let mut slots: Vec<Option<OpenedAhead>> = answered.iter().map(|_| None).collect();
+        let Some(decoder) = self.decoder.as_deref() else {
+            return slots;
+        };
+        let mut jobs: Vec<crate::frame::OpenJob<'_>> = Vec::new();
+        for ((flight, batch), slot) in answered.iter().zip(slots.iter_mut()) {
+            if let (InFlight::Segment(key), [Response::Got(Some(bytes))]) =
+                (flight, batch.as_slice())
+                && !self.sealed.contains_key(key)
+            {
+                jobs.push(Box::new(move || {
+                    let opened = Artifact::open_with(key, bytes, Some(decoder));
+                    *slot = Some(opened.map(|a| matches!(a, Artifact::Segment(_))));
+                }));
+            }
+        }
+        decoder.open_all(jobs);
+        slots
+    }
+
+    fn handle_one(
+        &mut self,
+        flight: InFlight,
+        response: Response,
+        ahead: Option<OpenedAhead>,
+        keyring: &mut KeyRing,
+    ) {
         match flight {
             InFlight::Job(i) => {
                 let job = &mut self.jobs[i];
@@ -584,19 +629,30 @@ impl Exchange {
                 }
             }
             InFlight::Segment(key) => {
-                let opened = match (response, self.sealed.get(&key)) {
-                    (Response::Got(Some(bytes)), Some(hash)) if blake3::hash(&bytes) == *hash => {
-                        Some((bytes, None))
+                let opened = match (response, self.sealed.get(&key), ahead) {
+                    (Response::Got(Some(bytes)), Some(hash), _)
+                        if blake3::hash(&bytes) == *hash =>
+                    {
+                        Some((bytes, true))
                     }
-                    (response, _) => self
+                    (Response::Got(Some(bytes)), _, Some(ahead)) => match ahead {
+                        Ok(is_segment) => Some((bytes, is_segment)),
+                        Err(e) => {
+                            self.report
+                                .problems
+                                .push(Problem::rejected(&key.to_string(), &e));
+                            None
+                        }
+                    },
+                    (response, _, _) => self
                         .open(&key, response)
-                        .map(|(bytes, artifact)| (bytes, Some(artifact))),
+                        .map(|(bytes, artifact)| (bytes, matches!(artifact, Artifact::Segment(_)))),
                 };
                 let Some((relay, _, needed_by)) = self.segments.get(&key).cloned() else {
                     return;
                 };
                 match opened {
-                    Some((bytes, None | Some(Artifact::Segment(_)))) => {
+                    Some((bytes, true)) => {
                         self.placement
                             .put(self.relays[relay].dst, key.to_string(), bytes);
                     }
