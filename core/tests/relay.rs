@@ -9,11 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use agentsync_core::conformance::scenario::MemoryStore;
 use agentsync_core::frame::{OpenJob, SharedDecompressor};
-use agentsync_core::sync::exchange::{Exchange, ExchangeReport, run};
+use agentsync_core::sync::exchange::{Exchange, ExchangeReport, run, run_exchange};
 use agentsync_core::sync::export::{ExportState, SessionExport};
-use agentsync_core::sync::store::{
-    ListPage, PutOutcome, Store, StoreError, StoreId, answer_one, list_all,
-};
+use agentsync_core::sync::store::{ListPage, PutOutcome, Store, StoreError, list_all};
 use agentsync_core::{Artifact, Decompressor, EventsMark, KeyRing, Message, OriginKey};
 
 const ORIGIN: &str = "laptop-0a1b2c";
@@ -238,29 +236,6 @@ impl Decompressor for Threads {
     }
 }
 
-fn relay_with(
-    decoder: Option<SharedDecompressor>,
-    mirror: &mut Memory,
-    target: &mut Memory,
-) -> ExchangeReport {
-    let mut keyring = KeyRing::default();
-    let mut exchange = Exchange::new().with_decompressor(decoder);
-    loop {
-        let requests = exchange.requests();
-        if requests.is_empty() {
-            return exchange.into_report();
-        }
-        let responses = requests
-            .iter()
-            .map(|r| match r.store {
-                StoreId::Mirror => answer_one(mirror, &r.request),
-                StoreId::Target => answer_one(target, &r.request),
-            })
-            .collect();
-        exchange.handle(responses, &mut keyring);
-    }
-}
-
 /// Segments opened all at once on the host's threads, in any order, give the relay exactly
 /// what opening them one by one gives, a damaged one included.
 #[test]
@@ -283,7 +258,12 @@ fn segments_opened_on_host_threads_relay_as_one_by_one() {
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0x55;
         mirror.store.replace(&damaged, &bytes).expect("replace");
-        let report = relay_with(decoder, &mut mirror, &mut target);
+        let report = run_exchange(
+            Exchange::new().with_decompressor(decoder),
+            &mut mirror,
+            &mut target,
+            &mut KeyRing::default(),
+        );
         assert!(
             report.problems.iter().any(|p| p.key == damaged),
             "{:?}",

@@ -1128,7 +1128,16 @@ pub fn run(
     target: &mut dyn Store,
     keyring: &mut KeyRing,
 ) -> ExchangeReport {
-    let mut exchange = Exchange::new();
+    run_exchange(Exchange::new(), mirror, target, keyring)
+}
+
+/// [`run`] for an exchange set up by the caller (a host decoder, sealed segments, ...).
+pub fn run_exchange(
+    mut exchange: Exchange,
+    mirror: &mut dyn Store,
+    target: &mut dyn Store,
+    keyring: &mut KeyRing,
+) -> ExchangeReport {
     loop {
         let requests = exchange.requests();
         if requests.is_empty() {
