@@ -80,6 +80,19 @@ struct ListJob {
     keys: BTreeSet<String>,
 }
 
+impl ListJob {
+    fn new(store: StoreId, prefix: String) -> Self {
+        ListJob {
+            store,
+            prefix,
+            after: None,
+            done: false,
+            failed: false,
+            keys: BTreeSet::new(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Relay {
     origin: OriginId,
@@ -99,7 +112,7 @@ struct Relay {
 /// new root may share is read: the destination's buckets that differ from the new root's, and
 /// the old manifests of sessions whose manifest changed. A small change then costs a few reads
 /// instead of a listing of every key of the origin.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Trust {
     /// The destination's root's buckets, by index.
     old_buckets: BTreeMap<u32, ArtifactId>,
@@ -685,11 +698,14 @@ impl Exchange {
     /// relay does the work, and nothing is reported.
     fn open_quietly(&self, key: &ArtifactKey, response: Response) -> Option<Artifact> {
         match response {
-            Response::Got(Some(bytes)) => {
-                Artifact::open_with(key, &bytes, self.decoder.as_deref().map(|d| d as _)).ok()
-            }
+            Response::Got(Some(bytes)) => self.open_bytes(key, &bytes).ok(),
             _ => None,
         }
+    }
+
+    /// Verifies fetched bytes as the artifact `key` names, with the host's decoder if any.
+    fn open_bytes(&self, key: &ArtifactKey, bytes: &[u8]) -> crate::error::Result<Artifact> {
+        Artifact::open_with(key, bytes, self.decoder.as_deref().map(|d| d as _))
     }
 
     /// Whether the destination of `relay` holds `key`, by its listing or by its root.
@@ -737,7 +753,7 @@ impl Exchange {
                 return None;
             }
         };
-        match Artifact::open_with(key, &bytes, self.decoder.as_deref().map(|d| d as _)) {
+        match self.open_bytes(key, &bytes) {
             Ok(artifact) => Some((bytes, artifact)),
             Err(e) => {
                 self.report.problems.push(Problem::rejected(&text, &e));
@@ -815,14 +831,7 @@ impl Exchange {
                 continue;
             }
             let mut job = |store: StoreId, prefix: String| {
-                self.jobs.push(ListJob {
-                    store,
-                    prefix,
-                    after: None,
-                    done: false,
-                    failed: false,
-                    keys: BTreeSet::new(),
-                });
+                self.jobs.push(ListJob::new(store, prefix));
                 self.jobs.len() - 1
             };
             let trust = relay
@@ -868,14 +877,8 @@ impl Exchange {
     fn list_untrusted(&mut self) {
         for relay in &mut self.relays {
             if relay.trust.is_none() && relay.dst_listing.is_none() {
-                self.jobs.push(ListJob {
-                    store: relay.dst,
-                    prefix: format!("{}/", relay.origin),
-                    after: None,
-                    done: false,
-                    failed: false,
-                    keys: BTreeSet::new(),
-                });
+                self.jobs
+                    .push(ListJob::new(relay.dst, format!("{}/", relay.origin)));
                 relay.dst_listing = Some(self.jobs.len() - 1);
             }
         }
