@@ -164,6 +164,9 @@ pub struct Exchange {
     list_ahead: bool,
     /// Listed entries of verified buckets on their way into the mirror, not taken yet.
     listed: Vec<(OriginId, BucketEntry)>,
+    /// Keys each store is known to hold beyond what its listing or root says
+    /// ([`Exchange::with_present`]), by `StoreId`.
+    present: [BTreeSet<String>; 2],
     report: ExchangeReport,
 }
 
@@ -210,6 +213,7 @@ impl Exchange {
             sealed: BTreeMap::new(),
             list_ahead: false,
             listed: Vec::new(),
+            present: [BTreeSet::new(), BTreeSet::new()],
             report: ExchangeReport::default(),
         }
     }
@@ -239,6 +243,15 @@ impl Exchange {
     /// just wrote, a tenth of its time). Any other bytes are verified in full.
     pub fn with_sealed(mut self, sealed: BTreeMap<ArtifactKey, blake3::Hash>) -> Self {
         self.sealed = sealed;
+        self
+    }
+
+    /// Keys this run placed in `store` after verifying them, each with everything it names
+    /// (a manifest only after its segments): a relay into `store` neither fetches nor copies
+    /// them. The engine's import ahead of the relay writes what it imports through to the
+    /// mirror, and a relay trusting the mirror's older root would otherwise fetch it again.
+    pub fn with_present(mut self, store: StoreId, keys: BTreeSet<String>) -> Self {
+        self.present[store as usize] = keys;
         self
     }
 
@@ -711,6 +724,9 @@ impl Exchange {
     /// Whether the destination of `relay` holds `key`, by its listing or by its root.
     fn dst_has(&self, relay: usize, key: &str) -> bool {
         let relay = &self.relays[relay];
+        if self.present[relay.dst as usize].contains(key) {
+            return true;
+        }
         match (&relay.trust, relay.dst_listing) {
             (Some(trust), _) => trust.known.contains(key),
             (None, Some(job)) => self.jobs[job].keys.contains(key),

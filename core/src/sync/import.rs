@@ -126,6 +126,17 @@ pub enum Step {
     Done(Box<ImportReport>),
 }
 
+/// An artifact the import fetched and verified, with its stored bytes, for a caller that
+/// writes what it imports through to another store ([`Import::writing_through`]). A store
+/// may receive it once every artifact of `after` landed there: a manifest comes after its
+/// segments, so a store never holds a manifest whose segments it lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub key: ArtifactKey,
+    pub bytes: Vec<u8>,
+    pub after: Vec<ArtifactKey>,
+}
+
 #[derive(Debug, Clone)]
 enum Stage {
     Roots,
@@ -153,6 +164,8 @@ struct Wanted {
     manifest_id: ArtifactId,
     from_index: usize,
     failed: bool,
+    /// The manifest's stored bytes, kept when writing through.
+    stored: Option<Vec<u8>>,
 }
 
 pub struct Import {
@@ -178,6 +191,12 @@ pub struct Import {
     /// Origins with a batch that could not be listed, fetched or verified this run.
     events_failed: BTreeSet<OriginId>,
     decoder: Option<SharedDecompressor>,
+    /// Hand out what was verified ([`Import::writing_through`]).
+    write_through: bool,
+    verified: Vec<Verified>,
+    /// Keep the bucket entries that carry a listing ([`Import::listing_ahead`]).
+    list_ahead: bool,
+    listed: Vec<(OriginId, BucketEntry)>,
     report: ImportReport,
 }
 
@@ -235,6 +254,10 @@ impl Import {
             event_marks: BTreeMap::new(),
             events_failed: BTreeSet::new(),
             decoder: None,
+            write_through: false,
+            verified: Vec::new(),
+            list_ahead: false,
+            listed: Vec::new(),
             report: ImportReport {
                 state,
                 ..ImportReport::default()
@@ -264,10 +287,46 @@ impl Import {
         self
     }
 
+    /// Leaves these origins alone (the engine imported them from the target already).
+    pub fn except(mut self, origins: BTreeSet<OriginId>) -> Self {
+        for origin in origins {
+            self.walk = self.walk.skip(origin);
+        }
+        self
+    }
+
     /// Decodes segments with a host's zstd decoder (see [`crate::frame::Decompressor`]).
     pub fn with_decompressor(mut self, decoder: Option<SharedDecompressor>) -> Self {
         self.decoder = decoder;
         self
+    }
+
+    /// Keeps the stored bytes of the segments, manifests and event batches it verifies, for
+    /// [`Import::take_verified`]: the engine's import ahead of the relay writes them through
+    /// to the mirror, so the relay that follows need not fetch them again. A manifest is handed
+    /// out only with every segment it names (imported this run), never a bucket or a root:
+    /// those name more than an import may fetch.
+    pub fn writing_through(mut self) -> Self {
+        self.write_through = true;
+        self
+    }
+
+    /// Keeps the entries of the buckets it fetches that carry a listing, for
+    /// [`Import::take_listed`] (a host that shows a list while it syncs).
+    pub fn listing_ahead(mut self, on: bool) -> Self {
+        self.list_ahead = on;
+        self
+    }
+
+    /// What was verified since the last call ([`Import::writing_through`]), in the order a
+    /// store may receive it.
+    pub fn take_verified(&mut self) -> Vec<Verified> {
+        std::mem::take(&mut self.verified)
+    }
+
+    /// Bucket entries with a listing fetched since the last call ([`Import::listing_ahead`]).
+    pub fn take_listed(&mut self) -> Vec<(OriginId, BucketEntry)> {
+        std::mem::take(&mut self.listed)
     }
 
     /// Sets how many segment bytes one round fetches (at least one session per round).
@@ -568,6 +627,13 @@ impl Import {
                     self.failed(&key, key_text, &e);
                     return;
                 }
+                if self.write_through {
+                    self.verified.push(Verified {
+                        key: key.clone(),
+                        bytes,
+                        after: Vec::new(),
+                    });
+                }
                 for event in &batch.batch.events {
                     if event.op == Op::Purge {
                         self.purged.insert(event.session.clone());
@@ -584,17 +650,42 @@ impl Import {
             }
             Artifact::Bucket(bucket) => {
                 if let Some(c) = self.candidates.get_mut(&origin) {
+                    if self.list_ahead {
+                        self.listed.extend(
+                            bucket
+                                .entries
+                                .iter()
+                                .filter(|e| e.listing.is_some())
+                                .map(|e| (origin.clone(), e.clone())),
+                        );
+                    }
                     c.entries.extend(bucket.entries);
                 }
             }
-            Artifact::Manifest(manifest) => self.manifest(origin, key.id(), *manifest),
+            Artifact::Manifest(manifest) => {
+                let stored = self.write_through.then_some(bytes);
+                self.manifest(origin, key.id(), *manifest, stored)
+            }
             Artifact::Segment(segment) => {
+                if self.write_through {
+                    self.verified.push(Verified {
+                        key: key.clone(),
+                        bytes,
+                        after: Vec::new(),
+                    });
+                }
                 self.segments.insert(key, Some(segment.messages));
             }
         }
     }
 
-    fn manifest(&mut self, origin: OriginId, id: ArtifactId, manifest: Manifest) {
+    fn manifest(
+        &mut self,
+        origin: OriginId,
+        id: ArtifactId,
+        manifest: Manifest,
+        stored: Option<Vec<u8>>,
+    ) {
         let previous = self
             .report
             .state
@@ -617,6 +708,7 @@ impl Import {
             manifest_id: id,
             from_index,
             failed: false,
+            stored,
         });
     }
 
@@ -787,6 +879,25 @@ impl Import {
                 segments: w.manifest.segments.iter().map(|s| s.id).collect(),
             },
         );
+        // Segments imported before this run may not be where this one is written to.
+        if let Some(bytes) = w.stored.filter(|_| w.from_index == 0) {
+            self.verified.push(Verified {
+                key: ArtifactKey::Manifest {
+                    origin: w.origin.clone(),
+                    id: w.manifest_id,
+                },
+                bytes,
+                after: w
+                    .manifest
+                    .segments
+                    .iter()
+                    .map(|s| ArtifactKey::Segment {
+                        origin: w.origin.clone(),
+                        id: s.id,
+                    })
+                    .collect(),
+            });
+        }
         self.report.units.push(ApplyUnit {
             gid,
             from_ordinal,
