@@ -1,5 +1,5 @@
-//! The sync engine: one whole sync run (export → exchange → self-heal → import → fallback
-//! import → replay) as a sans-IO state machine, so every host (the CLI with the native core or
+//! The sync engine: one whole sync run (export → import of what the target holds ahead →
+//! exchange → self-heal → import from the mirror → replay) as a sans-IO state machine, so every host (the CLI with the native core or
 //! the WebAssembly component, the simulator, the browser) runs the same protocol with the same
 //! small loop.
 //!
@@ -186,6 +186,8 @@ pub enum StageName {
     Exchange,
     Heal,
     Import,
+    /// Kept for hosts built against it: the engine no longer runs a fallback import after
+    /// the exchange (origins the target holds ahead are imported from it before the relay).
     FallbackImport,
     Replay,
 }
@@ -338,7 +340,6 @@ enum Phase {
     /// The import ahead is done: what it wrote through lands in the mirror.
     AheadLanding,
     Import(Box<Import>),
-    FallbackImport(Box<Import>),
     Present(Vec<SessionGid>),
     Done,
     Finished,
@@ -400,7 +401,6 @@ pub struct SyncEngine {
     /// Each store's `roots/`, listed once at the start and kept current with what the run
     /// writes (indexed by `StoreId`).
     listings: [RootsListing; 2],
-    lagging: BTreeSet<OriginId>,
     purged: BTreeSet<SessionGid>,
     imported_events: Vec<SignedEvent>,
     compressor: Option<Box<dyn Compressor + Send>>,
@@ -494,7 +494,6 @@ impl SyncEngine {
                 RootsListing::new(StoreId::Mirror),
                 RootsListing::new(StoreId::Target),
             ],
-            lagging: BTreeSet::new(),
             purged,
             imported_events: Vec::new(),
             compressor: None,
@@ -745,8 +744,7 @@ impl SyncEngine {
                     Phase::AheadLanding
                 }
             }
-            Phase::Import(import) => self.drive_import(import, false),
-            Phase::FallbackImport(import) => self.drive_import(import, true),
+            Phase::Import(import) => self.drive_import(import),
             Phase::Present(gids) if gids.is_empty() => {
                 self.phase = Phase::Present(gids);
                 self.present_answered(Vec::new());
@@ -940,11 +938,6 @@ impl SyncEngine {
                 import.handle(responses);
                 self.apply(import.take_units());
                 Phase::Import(import)
-            }
-            Phase::FallbackImport(mut import) => {
-                import.handle(responses);
-                self.apply(import.take_units());
-                Phase::FallbackImport(import)
             }
             // Placement-only rounds.
             other => other,
@@ -1349,7 +1342,8 @@ impl SyncEngine {
         };
         for v in verified {
             if v.after.is_empty() {
-                self.placement.put(StoreId::Mirror, v.key.to_string(), v.bytes);
+                self.placement
+                    .put(StoreId::Mirror, v.key.to_string(), v.bytes);
             } else {
                 ahead.waiting.push(v);
             }
@@ -1389,7 +1383,8 @@ impl SyncEngine {
             for k in &v.after {
                 landed.remove(&k.to_string());
             }
-            self.placement.put(StoreId::Mirror, v.key.to_string(), v.bytes);
+            self.placement
+                .put(StoreId::Mirror, v.key.to_string(), v.bytes);
         }
     }
 
@@ -1442,23 +1437,8 @@ impl SyncEngine {
     }
 
     fn exchanged(&mut self, exchange: Exchange) {
-        // Origins whose newest root in the target is newer than the mirror's: if the relay
-        // failed, import them straight from the target (only what depends on the bad artifact
-        // waits).
-        let mirror = exchange.greatest(StoreId::Mirror).clone();
-        let target = exchange.greatest(StoreId::Target).clone();
         let report = exchange.into_report();
         let origin = &self.config.origin;
-        if !report.problems.is_empty() {
-            let ahead = self.ahead.as_ref().map(|a| &a.origins);
-            self.lagging = target
-                .into_iter()
-                .filter(|(o, key)| o != origin && mirror.get(o).is_none_or(|m| m < key))
-                // Imported ahead of the relay, from the target already.
-                .filter(|(o, _)| ahead.is_none_or(|a| !a.contains(o)))
-                .map(|(o, _)| o)
-                .collect();
-        }
         for (store, key) in &report.copied {
             self.report.exchanged += 1;
             if key.starts_with(crate::names::ROOTS_PREFIX) {
@@ -1593,31 +1573,14 @@ impl SyncEngine {
         }
     }
 
-    fn drive_import(&mut self, mut import: Box<Import>, fallback: bool) -> Phase {
+    fn drive_import(&mut self, mut import: Box<Import>) -> Phase {
         match import.poll() {
             Step::Requests(requests) => {
                 self.ask_store(requests);
-                if fallback {
-                    Phase::FallbackImport(import)
-                } else {
-                    Phase::Import(import)
-                }
+                Phase::Import(import)
             }
             Step::Done(report) => {
                 self.imported(*report);
-                let lagging = std::mem::take(&mut self.lagging);
-                if !fallback && !lagging.is_empty() {
-                    self.progress(StageName::FallbackImport, 0, 0);
-                    let import = Import::new(
-                        self.config.origin.clone(),
-                        self.state.import.clone(),
-                        self.purged.clone(),
-                    )
-                    .only(lagging)
-                    .with_roots(&self.listings[StoreId::Target as usize])
-                    .with_decompressor(self.decoder.clone());
-                    return Phase::FallbackImport(Box::new(self.windowed(import)));
-                }
                 self.replay_start()
             }
         }
