@@ -8,56 +8,14 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use agentsync_core::OriginKey;
 use agentsync_core::conformance::scenario::MemoryStore;
 use agentsync_core::sync::engine::{Input, Output, Stages, SyncConfig, SyncEngine, SyncReport};
-use agentsync_core::sync::export::{ExportState, SessionExport};
+use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::store::{Request, Store, StoreId, StoreRequest, answer_one, list_all};
-use agentsync_core::{EventsMark, Message, OriginKey};
 
 const WRITER: &str = "laptop-0a1b2c";
 const READER: &str = "desktop-d4e5f6";
-
-fn messages(n: usize, count: usize) -> Vec<Message> {
-    (0..count as u64)
-        .map(|ordinal| Message {
-            ordinal,
-            role: "user".into(),
-            content: format!("session {n} message {ordinal} {}", "x".repeat(3000)),
-            ..Message::default()
-        })
-        .collect()
-}
-
-/// Exports `sessions` (native number, message count) of the writer on top of `state` into
-/// `store`, as the writer's own sync would.
-fn publish(
-    state: &ExportState,
-    sessions: &[(usize, usize)],
-    store: &mut MemoryStore,
-) -> ExportState {
-    let key = OriginKey::from_secret([3; 32]);
-    let mut exporter = state.begin();
-    for &(n, count) in sessions {
-        exporter
-            .session(SessionExport {
-                marker: count.to_string(),
-                session: common::session(&format!("s{n}")),
-                messages: &messages(n, count),
-                usage_events: Vec::new(),
-            })
-            .expect("export");
-    }
-    let (plan, next) = exporter
-        .commit(0, 0, EventsMark::NoBatch, &key)
-        .expect("commit");
-    for encoded in plan.in_write_order() {
-        let bytes = encoded.seal(None).expect("seal");
-        store
-            .put_if_absent(&encoded.key.to_string(), &bytes)
-            .expect("put");
-    }
-    next
-}
 
 fn keys(store: &mut MemoryStore, prefix: &str) -> BTreeSet<String> {
     list_all(store, prefix, None)
@@ -156,7 +114,7 @@ fn sync(
 /// 300 sessions of the writer (one to forty messages of 3 KB) in the target.
 fn writer_published(target: &mut MemoryStore) -> ExportState {
     let all: Vec<(usize, usize)> = (0..300).map(|n| (n, 1 + n % 40)).collect();
-    publish(
+    common::publish(
         &ExportState::new(WRITER.parse().expect("origin")),
         &all,
         target,
@@ -277,7 +235,7 @@ fn an_append_is_read_from_the_target_once() {
     );
     let before = keys(&mut target, &format!("{WRITER}/segments/"));
     // Session 7 had 8 messages: three more.
-    publish(&state, &[(7, 8 + 3)], &mut target);
+    common::publish(&state, &[(7, 8 + 3)], &mut target);
     let new: Vec<String> = keys(&mut target, &format!("{WRITER}/segments/"))
         .difference(&before)
         .cloned()

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use agentsync_core::conformance::scenario::MemoryStore;
 use agentsync_core::frame::{OpenJob, SharedDecompressor};
 use agentsync_core::sync::exchange::{Exchange, ExchangeReport, run, run_exchange};
-use agentsync_core::sync::export::{ExportState, SessionExport};
+use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::store::{ListPage, PutOutcome, Store, StoreError, list_all};
-use agentsync_core::{Artifact, Decompressor, EventsMark, KeyRing, Message, OriginKey};
+use agentsync_core::{Artifact, Decompressor, KeyRing};
 
 const ORIGIN: &str = "laptop-0a1b2c";
 
@@ -68,43 +68,6 @@ impl Memory {
     }
 }
 
-fn messages(n: usize, count: usize) -> Vec<Message> {
-    (0..count as u64)
-        .map(|ordinal| Message {
-            ordinal,
-            role: "user".into(),
-            content: format!("session {n} message {ordinal} {}", "x".repeat(4000)),
-            ..Message::default()
-        })
-        .collect()
-}
-
-/// Exports `sessions` (native number, message count) on top of `state` into `store`.
-fn publish(state: &ExportState, sessions: &[(usize, usize)], store: &mut Memory) -> ExportState {
-    let key = OriginKey::from_secret([3; 32]);
-    let mut exporter = state.begin();
-    for &(n, count) in sessions {
-        exporter
-            .session(SessionExport {
-                marker: count.to_string(),
-                session: common::session(&format!("s{n}")),
-                messages: &messages(n, count),
-                usage_events: Vec::new(),
-            })
-            .expect("export");
-    }
-    let (plan, next) = exporter
-        .commit(0, 0, EventsMark::NoBatch, &key)
-        .expect("commit");
-    for encoded in plan.in_write_order() {
-        let bytes = encoded.seal(None).expect("seal");
-        store
-            .put_if_absent(&encoded.key.to_string(), &bytes)
-            .expect("put");
-    }
-    next
-}
-
 /// 600 sessions (more than one bucket) relayed from a mirror into a target; then session 7
 /// grows by a few messages in the mirror, ready for the next relay.
 fn published_then_appended() -> (Memory, Memory, KeyRing) {
@@ -112,7 +75,7 @@ fn published_then_appended() -> (Memory, Memory, KeyRing) {
     let (mut mirror, mut target, mut keyring) =
         (Memory::default(), Memory::default(), KeyRing::default());
     let all: Vec<(usize, usize)> = (0..600).map(|n| (n, 1 + n % 40)).collect();
-    let state = publish(&ExportState::new(origin), &all, &mut mirror);
+    let state = common::publish(&ExportState::new(origin), &all, &mut mirror);
     let first = run(&mut mirror, &mut target, &mut keyring);
     assert!(first.problems.is_empty(), "{:?}", first.problems);
     assert!(
@@ -121,7 +84,7 @@ fn published_then_appended() -> (Memory, Memory, KeyRing) {
     );
     assert_same_keys(&mut target, &mut mirror);
     // Session 7 had 8 messages: three more.
-    publish(&state, &[(7, 8 + 3)], &mut mirror);
+    common::publish(&state, &[(7, 8 + 3)], &mut mirror);
     mirror.forget_requests();
     target.forget_requests();
     (mirror, target, keyring)
@@ -248,7 +211,7 @@ fn segments_opened_on_host_threads_relay_as_one_by_one() {
         let origin = ORIGIN.parse().expect("origin");
         let (mut mirror, mut target) = (Memory::default(), Memory::default());
         let all: Vec<(usize, usize)> = (0..200).map(|n| (n, 1 + n % 40)).collect();
-        publish(&ExportState::new(origin), &all, &mut mirror);
+        common::publish(&ExportState::new(origin), &all, &mut mirror);
         let damaged = mirror
             .keys()
             .into_iter()
