@@ -1,7 +1,7 @@
 //! The sync engine: one whole sync run (export → import of what the target holds ahead →
-//! exchange → self-heal → import from the mirror → replay) as a sans-IO state machine, so every host (the CLI with the native core or
-//! the WebAssembly component, the simulator, the browser) runs the same protocol with the same
-//! small loop.
+//! exchange → self-heal → import from the mirror → replay) as a sans-IO state machine, so
+//! every host (the CLI with the native core or the WebAssembly component, the simulator, the
+//! browser) runs the same protocol with the same small loop.
 //!
 //! # Driving it
 //!

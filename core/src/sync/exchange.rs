@@ -286,12 +286,6 @@ impl Exchange {
         self.report
     }
 
-    /// The newest root per origin of each store as the walk found them (for the engine's
-    /// fallback import: origins the target holds newer than the mirror).
-    pub fn greatest(&self, store: StoreId) -> &BTreeMap<OriginId, ArtifactKey> {
-        &self.walks[store as usize].greatest
-    }
-
     /// The next round of requests; empty only when the exchange is done.
     pub fn requests(&mut self) -> Vec<StoreRequest> {
         loop {
