@@ -76,6 +76,11 @@ pub struct Bucket {
 }
 
 impl Bucket {
+    /// The entries that carry a listing: sessions a host may list before their import.
+    pub fn listed(&self) -> impl Iterator<Item = &BucketEntry> {
+        self.entries.iter().filter(|e| e.listing.is_some())
+    }
+
     fn validate(&self) -> Result<()> {
         check_bits(self.bits)?;
         if u64::from(self.index) >= 1u64 << self.bits {

@@ -590,13 +590,8 @@ impl Exchange {
                         self.buckets[i].bytes = bytes;
                         let origin = self.relays[relay].origin.clone();
                         if self.list_ahead && self.relays[relay].dst == StoreId::Mirror {
-                            self.listed.extend(
-                                bucket
-                                    .entries
-                                    .iter()
-                                    .filter(|e| e.listing.is_some())
-                                    .map(|e| (origin.clone(), e.clone())),
-                            );
+                            self.listed
+                                .extend(bucket.listed().map(|e| (origin.clone(), e.clone())));
                         }
                         let needed: Vec<(NativeId, ArtifactKey)> = bucket
                             .entries

@@ -651,13 +651,8 @@ impl Import {
             Artifact::Bucket(bucket) => {
                 if let Some(c) = self.candidates.get_mut(&origin) {
                     if self.list_ahead {
-                        self.listed.extend(
-                            bucket
-                                .entries
-                                .iter()
-                                .filter(|e| e.listing.is_some())
-                                .map(|e| (origin.clone(), e.clone())),
-                        );
+                        self.listed
+                            .extend(bucket.listed().map(|e| (origin.clone(), e.clone())));
                     }
                     c.entries.extend(bucket.entries);
                 }
