@@ -10,6 +10,7 @@
 
 mod curation;
 mod error;
+mod message_row;
 mod mirror_table;
 mod rebuild;
 mod schema;
@@ -26,6 +27,7 @@ use rusqlite::Connection;
 
 pub use curation::ConflictRow;
 pub use error::{ArchiveError, Result};
+pub use message_row::{MessageRow, PreparedUnit};
 pub use mirror_table::MirrorTable;
 pub use rebuild::{SalvagedSessions, SalvagedTable};
 pub use search::SearchHit;

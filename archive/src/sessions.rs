@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::Archive;
 use crate::curation::PinRow;
 use crate::error::{ArchiveError, Result, decode, encode};
+use crate::message_row::{MessageRow, PreparedUnit};
 
 /// One line of a session list. Every field is the same on every machine that has the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,37 +136,6 @@ fn shorten(text: &str, max: usize) -> String {
     }
 }
 
-/// Messages are stored with their text in columns (for the search index) and the rest as
-/// What search finds of a message's tool calls: each call's name, input and result.
-fn tool_text(message: &Message) -> String {
-    let mut out = String::new();
-    for call in &message.tool_calls {
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        for part in [&call.name, &call.input, &call.result] {
-            if !part.is_empty() {
-                out.push_str(part);
-                out.push(' ');
-            }
-        }
-        if out.ends_with(' ') {
-            out.pop();
-        }
-    }
-    out
-}
-
-/// JSON; `rest_json` holds the message with empty `content` and `thinking`.
-fn split_message(message: &Message) -> Result<String> {
-    let rest = Message {
-        content: String::new(),
-        thinking: String::new(),
-        ..message.clone()
-    };
-    encode("message", &rest)
-}
-
 /// What [`Archive::apply_own`] did with a log's messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnApplied {
@@ -254,7 +224,11 @@ impl Archive {
         } else {
             messages.first().map_or(u64::MAX, |m| m.ordinal)
         };
-        self.replace_messages(id, from, messages)?;
+        let rows = messages
+            .iter()
+            .map(MessageRow::of)
+            .collect::<Result<Vec<_>>>()?;
+        self.replace_messages(id, from, &rows)?;
         self.conn.execute(
             "UPDATE sessions SET revision = revision + 1,
                  message_count = (SELECT count(*) FROM messages WHERE session = ?1)
@@ -288,7 +262,7 @@ impl Archive {
         if deleted == 0 {
             return Ok(false);
         }
-        self.insert_message(id, message)?;
+        self.insert_message(id, &MessageRow::of(message)?)?;
         self.conn.execute(
             "UPDATE sessions SET revision = revision + 1 WHERE id = ?1",
             [id],
@@ -315,15 +289,20 @@ impl Archive {
     /// Applies one imported session: replaces its record and its messages from the unit's
     /// first ordinal on. `own`: a session of this machine restored from the store (a rebuild).
     pub fn apply_unit(&self, unit: &ApplyUnit, own: bool) -> Result<()> {
-        let id = self.upsert_session(
+        self.apply_prepared(&PreparedUnit::new(unit.clone())?, own)
+    }
+
+    /// [`apply_unit`](Self::apply_unit) for a unit made ready off the writer's thread.
+    pub fn apply_prepared(&self, unit: &PreparedUnit, own: bool) -> Result<()> {
+        let id = self.upsert_session_encoded(
             &unit.gid,
             own,
             &unit.session,
-            &unit.usage_events,
+            [&unit.session_json, &unit.usage_json],
             Some(unit.message_count),
             Some(&unit.manifest.to_string()),
         )?;
-        self.replace_messages(id, unit.from_ordinal, &unit.messages)
+        self.replace_messages(id, unit.from_ordinal, &unit.rows)
     }
 
     fn upsert_session(
@@ -335,41 +314,68 @@ impl Archive {
         message_count: Option<u64>,
         manifest: Option<&str>,
     ) -> Result<i64> {
-        let id = self.conn.query_row(
-            "INSERT INTO sessions (gid, origin, native_id, own, agent, project, title,
-                 first_message, started_ms, ended_ms, message_count, manifest, session_json,
-                 usage_json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, coalesce(?11, 0), ?12, ?13, ?14)
-             ON CONFLICT (gid) DO UPDATE SET agent = excluded.agent,
-                 project = excluded.project, title = excluded.title,
-                 first_message = excluded.first_message, started_ms = excluded.started_ms,
-                 ended_ms = excluded.ended_ms,
-                 message_count = coalesce(?11, message_count),
-                 manifest = coalesce(excluded.manifest, manifest),
-                 session_json = excluded.session_json, usage_json = excluded.usage_json
-             RETURNING id",
-            params![
-                gid.to_string(),
-                gid.origin.as_str(),
-                gid.native.as_str(),
-                own,
-                session.agent,
-                session.project,
-                session.title,
-                session.first_message,
-                session.started_ms,
-                session.ended_ms,
-                message_count,
-                manifest,
-                encode("session", session)?,
-                encode("usage events", &usage)?,
+        self.upsert_session_encoded(
+            gid,
+            own,
+            session,
+            [
+                &encode("session", session)?,
+                &encode("usage events", &usage)?,
             ],
-            |r| r.get(0),
-        )?;
+            message_count,
+            manifest,
+        )
+    }
+
+    /// `json`: the session and its usage events, encoded.
+    fn upsert_session_encoded(
+        &self,
+        gid: &SessionGid,
+        own: bool,
+        session: &Session,
+        [session_json, usage_json]: [&str; 2],
+        message_count: Option<u64>,
+        manifest: Option<&str>,
+    ) -> Result<i64> {
+        let id = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO sessions (gid, origin, native_id, own, agent, project, title,
+                     first_message, started_ms, ended_ms, message_count, manifest, session_json,
+                     usage_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, coalesce(?11, 0), ?12, ?13, ?14)
+                 ON CONFLICT (gid) DO UPDATE SET agent = excluded.agent,
+                     project = excluded.project, title = excluded.title,
+                     first_message = excluded.first_message, started_ms = excluded.started_ms,
+                     ended_ms = excluded.ended_ms,
+                     message_count = coalesce(?11, message_count),
+                     manifest = coalesce(excluded.manifest, manifest),
+                     session_json = excluded.session_json, usage_json = excluded.usage_json
+                 RETURNING id",
+            )?
+            .query_row(
+                params![
+                    gid.to_string(),
+                    gid.origin.as_str(),
+                    gid.native.as_str(),
+                    own,
+                    session.agent,
+                    session.project,
+                    session.title,
+                    session.first_message,
+                    session.started_ms,
+                    session.ended_ms,
+                    message_count,
+                    manifest,
+                    session_json,
+                    usage_json,
+                ],
+                |r| r.get(0),
+            )?;
         Ok(id)
     }
 
-    fn replace_messages(&self, session: i64, from: u64, messages: &[Message]) -> Result<()> {
+    fn replace_messages(&self, session: i64, from: u64, rows: &[MessageRow<'_>]) -> Result<()> {
         let from = from.min(i64::MAX as u64) as i64;
         // Most calls add messages after the last one stored. A delete statement, even one
         // that finds nothing, would write out the search index's pending entries (see
@@ -387,8 +393,8 @@ impl Archive {
                 params![session, from],
             )?;
         }
-        for m in messages {
-            self.insert_message(session, m)?;
+        for row in rows {
+            self.insert_message(session, row)?;
         }
         Ok(())
     }
@@ -396,8 +402,7 @@ impl Archive {
     /// Stores a message and indexes it for search: at once outside a transaction, else when the
     /// transaction commits (see `unindexed` for why, and `schema::MESSAGES_FTS` for why not by
     /// a trigger).
-    fn insert_message(&self, session: i64, m: &Message) -> Result<()> {
-        let tools = tool_text(m);
+    fn insert_message(&self, session: i64, row: &MessageRow<'_>) -> Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO messages (session, ordinal, role, timestamp_ms, content, thinking,
@@ -406,13 +411,13 @@ impl Archive {
             )?
             .execute(params![
                 session,
-                m.ordinal.min(i64::MAX as u64) as i64,
-                m.role,
-                m.timestamp_ms,
-                m.content,
-                m.thinking,
-                split_message(m)?,
-                tools,
+                row.ordinal,
+                row.role,
+                row.timestamp_ms,
+                row.content,
+                row.thinking,
+                row.rest_json,
+                row.tools,
             ])?;
         self.unindexed.note(self.conn.last_insert_rowid());
         if self.conn.is_autocommit() {

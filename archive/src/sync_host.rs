@@ -28,6 +28,7 @@ use agentsync_core::{HlcClock, SessionGid};
 use agentsync_core::{NativeId, OriginId};
 
 use crate::Archive;
+use crate::PreparedUnit;
 use crate::error::Result;
 use crate::sync_state::ProblemRow;
 
@@ -151,7 +152,7 @@ impl Archive {
                     .collect::<Result<Vec<bool>>>()?,
             )),
             Output::Apply(units) => {
-                self.apply_window(origin, &units)?;
+                self.apply_window(origin, units)?;
                 HostStep::Stored
             }
             Output::Exported { state, published } => {
@@ -188,11 +189,21 @@ impl Archive {
     /// window: a commit is a sync to disk (OPFS in a browser), and units are idempotent, so a
     /// window cut short is redone whole. Units of `origin` (this machine) come only from a
     /// rebuild restoring own sessions.
-    pub fn apply_window(&mut self, origin: &OriginId, units: &[ApplyUnit]) -> Result<()> {
+    pub fn apply_window(&mut self, origin: &OriginId, units: Vec<ApplyUnit>) -> Result<()> {
+        self.apply_prepared_window(origin, &PreparedUnit::window(units)?)
+    }
+
+    /// [`apply_window`](Self::apply_window) for units made ready beforehand, on another
+    /// thread than the one that stores them.
+    pub fn apply_prepared_window(
+        &mut self,
+        origin: &OriginId,
+        units: &[PreparedUnit],
+    ) -> Result<()> {
         self.transaction(|a| {
             units
                 .iter()
-                .try_for_each(|unit| a.apply_unit(unit, unit.gid.origin == *origin))
+                .try_for_each(|unit| a.apply_prepared(unit, unit.gid.origin == *origin))
         })
     }
 
