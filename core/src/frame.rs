@@ -64,7 +64,20 @@ pub trait Compressor {
             .map(|canonical| self.compress(canonical))
             .collect()
     }
+
+    /// Runs the encoding of independent sessions of one export batch (canonical lines,
+    /// segment ids), which comes before their compression. A host may spread the jobs over its
+    /// cores (the native host does: after compression, encoding is the larger part of a first
+    /// export's work). By default one after another.
+    fn encode_all(&self, jobs: Vec<EncodeJob<'_>>) {
+        for job in jobs {
+            job();
+        }
+    }
 }
+
+/// One session's encoding, for [`Compressor::encode_all`].
+pub type EncodeJob<'a> = Box<dyn FnOnce() + Send + 'a>;
 
 /// Pure-Rust zstd (ruzstd's `Fastest` level, roughly zstd -1), available on every target.
 #[derive(Debug, Clone, Copy, Default)]

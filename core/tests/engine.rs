@@ -366,3 +366,70 @@ fn run_two(
     };
     drive(engine, answer).0
 }
+
+/// A host that encodes a batch's sessions on threads of its own, last first.
+struct EncodingThreads;
+
+impl agentsync_core::Compressor for EncodingThreads {
+    fn compress(&self, canonical: &[u8]) -> agentsync_core::Result<Vec<u8>> {
+        agentsync_core::RuzstdCompressor.compress(canonical)
+    }
+
+    fn encode_all(&self, mut jobs: Vec<agentsync_core::frame::EncodeJob<'_>>) {
+        std::thread::scope(|scope| {
+            while let Some(job) = jobs.pop() {
+                scope.spawn(job);
+            }
+        });
+    }
+}
+
+/// Sessions encoded at once on a host's threads, in any order, publish the same artifacts and
+/// report the same problems as sessions encoded one by one.
+#[test]
+fn sessions_encoded_on_host_threads_export_as_one_by_one() {
+    let revisions: Vec<_> = (0..40)
+        .map(|n| {
+            let native = if n % 13 == 5 {
+                format!("bad-{n}")
+            } else {
+                format!("s-{n}")
+            };
+            (native.parse().unwrap(), "1".to_string())
+        })
+        .collect();
+    let mut published = Vec::new();
+    for threads in [false, true] {
+        let compressor: Box<dyn agentsync_core::Compressor + Send> = if threads {
+            Box::new(EncodingThreads)
+        } else {
+            Box::new(agentsync_core::RuzstdCompressor)
+        };
+        let engine = SyncEngine::new(
+            config(),
+            SyncState {
+                revisions: revisions.clone(),
+                ..SyncState::default()
+            },
+        )
+        .with_compressor(compressor);
+        let mut store = MemoryStore::default();
+        let (report, _) = run(engine, &mut store);
+        let keys = list_all(&mut store, "", None).unwrap();
+        let artifacts: Vec<(String, Option<Vec<u8>>)> = keys
+            .into_iter()
+            .map(|listing| {
+                let k = listing.key;
+                let bytes = match answer_one(&mut store, &Request::get(k.clone())) {
+                    Response::Got(bytes) => bytes,
+                    other => panic!("{k}: {other:?}"),
+                };
+                (k, bytes)
+            })
+            .collect();
+        assert_eq!(report.problems.len(), 3, "{:?}", report.problems);
+        published.push((artifacts, report.problems));
+    }
+    assert!(published[0].0.len() > 70, "{}", published[0].0.len());
+    assert_eq!(published[0], published[1]);
+}

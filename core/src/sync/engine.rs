@@ -48,6 +48,7 @@ use crate::ledger::{LedgerState, Replay, SignedEvent};
 use crate::limits;
 use crate::model::{Message, Session, UsageEvent};
 use crate::names::{ArtifactKey, NativeId, OriginId, SessionGid};
+use crate::segment::{EncodedSegment, segment_messages};
 use crate::signature::OriginKey;
 use crate::sync::exchange::Exchange;
 use crate::sync::export::{ExportState, Exporter, SessionExport};
@@ -1119,15 +1120,21 @@ impl SyncEngine {
             }
             return Ok(());
         }
-        for ((native, marker), d) in std::mem::take(&mut run.in_flight).into_iter().zip(data) {
+        let encoded = encode_sessions(&data, self.compressor.as_deref());
+        for (((native, marker), d), fresh) in std::mem::take(&mut run.in_flight)
+            .into_iter()
+            .zip(data)
+            .zip(encoded)
+        {
             // One session that cannot be published (an archive row no reader would accept)
             // is reported on every run and keeps its previous export; the rest go out.
-            if let Err(e) = exporter.session(SessionExport {
+            let change = SessionExport {
                 marker,
                 session: d.session,
                 messages: &d.messages,
                 usage_events: d.usage_events,
-            }) {
+            };
+            if let Err(e) = exporter.session_encoded(change, fresh) {
                 let gid = SessionGid::new(self.config.origin.clone(), native);
                 let mut problem = Problem::rejected(&format!("session {gid}"), &e);
                 problem.disposition = crate::sync::problem::Disposition::Deferred;
@@ -1726,4 +1733,35 @@ pub fn event_batches(
         );
     }
     Ok(out)
+}
+
+/// Each session's messages cut into segments ([`segment_messages`]), through the host's
+/// [`Compressor::encode_all`] when it lends one (sessions are independent), else one by one.
+fn encode_sessions(
+    data: &[SessionData],
+    compressor: Option<&(dyn Compressor + Send)>,
+) -> Vec<crate::Result<Vec<EncodedSegment>>> {
+    let Some(compressor) = compressor else {
+        return data.iter().map(|d| segment_messages(&d.messages)).collect();
+    };
+    let mut slots: Vec<Option<crate::Result<Vec<EncodedSegment>>>> =
+        data.iter().map(|_| None).collect();
+    let jobs: Vec<crate::frame::EncodeJob<'_>> = data
+        .iter()
+        .zip(slots.iter_mut())
+        .map(|(d, slot)| -> crate::frame::EncodeJob<'_> {
+            Box::new(move || *slot = Some(segment_messages(&d.messages)))
+        })
+        .collect();
+    compressor.encode_all(jobs);
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.unwrap_or_else(|| {
+                Err(crate::Error::Compress {
+                    reason: "the host's encode_all left a session unencoded".into(),
+                })
+            })
+        })
+        .collect()
 }

@@ -22,7 +22,7 @@ use crate::id::ArtifactId;
 use crate::manifest::Manifest;
 use crate::model::{Message, Session, UsageEvent};
 use crate::names::{ArtifactKey, NativeId, OriginId};
-use crate::segment::{SegmentRef, segment_messages};
+use crate::segment::{EncodedSegment, SegmentRef, segment_messages};
 use crate::signature::OriginKey;
 
 /// What was last exported of one session.
@@ -151,6 +151,19 @@ impl Exporter {
     /// Encodes a changed session: new segments from the open tail on, and its manifest. On an
     /// error nothing of the session is planned and the state keeps its previous export.
     pub fn session(&mut self, change: SessionExport<'_>) -> Result<()> {
+        let fresh = segment_messages(change.messages);
+        self.session_encoded(change, fresh)
+    }
+
+    /// [`session`](Self::session) with the messages already cut into segments
+    /// ([`segment_messages`] of `change.messages`), which needs nothing of the exporter: a
+    /// batch's sessions are encoded at once, on every core the host lends
+    /// ([`Compressor::encode_all`](crate::frame::Compressor::encode_all)).
+    pub fn session_encoded(
+        &mut self,
+        change: SessionExport<'_>,
+        fresh: Result<Vec<EncodedSegment>>,
+    ) -> Result<()> {
         let native = change.session.native_id.clone();
         let start = self.next.tail_start(&native, &change.marker).unwrap_or(0);
         let first = change.messages.first().map_or(start, |m| m.ordinal);
@@ -173,7 +186,7 @@ impl Exporter {
                 ),
             ));
         }
-        let fresh = segment_messages(change.messages)?;
+        let fresh = fresh?;
         let mut segments = kept;
         segments.extend(fresh.iter().map(|seg| seg.reference.clone()));
         let message_count = end_ordinal(&segments);
