@@ -190,7 +190,14 @@ impl Archive {
     /// window cut short is redone whole. Units of `origin` (this machine) come only from a
     /// rebuild restoring own sessions.
     pub fn apply_window(&mut self, origin: &OriginId, units: Vec<ApplyUnit>) -> Result<()> {
-        self.apply_prepared_window(origin, &PreparedUnit::window(units)?)
+        // Each unit made ready just before it is stored: a whole window made ready at once
+        // holds its tool text twice more (the wasm host's 1 GB import: 128 MB → 160 MB).
+        self.transaction(|a| {
+            units.into_iter().try_for_each(|unit| {
+                let own = unit.gid.origin == *origin;
+                a.apply_prepared(&PreparedUnit::new(unit)?, own)
+            })
+        })
     }
 
     /// [`apply_window`](Self::apply_window) for units made ready beforehand, on another
