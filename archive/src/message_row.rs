@@ -39,45 +39,16 @@ impl MessageRow<'static> {
 impl<'a> MessageRow<'a> {
     /// The row of a message the caller keeps: its text is borrowed, the rest encoded.
     pub fn of(message: &'a Message) -> Result<MessageRow<'a>> {
-        // Every field but the text, spelled out: a field added to `Message` fails to compile
-        // here instead of going missing from `rest_json`.
-        let Message {
-            abandoned,
-            api_message_id,
-            compact_boundary,
-            content,
-            model,
-            ordinal,
-            parent_uuid,
-            request_id,
-            role,
-            sidechain,
-            source_uuid,
-            system,
-            thinking,
-            timestamp_ms,
-            tool_calls,
-            usage,
-        } = message;
         let rest = Message {
-            abandoned: *abandoned,
-            api_message_id: api_message_id.clone(),
-            compact_boundary: *compact_boundary,
             content: String::new(),
-            model: model.clone(),
-            ordinal: *ordinal,
-            parent_uuid: parent_uuid.clone(),
-            request_id: request_id.clone(),
-            role: role.clone(),
-            sidechain: *sidechain,
-            source_uuid: source_uuid.clone(),
-            system: *system,
             thinking: String::new(),
-            timestamp_ms: *timestamp_ms,
-            tool_calls: tool_calls.clone(),
-            usage: usage.clone(),
+            ..message.clone()
         };
-        MessageRow::with_text(&rest, Cow::Borrowed(content), Cow::Borrowed(thinking))
+        let (content, thinking) = (
+            Cow::Borrowed(&*message.content),
+            Cow::Borrowed(&*message.thinking),
+        );
+        MessageRow::with_text(&rest, content, thinking)
     }
 
     /// `rest`: the message without its text.
