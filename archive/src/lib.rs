@@ -10,6 +10,7 @@
 
 mod curation;
 mod error;
+mod export_state;
 mod message_row;
 mod mirror_table;
 mod rebuild;

@@ -20,6 +20,7 @@ use crate::error::Result;
 const CARRIED: &[(&str, &str)] = &[
     ("identity", "id, origin, secret, created_ms"),
     ("sync_state", "name, json"),
+    ("export_sessions", "native_id, json"),
     (
         "ledger_events",
         "origin, id, hlc, json, published, deferred",
@@ -84,10 +85,14 @@ impl Archive {
         // SQLite checks pages, not what a row says: a state or event that no longer decodes
         // is dropped here (and reported), not left to stop every later command.
         let dropped_states = self.drop_undecodable_states()?;
+        let dropped_exported = self.drop_undecodable_exported_sessions()?;
         let dropped_events = self.drop_undecodable_events()?;
+        // An export state saved whole by an older version becomes a head and its rows.
+        self.transaction(|a| crate::export_state::split_saved_export_state(&a.conn))?;
         for table in &mut out {
             let dropped = match table.table {
                 "sync_state" => &dropped_states,
+                "export_sessions" => &dropped_exported,
                 "ledger_events" => &dropped_events,
                 _ => continue,
             };
@@ -142,6 +147,33 @@ impl Archive {
         Ok(dropped)
     }
 
+    /// Every exported-session row that does not decode is deleted; their sessions. (Export
+    /// then takes those sessions for new ones and publishes them again: the same artifacts.)
+    fn drop_undecodable_exported_sessions(&self) -> Result<Vec<String>> {
+        use agentsync_core::NativeId;
+        use agentsync_core::sync::export::ExportedSession;
+        let rows: Vec<(String, String)> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT native_id, json FROM export_sessions")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut dropped = Vec::new();
+        for (native, json) in rows {
+            if native.parse::<NativeId>().is_err()
+                || serde_json::from_str::<ExportedSession>(&json).is_err()
+            {
+                self.conn.execute(
+                    "DELETE FROM export_sessions WHERE native_id = ?1",
+                    [&native],
+                )?;
+                dropped.push(format!("exported session {native}"));
+            }
+        }
+        Ok(dropped)
+    }
+
     /// Every event row that does not decode is deleted; their ids.
     fn drop_undecodable_events(&self) -> Result<Vec<String>> {
         use agentsync_core::ledger::SignedEvent;
@@ -185,8 +217,7 @@ impl Archive {
     /// unchanged instead of publishing them all again. Every other own session gets a
     /// revision above every marker, so export never takes it for one it published.
     pub fn adopt_export_markers(&self) -> Result<u64> {
-        use agentsync_core::sync::export::ExportState;
-        let export = self.state::<ExportState>("export")?;
+        let export = self.export_state()?;
         let markers: Vec<(String, i64, String)> = export
             .iter()
             .flat_map(|e| &e.sessions)

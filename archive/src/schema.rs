@@ -191,6 +191,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(NO_OP_INDEXES),
     // Issue 14: the index of archives made before is built as cheaply (see MESSAGES_FTS).
     Migration::Sql(MESSAGES_FTS_SETTINGS),
+    // Issue 14: the export state is written as what each run changed of it.
+    Migration::Upgrade(crate::export_state::split_saved_export_state),
 ];
 
 /// Issue 14: what a sync that finds nothing new reads, without reading the rows it skips

@@ -79,7 +79,7 @@ impl Archive {
 
     pub fn engine_states(&self) -> Result<EngineStates> {
         Ok(EngineStates {
-            export: self.state("export")?,
+            export: self.export_state()?,
             import: self.state::<ImportState>("import")?.unwrap_or_default(),
         })
     }
@@ -155,12 +155,23 @@ impl Archive {
                 self.apply_window(origin, units)?;
                 HostStep::Stored
             }
-            Output::Exported { state, published } => {
-                let state: ExportState = *state;
+            Output::Exported { change, published } => {
                 self.transaction(|a| {
-                    a.set_state("export", &state)?;
-                    // The run started from the export state with these applied.
-                    a.clear_state(AMENDED)?;
+                    a.store_export_change(&change)?;
+                    // The sessions it exported again were read with these applied; a session
+                    // that failed to export keeps its note for the next run.
+                    let mut amended: BTreeMap<NativeId, u64> =
+                        a.state(AMENDED)?.unwrap_or_default();
+                    if !amended.is_empty() {
+                        for (native, _) in &change.sessions {
+                            amended.remove(native);
+                        }
+                        if amended.is_empty() {
+                            a.clear_state(AMENDED)?;
+                        } else {
+                            a.set_state(AMENDED, &amended)?;
+                        }
+                    }
                     a.mark_published(&published)
                 })?;
                 HostStep::Stored

@@ -566,6 +566,93 @@ mod mirror_and_sync_host {
         }
     }
 
+    /// The export state lives as a head and one row per session: a sync that appends to one
+    /// session rewrites that row and the head, and what is read back is the state the engine
+    /// left. A state saved whole by an older version is split on open.
+    #[test]
+    fn the_export_state_is_written_as_what_each_run_changed() {
+        let dir =
+            std::env::temp_dir().join(format!("agentsync-archive-export-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("archive.db");
+        let shared = Archive::open_in_memory().unwrap();
+        let mut laptop = Archive::open(&path).unwrap();
+        let me = origin("laptop-0a0b0c");
+        let own = |archive: &mut Archive, native: &str, count: u64| {
+            let messages: Vec<_> = (0..count).map(|i| message(i, &format!("m{i}"))).collect();
+            archive
+                .transaction(|a| {
+                    a.apply_own(&me, &session(native, native), &messages, &[], false)
+                        .map(|_| ())
+                })
+                .unwrap();
+        };
+        let rows = |archive: &Archive| -> Vec<(String, String)> {
+            let mut stmt = archive
+                .conn
+                .prepare("SELECT native_id, json FROM export_sessions ORDER BY native_id")
+                .unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let head =
+            |archive: &Archive| -> serde_json::Value { archive.state("export").unwrap().unwrap() };
+        for native in ["s1", "s2", "s3"] {
+            own(&mut laptop, native, 3);
+        }
+        sync(&mut laptop, "laptop-0a0b0c", 1, &shared, 10_000);
+        let first = rows(&laptop);
+        assert_eq!(first.len(), 3);
+        assert_eq!(head(&laptop)["sessions"], serde_json::json!({}));
+        assert_eq!(
+            head(&laptop)["checkpoint"]["sessions"],
+            serde_json::json!({})
+        );
+        let state = laptop.export_state().unwrap().unwrap();
+        assert_eq!(state.sessions.len(), 3);
+        assert_eq!(state.checkpoint.sessions().len(), 3);
+
+        own(&mut laptop, "s2", 5);
+        sync(&mut laptop, "laptop-0a0b0c", 1, &shared, 11_000);
+        let second = rows(&laptop);
+        assert_eq!(second[0], first[0]);
+        assert_ne!(second[1], first[1], "s2 was exported again");
+        assert_eq!(second[2], first[2]);
+        let state = laptop.export_state().unwrap().unwrap();
+        assert_eq!(state.seq, 2);
+        let s2 = &state.sessions[&"s2".parse().unwrap()];
+        let exported: u64 = s2.segments.iter().map(|s| u64::from(s.count)).sum();
+        assert_eq!(exported, 5);
+        assert_eq!(
+            state.checkpoint.sessions()[&"s2".parse().unwrap()],
+            s2.manifest
+        );
+        // Nothing changed: the head and the rows stay as they are.
+        let before = (head(&laptop), rows(&laptop));
+        sync(&mut laptop, "laptop-0a0b0c", 1, &shared, 12_000);
+        assert_eq!((head(&laptop), rows(&laptop)), before);
+
+        // Back to a state saved whole, as before the last migration.
+        laptop.set_state("export", &state).unwrap();
+        laptop
+            .conn
+            .execute_batch(&format!(
+                "DROP TABLE export_sessions; PRAGMA user_version = {};",
+                crate::schema::SCHEMA_VERSION - 1
+            ))
+            .unwrap();
+        drop(laptop);
+        let laptop = Archive::open(&path).unwrap();
+        assert_eq!(rows(&laptop), second);
+        assert_eq!(head(&laptop)["sessions"], serde_json::json!({}));
+        assert_eq!(laptop.export_state().unwrap().unwrap(), state);
+        drop(laptop);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn two_archives_converge_through_the_engine_with_mirror_tables() {
         let shared = Archive::open_in_memory().unwrap();

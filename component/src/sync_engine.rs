@@ -87,8 +87,8 @@ impl GuestSyncEngine for EngineResource {
             Output::Apply(units) => {
                 wit::Output::Apply(units.into_iter().map(apply_unit_to_wit).collect())
             }
-            Output::Exported { state, published } => wit::Output::Exported(to_json(
-                &serde_json::json!({"state": state, "published": published}),
+            Output::Exported { change, published } => wit::Output::Exported(to_json(
+                &serde_json::json!({"change": change, "published": published}),
             )?),
             Output::Imported(state) => wit::Output::Imported(to_json(&state)?),
             Output::Replayed(r) => wit::Output::Replayed(to_json(&r)?),

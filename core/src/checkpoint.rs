@@ -508,6 +508,25 @@ impl Checkpoint {
         !self.dirty.is_empty() || bucket_bits_for(self.sessions.len() as u64) != self.bits
     }
 
+    /// The checkpoint without its session map: what a host persists once, beside one row per
+    /// session ([`ExportState::head`](crate::sync::export::ExportState::head)).
+    pub fn without_sessions(&self) -> Checkpoint {
+        Checkpoint {
+            origin: self.origin.clone(),
+            sessions: BTreeMap::new(),
+            bits: self.bits,
+            bucket_ids: self.bucket_ids.clone(),
+            dirty: self.dirty.clone(),
+            listed: self.listed,
+        }
+    }
+
+    /// Puts back a session of a checkpoint persisted without its session map
+    /// ([`Checkpoint::without_sessions`]): the last commit wrote it, so no bucket turns dirty.
+    pub fn restore(&mut self, session: NativeId, manifest: ArtifactId) {
+        self.sessions.insert(session, manifest);
+    }
+
     /// Points `session` at `manifest`; returns the manifest it pointed at before.
     pub fn insert(&mut self, session: NativeId, manifest: ArtifactId) -> Option<ArtifactId> {
         let bucket = bucket_of(&session, self.bits);

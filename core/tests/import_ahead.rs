@@ -101,7 +101,9 @@ fn sync(
                 run.state.ledger = replayed.ledger;
                 run.state.clock = replayed.clock;
             }
-            Output::Exported { state, .. } => run.state.export = Some(*state),
+            Output::Exported { change, .. } => {
+                run.state.export = Some(change.applied_to(run.state.export.take()));
+            }
             Output::Done(report) => {
                 run.report = *report;
                 return run;

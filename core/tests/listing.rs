@@ -157,9 +157,9 @@ impl Machine {
                             .map(|u| (u.gid, u.session, u.message_count)),
                     );
                 }
-                Output::Exported { state, .. } => {
+                Output::Exported { change, .. } => {
                     trace.persisted.push("exported");
-                    self.state.export = Some(*state);
+                    self.state.export = Some(change.applied_to(self.state.export.take()));
                 }
                 Output::Imported(state) => {
                     trace.persisted.push("imported");

@@ -174,12 +174,12 @@ impl crate::sync::Driver for ComponentEngine {
             wit::Output::Exported(json) => {
                 #[derive(serde::Deserialize)]
                 struct Exported {
-                    state: Box<agentsync_core::sync::export::ExportState>,
+                    change: Box<agentsync_core::sync::export::ExportChange>,
                     published: Vec<agentsync_core::SignedEvent>,
                 }
                 let e: Exported = serde_json::from_str(&json)?;
                 Output::Exported {
-                    state: e.state,
+                    change: e.change,
                     published: e.published,
                 }
             }

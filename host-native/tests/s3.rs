@@ -278,11 +278,8 @@ fn drive(
             Output::CheckPresent(gids) => engine
                 .handle(Input::Present(vec![true; gids.len()]))
                 .unwrap(),
-            Output::Exported {
-                state: s,
-                published,
-            } => {
-                state.export = Some(*s);
+            Output::Exported { change, published } => {
+                state.export = Some(change.applied_to(state.export.take()));
                 let done: Vec<_> = published.iter().map(SignedEvent::key).collect();
                 state.unpublished.retain(|e| !done.contains(&e.key()));
             }

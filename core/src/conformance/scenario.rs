@@ -267,8 +267,8 @@ impl Machine {
                         entry.1.extend(unit.messages);
                     }
                 }
-                Output::Exported { state, published } => {
-                    self.export = *state;
+                Output::Exported { change, published } => {
+                    self.export.apply(*change);
                     let done: BTreeSet<_> = published.iter().map(|e| e.key()).collect();
                     self.unpublished.retain(|e| !done.contains(&e.key()));
                 }

@@ -51,7 +51,7 @@ use crate::names::{ArtifactKey, NativeId, OriginId, SessionGid};
 use crate::segment::{EncodedSegment, segment_messages};
 use crate::signature::OriginKey;
 use crate::sync::exchange::Exchange;
-use crate::sync::export::{ExportState, Exporter, SessionExport};
+use crate::sync::export::{ExportChange, ExportState, Exporter, SessionExport};
 use crate::sync::import::{
     ApplyUnit, Import, ImportReport, ImportState, SEGMENT_WINDOW_BYTES, Step, Verified,
 };
@@ -262,9 +262,11 @@ pub enum Output {
     ReadSessions(Vec<SessionRead>),
     CheckPresent(Vec<SessionGid>),
     Apply(Vec<ApplyUnit>),
-    /// Export landed: persist the state and mark `published` events as published.
+    /// Export landed: persist what changed of the export state ([`ExportState::apply`], or
+    /// the head and the sessions' entries on their own) and mark `published` events as
+    /// published.
     Exported {
-        state: Box<ExportState>,
+        change: Box<ExportChange>,
         published: Vec<SignedEvent>,
     },
     /// Import's new state; only when the run changed it.
@@ -349,6 +351,7 @@ enum Phase {
 /// Work of an export run in progress.
 struct ExportRun {
     exporter: Option<Exporter>,
+    /// The state the run started from; once the exporter has it, its head.
     state: ExportState,
     /// Changed sessions still to read: (native, marker, from ordinal).
     pending: VecDeque<(NativeId, String, u64)>,
@@ -357,6 +360,8 @@ struct ExportRun {
     buckets: Vec<Encoded>,
     root: Option<Encoded>,
     next: Option<ExportState>,
+    /// The sessions the commit exported or removed ([`Exporter::touched`]).
+    touched: BTreeSet<NativeId>,
     batches: Vec<Encoded>,
     total: u64,
     /// Unchanged sessions whose records the commit's buckets need (computed once the changed
@@ -950,11 +955,14 @@ impl SyncEngine {
     fn begin_export(&mut self) -> Phase {
         if self.config.stages.export {
             let origin = self.config.origin.clone();
+            // The run takes the state, which is megabytes at 10 k sessions; what the rest of the
+            // run reads of it (the root, the events mark) is in its head.
             let state = self
                 .state
                 .export
-                .clone()
+                .take()
                 .unwrap_or_else(|| ExportState::new(origin.clone()));
+            self.state.export = Some(state.head());
             let floors: BTreeMap<OriginId, ArtifactKey> = state
                 .root
                 .clone()
@@ -982,6 +990,7 @@ impl SyncEngine {
                 buckets: Vec::new(),
                 root: None,
                 next: None,
+                touched: BTreeSet::new(),
                 batches: Vec::new(),
                 total: 0,
                 unlisted: None,
@@ -1026,7 +1035,8 @@ impl SyncEngine {
             })
             .collect();
         run.total = run.pending.len() as u64;
-        run.exporter = Some(run.state.begin());
+        let head = run.state.head();
+        run.exporter = Some(std::mem::replace(&mut run.state, head).into_exporter());
     }
 
     fn read_sessions(&mut self) -> Result<Phase, EngineError> {
@@ -1068,14 +1078,18 @@ impl SyncEngine {
             // not take the session out of the archive. (Before listing: the archive no longer
             // holds a purged session's record.)
             let origin = &self.config.origin;
-            for native in run.state.sessions.keys() {
-                if self
-                    .state
-                    .ledger
-                    .is_purged(&SessionGid::new(origin.clone(), native.clone()))
-                {
-                    exporter.remove(native);
-                }
+            let purged: Vec<NativeId> = exporter
+                .sessions()
+                .keys()
+                .filter(|native| {
+                    self.state
+                        .ledger
+                        .is_purged(&SessionGid::new(origin.clone(), (*native).clone()))
+                })
+                .cloned()
+                .collect();
+            for native in &purged {
+                exporter.remove(native);
             }
             // Only what the archive holds can be read: a session it lost (a rebuild that could
             // not restore it) keeps its entry, unlisted.
@@ -1215,6 +1229,7 @@ impl SyncEngine {
             .iter()
             .fold(run.state.events, |mark, b| mark.with(&b.key));
         let now = i64::try_from(self.config.now_ms).unwrap_or(i64::MAX);
+        run.touched = exporter.touched().clone();
         let (plan, next) = exporter
             .commit(now, run.newest_seen, events, &self.config.key)
             .map_err(EngineError::Export)?;
@@ -1265,9 +1280,11 @@ impl SyncEngine {
         {
             let published = std::mem::take(&mut self.state.unpublished);
             self.report.events_published = published.len();
-            if next != run.state || !published.is_empty() {
+            let change = next.change(&run.touched);
+            // `run.state` is the head the run started from.
+            if !change.sessions.is_empty() || change.head != run.state || !published.is_empty() {
                 self.outputs.push_back(Output::Exported {
-                    state: Box::new(next.clone()),
+                    change: Box::new(change),
                     published,
                 });
             }

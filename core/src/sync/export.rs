@@ -49,6 +49,32 @@ pub struct ExportState {
     pub events: EventsMark,
 }
 
+/// What one export run changed of an [`ExportState`]: its head, and the sessions it exported
+/// or removed. At 10 k sessions the state is megabytes, and a run that appends one message to
+/// one session changes a few hundred bytes of it: a host that keeps the state's sessions one
+/// row each writes just this ([`ExportState::head`], [`ExportState::from_parts`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportChange {
+    /// The new state without its sessions ([`ExportState::head`]).
+    pub head: ExportState,
+    /// Each session the run exported (its new entry) or removed (`None`), in order.
+    pub sessions: Vec<(NativeId, Option<ExportedSession>)>,
+}
+
+impl ExportChange {
+    /// The state the run left, from the one it started with (`None`: it was the first).
+    pub fn applied_to(self, state: Option<ExportState>) -> ExportState {
+        let mut sessions = state.map(|s| s.sessions).unwrap_or_default();
+        for (native, exported) in self.sessions {
+            match exported {
+                Some(exported) => sessions.insert(native, exported),
+                None => sessions.remove(&native),
+            };
+        }
+        ExportState::from_parts(self.head, sessions)
+    }
+}
+
 /// A session the host supplies because [`ExportState::tail_start`] asked for it.
 #[derive(Debug, Clone)]
 pub struct SessionExport<'a> {
@@ -91,6 +117,53 @@ impl ExportState {
         }
     }
 
+    /// The state without its sessions (nor the checkpoint's session map, which repeats their
+    /// manifests): small, whatever the archive's size. [`ExportState::from_parts`] joins it
+    /// with the sessions again.
+    pub fn head(&self) -> ExportState {
+        ExportState {
+            origin: self.origin.clone(),
+            seq: self.seq,
+            root: self.root.clone(),
+            checkpoint: self.checkpoint.without_sessions(),
+            sessions: BTreeMap::new(),
+            events: self.events,
+        }
+    }
+
+    /// A state persisted as its [`head`](ExportState::head) and one entry per session. A head
+    /// that still holds sessions (a state saved whole) keeps them; `sessions` go over them.
+    pub fn from_parts(
+        head: ExportState,
+        sessions: impl IntoIterator<Item = (NativeId, ExportedSession)>,
+    ) -> ExportState {
+        let mut state = head;
+        for (native, exported) in sessions {
+            state.checkpoint.restore(native.clone(), exported.manifest);
+            state.sessions.insert(native, exported);
+        }
+        state
+    }
+
+    /// What a run that left this state, and exported or removed the sessions `touched`,
+    /// changed: this head, and those sessions' entries.
+    pub fn change<'a>(&self, touched: impl IntoIterator<Item = &'a NativeId>) -> ExportChange {
+        ExportChange {
+            head: self.head(),
+            sessions: touched
+                .into_iter()
+                .map(|native| (native.clone(), self.sessions.get(native).cloned()))
+                .collect(),
+        }
+    }
+
+    /// Applies what a run changed ([`ExportChange`]): for a host that keeps the state whole.
+    pub fn apply(&mut self, change: ExportChange) {
+        let origin = self.origin.clone();
+        let state = std::mem::replace(self, ExportState::new(origin));
+        *self = change.applied_to(Some(state));
+    }
+
     /// `None` when the session is unchanged; otherwise the first ordinal whose messages the
     /// host must pass to [`Exporter::session`] (the start of the open segment, or 0).
     pub fn tail_start(&self, native: &NativeId, marker: &str) -> Option<u64> {
@@ -129,10 +202,17 @@ impl ExportState {
 
     /// Starts an export run over this state.
     pub fn begin(&self) -> Exporter {
+        self.clone().into_exporter()
+    }
+
+    /// [`begin`](ExportState::begin) without a copy of the state, for a caller that keeps
+    /// its [`head`](ExportState::head) at most.
+    pub fn into_exporter(self) -> Exporter {
         Exporter {
-            next: self.clone(),
+            next: self,
             plan: ExportPlan::default(),
             listings: BTreeMap::new(),
+            touched: BTreeSet::new(),
         }
     }
 }
@@ -145,6 +225,8 @@ pub struct Exporter {
     /// The listings the commit's buckets need: of the sessions encoded in this run, and of the
     /// unchanged sessions sharing a bucket with them ([`Exporter::unlisted`]).
     listings: BTreeMap<NativeId, Listing>,
+    /// Sessions exported or removed in this run ([`ExportState::change`]).
+    touched: BTreeSet<NativeId>,
 }
 
 impl Exporter {
@@ -214,6 +296,7 @@ impl Exporter {
             },
         );
         self.plan.manifests.push(encoded);
+        self.touched.insert(native.clone());
         self.next.sessions.insert(
             native,
             ExportedSession {
@@ -238,8 +321,21 @@ impl Exporter {
     /// Removes a purged session from the checkpoint.
     pub fn remove(&mut self, native: &NativeId) {
         self.next.checkpoint.remove(native);
-        self.next.sessions.remove(native);
+        if self.next.sessions.remove(native).is_some() {
+            self.touched.insert(native.clone());
+        }
         self.listings.remove(native);
+    }
+
+    /// The exported sessions, as this run leaves them so far.
+    pub fn sessions(&self) -> &BTreeMap<NativeId, ExportedSession> {
+        &self.next.sessions
+    }
+
+    /// Sessions this run exported or removed: with the state [`commit`](Exporter::commit)
+    /// returns, what a host persists ([`ExportState::change`]).
+    pub fn touched(&self) -> &BTreeSet<NativeId> {
+        &self.touched
     }
 
     /// Unchanged sessions whose bucket the commit rewrites, with the message count they were

@@ -373,7 +373,7 @@ pub fn conflicts(ctx: &Context, session: Option<&str>) -> Result<Output> {
 pub fn status(ctx: &Context) -> Result<Output> {
     let archive = ctx.archive()?;
     let (origin, key) = ctx.identity(&archive)?;
-    let export: Option<ExportState> = archive.state("export")?;
+    let export: Option<ExportState> = archive.export_state()?;
     let ledger = archive.ledger()?;
     let import: ImportState = archive.state("import")?.unwrap_or_default();
     let counts = archive.origin_counts()?;

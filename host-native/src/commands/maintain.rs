@@ -36,7 +36,7 @@ pub fn gc(
         })?,
         None => parse_duration_ms(&ctx.config.gc.grace)?,
     };
-    let export: Option<ExportState> = archive.state("export")?;
+    let export: Option<ExportState> = archive.export_state()?;
     let (root, reachable) = match &export {
         Some(e) => (e.root.clone(), e.reachable()),
         None => (None, BTreeSet::new()),
