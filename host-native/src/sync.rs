@@ -10,7 +10,9 @@ use std::sync::mpsc;
 
 use agentsync_archive::{Archive, EngineStates, HostStep, ProblemRow, SyncRun};
 use agentsync_core::sync::engine::{Input, Output, StageName, Stages, SyncConfig, SyncEngine};
-use agentsync_core::sync::store::{Response, StoreRequest, merge_round, target_requests};
+use agentsync_core::sync::store::{
+    Request, Response, StoreId, StoreRequest, merge_answers, target_requests,
+};
 use agentsync_core::{OriginId, OriginKey};
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
@@ -276,8 +278,8 @@ struct Stores {
 }
 
 impl Stores {
-    /// Answers a round in order: the mirror's requests one by one, the target's all at once
-    /// (a remote target runs them concurrently).
+    /// Answers a round, each store's requests at once (a folder's on every core, a remote
+    /// target's concurrently).
     fn answer(&mut self, requests: &[StoreRequest]) -> Result<Vec<Response>> {
         let to_target = target_requests(requests);
         let from_target = match (&mut self.target, to_target.is_empty()) {
@@ -285,7 +287,13 @@ impl Stores {
             (Some(t), false) => t.answer_all(&to_target),
             (None, false) => bail!("the engine asked for a target there is none of"),
         };
-        Ok(merge_round(requests, &mut self.mirror, from_target)?)
+        let to_mirror: Vec<&Request> = requests
+            .iter()
+            .filter(|r| r.store == StoreId::Mirror)
+            .map(|r| &r.request)
+            .collect();
+        let from_mirror = self.mirror.answer_round(&to_mirror);
+        Ok(merge_answers(requests, from_mirror, from_target)?)
     }
 }
 

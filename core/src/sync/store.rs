@@ -247,18 +247,39 @@ pub fn merge_round(
     mirror: &mut dyn Store,
     target_answers: Vec<Response>,
 ) -> Result<Vec<Response>, EngineError> {
-    let expected = round.iter().filter(|r| r.store == StoreId::Target).count();
-    if target_answers.len() != expected {
-        return Err(EngineError::ResponseCount {
-            expected,
-            got: target_answers.len(),
-        });
+    let mirror_answers = round
+        .iter()
+        .filter(|r| r.store == StoreId::Mirror)
+        .map(|r| answer_one(mirror, &r.request))
+        .collect();
+    merge_answers(round, mirror_answers, target_answers)
+}
+
+/// Every answer of a round, in the round's order, from each store's answers to its requests
+/// in order: for a host that answers each store's share of a round at once (in parallel).
+pub fn merge_answers(
+    round: &[StoreRequest],
+    mirror_answers: Vec<Response>,
+    target_answers: Vec<Response>,
+) -> Result<Vec<Response>, EngineError> {
+    for (store, answers) in [
+        (StoreId::Mirror, &mirror_answers),
+        (StoreId::Target, &target_answers),
+    ] {
+        let expected = round.iter().filter(|r| r.store == store).count();
+        if answers.len() != expected {
+            return Err(EngineError::ResponseCount {
+                expected,
+                got: answers.len(),
+            });
+        }
     }
+    let mut from_mirror = mirror_answers.into_iter();
     let mut from_target = target_answers.into_iter();
     Ok(round
         .iter()
         .filter_map(|r| match r.store {
-            StoreId::Mirror => Some(answer_one(mirror, &r.request)),
+            StoreId::Mirror => from_mirror.next(),
             StoreId::Target => from_target.next(),
         })
         .collect())

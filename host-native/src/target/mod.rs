@@ -8,7 +8,7 @@ mod remote;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use agentsync_core::sync::store::{Request, Response, Store, answer_one};
+use agentsync_core::sync::store::{Request, Response, Store};
 use anyhow::{Result, bail};
 
 use crate::store::FolderStore;
@@ -91,7 +91,7 @@ pub trait Target: Store + Send {
 
 impl Target for FolderStore {
     fn answer_all(&mut self, requests: &[Request]) -> Vec<Response> {
-        requests.iter().map(|r| answer_one(self, r)).collect()
+        self.answer_round(&requests.iter().collect::<Vec<_>>())
     }
 
     fn flush(&self) -> Result<()> {
