@@ -256,7 +256,8 @@ class Bench:
         self.shared = os.path.join(work, "shared")
         self.published = os.path.join(work, "published")
         self.m = {}
-        self.labels = {}
+        # The pipeline step names its hasher; without that step (`--only`) the usual one.
+        self.labels = {"pipeline_label": "`zstd -3` + `b3sum`"}
         self.agentsync_rss = []
         self.failures = []  # (step, reason)
         self.env = dict(os.environ, RESTIC_PASSWORD="agentsync-bench",
