@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use agentsync_core::sync::engine::{self, Input, Output, SessionData, SyncState};
+use agentsync_core::sync::engine::{self, Input, Output, SessionData, SessionRead, SyncState};
 use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::import::{ApplyUnit, ImportState};
 use agentsync_core::sync::problem::Disposition;
@@ -132,20 +132,12 @@ impl Archive {
     pub fn take_output(&mut self, origin: &OriginId, output: Output) -> Result<HostStep> {
         Ok(match output {
             Output::Store(requests) => HostStep::Store(requests),
-            Output::ReadSessions(reads) => {
-                let mut data = Vec::with_capacity(reads.len());
-                for read in reads {
-                    let gid = SessionGid::new(origin.clone(), read.native);
-                    let (session, usage_events) = self.session_record(&gid)?;
-                    let messages = self.messages(&gid, read.from_ordinal)?;
-                    data.push(SessionData {
-                        session,
-                        messages,
-                        usage_events,
-                    });
-                }
-                HostStep::Answer(Input::Sessions(data))
-            }
+            Output::ReadSessions(reads) => HostStep::Answer(Input::Sessions(
+                reads
+                    .iter()
+                    .map(|read| self.session_data(origin, read))
+                    .collect::<Result<_>>()?,
+            )),
             Output::CheckPresent(gids) => HostStep::Answer(Input::Present(
                 gids.iter()
                     .map(|g| self.has_session(g))
@@ -193,6 +185,20 @@ impl Archive {
             }
             Output::Progress(p) => HostStep::Progress(p),
             Output::Done(report) => HostStep::Done(report),
+        })
+    }
+
+    /// One of this machine's sessions as the export reads it (an item of
+    /// [`Output::ReadSessions`]): a host with several connections to the archive may read a
+    /// batch on all of them.
+    pub fn session_data(&self, origin: &OriginId, read: &SessionRead) -> Result<SessionData> {
+        let gid = SessionGid::new(origin.clone(), read.native.clone());
+        let (session, usage_events) = self.session_record(&gid)?;
+        let messages = self.messages(&gid, read.from_ordinal)?;
+        Ok(SessionData {
+            session,
+            messages,
+            usage_events,
         })
     }
 

@@ -19,6 +19,7 @@ pub mod lock;
 pub mod origin;
 pub mod progress;
 pub mod serve;
+pub mod session_reader;
 pub mod store;
 pub mod sync;
 pub mod target;

@@ -22,6 +22,7 @@ use crate::import_writer::ImportWriter;
 use crate::ingest::find::Log;
 use crate::ingest::pass::{self, IngestSummary};
 use crate::progress::{Bar, Progress};
+use crate::session_reader::SessionReader;
 use crate::store::FolderStore;
 use crate::target::{Target, TargetSpec};
 
@@ -309,7 +310,16 @@ fn drive(
     let path = archive.path().map(Path::to_path_buf);
     std::thread::scope(|scope| {
         let mut writer = ImportWriter::new(scope, path.as_deref(), origin);
-        let core = drive_with(engine, archive, stores, origin, progress, &mut writer)?;
+        let reader = SessionReader::new(path.as_deref());
+        let core = drive_with(
+            engine,
+            archive,
+            stores,
+            origin,
+            progress,
+            &mut writer,
+            &reader,
+        )?;
         writer.finish()?;
         Ok(core)
     })
@@ -322,6 +332,7 @@ fn drive_with(
     origin: &OriginId,
     progress: &Progress,
     writer: &mut ImportWriter,
+    reader: &SessionReader,
 ) -> Result<agentsync_core::sync::engine::SyncReport> {
     let mut bar: Option<(StageName, Bar)> = None;
     loop {
@@ -339,6 +350,11 @@ fn drive_with(
                 output
             }
         };
+        if let Output::ReadSessions(reads) = &output {
+            let sessions = reader.read(archive, origin, reads)?;
+            engine.handle(Input::Sessions(sessions))?;
+            continue;
+        }
         let stored = match &output {
             Output::Apply(_) => Some("sync.apply"),
             Output::Exported { .. } => Some("sync.exported"),
