@@ -15,6 +15,7 @@
 //! The store never reads or writes through a symbolic link below its root: a link would let a
 //! GC `delete` or a relayed `put` reach files outside the store.
 
+use std::borrow::Borrow;
 use std::collections::BTreeSet;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
@@ -78,11 +79,14 @@ impl FolderStore {
     /// files, and the kernel's work of creating each is most of its time. The requests of a
     /// round are independent (the engine's contract), and a root comes in a later round than
     /// the data it reaches, so its barrier ([`Unsynced`]) still makes that data durable first.
-    pub fn answer_round(&self, requests: &[&Request]) -> Vec<Response> {
+    pub fn answer_round<R: Borrow<Request> + Sync>(&self, requests: &[R]) -> Vec<Response> {
         use rayon::prelude::*;
         requests
             .par_iter()
-            .map_init(|| self.clone(), |store, request| answer_one(store, request))
+            .map_init(
+                || self.clone(),
+                |store, request| answer_one(store, request.borrow()),
+            )
             .collect()
     }
 

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use agentsync_archive::{Archive, EngineStates, HostStep, ProblemRow, SyncRun};
 use agentsync_core::sync::engine::{Input, Output, StageName, Stages, SyncConfig, SyncEngine};
 use agentsync_core::sync::store::{
-    Request, Response, StoreId, StoreRequest, merge_answers, target_requests,
+    Response, StoreId, StoreRequest, merge_answers, requests_for, target_requests,
 };
 use agentsync_core::{OriginId, OriginKey};
 use anyhow::{Result, bail};
@@ -288,12 +288,9 @@ impl Stores {
             (Some(t), false) => t.answer_all(&to_target),
             (None, false) => bail!("the engine asked for a target there is none of"),
         };
-        let to_mirror: Vec<&Request> = requests
-            .iter()
-            .filter(|r| r.store == StoreId::Mirror)
-            .map(|r| &r.request)
-            .collect();
-        let from_mirror = self.mirror.answer_round(&to_mirror);
+        let from_mirror = self
+            .mirror
+            .answer_round(&requests_for(requests, StoreId::Mirror));
         Ok(merge_answers(requests, from_mirror, from_target)?)
     }
 }

@@ -14,7 +14,9 @@ use agentsync_core::ledger::SignedEvent;
 use agentsync_core::sync::engine::{
     Input, Output, Stages, SyncConfig, SyncEngine, SyncReport as EngineReport, SyncState,
 };
-use agentsync_core::sync::store::{PutOutcome, Request, Store, StoreId};
+use agentsync_core::sync::store::{
+    PutOutcome, Request, Store, StoreId, merge_answers, requests_for, target_requests,
+};
 use agentsync_core::{OriginId, OriginKey};
 use common::converge::convergence_case;
 use common::{ClaudeLog, Machine, Moto, Scratch, assert_converged, settle};
@@ -253,25 +255,17 @@ fn drive(
     loop {
         match engine.poll().unwrap() {
             Output::Store(requests) => {
-                let (to_mirror, to_target): (Vec<_>, Vec<_>) =
-                    requests.iter().partition(|r| r.store == StoreId::Mirror);
-                let mirror_requests: Vec<Request> =
-                    to_mirror.iter().map(|r| r.request.clone()).collect();
-                let target_requests: Vec<Request> =
-                    to_target.iter().map(|r| r.request.clone()).collect();
-                let mut from_mirror = mirror.answer_all(&mirror_requests).into_iter();
-                let mut from_target = match target.as_deref_mut() {
-                    Some(t) if !target_requests.is_empty() => t.answer_all(&target_requests),
-                    _ => Vec::new(),
-                }
-                .into_iter();
-                let responses = requests
-                    .iter()
-                    .map(|r| match r.store {
-                        StoreId::Mirror => from_mirror.next().unwrap(),
-                        StoreId::Target => from_target.next().unwrap(),
-                    })
+                let mirror_requests: Vec<Request> = requests_for(&requests, StoreId::Mirror)
+                    .into_iter()
+                    .cloned()
                     .collect();
+                let to_target = target_requests(&requests);
+                let from_mirror = mirror.answer_all(&mirror_requests);
+                let from_target = match target.as_deref_mut() {
+                    Some(t) if !to_target.is_empty() => t.answer_all(&to_target),
+                    _ => Vec::new(),
+                };
+                let responses = merge_answers(&requests, from_mirror, from_target).unwrap();
                 engine.handle(Input::Store(responses)).unwrap();
             }
             Output::ReadSessions(reads) => panic!("no sessions to read: {reads:?}"),

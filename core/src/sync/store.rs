@@ -229,13 +229,22 @@ pub fn answer_one(store: &mut dyn Store, request: &Request) -> Response {
     result.unwrap_or_else(Response::Failed)
 }
 
+/// The requests of a round addressed to `store`, in order. A host that answers a store's
+/// share of a round together hands [`merge_answers`] the answers in this order.
+pub fn requests_for(round: &[StoreRequest], store: StoreId) -> Vec<&Request> {
+    round
+        .iter()
+        .filter(|r| r.store == store)
+        .map(|r| &r.request)
+        .collect()
+}
+
 /// The requests of a round addressed to the target, in order. A host answers them together
 /// (a remote target concurrently), then [`merge_round`] puts each answer in its place.
 pub fn target_requests(round: &[StoreRequest]) -> Vec<Request> {
-    round
-        .iter()
-        .filter(|r| r.store == StoreId::Target)
-        .map(|r| r.request.clone())
+    requests_for(round, StoreId::Target)
+        .into_iter()
+        .cloned()
         .collect()
 }
 
@@ -247,10 +256,9 @@ pub fn merge_round(
     mirror: &mut dyn Store,
     target_answers: Vec<Response>,
 ) -> Result<Vec<Response>, EngineError> {
-    let mirror_answers = round
-        .iter()
-        .filter(|r| r.store == StoreId::Mirror)
-        .map(|r| answer_one(mirror, &r.request))
+    let mirror_answers = requests_for(round, StoreId::Mirror)
+        .into_iter()
+        .map(|r| answer_one(mirror, r))
         .collect();
     merge_answers(round, mirror_answers, target_answers)
 }

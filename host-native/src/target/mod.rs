@@ -91,7 +91,7 @@ pub trait Target: Store + Send {
 
 impl Target for FolderStore {
     fn answer_all(&mut self, requests: &[Request]) -> Vec<Response> {
-        self.answer_round(&requests.iter().collect::<Vec<_>>())
+        self.answer_round(requests)
     }
 
     fn flush(&self) -> Result<()> {
