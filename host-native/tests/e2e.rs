@@ -262,6 +262,50 @@ fn cli_exit_codes_and_json() {
     assert_eq!(run.code, 1);
 }
 
+/// The daily GC's schedule starts at a machine's first sync, which has just written every key
+/// a GC would list (and a first GC only records what it saw): that sync runs none, a sync once
+/// the interval has passed does. `every = "0s"` collects after every sync, the first included.
+#[test]
+fn the_scheduled_gc_starts_counting_at_the_first_sync() {
+    let scratch = Scratch::new("gc-schedule");
+    let shared = shared_folder(&scratch.path);
+    let machine = |name: &str, every: &str| {
+        let m = Machine::new(&scratch.path, name);
+        fs::write(
+            m.data.join("config.toml"),
+            format!("[gc]\nevery = \"{every}\"\n"),
+        )
+        .unwrap();
+        ClaudeLog::write(
+            &m.projects(),
+            "api",
+            "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f",
+            0,
+            3,
+        );
+        m.ingest();
+        m
+    };
+    let a = machine("a", "1s");
+    let first = a.sync_ok(&shared);
+    assert!(first.get("gc").is_none(), "{first:#}");
+    let soon = a.sync_ok(&shared);
+    assert!(soon.get("gc").is_none(), "within the interval: {soon:#}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let later = a.sync_ok(&shared);
+    let stores: Vec<&str> = later["gc"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no gc once the interval passed: {later:#}"))
+        .iter()
+        .map(|r| r["store"].as_str().unwrap())
+        .collect();
+    assert_eq!(stores, ["mirror", shared.to_str().unwrap()]);
+
+    let b = machine("b", "0s");
+    let first = b.sync_ok(&shared);
+    assert!(first["gc"].is_array(), "every sync: {first:#}");
+}
+
 /// Issue 17 item 7: a peer's GC finds the copies in its mirror that the other origin's newest
 /// root no longer references (the superseded root, bucket, manifest and tail segment after an
 /// append) and, being a first observation, only records them; nothing the newest root reaches

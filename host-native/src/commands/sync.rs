@@ -74,10 +74,19 @@ fn once(ctx: &mut Context, args: &SyncArgs) -> Result<SyncReport> {
         &ctx.progress,
     )?;
     // GC on the schedule of the config; it deletes only what two GCs a grace window apart saw
-    // unreachable, so running it often is safe.
+    // unreachable, so running it often is safe. The schedule starts at a machine's first sync:
+    // a first GC deletes nothing (it only records what it saw), and on a first sync, which
+    // just wrote every key it would list, it would only add a listing of both stores.
     if let Some(every) = ctx.config.gc.every_ms()? {
-        let last: u64 = archive.state("gc_ran")?.unwrap_or(0);
-        if now_ms().saturating_sub(last) >= every {
+        let now = now_ms();
+        let last: u64 = match archive.state("gc_ran")? {
+            Some(last) => last,
+            None => {
+                archive.set_state("gc_ran", &now)?;
+                now
+            }
+        };
+        if now.saturating_sub(last) >= every {
             drop(archive);
             let gc = super::maintain::gc(ctx, args.target.as_deref(), None, false)?;
             report.gc = Some(gc.value);
