@@ -16,7 +16,7 @@
 //! GC `delete` or a relayed `put` reach files outside the store.
 
 use std::borrow::Borrow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
@@ -35,7 +35,14 @@ pub struct FolderStore {
     root: PathBuf,
     /// Files written but not yet made durable (shared by clones of the store).
     unsynced: Arc<Mutex<Unsynced>>,
+    /// The folders this store (and its clones) inspected and opened, by their key prefix
+    /// (see [`Folder`]).
+    opened: Arc<Mutex<HashMap<String, Folder>>>,
 }
+
+/// At most this many folders are kept open; a store with more (a mirror of many origins, served
+/// for days) opens them again as it needs them.
+const OPEN_FOLDERS: usize = 256;
 
 /// Data artifacts are written without an fsync each: a root (or an event batch, or any key
 /// that is not a data artifact) is a barrier that first makes everything written before it
@@ -72,6 +79,7 @@ impl FolderStore {
         FolderStore {
             root: root.into(),
             unsynced: Arc::default(),
+            opened: Arc::default(),
         }
     }
 
@@ -160,12 +168,18 @@ impl FolderStore {
 
     /// The bytes under `key`, or `None` if there are none.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let path = self.path_of(key)?;
-        match self.folders(key, false)? {
-            Folders::Present(_) => read_regular(key, &path),
-            Folders::Missing => Ok(None),
-            Folders::Symlink(at) => Err(symlink_refused(key, &at)),
-            Folders::NotAFolder(at) => Err(not_a_folder(key, &at)),
+        Ok(match self.get_bounded(key, u64::MAX)? {
+            Bounded::Bytes(bytes) => Some(bytes),
+            Bounded::Missing | Bounded::TooLarge(_) => None,
+        })
+    }
+
+    /// The bytes under `key` if they are at most `max_bytes`: a larger file is never read.
+    pub fn get_bounded(&self, key: &str, max_bytes: u64) -> Result<Bounded> {
+        self.path_of(key)?;
+        match self.folder(key, false)? {
+            Some(folder) => folder.read(key, file_name(key), max_bytes),
+            None => Ok(Bounded::Missing),
         }
     }
 
@@ -178,34 +192,47 @@ impl FolderStore {
             // It would be invisible to listings and could collide with a writer's temp file.
             bail!("store key {key:?} has a temporary file's name");
         }
-        // Most keys put are new: one look at the path says so, where `get` inspects every
-        // folder on the way (a first sync puts ~43 000 files). Anything but "not found" is
-        // read and judged by `get`; folders on the way are checked as they are created.
-        let absent =
-            matches!(fs::symlink_metadata(&path), Err(e) if e.kind() == ErrorKind::NotFound);
-        if !absent && let Some(existing) = self.get(key)? {
+        let folder = self.create_folder(key)?;
+        match self.put_in(&folder, key, &path, bytes) {
+            // The folder may have been removed since this store opened it (by hand: no writer
+            // removes folders), which the kernel reports in more than one way: look up the
+            // path again, once.
+            Err(_) => {
+                self.forget_folder(key);
+                let folder = self.create_folder(key)?;
+                self.put_in(&folder, key, &path, bytes)
+            }
+            outcome => outcome,
+        }
+    }
+
+    fn put_in(&self, folder: &Folder, key: &str, path: &Path, bytes: &[u8]) -> Result<PutOutcome> {
+        let name = file_name(key);
+        // Most keys put are new, which one look says; anything but "nothing there" is read
+        // and judged by `read`.
+        let absent = matches!(folder.inspect(name), Ok(None));
+        if !absent && let Bounded::Bytes(existing) = folder.read(key, name, u64::MAX)? {
             return Ok(settle(&existing, bytes));
         }
         let barrier = is_barrier(key);
         if barrier {
             self.flush()?;
         }
-        let dir = self.create_folders(key)?;
-        let staged = Staged::write(&dir, bytes, barrier)?;
+        let staged = folder.stage(bytes, barrier)?;
         for _ in 0..ATTEMPTS {
-            match publish(&path, bytes, barrier, |to| staged.link(to)) {
+            match publish(path, bytes, barrier, |_| folder.link(&staged, name)) {
                 Ok(()) => {
                     if barrier {
-                        sync_dir(&dir);
+                        folder.sync();
                     } else {
-                        self.defer_sync(path, &dir);
+                        self.defer_sync(path.to_path_buf(), &folder.path);
                     }
                     return Ok(PutOutcome::Created);
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                     // Another writer got there first (or a symlink or folder sits there, which
-                    // `get` refuses with a clear error).
-                    if let Some(existing) = self.get(key)? {
+                    // `read` refuses with a clear error).
+                    if let Bounded::Bytes(existing) = folder.read(key, name, u64::MAX)? {
                         return Ok(settle(&existing, bytes));
                     }
                     // ...and was deleted again before we could read it: try once more.
@@ -221,24 +248,10 @@ impl FolderStore {
 
     /// Removes `key`; removing a missing key is not an error.
     pub fn delete(&self, key: &str) -> Result<()> {
-        let path = self.path_of(key)?;
-        match self.folders(key, false)? {
-            Folders::Present(_) => {}
-            Folders::Missing => return Ok(()),
-            Folders::Symlink(at) => return Err(symlink_refused(key, &at)),
-            Folders::NotAFolder(at) => return Err(not_a_folder(key, &at)),
-        }
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_symlink() => return Err(symlink_refused(key, &path)),
-            Ok(meta) if !meta.is_file() => bail!("{} is not a file", path.display()),
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e).with_context(|| format!("inspecting {}", path.display())),
-        }
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("deleting {}", path.display())),
+        self.path_of(key)?;
+        match self.folder(key, false)? {
+            Some(folder) => folder.remove(key, file_name(key)),
+            None => Ok(()),
         }
     }
 
@@ -354,6 +367,46 @@ impl FolderStore {
         }
     }
 
+    /// The folder holding `key`, opened ([`Folder`]); `None` if it does not exist.
+    fn folder(&self, key: &str, create: bool) -> Result<Option<Folder>> {
+        let prefix = folder_prefix(key);
+        let known = self.opened.lock().ok().and_then(|o| o.get(prefix).cloned());
+        if let Some(folder) = known {
+            return Ok(Some(folder));
+        }
+        let path = match self.folders(key, create)? {
+            Folders::Present(path) => path,
+            Folders::Missing => return Ok(None),
+            Folders::Symlink(at) => return Err(symlink_refused(key, &at)),
+            Folders::NotAFolder(at) => return Err(not_a_folder(key, &at)),
+        };
+        // The root may be a link (the user chose it); a folder below it was just checked not to
+        // be one, and opening it refuses one swapped in since.
+        let folder = match Folder::open(&path, prefix.is_empty()) {
+            Ok(folder) => folder,
+            Err(e) if e.kind() == ErrorKind::NotFound && !create => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+        };
+        if let Ok(mut opened) = self.opened.lock() {
+            if opened.len() >= OPEN_FOLDERS {
+                opened.clear();
+            }
+            opened.insert(prefix.to_owned(), folder.clone());
+        }
+        Ok(Some(folder))
+    }
+
+    fn create_folder(&self, key: &str) -> Result<Folder> {
+        self.folder(key, true)?
+            .with_context(|| format!("the folders of {key:?} vanished while being created"))
+    }
+
+    fn forget_folder(&self, key: &str) {
+        if let Ok(mut opened) = self.opened.lock() {
+            opened.remove(folder_prefix(key));
+        }
+    }
+
     /// Atomically replaces whatever is under `key` with `bytes`.
     pub fn replace_key(&self, key: &str, bytes: &[u8]) -> Result<()> {
         if ArtifactKey::is_temporary(key) {
@@ -398,22 +451,7 @@ impl Store for FolderStore {
 
     /// Looks at the file's size before reading it: a file over the bound is never read.
     fn get_bounded(&mut self, key: &str, max_bytes: u64) -> Result<Bounded, StoreError> {
-        let path = self.path_of(key).map_err(|e| store_error("get", key, e))?;
-        if let Ok(meta) = fs::symlink_metadata(&path)
-            && meta.is_file()
-            && meta.len() > max_bytes
-        {
-            return Ok(Bounded::TooLarge(meta.len()));
-        }
-        Ok(
-            match FolderStore::get(self, key).map_err(|e| store_error("get", key, e))? {
-                None => Bounded::Missing,
-                Some(bytes) if bytes.len() as u64 > max_bytes => {
-                    Bounded::TooLarge(bytes.len() as u64)
-                }
-                Some(bytes) => Bounded::Bytes(bytes),
-            },
-        )
+        FolderStore::get_bounded(self, key, max_bytes).map_err(|e| store_error("get", key, e))
     }
 
     fn put_if_absent(&mut self, key: &str, bytes: &[u8]) -> Result<PutOutcome, StoreError> {
@@ -459,54 +497,6 @@ fn settle(existing: &[u8], bytes: &[u8]) -> PutOutcome {
     }
 }
 
-/// Reads a regular file, refusing symbolic links. The file is checked before it is opened (so
-/// nothing else, e.g. a FIFO, is opened) and the opened file is checked to be the one inspected
-/// (so a link swapped in between is not followed).
-fn read_regular(key: &str, path: &Path) -> Result<Option<Vec<u8>>> {
-    for _ in 0..ATTEMPTS {
-        let before = match fs::symlink_metadata(path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("inspecting {}", path.display())),
-        };
-        if before.file_type().is_symlink() {
-            return Err(symlink_refused(key, path));
-        }
-        if !before.is_file() {
-            bail!("{} is not a file", path.display());
-        }
-        let mut file = match File::open(path) {
-            Ok(file) => file,
-            // Deleted since it was inspected: the next look says so.
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
-        };
-        let opened = file
-            .metadata()
-            .with_context(|| format!("inspecting {}", path.display()))?;
-        if !same_file(&before, &opened) {
-            // Replaced in between: by a healing writer, or by a link. Look again.
-            continue;
-        }
-        let mut bytes = Vec::with_capacity(usize::try_from(opened.len()).unwrap_or(0));
-        file.read_to_end(&mut bytes)
-            .with_context(|| format!("reading {}", path.display()))?;
-        return Ok(Some(bytes));
-    }
-    bail!("{} kept changing while being read", path.display())
-}
-
-#[cfg(unix)]
-fn same_file(a: &Metadata, b: &Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    a.dev() == b.dev() && a.ino() == b.ino()
-}
-
-#[cfg(not(unix))]
-fn same_file(_: &Metadata, b: &Metadata) -> bool {
-    b.is_file()
-}
-
 /// Publishes the synced temp file `tmp` at `path` without ever replacing what is there:
 /// `link` (a hard link) fails with `AlreadyExists` if `path` exists. File systems without hard
 /// links (FAT, some network shares) fall back to creating `path` exclusively and writing it
@@ -548,70 +538,278 @@ enum Staged {
     Named(TempFile),
 }
 
-impl Staged {
-    fn write(dir: &Path, bytes: &[u8], sync: bool) -> Result<Staged> {
-        #[cfg(target_os = "linux")]
-        if let Some(file) = write_unnamed(dir, bytes, sync)
-            .with_context(|| format!("writing an unnamed file in {}", dir.display()))?
-        {
-            return Ok(Staged::Unnamed(file));
-        }
-        TempFile::write(dir, bytes, sync).map(Staged::Named)
-    }
+/// The last part of a key: its file's name in its folder.
+fn file_name(key: &str) -> &str {
+    key.rsplit_once('/').map_or(key, |(_, name)| name)
+}
 
-    /// Gives the bytes the name `to`, failing with `AlreadyExists` if it is taken.
-    fn link(&self, to: &Path) -> io::Result<()> {
-        match self {
-            #[cfg(target_os = "linux")]
-            Staged::Unnamed(file) => {
-                use std::os::fd::AsRawFd;
-                // The descriptor's entry in /proc names the file; following it links the file.
-                let source = format!("/proc/self/fd/{}", file.as_raw_fd());
-                rustix::fs::linkat(
-                    rustix::fs::CWD,
-                    source.as_str(),
-                    rustix::fs::CWD,
-                    to,
-                    rustix::fs::AtFlags::SYMLINK_FOLLOW,
-                )
-                .map_err(io::Error::from)
-            }
-            Staged::Named(tmp) => fs::hard_link(&tmp.path, to),
+/// The folder part of a key (`""` for a key at the root).
+fn folder_prefix(key: &str) -> &str {
+    key.rsplit_once('/').map_or("", |(folder, _)| folder)
+}
+
+/// A folder of the store, checked once to be reached from the root through no symbolic link,
+/// then used by name relative to it. On Linux it is held open: a file is inspected, read,
+/// written, linked or removed relative to the open folder, so a folder swapped for a link since
+/// cannot redirect anything outside the store, and none of a first sync's ~43 000 puts looks
+/// up the folders of its path again (each look was a walk from `/`).
+#[derive(Debug, Clone)]
+struct Folder {
+    path: PathBuf,
+    #[cfg(target_os = "linux")]
+    fd: Arc<std::os::fd::OwnedFd>,
+}
+
+/// What a name in a folder is, without following a symbolic link.
+struct Entry {
+    symlink: bool,
+    file: bool,
+    len: u64,
+    /// Device and inode: an opened file is the one inspected.
+    id: (u64, u64),
+}
+
+impl Entry {
+    fn is(&self, opened: &Metadata) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            self.id == (opened.dev(), opened.ino())
+        }
+        #[cfg(not(unix))]
+        {
+            opened.is_file()
         }
     }
 }
 
-/// Writes `bytes` to a new unnamed file in `dir`; `None` where that cannot work: the file
-/// system has no unnamed files, or /proc (which links them) is not mounted.
 #[cfg(target_os = "linux")]
-fn write_unnamed(dir: &Path, bytes: &[u8], sync: bool) -> io::Result<Option<File>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    static PROC_FDS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if !*PROC_FDS.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
-        return Ok(None);
+impl Folder {
+    fn open(path: &Path, follow: bool) -> io::Result<Folder> {
+        use rustix::fs::{Mode, OFlags};
+        let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        if !follow {
+            flags |= OFlags::NOFOLLOW;
+        }
+        let fd = rustix::fs::open(path, flags, Mode::empty())?;
+        Ok(Folder {
+            path: path.to_path_buf(),
+            fd: Arc::new(fd),
+        })
     }
-    let opened = OpenOptions::new()
-        .write(true)
-        .mode(0o666)
-        .custom_flags(libc::O_TMPFILE)
-        .open(dir);
-    let mut file = match opened {
-        Ok(file) => file,
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
-            ) =>
-        {
+
+    fn inspect(&self, name: &str) -> io::Result<Option<Entry>> {
+        use rustix::fs::{AtFlags, FileType};
+        match rustix::fs::statat(&*self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => {
+                let kind = FileType::from_raw_mode(stat.st_mode);
+                Ok(Some(Entry {
+                    symlink: kind == FileType::Symlink,
+                    file: kind == FileType::RegularFile,
+                    len: u64::try_from(stat.st_size).unwrap_or(0),
+                    id: (stat.st_dev, stat.st_ino),
+                }))
+            }
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens a file without following a link (a link swapped in since it was inspected fails
+    /// to open, and is inspected again), and without blocking on anything but a file.
+    fn open_file(&self, name: &str) -> io::Result<File> {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        match rustix::fs::openat(&*self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => Ok(File::from(fd)),
+            Err(rustix::io::Errno::LOOP) => Err(ErrorKind::NotFound.into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn unlink(&self, name: &str) -> io::Result<()> {
+        Ok(rustix::fs::unlinkat(
+            &*self.fd,
+            name,
+            rustix::fs::AtFlags::empty(),
+        )?)
+    }
+
+    /// Writes `bytes` to a new unnamed file here; `None` where that cannot work: the file
+    /// system has no unnamed files, or /proc (which links them) is not mounted.
+    fn write_unnamed(&self, bytes: &[u8], sync: bool) -> io::Result<Option<File>> {
+        use rustix::fs::{Mode, OFlags};
+        use rustix::io::Errno;
+        static PROC_FDS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if !*PROC_FDS.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
             return Ok(None);
         }
-        Err(e) => return Err(e),
-    };
-    file.write_all(bytes)?;
-    if sync {
-        file.sync_all()?;
+        let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
+        let mut file = match rustix::fs::openat(&*self.fd, ".", flags, Mode::from_raw_mode(0o666)) {
+            Ok(fd) => File::from(fd),
+            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        file.write_all(bytes)?;
+        if sync {
+            file.sync_all()?;
+        }
+        Ok(Some(file))
     }
-    Ok(Some(file))
+
+    /// Gives the staged bytes the name `name` here, failing with `AlreadyExists` if it is
+    /// taken.
+    fn link(&self, staged: &Staged, name: &str) -> io::Result<()> {
+        use rustix::fs::{AtFlags, CWD, linkat};
+        match staged {
+            Staged::Unnamed(file) => {
+                use std::os::fd::AsRawFd;
+                // The descriptor's entry in /proc names the file; following it links the file.
+                let source = format!("/proc/self/fd/{}", file.as_raw_fd());
+                linkat(
+                    CWD,
+                    source.as_str(),
+                    &*self.fd,
+                    name,
+                    AtFlags::SYMLINK_FOLLOW,
+                )?;
+            }
+            Staged::Named(tmp) => linkat(CWD, &tmp.path, &*self.fd, name, AtFlags::empty())?,
+        }
+        Ok(())
+    }
+
+    /// Makes the folder's entries durable (best effort, as [`sync_dir`]).
+    fn sync(&self) {
+        let _ = rustix::fs::fsync(&*self.fd);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+impl Folder {
+    fn open(path: &Path, _follow: bool) -> io::Result<Folder> {
+        Ok(Folder {
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn inspect(&self, name: &str) -> io::Result<Option<Entry>> {
+        match fs::symlink_metadata(self.path.join(name)) {
+            Ok(meta) => Ok(Some(Entry {
+                symlink: meta.file_type().is_symlink(),
+                file: meta.is_file(),
+                len: meta.len(),
+                id: {
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::MetadataExt;
+                        (meta.dev(), meta.ino())
+                    }
+                    #[cfg(not(unix))]
+                    {
+                        (0, 0)
+                    }
+                },
+            })),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open_file(&self, name: &str) -> io::Result<File> {
+        File::open(self.path.join(name))
+    }
+
+    fn unlink(&self, name: &str) -> io::Result<()> {
+        fs::remove_file(self.path.join(name))
+    }
+
+    fn link(&self, staged: &Staged, name: &str) -> io::Result<()> {
+        let Staged::Named(tmp) = staged;
+        fs::hard_link(&tmp.path, self.path.join(name))
+    }
+
+    fn sync(&self) {
+        sync_dir(&self.path);
+    }
+}
+
+impl Folder {
+    /// Stages `bytes` for [`Folder::link`]: unnamed where it can, else a named temporary.
+    fn stage(&self, bytes: &[u8], sync: bool) -> Result<Staged> {
+        #[cfg(target_os = "linux")]
+        if let Some(file) = self
+            .write_unnamed(bytes, sync)
+            .with_context(|| format!("writing an unnamed file in {}", self.path.display()))?
+        {
+            return Ok(Staged::Unnamed(file));
+        }
+        TempFile::write(&self.path, bytes, sync).map(Staged::Named)
+    }
+
+    /// Reads the regular file `name` (of `key`) unless it is over `max_bytes`, refusing
+    /// symbolic links. The file is inspected before it is opened (so nothing else, e.g. a FIFO,
+    /// is read) and the opened file is checked to be the one inspected (so a file replaced in
+    /// between, by a healing writer or a link, is looked at again).
+    fn read(&self, key: &str, name: &str, max_bytes: u64) -> Result<Bounded> {
+        let path = || self.path.join(name);
+        for _ in 0..ATTEMPTS {
+            let before = match self.inspect(name) {
+                Ok(Some(entry)) => entry,
+                Ok(None) => return Ok(Bounded::Missing),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("inspecting {}", path().display()));
+                }
+            };
+            if before.symlink {
+                return Err(symlink_refused(key, &path()));
+            }
+            if !before.file {
+                bail!("{} is not a file", path().display());
+            }
+            if before.len > max_bytes {
+                return Ok(Bounded::TooLarge(before.len));
+            }
+            let mut file = match self.open_file(name) {
+                Ok(file) => file,
+                // Deleted or replaced by a link since it was inspected: the next look says so.
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(e).with_context(|| format!("opening {}", path().display())),
+            };
+            let opened = file
+                .metadata()
+                .with_context(|| format!("inspecting {}", path().display()))?;
+            if !before.is(&opened) {
+                continue;
+            }
+            let mut bytes = Vec::with_capacity(usize::try_from(opened.len()).unwrap_or(0));
+            file.read_to_end(&mut bytes)
+                .with_context(|| format!("reading {}", path().display()))?;
+            if bytes.len() as u64 > max_bytes {
+                return Ok(Bounded::TooLarge(bytes.len() as u64));
+            }
+            return Ok(Bounded::Bytes(bytes));
+        }
+        bail!("{} kept changing while being read", path().display())
+    }
+
+    /// Removes the file `name` (of `key`); a missing file is not an error, a link or a folder
+    /// is refused.
+    fn remove(&self, key: &str, name: &str) -> Result<()> {
+        let path = || self.path.join(name);
+        match self.inspect(name) {
+            Ok(Some(entry)) if entry.symlink => return Err(symlink_refused(key, &path())),
+            Ok(Some(entry)) if !entry.file => bail!("{} is not a file", path().display()),
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("inspecting {}", path().display())),
+        }
+        match self.unlink(name) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("deleting {}", path().display())),
+        }
+    }
 }
 
 /// A synced temporary file, removed when dropped (after publishing, the hard link keeps the
@@ -1096,7 +1294,8 @@ mod tests {
     #[test]
     fn puts_stage_in_an_unnamed_file_on_linux() {
         let store = TestStore::new("unnamed");
-        let dir = store.create_folders("a/b").unwrap();
+        let folder = store.create_folder("a/b").unwrap();
+        let dir = folder.path.clone();
         // Where the file system has unnamed files (every Linux file system this runs on
         // today), a put must use one; elsewhere it falls back to a named temporary.
         let supported = {
@@ -1107,7 +1306,7 @@ mod tests {
                 .open(&dir)
                 .is_ok()
         };
-        let staged = Staged::write(&dir, b"bytes", false).unwrap();
+        let staged = folder.stage(b"bytes", false).unwrap();
         assert_eq!(matches!(staged, Staged::Unnamed(_)), supported);
         if supported {
             assert!(
@@ -1115,10 +1314,10 @@ mod tests {
                 "nothing named yet"
             );
         }
-        staged.link(&dir.join("b")).unwrap();
+        folder.link(&staged, "b").unwrap();
         assert_eq!(fs::read(dir.join("b")).unwrap(), b"bytes");
-        let other = Staged::write(&dir, b"other", false).unwrap();
-        let taken = other.link(&dir.join("b")).unwrap_err();
+        let other = folder.stage(b"other", false).unwrap();
+        let taken = folder.link(&other, "b").unwrap_err();
         assert_eq!(taken.kind(), ErrorKind::AlreadyExists);
         assert_eq!(fs::read(dir.join("b")).unwrap(), b"bytes");
         drop((staged, other));
@@ -1221,6 +1420,46 @@ mod tests {
         assert!(!outside.join("x/2").exists());
         assert!(!outside.join("z").exists());
         assert!(temp_files(&outside.join("x")).is_empty());
+    }
+
+    /// A folder is opened once and used through its descriptor: one swapped for a link to a
+    /// folder outside the store later is not followed by a read, a write or a delete.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_folder_swapped_for_a_link_after_it_was_opened_is_not_followed() {
+        let store = TestStore::new("swapped");
+        store.put_if_absent("a/x/1", b"one").unwrap();
+        let outside = store.outside();
+        fs::write(outside.join("2"), b"outside").unwrap();
+        let x = store.path_of("a/x").unwrap();
+        fs::rename(&x, store.base.join("moved")).unwrap();
+        std::os::unix::fs::symlink(&outside, &x).unwrap();
+
+        assert_eq!(store.get("a/x/2").unwrap(), None);
+        store.delete("a/x/2").unwrap();
+        assert_eq!(fs::read(outside.join("2")).unwrap(), b"outside");
+        store.put_if_absent("a/x/3", b"three").unwrap();
+        assert!(!outside.join("3").exists());
+        assert_eq!(fs::read(store.base.join("moved/3")).unwrap(), b"three");
+        // A store that looks again (a new run) refuses the link.
+        let fresh = FolderStore::new(store.root.clone());
+        let err = fresh.get("a/x/2").unwrap_err();
+        assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
+    }
+
+    /// A folder removed by hand while the store has it open is made again by the next put.
+    #[test]
+    fn a_folder_removed_after_it_was_opened_is_made_again() {
+        let store = TestStore::new("removed");
+        store.put_if_absent("a/x/1", b"one").unwrap();
+        fs::remove_dir_all(store.path_of("a").unwrap()).unwrap();
+        assert_eq!(store.get("a/x/1").unwrap(), None);
+        assert_eq!(
+            store.put_if_absent("a/x/2", b"two").unwrap(),
+            PutOutcome::Created
+        );
+        assert_eq!(fs::read(store.path_of("a/x/2").unwrap()).unwrap(), b"two");
+        assert_eq!(store.list_keys("", None).unwrap(), ["a/x/2"]);
     }
 
     #[cfg(unix)]
