@@ -198,11 +198,8 @@ impl Archive {
         }
         let existing: Option<(i64, String)> = self
             .conn
-            .query_row(
-                "SELECT id, usage_json FROM sessions WHERE gid = ?1",
-                [gid.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT id, usage_json FROM sessions WHERE gid = ?1")?
+            .query_row([gid.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let mut usage: Vec<UsageEvent> = match &existing {
             Some((_, json)) if !reset => decode("usage events", json)?,
@@ -229,12 +226,13 @@ impl Archive {
             .map(MessageRow::of)
             .collect::<Result<Vec<_>>>()?;
         self.replace_messages(id, from, &rows)?;
-        self.conn.execute(
-            "UPDATE sessions SET revision = revision + 1,
-                 message_count = (SELECT count(*) FROM messages WHERE session = ?1)
-             WHERE id = ?1",
-            [id],
-        )?;
+        self.conn
+            .prepare_cached(
+                "UPDATE sessions SET revision = revision + 1,
+                     message_count = (SELECT count(*) FROM messages WHERE session = ?1)
+                 WHERE id = ?1",
+            )?
+            .execute([id])?;
         Ok(OwnApplied::Applied)
     }
 
@@ -438,11 +436,8 @@ impl Archive {
     pub fn has_session(&self, gid: &SessionGid) -> Result<bool> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT 1 FROM sessions WHERE gid = ?1",
-                [gid.to_string()],
-                |_| Ok(()),
-            )
+            .prepare_cached("SELECT 1 FROM sessions WHERE gid = ?1")?
+            .query_row([gid.to_string()], |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -451,11 +446,8 @@ impl Archive {
     pub fn message_count(&self, gid: &SessionGid) -> Result<u64> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT message_count FROM sessions WHERE gid = ?1",
-                [gid.to_string()],
-                |r| r.get::<_, i64>(0),
-            )
+            .prepare_cached("SELECT message_count FROM sessions WHERE gid = ?1")?
+            .query_row([gid.to_string()], |r| r.get::<_, i64>(0))
             .optional()?
             .map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }

@@ -66,12 +66,11 @@ impl Archive {
     pub fn source(&self, path: &str) -> Result<Option<SourceRow>> {
         Ok(self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT path, format, size, mtime_ns, inode, native_id, resume_json, holding
                  FROM sources WHERE path = ?1",
-                [path],
-                source_row,
-            )
+            )?
+            .query_row([path], source_row)
             .optional()?)
     }
 
@@ -107,15 +106,17 @@ impl Archive {
     }
 
     pub fn set_source(&self, row: &SourceRow) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO sources (path, format, size, mtime_ns, inode, native_id, resume_json,
-                 holding)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (path) DO UPDATE SET format = excluded.format, size = excluded.size,
-                 mtime_ns = excluded.mtime_ns, inode = excluded.inode,
-                 native_id = excluded.native_id, resume_json = excluded.resume_json,
-                 holding = excluded.holding",
-            params![
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sources (path, format, size, mtime_ns, inode, native_id,
+                     resume_json, holding)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (path) DO UPDATE SET format = excluded.format,
+                     size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,
+                     native_id = excluded.native_id, resume_json = excluded.resume_json,
+                     holding = excluded.holding",
+            )?
+            .execute(params![
                 row.path,
                 row.format,
                 row.size as i64,
@@ -124,8 +125,7 @@ impl Archive {
                 row.native_id,
                 row.resume_json,
                 row.holding
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 }
