@@ -12,7 +12,7 @@ use agentsync_core::frame::{OpenJob, SharedDecompressor};
 use agentsync_core::sync::exchange::{Exchange, ExchangeReport, run, run_exchange};
 use agentsync_core::sync::export::ExportState;
 use agentsync_core::sync::store::{ListPage, PutOutcome, Store, StoreError, list_all};
-use agentsync_core::{Artifact, Decompressor, KeyRing};
+use agentsync_core::{Artifact, ArtifactKey, Decompressor, KeyRing};
 
 const ORIGIN: &str = "laptop-0a1b2c";
 
@@ -199,40 +199,60 @@ impl Decompressor for Threads {
     }
 }
 
-/// Segments opened all at once on the host's threads, in any order, give the relay exactly
-/// what opening them one by one gives, a damaged one included.
+/// Segments and manifests verified all at once on the host's threads, in any order, give the
+/// relay exactly what verifying them one by one gives, a damaged segment and a damaged
+/// manifest included; and so do segments this run sealed, which are only hashed (one of them
+/// damaged since it was sealed).
 #[test]
-fn segments_opened_on_host_threads_relay_as_one_by_one() {
-    let mut reports = Vec::new();
-    for decoder in [
-        None,
-        Some(std::sync::Arc::new(Threads) as SharedDecompressor),
-    ] {
-        let origin = ORIGIN.parse().expect("origin");
-        let (mut mirror, mut target) = (Memory::default(), Memory::default());
-        let all: Vec<(usize, usize)> = (0..200).map(|n| (n, 1 + n % 40)).collect();
-        common::publish(&ExportState::new(origin), &all, &mut mirror);
-        let damaged = mirror
-            .keys()
-            .into_iter()
-            .find(|k| k.contains("/segments/"))
-            .expect("a segment");
-        let mut bytes = mirror.bytes(&damaged);
-        let middle = bytes.len() / 2;
-        bytes[middle] ^= 0x55;
-        mirror.store.replace(&damaged, &bytes).expect("replace");
-        let report = run_exchange(
-            Exchange::new().with_decompressor(decoder),
-            &mut mirror,
-            &mut target,
-            &mut KeyRing::default(),
-        );
-        assert!(
-            report.problems.iter().any(|p| p.key == damaged),
-            "{:?}",
-            report.problems
-        );
-        reports.push((report, target.keys()));
+fn artifacts_verified_on_host_threads_relay_as_one_by_one() {
+    for sealed in [false, true] {
+        let mut reports = Vec::new();
+        for decoder in [
+            None,
+            Some(std::sync::Arc::new(Threads) as SharedDecompressor),
+        ] {
+            let origin = ORIGIN.parse().expect("origin");
+            let (mut mirror, mut target) = (Memory::default(), Memory::default());
+            let all: Vec<(usize, usize)> = (0..200).map(|n| (n, 1 + n % 40)).collect();
+            common::publish(&ExportState::new(origin), &all, &mut mirror);
+            let hashes: BTreeMap<ArtifactKey, blake3::Hash> = mirror
+                .keys()
+                .into_iter()
+                .filter(|k| k.contains("/segments/"))
+                .map(|k| (k.parse().expect("key"), blake3::hash(&mirror.bytes(&k))))
+                .collect();
+            let damaged: Vec<String> = ["/segments/", "/manifests/"]
+                .into_iter()
+                .map(|kind| {
+                    let key = mirror
+                        .keys()
+                        .into_iter()
+                        .find(|k| k.contains(kind))
+                        .expect("an artifact");
+                    let mut bytes = mirror.bytes(&key);
+                    let middle = bytes.len() / 2;
+                    bytes[middle] ^= 0x55;
+                    mirror.store.replace(&key, &bytes).expect("replace");
+                    key
+                })
+                .collect();
+            let exchange = Exchange::new().with_decompressor(decoder);
+            let exchange = if sealed {
+                exchange.with_sealed(hashes)
+            } else {
+                exchange
+            };
+            let report = run_exchange(exchange, &mut mirror, &mut target, &mut KeyRing::default());
+            for key in &damaged {
+                assert!(
+                    report.problems.iter().any(|p| &p.key == key),
+                    "{key}: {:?}",
+                    report.problems
+                );
+                assert!(!target.keys().contains(key), "{key} was relayed");
+            }
+            reports.push((report, target.keys()));
+        }
+        assert_eq!(reports[0], reports[1], "sealed: {sealed}");
     }
-    assert_eq!(reports[0], reports[1]);
 }

@@ -34,9 +34,14 @@ use crate::sync::problem::Problem;
 use crate::sync::roots::{Newest, RootWalk, RootsListing, VerifiedRoot};
 use crate::sync::store::{ListPage, Request, Response, Store, StoreId, StoreRequest, answer_one};
 
-/// What opening a fetched segment came to, ahead of its turn: whether it is a segment (its
-/// messages are not kept), or why it failed.
-type OpenedAhead = crate::error::Result<bool>;
+/// What verifying a fetched artifact came to, ahead of its turn, on the host's threads.
+enum OpenedAhead {
+    /// A segment this run sealed: whether the bytes are the ones it sealed.
+    Sealed(bool),
+    /// Another segment: whether it is a segment (its messages are not kept), or why it failed.
+    Segment(crate::error::Result<bool>),
+    Manifest(crate::error::Result<Artifact>),
+}
 
 /// Segment bytes fetched per round of a relay: bounds what the exchange holds in memory.
 const SEGMENT_WINDOW_BYTES: u64 = 32 << 20;
@@ -476,7 +481,7 @@ impl Exchange {
                 (flight, responses.by_ref().take(n).collect())
             })
             .collect();
-        let ahead = self.open_segments_ahead(&answered);
+        let ahead = self.open_ahead(&answered);
         for ((flight, batch), ahead) in answered.into_iter().zip(ahead) {
             match flight {
                 InFlight::Placement(_) => self.placement.handle(batch),
@@ -489,30 +494,43 @@ impl Exchange {
         }
     }
 
-    /// Opens the round's fetched segments (those this run did not seal itself) all at once,
-    /// through the host's [`Decompressor::open_all`], which may use every core; what each came
-    /// to is kept (whether it is a segment, or the error), not its messages. Without a host
-    /// decoder each is opened in turn by [`Exchange::handle_one`].
+    /// Verifies the round's fetched segments and manifests all at once, through the host's
+    /// [`Decompressor::open_all`], which may use every core (a first sync relays ~21 000 of
+    /// them); what each came to is kept (a segment's messages are not). A segment this run
+    /// sealed is only hashed. Without a host decoder each is verified in turn by
+    /// [`Exchange::handle_one`].
     ///
     /// [`Decompressor::open_all`]: crate::frame::Decompressor::open_all
-    fn open_segments_ahead(
-        &self,
-        answered: &[(InFlight, Vec<Response>)],
-    ) -> Vec<Option<OpenedAhead>> {
+    fn open_ahead(&self, answered: &[(InFlight, Vec<Response>)]) -> Vec<Option<OpenedAhead>> {
         let mut slots: Vec<Option<OpenedAhead>> = answered.iter().map(|_| None).collect();
         let Some(decoder) = self.decoder.as_deref() else {
             return slots;
         };
         let mut jobs: Vec<crate::frame::OpenJob<'_>> = Vec::new();
         for ((flight, batch), slot) in answered.iter().zip(slots.iter_mut()) {
-            if let (InFlight::Segment(key), [Response::Got(Some(bytes))]) =
-                (flight, batch.as_slice())
-                && !self.sealed.contains_key(key)
-            {
-                jobs.push(Box::new(move || {
-                    let opened = Artifact::open_with(key, bytes, Some(decoder));
-                    *slot = Some(opened.map(|a| matches!(a, Artifact::Segment(_))));
-                }));
+            let [Response::Got(Some(bytes))] = batch.as_slice() else {
+                continue;
+            };
+            match flight {
+                InFlight::Segment(key) => match self.sealed.get(key) {
+                    Some(hash) => jobs.push(Box::new(move || {
+                        *slot = Some(OpenedAhead::Sealed(blake3::hash(bytes) == *hash));
+                    })),
+                    None => jobs.push(Box::new(move || {
+                        let opened = Artifact::open_with(key, bytes, Some(decoder));
+                        *slot = Some(OpenedAhead::Segment(
+                            opened.map(|a| matches!(a, Artifact::Segment(_))),
+                        ));
+                    })),
+                },
+                InFlight::Manifest(i) => {
+                    let key = &self.manifests[*i].key;
+                    jobs.push(Box::new(move || {
+                        let opened = Artifact::open_with(key, bytes, Some(decoder));
+                        *slot = Some(OpenedAhead::Manifest(opened));
+                    }));
+                }
+                _ => {}
             }
         }
         decoder.open_all(jobs);
@@ -635,7 +653,20 @@ impl Exchange {
             }
             InFlight::Manifest(i) => {
                 let key = self.manifests[i].key.clone();
-                match self.open(&key, response) {
+                let opened = match (response, ahead) {
+                    (Response::Got(Some(bytes)), Some(OpenedAhead::Manifest(opened))) => {
+                        match opened {
+                            Ok(artifact) => Some((bytes, artifact)),
+                            Err(e) => {
+                                let problem = Problem::rejected(&key.to_string(), &e);
+                                self.report.problems.push(problem);
+                                None
+                            }
+                        }
+                    }
+                    (response, _) => self.open(&key, response),
+                };
+                match opened {
                     Some((bytes, Artifact::Manifest(manifest))) => {
                         self.manifests[i].bytes = bytes;
                         self.manifests[i].segments = manifest.segments;
@@ -645,20 +676,26 @@ impl Exchange {
             }
             InFlight::Segment(key) => {
                 let opened = match (response, self.sealed.get(&key), ahead) {
-                    (Response::Got(Some(bytes)), Some(hash), _)
+                    (Response::Got(Some(bytes)), _, Some(OpenedAhead::Sealed(true))) => {
+                        Some((bytes, true))
+                    }
+                    (Response::Got(Some(bytes)), Some(hash), None)
                         if blake3::hash(&bytes) == *hash =>
                     {
                         Some((bytes, true))
                     }
-                    (Response::Got(Some(bytes)), _, Some(ahead)) => match ahead {
-                        Ok(is_segment) => Some((bytes, is_segment)),
-                        Err(e) => {
-                            self.report
-                                .problems
-                                .push(Problem::rejected(&key.to_string(), &e));
-                            None
+                    (Response::Got(Some(bytes)), _, Some(OpenedAhead::Segment(ahead))) => {
+                        match ahead {
+                            Ok(is_segment) => Some((bytes, is_segment)),
+                            Err(e) => {
+                                self.report
+                                    .problems
+                                    .push(Problem::rejected(&key.to_string(), &e));
+                                None
+                            }
                         }
-                    },
+                    }
+                    // Not verified ahead, or not the bytes this run sealed: verified here.
                     (response, _, _) => self
                         .open(&key, response)
                         .map(|(bytes, artifact)| (bytes, matches!(artifact, Artifact::Segment(_)))),
