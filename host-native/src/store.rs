@@ -13,7 +13,8 @@
 //! differently; ids hash the uncompressed bytes), so they are compared by what they hold.
 //!
 //! The store never reads or writes through a symbolic link below its root: a link would let a
-//! GC `delete` or a relayed `put` reach files outside the store.
+//! GC `delete` or a relayed `put` reach files outside the store. Each folder is checked once
+//! per store (and its clones) and then used through its open descriptor on Linux ([`Folder`]).
 
 use std::borrow::Borrow;
 use std::collections::{BTreeSet, HashMap};
