@@ -40,7 +40,9 @@ enum OpenedAhead {
     Sealed(bool),
     /// Another segment: whether it is a segment (its messages are not kept), or why it failed.
     Segment(crate::error::Result<bool>),
-    Manifest(crate::error::Result<Artifact>),
+    /// A manifest: the segments it names (`None`: the bytes are another kind of artifact), not
+    /// the whole manifest, so that a round of thousands holds no more than their references.
+    Manifest(crate::error::Result<Option<Vec<SegmentRef>>>),
 }
 
 /// Segment bytes fetched per round of a relay: bounds what the exchange holds in memory.
@@ -527,7 +529,10 @@ impl Exchange {
                     let key = &self.manifests[*i].key;
                     jobs.push(Box::new(move || {
                         let opened = Artifact::open_with(key, bytes, Some(decoder));
-                        *slot = Some(OpenedAhead::Manifest(opened));
+                        *slot = Some(OpenedAhead::Manifest(opened.map(|a| match a {
+                            Artifact::Manifest(m) => Some(m.segments),
+                            _ => None,
+                        })));
                     }));
                 }
                 _ => {}
@@ -656,7 +661,7 @@ impl Exchange {
                 let opened = match (response, ahead) {
                     (Response::Got(Some(bytes)), Some(OpenedAhead::Manifest(opened))) => {
                         match opened {
-                            Ok(artifact) => Some((bytes, artifact)),
+                            Ok(segments) => segments.map(|s| (bytes, s)),
                             Err(e) => {
                                 let problem = Problem::rejected(&key.to_string(), &e);
                                 self.report.problems.push(problem);
@@ -664,14 +669,19 @@ impl Exchange {
                             }
                         }
                     }
-                    (response, _) => self.open(&key, response),
+                    (response, _) => match self.open(&key, response) {
+                        Some((bytes, Artifact::Manifest(manifest))) => {
+                            Some((bytes, manifest.segments))
+                        }
+                        _ => None,
+                    },
                 };
                 match opened {
-                    Some((bytes, Artifact::Manifest(manifest))) => {
+                    Some((bytes, segments)) => {
                         self.manifests[i].bytes = bytes;
-                        self.manifests[i].segments = manifest.segments;
+                        self.manifests[i].segments = segments;
                     }
-                    _ => self.fail_manifest(i),
+                    None => self.fail_manifest(i),
                 }
             }
             InFlight::Segment(key) => {
