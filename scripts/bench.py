@@ -194,6 +194,31 @@ def fresh(path):
     return path
 
 
+# How long ext4 treats freed inodes as recently deleted when their table block is dirty
+# (RECENTCY_DIRTY in fs/ext4/ialloc.c): a run started sooner after the last one deleted its
+# ~6 GB work folder creates its files among them, and its first sync took twice as long.
+SETTLE_S = 300
+
+
+def settled_mark(work):
+    """Beside the work folder (a new one per run of scripts/bench), so that the next run finds
+    it."""
+    return os.path.join(os.path.dirname(work.rstrip("/")), ".agentsync-bench-cleaned")
+
+
+def wait_for_last_cleanup(work):
+    """Waits until the last large run's clean-up is SETTLE_S old."""
+    try:
+        cleaned = os.path.getmtime(settled_mark(work))
+    except OSError:
+        return
+    wait = cleaned + SETTLE_S - time.time()
+    if wait > 0:
+        log(f"waiting {wait:.0f} s: the last run deleted its work folder {SETTLE_S - wait:.0f} s "
+            "ago, and file creation is slow among recently freed inodes")
+        time.sleep(wait)
+
+
 def copy_tree(src, dst):
     """A private copy of a shared folder (real copies: a store may replace files), flushed so
     that its writeback does not land inside the next timed process."""
@@ -892,12 +917,18 @@ def main():
                                   "names, e.g. transports), after the corpus and publish")
     args = p.parse_args()
     args.sizes = sorted((s.strip() for s in args.sizes.split(",") if s.strip()), key=parse_size)
+    large = parse_size(args.sizes[-1]) >= parse_size("1GB")
+    if large:
+        wait_for_last_cleanup(args.work)
     try:
         run_suite(args)
     finally:
         empty_trash()
         if not args.keep:  # also after a failure or ^C: the 1 GB work folder holds ~6 GB
             shutil.rmtree(args.work, ignore_errors=True)
+        if large:
+            with open(settled_mark(args.work), "w"):
+                pass
 
 
 def run_suite(args):
