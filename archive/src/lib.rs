@@ -20,6 +20,7 @@ mod sessions;
 mod sources;
 mod sync_host;
 mod sync_state;
+mod tool_text;
 mod unindexed;
 
 use std::path::Path;
@@ -49,6 +50,17 @@ impl Archive {
     /// Opens (creating if needed) the archive at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
         Self::prepare(Connection::open(path)?)
+    }
+
+    /// Whether opening the archive at `path` will first bring its schema up to date, which can
+    /// take a while on a large archive (a host shows that it is working). `false` for no file.
+    pub fn upgrade_pending(path: &Path) -> Result<bool> {
+        if !path.exists() {
+            return Ok(false);
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        Ok(applied > 0 && applied < schema::SCHEMA_VERSION)
     }
 
     /// An archive that lives in memory (tests, the browser before persistence).

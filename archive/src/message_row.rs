@@ -60,28 +60,9 @@ impl<'a> MessageRow<'a> {
             content,
             thinking,
             rest_json: encode("message", rest)?,
-            tools: tool_text(rest),
+            tools: crate::tool_text::of(rest),
         })
     }
-}
-
-fn tool_text(message: &Message) -> String {
-    let mut out = String::new();
-    for call in &message.tool_calls {
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        for part in [&call.name, &call.input, &call.result] {
-            if !part.is_empty() {
-                out.push_str(part);
-                out.push(' ');
-            }
-        }
-        if out.ends_with(' ') {
-            out.pop();
-        }
-    }
-    out
 }
 
 /// An imported session ([`ApplyUnit`]) with its record, usage and messages encoded as the

@@ -193,6 +193,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(MESSAGES_FTS_SETTINGS),
     // Issue 14: the export state is written as what each run changed of it.
     Migration::Upgrade(crate::export_state::split_saved_export_state),
+    // Issue 14: search reads a tool call's input as its values, not as escaped JSON.
+    Migration::Upgrade(crate::tool_text::reindex),
 ];
 
 /// Issue 14: what a sync that finds nothing new reads, without reading the rows it skips

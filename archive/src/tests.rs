@@ -469,6 +469,66 @@ fn an_older_archive_gets_its_tool_calls_indexed() {
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
+#[test]
+fn words_at_the_start_of_a_line_of_a_tool_input_are_found_also_in_an_older_archive() {
+    let dir = std::env::temp_dir().join(format!("agentsync-archive-inputs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("archive.db");
+    let me = origin("laptop-0a1b2c");
+    let mut m = message(1, "wrote it");
+    m.tool_calls = vec![agentsync_core::ToolCall {
+        name: "Write".into(),
+        input: r#"{"file_path":"a.py","content":"import os\nclass TaskWriter:\n    pass"}"#.into(),
+        ..agentsync_core::ToolCall::default()
+    }];
+    let found = |archive: &Archive, query: &str| -> Vec<(u64, String)> {
+        let hits = archive.search(query, 10).expect("search");
+        hits.into_iter().map(|h| (h.ordinal, h.found_in)).collect()
+    };
+    let tool_hit = vec![(1, "tool".to_owned())];
+    {
+        let archive = Archive::open(&path).expect("open");
+        archive
+            .apply_own(
+                &me,
+                &session("s1", "s1"),
+                &[message(0, "go"), m.clone()],
+                &[],
+                false,
+            )
+            .expect("ingest");
+        assert_eq!(found(&archive, "class TaskWriter"), tool_hit);
+        assert_eq!(found(&archive, "pass"), tool_hit);
+        // Keys are not words of the input.
+        assert_eq!(found(&archive, "file_path"), vec![]);
+        // Back to schema version 9: the input indexed as written, escapes and keys included.
+        archive
+            .conn
+            .execute_batch(&format!(
+                "UPDATE messages SET tools = 'Write ' || {} WHERE ordinal = 1;
+                 INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+                 PRAGMA user_version = 9;",
+                quote(&m.tool_calls[0].input)
+            ))
+            .expect("downgrade");
+        assert_eq!(found(&archive, "class TaskWriter"), vec![]);
+        assert_eq!(found(&archive, "nclass"), tool_hit);
+    }
+    let archive = Archive::open(&path).expect("reopen upgrades");
+    assert_eq!(found(&archive, "class TaskWriter"), tool_hit);
+    assert_eq!(found(&archive, "nclass"), vec![]);
+    assert_eq!(found(&archive, "go"), vec![(0, "message".to_owned())]);
+    assert_eq!(archive.integrity_check().expect("check"), "ok");
+    drop(archive);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// `text` as an SQL string literal.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 mod mirror_and_sync_host {
     use agentsync_core::sync::engine::{Input, Stages, SyncConfig, SyncEngine};
     use agentsync_core::sync::store::{PutOutcome, Store, StoreId, answer_one, check_contract};
@@ -639,10 +699,7 @@ mod mirror_and_sync_host {
         laptop.set_state("export", &state).unwrap();
         laptop
             .conn
-            .execute_batch(&format!(
-                "DROP TABLE export_sessions; PRAGMA user_version = {};",
-                crate::schema::SCHEMA_VERSION - 1
-            ))
+            .execute_batch("DROP TABLE export_sessions; PRAGMA user_version = 8;")
             .unwrap();
         drop(laptop);
         let laptop = Archive::open(&path).unwrap();

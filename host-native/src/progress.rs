@@ -32,10 +32,27 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// A line that spins while work of unknown length runs.
+    pub fn spinner(&self, message: &'static str) -> Bar {
+        if !self.visible {
+            return Bar(None);
+        }
+        let spinner = ProgressBar::new_spinner().with_message(message);
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+        Bar(Some(spinner))
+    }
+}
+
 /// A bar, or nothing when bars are hidden.
 pub struct Bar(Option<ProgressBar>);
 
 impl Bar {
+    /// A bar that never shows.
+    pub fn hidden() -> Bar {
+        Bar(None)
+    }
+
     pub fn inc(&self, n: u64) {
         if let Some(bar) = &self.0 {
             bar.inc(n);

@@ -693,7 +693,7 @@ fn issue19_item4_tool_results_are_shown_and_searchable() {
             "uuid": "a1000000-0000-4000-8000-000000000002", "parentUuid": "a1000000-0000-4000-8000-000000000001",
             "timestamp": "2026-11-30T10:00:01.000Z", "cwd": "/tmp/x",
             "message": {"role": "assistant", "model": "m", "content": [
-                {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}}]}}),
+                {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "cd /tmp/x\nmake frobnicate"}}]}}),
         serde_json::json!({"type": "user", "sessionId": "5b1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e40",
             "uuid": "a1000000-0000-4000-8000-000000000003", "parentUuid": "a1000000-0000-4000-8000-000000000002",
             "timestamp": "2026-11-30T10:00:02.000Z", "cwd": "/tmp/x",
@@ -715,6 +715,17 @@ fn issue19_item4_tool_results_are_shown_and_searchable() {
     let out = agentsync(&["--data-dir", data, "--json", "search", "needle"]);
     let hits: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(hits[0]["in"], "tool", "{hits}");
+    // A word at the start of a line of a tool's input (JSON `\n` before it) is a word.
+    let out = agentsync(&["--data-dir", data, "--json", "search", "make frobnicate"]);
+    let hits: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hits[0]["in"], "tool", "{hits}");
+    assert!(
+        hits[0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("[make] [frobnicate]"),
+        "{hits}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -55,7 +55,18 @@ impl Context {
                 path.display()
             );
         }
-        Archive::open(&path).with_context(|| format!("opening the archive {}", path.display()))
+        let opening = format!("opening the archive {}", path.display());
+        // An archive made by an earlier version is brought up to date first: seconds at 1 GB
+        // when a migration re-indexes messages.
+        let spinner = match Archive::upgrade_pending(&path) {
+            Ok(true) => self
+                .progress
+                .spinner("upgrading the archive to this version (once)…"),
+            _ => crate::progress::Bar::hidden(),
+        };
+        let archive = Archive::open(&path).with_context(|| opening);
+        spinner.finish();
+        archive
     }
 
     /// The machine's identity, minted by the first command that needs it.
