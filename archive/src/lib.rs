@@ -8,6 +8,8 @@
 //!
 //! Wall-clock times are parameters, never read here: the browser has no `SystemTime`.
 
+#[cfg(not(target_arch = "wasm32"))]
+mod checkpointer;
 mod curation;
 mod error;
 mod export_state;
@@ -44,6 +46,8 @@ pub use sync_state::{ProblemRow, SyncRun};
 pub struct Archive {
     conn: Connection,
     unindexed: unindexed::Unindexed,
+    #[cfg(not(target_arch = "wasm32"))]
+    checkpointer: Option<checkpointer::Checkpointer>,
 }
 
 impl Archive {
@@ -73,7 +77,37 @@ impl Archive {
         Ok(Archive {
             conn,
             unindexed: Default::default(),
+            #[cfg(not(target_arch = "wasm32"))]
+            checkpointer: None,
         })
+    }
+
+    /// For a writer with much to write in transactions of tens of MB (an import's windows):
+    /// from now on the write-ahead log is copied into the database by a thread of its own,
+    /// beside this connection's work (`checkpointer.rs`). Nothing for an archive in memory.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn checkpoint_beside(&mut self) -> Result<()> {
+        self.checkpoint_beside_up_to(checkpointer::LOG_LIMIT)
+    }
+
+    /// [`checkpoint_beside`](Self::checkpoint_beside), the log kept under `log_limit` pages.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn checkpoint_beside_up_to(&mut self, log_limit: i64) -> Result<()> {
+        let Some(path) = self.path().map(Path::to_owned) else {
+            return Ok(());
+        };
+        if self.checkpointer.is_none() {
+            let started = checkpointer::Checkpointer::start(&mut self.conn, &path, log_limit)?;
+            self.checkpointer = Some(started);
+        }
+        Ok(())
+    }
+
+    fn before_transaction(&self) {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(c) = &self.checkpointer {
+            c.before_transaction();
+        }
     }
 
     /// The database file, for another connection to it; `None` for an archive in memory.
@@ -91,6 +125,7 @@ impl Archive {
         &mut self,
         f: impl FnOnce(&Archive) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
+        self.before_transaction();
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(ArchiveError::from)?;
@@ -117,6 +152,9 @@ impl Archive {
     pub fn atomically<T>(&self, f: impl FnOnce(&Archive) -> Result<T>) -> Result<T> {
         // Outside a transaction, the savepoint is the transaction, and its release commits.
         let outermost = self.conn.is_autocommit();
+        if outermost {
+            self.before_transaction();
+        }
         let unindexed = self.unindexed.snapshot();
         self.conn.execute_batch("SAVEPOINT item")?;
         let done = f(self).and_then(|value| {
