@@ -231,6 +231,25 @@ def mb(n):
     return n / 1e6
 
 
+def check_free_space(args, large):
+    """Fails at once, not ten minutes in, when the work folder's disk cannot hold the run.
+    Every scenario's folders are kept until the run ends (deleting them sooner slows the next
+    scenario's file creation, see `discard`): a full 100 MB run peaked at 1.7 GB, and a full
+    1 GB run failed with 24 GB free and passed with 35 GB."""
+    factor = lambda i: 30 if large and i == len(args.sizes) - 1 else 17
+    needs = [factor(i) * parse_size(size) for i, size in enumerate(args.sizes)]
+    need = sum(needs) if args.keep else max(needs)
+    where = os.path.abspath(args.work)
+    while not os.path.exists(where):
+        where = os.path.dirname(where)
+    free = shutil.disk_usage(where).free
+    if free < need:
+        raise SystemExit(
+            f"bench: a {args.sizes[-1]} run needs about {need / 1e9:.0f} GB free under {where}; "
+            f"{free / 1e9:.1f} GB are (cargo's target/ folder is the usual reason: "
+            f"`cargo clean`, or set AGENTSYNC_BENCH_DIR to a roomier disk)")
+
+
 def parse_size(s):
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?", s.strip(), re.I)
     if not m:
@@ -872,7 +891,8 @@ def write_doc(doc, block):
                 "`agentsync-bench corpus` (Claude Code and Codex logs, fixed seeds).\n\n"
                 "Reproduce: `./scripts/bench` (10 MB, 100 MB and 1 GB; the table is the 1 GB "
                 "run), `./scripts/bench --size 100MB --runs 3 --no-doc`, or `./scripts/bench "
-                "--quick` (10 MB, one run: what CI runs).\n\n" + block)
+                "--quick` (10 MB, one run: what CI runs). A 1 GB run needs ~30 GB of free disk "
+                "(it says so before it starts).\n\n" + block)
     with open(doc, "w") as f:
         f.write(text)
 
@@ -918,13 +938,14 @@ def main():
     args = p.parse_args()
     args.sizes = sorted((s.strip() for s in args.sizes.split(",") if s.strip()), key=parse_size)
     large = parse_size(args.sizes[-1]) >= parse_size("1GB")
+    check_free_space(args, large)
     if large:
         wait_for_last_cleanup(args.work)
     try:
         run_suite(args)
     finally:
         empty_trash()
-        if not args.keep:  # also after a failure or ^C: the 1 GB work folder holds ~6 GB
+        if not args.keep:  # also after a failure or ^C: the 1 GB work folder holds ~25 GB
             shutil.rmtree(args.work, ignore_errors=True)
         if large:
             with open(settled_mark(args.work), "w"):
