@@ -126,7 +126,9 @@ impl<'scope, 'env> ImportWriter<'scope, 'env> {
             .ok_or_else(|| anyhow!("an archive in memory has no import writer"))?;
         let mut archive = Archive::open(path)
             .with_context(|| format!("opening {} for the import", path.display()))?;
-        archive.checkpoint_beside()?;
+        archive
+            .checkpoint_beside()
+            .context("starting the import's checkpoint thread")?;
         let origin = self.origin.clone();
         let (windows, to_store) = mpsc::sync_channel::<Vec<PreparedUnit>>(1);
         let (report, stored) = mpsc::channel();

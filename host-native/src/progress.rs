@@ -30,9 +30,7 @@ impl Progress {
         bar.set_prefix(label);
         Bar(Some(bar))
     }
-}
 
-impl Progress {
     /// A line that spins while work of unknown length runs.
     pub fn spinner(&self, message: &'static str) -> Bar {
         if !self.visible {
