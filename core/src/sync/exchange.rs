@@ -659,16 +659,10 @@ impl Exchange {
             InFlight::Manifest(i) => {
                 let key = self.manifests[i].key.clone();
                 let opened = match (response, ahead) {
-                    (Response::Got(Some(bytes)), Some(OpenedAhead::Manifest(opened))) => {
-                        match opened {
-                            Ok(segments) => segments.map(|s| (bytes, s)),
-                            Err(e) => {
-                                let problem = Problem::rejected(&key.to_string(), &e);
-                                self.report.problems.push(problem);
-                                None
-                            }
-                        }
-                    }
+                    (Response::Got(Some(bytes)), Some(OpenedAhead::Manifest(opened))) => self
+                        .accepted(&key, opened)
+                        .flatten()
+                        .map(|segments| (bytes, segments)),
                     (response, _) => match self.open(&key, response) {
                         Some((bytes, Artifact::Manifest(manifest))) => {
                             Some((bytes, manifest.segments))
@@ -694,17 +688,9 @@ impl Exchange {
                     {
                         Some((bytes, true))
                     }
-                    (Response::Got(Some(bytes)), _, Some(OpenedAhead::Segment(ahead))) => {
-                        match ahead {
-                            Ok(is_segment) => Some((bytes, is_segment)),
-                            Err(e) => {
-                                self.report
-                                    .problems
-                                    .push(Problem::rejected(&key.to_string(), &e));
-                                None
-                            }
-                        }
-                    }
+                    (Response::Got(Some(bytes)), _, Some(OpenedAhead::Segment(ahead))) => self
+                        .accepted(&key, ahead)
+                        .map(|is_segment| (bytes, is_segment)),
                     // Not verified ahead, or not the bytes this run sealed: verified here.
                     (response, _, _) => self
                         .open(&key, response)
@@ -805,13 +791,18 @@ impl Exchange {
                 return None;
             }
         };
-        match self.open_bytes(key, &bytes) {
-            Ok(artifact) => Some((bytes, artifact)),
-            Err(e) => {
-                self.report.problems.push(Problem::rejected(&text, &e));
-                None
-            }
-        }
+        let opened = self.open_bytes(key, &bytes);
+        self.accepted(key, opened).map(|artifact| (bytes, artifact))
+    }
+
+    /// What verifying `key` came to: its value, or `None` with the rejection in the problems.
+    fn accepted<T>(&mut self, key: &ArtifactKey, verified: crate::error::Result<T>) -> Option<T> {
+        verified
+            .map_err(|e| {
+                let problem = Problem::rejected(&key.to_string(), &e);
+                self.report.problems.push(problem);
+            })
+            .ok()
     }
 
     /// A batch of `origin` did not reach `dst`: a root relayed there would name batches the
