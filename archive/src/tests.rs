@@ -27,6 +27,14 @@ fn session(native: &str, title: &str) -> Session {
     }
 }
 
+/// An empty folder of this test process's own, for an archive on disk.
+fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("agentsync-archive-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
+
 fn message(ordinal: u64, content: &str) -> Message {
     Message {
         ordinal,
@@ -393,9 +401,7 @@ fn identity_is_created_once() {
 /// opened (its messages' tool calls, read from the stored rows), with nothing re-ingested.
 #[test]
 fn an_older_archive_gets_its_tool_calls_indexed() {
-    let dir = std::env::temp_dir().join(format!("agentsync-archive-tools-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = fresh_dir("tools");
     let path = dir.join("archive.db");
     let me = origin("laptop-0a1b2c");
     {
@@ -471,9 +477,7 @@ fn an_older_archive_gets_its_tool_calls_indexed() {
 
 #[test]
 fn words_at_the_start_of_a_line_of_a_tool_input_are_found_also_in_an_older_archive() {
-    let dir = std::env::temp_dir().join(format!("agentsync-archive-inputs-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = fresh_dir("inputs");
     let path = dir.join("archive.db");
     let me = origin("laptop-0a1b2c");
     let mut m = message(1, "wrote it");
@@ -534,7 +538,7 @@ mod mirror_and_sync_host {
     use agentsync_core::sync::store::{PutOutcome, Store, StoreId, answer_one, check_contract};
     use agentsync_core::{Op, OriginKey, SessionGid};
 
-    use super::{message, origin, session};
+    use super::{fresh_dir, message, origin, session};
     use crate::{Archive, HostStep, SessionFilter, SyncOutcome};
 
     #[test]
@@ -631,10 +635,7 @@ mod mirror_and_sync_host {
     /// left. A state saved whole by an older version is split on open.
     #[test]
     fn the_export_state_is_written_as_what_each_run_changed() {
-        let dir =
-            std::env::temp_dir().join(format!("agentsync-archive-export-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir("export");
         let path = dir.join("archive.db");
         let shared = Archive::open_in_memory().unwrap();
         let mut laptop = Archive::open(&path).unwrap();
@@ -815,10 +816,7 @@ fn search_takes_the_best_hits_in_rank_order_whatever_the_limit() {
 
 #[test]
 fn an_older_archive_learns_which_logs_hold_messages_from_their_resume_states() {
-    let dir =
-        std::env::temp_dir().join(format!("agentsync-archive-holding-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = fresh_dir("holding");
     let path = dir.join("archive.db");
     let rows = [
         (
@@ -1049,9 +1047,7 @@ mod deferred_index {
 /// last connection to close leaves no log behind.
 #[test]
 fn a_log_copied_beside_the_writer_stays_bounded_and_loses_nothing() {
-    let dir = std::env::temp_dir().join(format!("agentsync-archive-wal-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = fresh_dir("wal");
     let path = dir.join("archive.db");
     let wal = dir.join("archive.db-wal");
     let (transactions, bytes) = (200usize, 256 * 1024);
