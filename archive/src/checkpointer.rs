@@ -67,7 +67,13 @@ impl Checkpointer {
             .name("archive-checkpoint".into())
             .spawn(move || run(&conn, &theirs))
             .map_err(crate::error::ArchiveError::Thread)?;
-        let hook = Arc::clone(&shared);
+        // Made before the hook, so that a hook that cannot be set stops the thread (`Drop`).
+        let checkpointer = Checkpointer {
+            shared,
+            thread: Some(thread),
+            log_limit,
+        };
+        let hook = Arc::clone(&checkpointer.shared);
         writer.wal_hook(Some(move |_: &mut Wal, pages: c_int| {
             let (state, wake) = &*hook;
             let mut state = lock(state);
@@ -76,11 +82,7 @@ impl Checkpointer {
             wake.notify_all();
             Ok(())
         }))?;
-        Ok(Checkpointer {
-            shared,
-            thread: Some(thread),
-            log_limit,
-        })
+        Ok(checkpointer)
     }
 
     /// Before the writer's next transaction: returns at once unless the log is over its limit,
