@@ -196,7 +196,8 @@ def fresh(path):
 
 # How long ext4 treats freed inodes as recently deleted when their table block is dirty
 # (RECENTCY_DIRTY in fs/ext4/ialloc.c): a run started sooner after the last one deleted its
-# ~6 GB work folder creates its files among them, and its first sync took twice as long.
+# work folder (~25 GB at 1 GB) creates its files among them, and its first sync took twice as
+# long.
 SETTLE_S = 300
 
 

@@ -55,7 +55,6 @@ impl Context {
                 path.display()
             );
         }
-        let opening = format!("opening the archive {}", path.display());
         // An archive made by an earlier version is brought up to date first: seconds at 1 GB
         // when a migration re-indexes messages.
         let spinner = match Archive::upgrade_pending(&path) {
@@ -64,7 +63,8 @@ impl Context {
                 .spinner("upgrading the archive to this version (once)…"),
             _ => crate::progress::Bar::hidden(),
         };
-        let archive = Archive::open(&path).with_context(|| opening);
+        let archive =
+            Archive::open(&path).with_context(|| format!("opening the archive {}", path.display()));
         spinner.finish();
         archive
     }
