@@ -42,6 +42,13 @@ pub use sources::{SourceRow, SourceStamp};
 pub use sync_host::{EngineStates, HostStep, SyncOutcome};
 pub use sync_state::{ProblemRow, SyncRun};
 
+/// Registers on `conn` the SQL functions the archive's tables use (`tool_text`, which the
+/// search index reads a message's tool text through), for a program that builds or changes
+/// such tables on a connection of its own (the bench's bare SQLite baseline).
+pub fn register_sql_functions(conn: &Connection) -> Result<()> {
+    Ok(tool_text::register(conn)?)
+}
+
 /// An open archive.
 pub struct Archive {
     conn: Connection,
@@ -75,8 +82,8 @@ impl Archive {
     fn prepare(mut conn: Connection) -> Result<Self> {
         schema::prepare(&mut conn)?;
         Ok(Archive {
+            unindexed: unindexed::Unindexed::new(&conn)?,
             conn,
-            unindexed: Default::default(),
             #[cfg(not(target_arch = "wasm32"))]
             checkpointer: None,
         })

@@ -23,7 +23,8 @@ pub struct MessageRow<'a> {
     pub(crate) thinking: Cow<'a, str>,
     /// The message with empty `content` and `thinking`, as JSON.
     pub(crate) rest_json: String,
-    /// What search finds of the message's tool calls: each call's name, input and result.
+    /// What search finds of the message's tool calls (`tool_text::of`), made with the row so
+    /// that indexing need not read it back out of `rest_json` (`unindexed`).
     pub(crate) tools: String,
 }
 
@@ -140,6 +141,7 @@ mod tests {
         assert_eq!(row.content, "the answer");
         assert_eq!(row.thinking, "hmm");
         assert_eq!(row.tools, "Bash ls a b\nRead");
+        assert_eq!(crate::tool_text::of_stored(&row.rest_json), row.tools);
         assert_eq!((row.ordinal, row.timestamp_ms), (3, Some(17)));
         let rest: Message = serde_json::from_str(&row.rest_json).unwrap();
         assert_eq!(

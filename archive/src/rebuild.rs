@@ -303,7 +303,8 @@ impl Archive {
                 )?;
                 a.conn.execute(
                     "INSERT INTO messages_fts (rowid, content, thinking, tools)
-                     SELECT id, content, thinking, tools FROM messages WHERE session = ?1",
+                     SELECT id, content, thinking, tool_text(rest_json) FROM messages
+                     WHERE session = ?1",
                     [id],
                 )?;
                 Ok(())
@@ -328,7 +329,7 @@ pub struct SalvagedSessions {
 const SESSION_COLUMNS: &str = "id, gid, origin, native_id, own, agent, project, title, \
     first_message, started_ms, ended_ms, message_count, revision, manifest, session_json, \
     usage_json";
-const MESSAGE_COLUMNS: &str = "ordinal, role, timestamp_ms, content, thinking, rest_json, tools";
+const MESSAGE_COLUMNS: &str = "ordinal, role, timestamp_ms, content, thinking, rest_json";
 
 /// Every row of `table` (a table name, or one with a `WHERE` clause) that can be read, and
 /// why the rest could not.

@@ -73,12 +73,14 @@ const SYNC_STATE: &str = r#"
 /// corpus takes about 0.6× the time for 8 MB more memory, and queries take as long as before
 /// (docs/benchmarks.md, "Issue 14, third round").
 const MESSAGES_FTS: &str = r#"
+    CREATE VIEW messages_search AS
+        SELECT id, content, thinking, tool_text(rest_json) AS tools FROM messages;
     CREATE VIRTUAL TABLE messages_fts USING fts5(
-        content, thinking, tools, content = 'messages', content_rowid = 'id'
+        content, thinking, tools, content = 'messages_search', content_rowid = 'id'
     );
     CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
         INSERT INTO messages_fts (messages_fts, rowid, content, thinking, tools)
-        VALUES ('delete', old.id, old.content, old.thinking, old.tools);
+        VALUES ('delete', old.id, old.content, old.thinking, tool_text(old.rest_json));
     END;
 "#;
 
@@ -127,7 +129,6 @@ const DERIVED: &str = r#"
         content TEXT NOT NULL,
         thinking TEXT NOT NULL,
         rest_json TEXT NOT NULL,
-        tools TEXT NOT NULL DEFAULT '',
         UNIQUE (session, ordinal)
     );
 
@@ -183,7 +184,8 @@ enum Migration {
 const MIGRATIONS: &[Migration] = &[
     Migration::Sql(SYNC_STATE),
     Migration::RebuildDerived,
-    Migration::Upgrade(index_tool_calls),
+    // Issue 19 item 4 made tool calls searchable here; migration 11 does it now.
+    Migration::Sql(""),
     Migration::Sql(MIRROR),
     // Issue 14: messages are indexed by the statement after their insert (see MESSAGES_FTS).
     Migration::Sql("DROP TRIGGER IF EXISTS messages_fts_insert;"),
@@ -193,8 +195,11 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(MESSAGES_FTS_SETTINGS),
     // Issue 14: the export state is written as what each run changed of it.
     Migration::Upgrade(crate::export_state::split_saved_export_state),
-    // Issue 14: search reads a tool call's input as its values, not as escaped JSON.
-    Migration::Upgrade(crate::tool_text::reindex),
+    // Issue 14: search reads a tool call's input as its values, not as escaped JSON; migration
+    // 11 does it now.
+    Migration::Sql(""),
+    // Issue 14: a message's tool text is indexed from its stored JSON, not stored again.
+    Migration::Upgrade(index_stored_tool_text),
 ];
 
 /// Issue 14: what a sync that finds nothing new reads, without reading the rows it skips
@@ -220,12 +225,7 @@ CREATE TABLE IF NOT EXISTS mirror (
 /// their resume states: a line log's holds nothing when its `held` list is empty, a
 /// document's when nothing is `waiting`.
 fn stamp_sources_holding(conn: &Connection) -> Result<()> {
-    let has_holding: bool = conn.query_row(
-        "SELECT count(*) FROM pragma_table_info('sources') WHERE name = 'holding'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if !has_holding {
+    if !has_column(conn, "sources", "holding")? {
         conn.execute_batch(
             r#"ALTER TABLE sources ADD COLUMN holding INTEGER NOT NULL DEFAULT 1;
                UPDATE sources SET holding = CASE
@@ -238,39 +238,38 @@ fn stamp_sources_holding(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Tool calls become searchable (issue 19 item 4): a `tools` column filled from the stored
-/// messages and a search index over it, without dropping anything. A database created by
-/// this build has them already.
-fn index_tool_calls(conn: &Connection) -> Result<()> {
-    let has_tools: bool = conn.query_row(
-        "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'tools'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if has_tools {
-        return Ok(());
-    }
+/// A message's tool calls are searched (issue 19 item 4) through its stored JSON
+/// (`schema::MESSAGES_FTS`), as search reads them now (`tool_text`). An archive made before
+/// kept that text in a `tools` column of its own, or had no tool calls indexed: the column
+/// goes and the index is built again.
+fn index_stored_tool_text(conn: &Connection) -> Result<()> {
     conn.execute_batch(
-        "ALTER TABLE messages ADD COLUMN tools TEXT NOT NULL DEFAULT '';
-         UPDATE messages SET tools = coalesce((
-             SELECT group_concat(
-                 concat_ws(' ', json_extract(c.value, '$.name'),
-                     json_extract(c.value, '$.input'), json_extract(c.value, '$.result')),
-                 char(10))
-             FROM json_each(messages.rest_json, '$.tool_calls') AS c), '');
-         DROP TRIGGER IF EXISTS messages_fts_insert;
+        "DROP TRIGGER IF EXISTS messages_fts_insert;
          DROP TRIGGER IF EXISTS messages_fts_delete;
-         DROP TABLE IF EXISTS messages_fts;",
+         DROP TABLE IF EXISTS messages_fts;
+         DROP VIEW IF EXISTS messages_search;",
     )?;
+    if has_column(conn, "messages", "tools")? {
+        conn.execute_batch("ALTER TABLE messages DROP COLUMN tools;")?;
+    }
     create_messages_fts(conn)?;
     conn.execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');")?;
     Ok(())
+}
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?)
 }
 
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Sets the connection options and applies the migrations not applied yet.
 pub(crate) fn prepare(conn: &mut Connection) -> Result<()> {
+    crate::tool_text::register(conn)?;
     // WAL: readers (the viewer, `sessions` while a sync runs) never block the writer.
     // The browser's memory VFS refuses WAL and answers "memory"; that is fine.
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -299,6 +298,7 @@ pub(crate) fn prepare(conn: &mut Connection) -> Result<()> {
 
 /// Drops the derived tables (if present) and creates them empty.
 pub(crate) fn recreate_derived(conn: &Connection) -> Result<()> {
+    conn.execute_batch("DROP VIEW IF EXISTS messages_search;")?;
     for table in DERIVED_TABLES {
         conn.execute_batch(&format!("DROP TABLE IF EXISTS {table};"))?;
     }

@@ -212,7 +212,7 @@ impl Archive {
         self.transaction(|a| {
             units.into_iter().try_for_each(|unit| {
                 let own = unit.gid.origin == *origin;
-                a.apply_prepared(&PreparedUnit::new(unit)?, own)
+                a.apply_prepared(PreparedUnit::new(unit)?, own)
             })
         })
     }
@@ -222,12 +222,13 @@ impl Archive {
     pub fn apply_prepared_window(
         &mut self,
         origin: &OriginId,
-        units: &[PreparedUnit],
+        units: Vec<PreparedUnit>,
     ) -> Result<()> {
         self.transaction(|a| {
-            units
-                .iter()
-                .try_for_each(|unit| a.apply_prepared(unit, unit.gid.origin == *origin))
+            units.into_iter().try_for_each(|unit| {
+                let own = unit.gid.origin == *origin;
+                a.apply_prepared(unit, own)
+            })
         })
     }
 

@@ -428,7 +428,7 @@ fn an_older_archive_gets_its_tool_calls_indexed() {
             .execute_batch(
                 "DROP TRIGGER IF EXISTS messages_fts_insert; DROP TRIGGER messages_fts_delete;
                  DROP TABLE messages_fts;
-                 ALTER TABLE messages DROP COLUMN tools;
+                 DROP VIEW messages_search;
                  CREATE VIRTUAL TABLE messages_fts USING fts5(
                      content, thinking, content = 'messages', content_rowid = 'id');
                  INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
@@ -506,11 +506,21 @@ fn words_at_the_start_of_a_line_of_a_tool_input_are_found_also_in_an_older_archi
         assert_eq!(found(&archive, "pass"), tool_hit);
         // Keys are not words of the input.
         assert_eq!(found(&archive, "file_path"), vec![]);
-        // Back to schema version 9: the input indexed as written, escapes and keys included.
+        // Back to schema version 9: the tool text stored in a column of its own, the input
+        // indexed as written, escapes and keys included.
         archive
             .conn
             .execute_batch(&format!(
-                "UPDATE messages SET tools = 'Write ' || {} WHERE ordinal = 1;
+                "DROP TRIGGER messages_fts_delete; DROP TABLE messages_fts;
+                 DROP VIEW messages_search;
+                 ALTER TABLE messages ADD COLUMN tools TEXT NOT NULL DEFAULT '';
+                 UPDATE messages SET tools = 'Write ' || {} WHERE ordinal = 1;
+                 CREATE VIRTUAL TABLE messages_fts USING fts5(
+                     content, thinking, tools, content = 'messages', content_rowid = 'id');
+                 CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+                     INSERT INTO messages_fts (messages_fts, rowid, content, thinking, tools)
+                     VALUES ('delete', old.id, old.content, old.thinking, old.tools);
+                 END;
                  INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
                  PRAGMA user_version = 9;",
                 quote(&m.tool_calls[0].input)
@@ -523,6 +533,23 @@ fn words_at_the_start_of_a_line_of_a_tool_input_are_found_also_in_an_older_archi
     assert_eq!(found(&archive, "class TaskWriter"), tool_hit);
     assert_eq!(found(&archive, "nclass"), vec![]);
     assert_eq!(found(&archive, "go"), vec![(0, "message".to_owned())]);
+    assert_eq!(archive.integrity_check().expect("check"), "ok");
+    // The text is no longer stored twice, and a message deleted leaves the index whole.
+    let stored: i64 = archive
+        .conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'tools'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("columns");
+    assert_eq!(stored, 0);
+    assert!(
+        archive
+            .delete_session(&SessionGid::new(me, "s1".parse().expect("native")))
+            .expect("purge")
+    );
+    assert_eq!(found(&archive, "class TaskWriter"), vec![]);
     assert_eq!(archive.integrity_check().expect("check"), "ok");
     drop(archive);
     std::fs::remove_dir_all(&dir).expect("cleanup");

@@ -10,6 +10,7 @@
 //! `file_path`, …), which every call of a tool repeats, are left out. Input that is not JSON is
 //! indexed as written.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write};
 
 use agentsync_core::Message;
@@ -18,19 +19,76 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 
 use crate::error::Result;
 
-/// The `tools` column of a message: one line per call, its parts separated by spaces.
+/// What search indexes of a message's tool calls: one line per call, its parts separated by
+/// spaces.
 pub(crate) fn of(message: &Message) -> String {
+    of_calls(
+        message
+            .tool_calls
+            .iter()
+            .map(|c| (c.name.as_str(), c.input.as_str(), c.result.as_str())),
+    )
+}
+
+/// [`of`] the message a row's `rest_json` holds, read for its tool calls only. A row this build
+/// cannot read has none (it was stored by this build or an earlier one, so there is none).
+pub(crate) fn of_stored(rest_json: &str) -> String {
+    match serde_json::from_str::<StoredCalls<'_>>(rest_json) {
+        Ok(stored) => of_calls(
+            stored
+                .tool_calls
+                .iter()
+                .map(|c| (&*c.name, &*c.input, &*c.result)),
+        ),
+        Err(_) => String::new(),
+    }
+}
+
+/// The SQL function `tool_text(rest_json)`: [`of_stored`]. The search index reads a message's
+/// tool text through it (`schema::MESSAGES_FTS`), so every connection that reads or deletes
+/// messages registers it.
+pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "tool_text",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            Ok(match ctx.get_raw(0) {
+                rusqlite::types::ValueRef::Text(json) => {
+                    std::str::from_utf8(json).map(of_stored).unwrap_or_default()
+                }
+                _ => String::new(),
+            })
+        },
+    )
+}
+
+/// The tool calls of a stored message, their text borrowed where it holds no escapes.
+#[derive(serde::Deserialize)]
+struct StoredCalls<'a> {
+    #[serde(default, borrow)]
+    tool_calls: Vec<StoredCall<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredCall<'a> {
+    #[serde(default, borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    input: Cow<'a, str>,
+    #[serde(default, borrow)]
+    result: Cow<'a, str>,
+}
+
+fn of_calls<'a>(calls: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> String {
     let mut out = String::new();
-    for call in &message.tool_calls {
+    for (name, input, result) in calls {
         if !out.is_empty() {
             out.push('\n');
         }
         let start = out.len();
-        for (part, is_input) in [
-            (&call.name, false),
-            (&call.input, true),
-            (&call.result, false),
-        ] {
+        for (part, is_input) in [(name, false), (input, true), (result, false)] {
             if part.is_empty() {
                 continue;
             }
@@ -142,40 +200,6 @@ impl<'de> Visitor<'de> for Values<'_> {
     }
 }
 
-/// Migration: the `tools` column of messages stored before, made again from each message's
-/// stored tool calls, and the search index rebuilt when any of them changed.
-pub(crate) fn reindex(conn: &Connection) -> Result<()> {
-    const BATCH: i64 = 1024;
-    let mut read = conn.prepare(
-        "SELECT id, rest_json, tools FROM messages WHERE id > ?1 AND tools != ''
-         ORDER BY id LIMIT ?2",
-    )?;
-    let mut write = conn.prepare("UPDATE messages SET tools = ?2 WHERE id = ?1")?;
-    let (mut after, mut changed) = (i64::MIN, 0u64);
-    loop {
-        let rows: Vec<(i64, String, String)> = read
-            .query_map([after, BATCH], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let Some(last) = rows.last() else { break };
-        after = last.0;
-        for (id, rest_json, tools) in rows {
-            // A row this build cannot read keeps the text it was indexed with.
-            let Ok(message) = serde_json::from_str::<Message>(&rest_json) else {
-                continue;
-            };
-            let text = of(&message);
-            if text != tools {
-                write.execute(rusqlite::params![id, text])?;
-                changed += 1;
-            }
-        }
-    }
-    if changed > 0 {
-        conn.execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');")?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +252,41 @@ mod tests {
     fn calls_are_lines_and_empty_parts_leave_no_gaps() {
         let m = calls(&[("Bash", "ls", "a b"), ("Read", "", ""), ("", "{}", "r")]);
         assert_eq!(of(&m), "Bash ls a b\nRead\nr");
+    }
+
+    /// A part of a call: JSON or not, with escapes, quotes, non-ASCII and control characters.
+    fn part() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[a-z \n\t\"\\\\/{}:,é€😀\u{0}-\u{1f}]{0,24}",
+            proptest::collection::vec(("[a-z_]{1,6}", "[a-z \n\"\\\\é😀]{0,12}"), 0..4).prop_map(
+                |fields| serde_json::to_string(
+                    &fields
+                        .into_iter()
+                        .collect::<std::collections::BTreeMap<_, _>>()
+                )
+                .unwrap_or_default()
+            ),
+            Just("[1, 2.5e300, true, null, {\"k\": [\"v\"]}]".to_owned()),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The index deletes a message with the text `of_stored` reads out of its stored JSON,
+        /// so it must be exactly what `of` made when the message was indexed.
+        #[test]
+        fn the_stored_json_gives_the_text_the_row_was_indexed_with(
+            parts in proptest::collection::vec((part(), part(), part()), 0..4),
+        ) {
+            let message = Message {
+                tool_calls: parts
+                    .into_iter()
+                    .map(|(name, input, result)| ToolCall { name, input, result, ..ToolCall::default() })
+                    .collect(),
+                ..Message::default()
+            };
+            let stored = crate::error::encode("message", &message).unwrap();
+            proptest::prop_assert_eq!(of_stored(&stored), of(&message));
+        }
     }
 }

@@ -135,7 +135,7 @@ impl<'scope, 'env> ImportWriter<'scope, 'env> {
         let thread = self.scope.spawn(move || {
             for units in to_store {
                 let done = archive
-                    .apply_prepared_window(&origin, &units)
+                    .apply_prepared_window(&origin, units)
                     .context("storing imported sessions");
                 if done.is_ok() {
                     crate::crash_point::passed("sync.apply");
