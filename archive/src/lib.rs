@@ -65,11 +65,19 @@ impl Archive {
 
     /// Whether opening the archive at `path` will first bring its schema up to date, which can
     /// take a while on a large archive (a host shows that it is working). `false` for no file.
+    ///
+    /// Asks SQLite, not the file system: in a browser the file lives in SQLite's own VFS.
     pub fn upgrade_pending(path: &Path) -> Result<bool> {
-        if !path.exists() {
-            return Ok(false);
-        }
-        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let conn = match Connection::open_with_flags(path, flags) {
+            Ok(conn) => conn,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::CannotOpen =>
+            {
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         Ok(applied > 0 && applied < schema::SCHEMA_VERSION)
     }

@@ -555,6 +555,27 @@ fn words_at_the_start_of_a_line_of_a_tool_input_are_found_also_in_an_older_archi
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
+#[test]
+fn an_upgrade_is_pending_only_for_an_archive_of_an_earlier_version() {
+    let dir = fresh_dir("upgrade-pending");
+    let path = dir.join("archive.db");
+    assert!(!Archive::upgrade_pending(&path).expect("no file"));
+    assert!(!path.exists(), "asking creates nothing");
+    let archive = Archive::open(&path).expect("create");
+    drop(archive);
+    assert!(!Archive::upgrade_pending(&path).expect("current"));
+    let archive = Archive::open(&path).expect("open");
+    archive
+        .conn
+        .execute_batch("PRAGMA user_version = 10;")
+        .expect("an earlier version");
+    drop(archive);
+    assert!(Archive::upgrade_pending(&path).expect("earlier"));
+    drop(Archive::open(&path).expect("upgrade"));
+    assert!(!Archive::upgrade_pending(&path).expect("upgraded"));
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
 /// `text` as an SQL string literal.
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))

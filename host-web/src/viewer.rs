@@ -62,7 +62,9 @@ fn in_dedicated_worker() -> bool {
     js_sys::Reflect::has(&js_sys::global(), &"FileSystemSyncAccessHandle".into()).unwrap_or(false)
 }
 
-async fn open_archive() -> Result<(Archive, &'static str)> {
+/// `on_upgrade` is called first when the archive was made by an earlier version: bringing it
+/// up to date can take a while (a re-index), and the page says so meanwhile.
+async fn open_archive(on_upgrade: Option<&js_sys::Function>) -> Result<(Archive, &'static str)> {
     if !in_dedicated_worker() {
         return Ok((Archive::open_in_memory()?, "memory"));
     }
@@ -75,18 +77,26 @@ async fn open_archive() -> Result<(Archive, &'static str)> {
                  viewer open in another tab? Close it and reload."
             )
         })?;
-    Ok((Archive::open(Path::new(DATABASE))?, "opfs"))
+    let path = Path::new(DATABASE);
+    if let Some(on_upgrade) = on_upgrade
+        && Archive::upgrade_pending(path).unwrap_or(false)
+    {
+        // Only a notice: a failing callback must not keep the archive closed.
+        let _ = on_upgrade.call0(&JsValue::NULL);
+    }
+    Ok((Archive::open(path)?, "opfs"))
 }
 
 #[wasm_bindgen]
 impl Viewer {
     /// Opens (or creates) this browser's archive and its identity as an origin.
-    pub async fn open() -> Result<Viewer, JsError> {
-        Self::open_inner().await.map_err(js_error)
+    /// `on_upgrade()`, if given, is called first when the archive must be brought up to date.
+    pub async fn open(on_upgrade: Option<js_sys::Function>) -> Result<Viewer, JsError> {
+        Self::open_inner(on_upgrade).await.map_err(js_error)
     }
 
-    async fn open_inner() -> Result<Viewer> {
-        let (archive, storage) = open_archive().await?;
+    async fn open_inner(on_upgrade: Option<js_sys::Function>) -> Result<Viewer> {
+        let (archive, storage) = open_archive(on_upgrade.as_ref()).await?;
         let (origin, key) = match archive.identity()? {
             Some(identity) => identity,
             None => {

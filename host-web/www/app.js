@@ -110,6 +110,7 @@ function call(method, params) {
 worker.onmessage = (event) => {
   const m = event.data || {};
   if (m.progress) return showProgress(...m.progress);
+  if (m.upgrading) return showUpgrading();
   if (m.listed != null) return refreshListed();
   if (m.ready) {
     performance.mark('agentsync-ready', { detail: m.ready.timing || null });
@@ -207,6 +208,14 @@ function showProgress(stage, done, total) {
   bar.dataset.stage = stage;
   $('progress-label').textContent = total > 0 ? `${stage} ${done}/${total}` : stage;
   setStatus(`Syncing: ${stage}…`, 'syncing');
+}
+
+// The archive was made by an earlier version and is being brought up to date before it opens.
+function showUpgrading() {
+  $('progress-wrap').hidden = false;
+  $('progress').removeAttribute('value');
+  $('progress-label').textContent = 'upgrading the archive';
+  setStatus('Upgrading the archive to this version (once; a large one takes a minute)…', 'syncing');
 }
 
 function hideProgress() {
@@ -1474,6 +1483,7 @@ async function start() {
     setStatus(`The archive could not be opened: ${e.message}`, 'error');
     return;
   }
+  hideProgress(); // an upgrade's, if there was one
   state.info = opened.info;
   $('storage-badge').hidden = state.info?.storage !== 'memory';
   if (!hasSettings()) {

@@ -10,6 +10,8 @@
 //                  {progress: [stage, done, total]}   during sync, at most ~20 a second
 //                  {listed: n}              during sync: n sessions were added to the list
 //                                           ahead of their messages (refresh the list)
+//                  {upgrading: true}        before the archive, made by an earlier version, is
+//                                           brought up to date (a re-index: it can take a while)
 //                  {ready: {info}} | {fatal: message}  once, after Viewer.open() (or its failure)
 
 import init, { Viewer } from './pkg/agentsync_web.js';
@@ -42,7 +44,7 @@ const opening = (async () => {
   for (let attempt = 0; ; attempt++) {
     timing.attempts = attempt + 1;
     try {
-      const viewer = await Viewer.open();
+      const viewer = await Viewer.open(() => self.postMessage({ upgrading: true }));
       timing.open_ms = Math.round(performance.now());
       return viewer;
     } catch (e) {
