@@ -60,10 +60,14 @@ const SYNC_STATE: &str = r#"
 
 /// The search index over messages: text, thinking, and tool calls (names, inputs, results).
 ///
-/// A new message is indexed by the statement after its insert ([`crate::Archive`]'s
-/// `insert_message`), not by a trigger: an insert that fires a trigger writing the index runs
-/// in a statement savepoint, and FTS5 writes out its in-memory index at every savepoint, so a
-/// trigger made every message its own index segment (half of ingest's and import's time).
+/// The index's content is the view `messages_search`, whose `tools` is the SQL function
+/// `tool_text` of the stored JSON (`crate::tool_text`): the tool text is not stored a second
+/// time (it was a quarter of the database). Every connection registers the function.
+///
+/// New messages are indexed when their transaction commits (`crate::unindexed`, with the tool
+/// text their rows made), not by a trigger: an insert that fires a trigger writing the index
+/// runs in a statement savepoint, and FTS5 writes out its in-memory index at every savepoint,
+/// so a trigger made every message its own index segment (half of ingest's and import's time).
 /// Deletes are rare and keep their trigger.
 ///
 /// Two settings (FTS5 keeps them in `messages_fts_config`) make the index cheaper to build:

@@ -9,6 +9,11 @@
 //! strings unescaped, numbers and booleans as JSON writes them; the keys (`command`,
 //! `file_path`, …), which every call of a tool repeats, are left out. Input that is not JSON is
 //! indexed as written.
+//!
+//! The text is not stored: the index reads it out of each message's stored JSON through the
+//! SQL function `tool_text` (`schema::MESSAGES_FTS`), also to delete a message's entries, which
+//! must be removed with the very text they were made from. So a change to what [`of`] returns
+//! needs a migration that rebuilds the index (as migration 11 does).
 
 use std::borrow::Cow;
 use std::fmt::{self, Write};
@@ -30,8 +35,8 @@ pub(crate) fn of(message: &Message) -> String {
     )
 }
 
-/// [`of`] the message a row's `rest_json` holds, read for its tool calls only. A row this build
-/// cannot read has none (it was stored by this build or an earlier one, so there is none).
+/// [`of`] the message a row's `rest_json` holds, read for its tool calls only. JSON this build
+/// cannot read gives no text; every row was written by this build or an earlier one.
 pub(crate) fn of_stored(rest_json: &str) -> String {
     match serde_json::from_str::<StoredCalls<'_>>(rest_json) {
         Ok(stored) => of_calls(
