@@ -46,6 +46,8 @@ ROWS = [
      "{pipeline_label} over the JSONL", "pipeline_rate", ("min", 100e6)),
     ("1. first publish (ingest + first sync)", "publish",
      "`restic backup` to a new local repo", "restic_first", None),
+    ("1. the local archive after ingest (`archive.db`)", "archive_size",
+     "the raw JSONL", "raw", None),
     ("2. append 1 message, sync (incl. ingest)", "incr",
      "`restic backup` of the same change", "restic_incr", ("ratio", 0.15)),
     ("2. bytes added to the target", "incr_bytes",
@@ -220,6 +222,11 @@ def wait_for_last_cleanup(work):
         time.sleep(wait)
 
 
+def db_size(path):
+    """A SQLite database's bytes, its write-ahead log included."""
+    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+
+
 def copy_tree(src, dst):
     """A private copy of a shared folder (real copies: a store may replace files), flushed so
     that its writeback does not land inside the next timed process."""
@@ -364,6 +371,7 @@ class Bench:
             self.machine("a", "bench-a00001", self.corpus)
             os.makedirs(fresh(self.shared))
             i = self.agentsync("a", "ingest", self.corpus)
+            archive_size = db_size(self.path("a", "archive.db"))
             s = self.agentsync("a", "sync", self.shared, "--no-ingest")
             ingest.append(i)
             sync.append(s)
@@ -374,6 +382,8 @@ class Bench:
         self.m["first_sync"] = M(median(t.seconds for t in sync), "s",
                                  rss=max(t.rss_mb for t in sync))
         self.m["ingest_rate"] = M(self.corpus_bytes / self.m["ingest"].value, "B/s")
+        self.m["archive_size"] = M(archive_size, "B",
+                                   "sessions, messages and their search index, in one file")
         self.m["publish"] = M(
             median(total), "s",
             f"ingest {self.m['ingest'].value:.2f} s (peak RSS {self.m['ingest'].rss:.0f} MB) + "
