@@ -13,7 +13,7 @@ use std::sync::mpsc;
 
 use agentsync_archive::{Archive, OwnApplied, SourceRow, SourceStamp};
 use agentsync_core::{LedgerState, Message, OriginId, Session, SessionGid, UsageEvent};
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::progress::Progress;
@@ -91,6 +91,13 @@ const FILES_PER_TRANSACTION: usize = 256;
 const FILES_PER_READ: usize = 32;
 const BYTES_PER_READ: u64 = 16 << 20;
 
+/// A pass with at least this much to read has the write-ahead log copied into the database on
+/// a thread of its own ([`Archive::checkpoint_beside`]): SQLite would copy it, and sync it to
+/// disk, on this thread, the pass's critical path, after each batch (on disk, 1 GB of logs
+/// ingested ~8 % faster; on a RAM file system no change). A smaller pass (an append, a no-op
+/// sync) starts no thread.
+const CHECKPOINT_BESIDE_BYTES: u64 = 64 << 20;
+
 /// Reads every changed log into the archive, in batches of files, each file all-or-nothing.
 ///
 /// Reading and parsing (no archive needed: on every core) run ahead of storing (SQLite and its
@@ -103,6 +110,16 @@ pub fn run(
 ) -> Result<IngestSummary> {
     let ledger = archive.ledger()?;
     let seen = look_at(archive, logs)?;
+    let to_read: u64 = seen
+        .iter()
+        .filter_map(|(_, look)| look.as_ref().ok())
+        .map(Seen::to_read)
+        .sum();
+    if to_read >= CHECKPOINT_BESIDE_BYTES {
+        archive
+            .checkpoint_beside()
+            .context("starting the ingest's checkpoint thread")?;
+    }
     let mut summary = IngestSummary {
         files: logs.len() as u64,
         ..IngestSummary::default()
