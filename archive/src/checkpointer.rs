@@ -27,7 +27,8 @@ use crate::error::Result;
 /// limit below one transaction the writer would wait after each, and nothing would overlap.
 /// At 16 MiB the import gained nothing; at 64 MiB it takes 4-8 % less time, and its log
 /// peaks at ~130 MB (~80 MB with SQLite's own checkpoints). Ingest's transactions mostly
-/// pass the limit alone, so it gained nothing and keeps SQLite's checkpoints.
+/// pass the limit alone: on a RAM file system it gained nothing, but on disk, where a
+/// checkpoint also syncs the database file, a large pass takes ~4 % less time with it.
 pub(crate) const LOG_LIMIT: i64 = 16384;
 
 #[derive(Default)]
