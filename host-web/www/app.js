@@ -215,7 +215,7 @@ function showUpgrading() {
   $('progress-wrap').hidden = false;
   $('progress').removeAttribute('value');
   $('progress-label').textContent = 'upgrading the archive';
-  setStatus('Upgrading the archive to this version (once; a large one takes a minute)…', 'syncing');
+  setStatus('Upgrading the archive to this version (once; a large archive can take a minute)…', 'syncing');
 }
 
 function hideProgress() {
