@@ -76,7 +76,7 @@ const SYNC_STATE: &str = r#"
 /// were a fifth of an import's writer thread. With 8 MB and 16, the bare insert of a 1 GB
 /// corpus takes about 0.6× the time for 8 MB more memory, and queries take as long as before
 /// (docs/benchmarks.md, "Issue 14, third round").
-const MESSAGES_FTS: &str = r#"
+pub(crate) const MESSAGES_FTS: &str = r#"
     CREATE VIEW messages_search AS
         SELECT id, content, thinking, tool_text(rest_json) AS tools FROM messages;
     CREATE VIRTUAL TABLE messages_fts USING fts5(
@@ -261,7 +261,7 @@ fn index_stored_tool_text(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool> {
+pub(crate) fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool> {
     Ok(conn.query_row(
         "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
         [table, column],

@@ -175,13 +175,10 @@ mod tests {
         crate::tool_text::register(&conn).unwrap();
         conn.execute_batch(
             "CREATE TABLE messages (id INTEGER PRIMARY KEY, content TEXT, thinking TEXT,
-                 rest_json TEXT);
-             CREATE VIEW messages_search AS
-                 SELECT id, content, thinking, tool_text(rest_json) AS tools FROM messages;
-             CREATE VIRTUAL TABLE messages_fts USING fts5(content, thinking, tools,
-                 content = 'messages_search', content_rowid = 'id');",
+                 rest_json TEXT);",
         )
         .unwrap();
+        conn.execute_batch(crate::schema::MESSAGES_FTS).unwrap();
         for id in ids {
             conn.execute(
                 r#"INSERT INTO messages VALUES (?1, 'word' || ?1, '',
