@@ -34,6 +34,7 @@ pub use error::{ArchiveError, Result};
 pub use message_row::{MessageRow, PreparedUnit};
 pub use mirror_table::MirrorTable;
 pub use rebuild::{SalvagedSessions, SalvagedTable};
+pub use schema::PAGE_SIZE;
 pub use search::SearchHit;
 pub use sessions::{
     ModelUsage, OriginCount, OwnApplied, SessionDetail, SessionFilter, SessionSummary,

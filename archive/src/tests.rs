@@ -568,6 +568,61 @@ fn an_upgrade_is_pending_only_for_an_archive_of_an_earlier_version() {
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
+#[test]
+fn a_new_archive_takes_the_page_size_and_one_made_before_keeps_its_own() {
+    let dir = fresh_dir("page-size");
+    let page_size = |archive: &Archive| -> u32 {
+        archive
+            .conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .expect("page size")
+    };
+    let me = origin("laptop-0a1b2c");
+    // Longer than a page of either size: stored in a chain of overflow pages.
+    let long = (0..8_000).map(|i| format!("w{i} ")).collect::<String>();
+    let store_and_find = |archive: &Archive, native: &str| {
+        archive
+            .apply_own(
+                &me,
+                &session(native, "long"),
+                &[message(0, "short"), message(1, &long)],
+                &[],
+                false,
+            )
+            .expect("store");
+        let gid = SessionGid::new(me.clone(), native.parse().expect("native"));
+        assert_eq!(archive.messages(&gid, 0).expect("read")[1].content, long);
+        let hits = archive.search("w7999", 10).expect("search");
+        assert!(
+            hits.iter()
+                .any(|h| h.session == gid.to_string() && h.ordinal == 1)
+        );
+    };
+    let new = dir.join("new.db");
+    let archive = Archive::open(&new).expect("create");
+    assert_eq!(page_size(&archive), crate::PAGE_SIZE);
+    store_and_find(&archive, "s1");
+    drop(archive);
+    // A file made with SQLite's default pages by an earlier version, and its archive tables
+    // then: opened by this one, it keeps them, and works as it did.
+    let old = dir.join("old.db");
+    rusqlite::Connection::open(&old)
+        .expect("old file")
+        .execute_batch(
+            "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE made_before (x);",
+        )
+        .expect("4 KiB pages");
+    let archive = Archive::open(&old).expect("migrate");
+    assert_eq!(page_size(&archive), 4096);
+    store_and_find(&archive, "s2");
+    drop(archive);
+    let archive = Archive::open(&old).expect("reopen");
+    assert_eq!(page_size(&archive), 4096);
+    assert_eq!(archive.integrity_check().expect("check"), "ok");
+    drop(archive);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
 /// `text` as an SQL string literal.
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))

@@ -4,7 +4,7 @@
 //! database holding just those two tables and the FTS5 index over message text, tool calls
 //! included, as the archive has it (external-content FTS5 with its `hashsize` and `automerge`,
 //! reading a message's tool text out of its stored JSON through the archive's view and SQL
-//! function, WAL, `synchronous = NORMAL`, one
+//! function, the archive's page size, WAL, `synchronous = NORMAL`, one
 //! transaction per 32 MiB of rows, twice the import's 16 MiB windows), each transaction's rows
 //! indexed by one `INSERT … SELECT`. It is what a program
 //! that only stores rows it already holds would pay, the practical limit of an import into the
@@ -60,6 +60,9 @@ struct Cli {
     /// No index at all: what the rows alone cost.
     #[arg(long)]
     no_fts: bool,
+    /// The database's page size (the archive's by default).
+    #[arg(long, default_value_t = agentsync_archive::PAGE_SIZE)]
+    page_size: u32,
 }
 
 #[derive(Serialize)]
@@ -158,6 +161,7 @@ fn main() -> Result<()> {
         .with_context(|| format!("opening {}", cli.from.display()))?;
     let dst =
         Connection::open(&cli.db).with_context(|| format!("creating {}", cli.db.display()))?;
+    dst.pragma_update(None, "page_size", cli.page_size)?;
     let _mode: String = dst.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     dst.execute_batch("PRAGMA synchronous = NORMAL;")?;
     agentsync_archive::register_sql_functions(&dst)?;
