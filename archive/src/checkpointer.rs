@@ -8,7 +8,7 @@
 //!
 //! A checkpoint running beside the writer never catches up with it, and the log only starts
 //! over when the writer begins a transaction with every page of it copied; so once the log
-//! passes [`LOG_LIMIT`] pages the writer waits, before its next transaction, for the
+//! passes [`LOG_LIMIT_BYTES`] the writer waits, before its next transaction, for the
 //! checkpoint of all it committed. The log stays bounded, and most of the copying overlaps
 //! the writer's own work.
 
@@ -22,14 +22,14 @@ use rusqlite::hooks::Wal;
 
 use crate::error::Result;
 
-/// Pages the log may hold before the writer waits for it to be copied (64 MiB at 4 KiB). A
-/// transaction of an import's window writes ~30 MiB, one of an ingest's up to ~100 MiB: with a
+/// What the log may hold before the writer waits for it to be copied (counted in pages of
+/// the file's size: 16 KiB in a new archive, 4 KiB in one made before). A transaction of an import's window writes ~30 MiB, one of an ingest's up to ~100 MiB: with a
 /// limit below one transaction the writer would wait after each, and nothing would overlap.
 /// At 16 MiB the import gained nothing; at 64 MiB it takes 4-8 % less time, and its log
 /// peaks at ~130 MB (~80 MB with SQLite's own checkpoints). Ingest's transactions mostly
 /// pass the limit alone: on a RAM file system it gained nothing, but on disk, where a
 /// checkpoint also syncs the database file, a large pass takes ~4 % less time with it.
-pub(crate) const LOG_LIMIT: i64 = 16384;
+pub(crate) const LOG_LIMIT_BYTES: i64 = 64 << 20;
 
 #[derive(Default)]
 struct Shared {
@@ -45,6 +45,7 @@ struct Shared {
 pub(crate) struct Checkpointer {
     shared: Arc<(Mutex<Shared>, Condvar)>,
     thread: Option<JoinHandle<()>>,
+    /// In pages.
     log_limit: i64,
 }
 
@@ -54,12 +55,15 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 
 impl Checkpointer {
     /// Starts the thread, with its own connection to the database at `path`, and takes over
-    /// the checkpoints of `writer` (SQLite's own stop: a connection has one log hook).
+    /// the checkpoints of `writer` (SQLite's own stop: a connection has one log hook). The
+    /// writer waits for the log to be copied once it holds `log_limit_bytes`.
     pub(crate) fn start(
         writer: &mut Connection,
         path: &Path,
-        log_limit: i64,
+        log_limit_bytes: i64,
     ) -> Result<Checkpointer> {
+        let page_size: i64 = writer.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let log_limit = log_limit_bytes / page_size.max(512);
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let shared = Arc::new((Mutex::new(Shared::default()), Condvar::new()));

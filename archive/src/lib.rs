@@ -103,17 +103,18 @@ impl Archive {
     /// beside this connection's work (`checkpointer.rs`). Nothing for an archive in memory.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn checkpoint_beside(&mut self) -> Result<()> {
-        self.checkpoint_beside_up_to(checkpointer::LOG_LIMIT)
+        self.checkpoint_beside_up_to(checkpointer::LOG_LIMIT_BYTES)
     }
 
-    /// [`checkpoint_beside`](Self::checkpoint_beside), the log kept under `log_limit` pages.
+    /// [`checkpoint_beside`](Self::checkpoint_beside), the log kept under `log_limit_bytes`.
     #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) fn checkpoint_beside_up_to(&mut self, log_limit: i64) -> Result<()> {
+    pub(crate) fn checkpoint_beside_up_to(&mut self, log_limit_bytes: i64) -> Result<()> {
         let Some(path) = self.path().map(Path::to_owned) else {
             return Ok(());
         };
         if self.checkpointer.is_none() {
-            let started = checkpointer::Checkpointer::start(&mut self.conn, &path, log_limit)?;
+            let started =
+                checkpointer::Checkpointer::start(&mut self.conn, &path, log_limit_bytes)?;
             self.checkpointer = Some(started);
         }
         Ok(())

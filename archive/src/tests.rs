@@ -1146,11 +1146,10 @@ fn a_log_copied_beside_the_writer_stays_bounded_and_loses_nothing() {
     let path = dir.join("archive.db");
     let wal = dir.join("archive.db-wal");
     let (transactions, bytes) = (200usize, 256 * 1024);
-    let pages = 4096;
-    let limit = pages as u64 * 4096;
+    let limit: u64 = 16 << 20;
     let mut archive = Archive::open(&path).expect("open");
     archive
-        .checkpoint_beside_up_to(pages)
+        .checkpoint_beside_up_to(limit as i64)
         .expect("checkpointer");
     archive
         .checkpoint_beside()
