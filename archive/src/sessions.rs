@@ -221,11 +221,11 @@ impl Archive {
         } else {
             messages.first().map_or(u64::MAX, |m| m.ordinal)
         };
-        let rows = messages
+        let mut rows = messages
             .iter()
             .map(MessageRow::of)
             .collect::<Result<Vec<_>>>()?;
-        self.replace_messages(id, from, rows)?;
+        self.replace_messages(id, from, &mut rows)?;
         self.conn
             .prepare_cached(
                 "UPDATE sessions SET revision = revision + 1,
@@ -260,7 +260,7 @@ impl Archive {
         if deleted == 0 {
             return Ok(false);
         }
-        self.insert_message(id, MessageRow::of(message)?)?;
+        self.insert_message(id, &mut MessageRow::of(message)?)?;
         self.conn.execute(
             "UPDATE sessions SET revision = revision + 1 WHERE id = ?1",
             [id],
@@ -287,11 +287,13 @@ impl Archive {
     /// Applies one imported session: replaces its record and its messages from the unit's
     /// first ordinal on. `own`: a session of this machine restored from the store (a rebuild).
     pub fn apply_unit(&self, unit: &ApplyUnit, own: bool) -> Result<()> {
-        self.apply_prepared(PreparedUnit::new(unit.clone())?, own)
+        self.apply_prepared(&mut PreparedUnit::new(unit.clone())?, own)
     }
 
-    /// [`apply_unit`](Self::apply_unit) for a unit made ready off the writer's thread.
-    pub fn apply_prepared(&self, unit: PreparedUnit, own: bool) -> Result<()> {
+    /// [`apply_unit`](Self::apply_unit) for a unit made ready off the writer's thread. The
+    /// unit is left spent (its rows' text, without the tool text the index took), for its
+    /// maker to free: see [`Archive::apply_prepared_window`].
+    pub fn apply_prepared(&self, unit: &mut PreparedUnit, own: bool) -> Result<()> {
         let id = self.upsert_session_encoded(
             &unit.gid,
             own,
@@ -300,7 +302,7 @@ impl Archive {
             Some(unit.message_count),
             Some(&unit.manifest.to_string()),
         )?;
-        self.replace_messages(id, unit.from_ordinal, unit.rows)
+        self.replace_messages(id, unit.from_ordinal, &mut unit.rows)
     }
 
     fn upsert_session(
@@ -373,7 +375,8 @@ impl Archive {
         Ok(id)
     }
 
-    fn replace_messages(&self, session: i64, from: u64, rows: Vec<MessageRow<'_>>) -> Result<()> {
+    /// Each row's tool text is taken (to be indexed); the rest is left to the caller.
+    fn replace_messages(&self, session: i64, from: u64, rows: &mut [MessageRow<'_>]) -> Result<()> {
         let from = from.min(i64::MAX as u64) as i64;
         // Most calls add messages after the last one stored. A delete statement, even one
         // that finds nothing, would write out the search index's pending entries (see
@@ -400,7 +403,8 @@ impl Archive {
     /// Stores a message and indexes it for search: at once outside a transaction, else when the
     /// transaction commits (see `unindexed` for why, and `schema::MESSAGES_FTS` for why not by
     /// a trigger).
-    fn insert_message(&self, session: i64, row: MessageRow<'_>) -> Result<()> {
+    /// The row's tool text is taken, to be indexed; the rest is left to the caller.
+    fn insert_message(&self, session: i64, row: &mut MessageRow<'_>) -> Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO messages (session, ordinal, role, timestamp_ms, content, thinking,
@@ -416,8 +420,10 @@ impl Archive {
                 row.thinking,
                 row.rest_json,
             ])?;
-        self.unindexed
-            .note(self.conn.last_insert_rowid(), row.tools);
+        self.unindexed.note(
+            self.conn.last_insert_rowid(),
+            std::mem::take(&mut row.tools),
+        );
         if self.conn.is_autocommit() {
             self.unindexed.index(&self.conn)?;
         }

@@ -212,20 +212,24 @@ impl Archive {
         self.transaction(|a| {
             units.into_iter().try_for_each(|unit| {
                 let own = unit.gid.origin == *origin;
-                a.apply_prepared(PreparedUnit::new(unit)?, own)
+                a.apply_prepared(&mut PreparedUnit::new(unit)?, own)
             })
         })
     }
 
     /// [`apply_window`](Self::apply_window) for units made ready beforehand, on another
     /// thread than the one that stores them.
+    ///
+    /// The units are left spent, their rows' text still in them, for the thread that made
+    /// them to free: freeing on this thread what another thread allocated takes the lock of
+    /// that thread's allocator arena, against it, on what is the import's critical path.
     pub fn apply_prepared_window(
         &mut self,
         origin: &OriginId,
-        units: Vec<PreparedUnit>,
+        units: &mut [PreparedUnit],
     ) -> Result<()> {
         self.transaction(|a| {
-            units.into_iter().try_for_each(|unit| {
+            units.iter_mut().try_for_each(|unit| {
                 let own = unit.gid.origin == *origin;
                 a.apply_prepared(unit, own)
             })
