@@ -36,6 +36,8 @@ pub enum ArchiveError {
         "the edit at {0} was published already: other machines have it; make a new edit instead"
     )]
     EditPublished(String),
+    #[error("the archive cannot be compacted now: {0}")]
+    InUse(String),
     #[error("starting the archive's checkpoint thread: {0}")]
     Thread(std::io::Error),
     #[error(transparent)]

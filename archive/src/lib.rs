@@ -10,6 +10,7 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod checkpointer;
+mod compact;
 mod curation;
 mod error;
 mod export_state;
@@ -29,6 +30,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
+pub use compact::Compacted;
 pub use curation::ConflictRow;
 pub use error::{ArchiveError, Result};
 pub use message_row::{MessageRow, PreparedUnit};

@@ -623,6 +623,98 @@ fn a_new_archive_takes_the_page_size_and_one_made_before_keeps_its_own() {
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
+#[test]
+fn compacting_an_archive_made_with_small_pages_drops_its_free_pages_and_keeps_everything() {
+    let dir = fresh_dir("compact");
+    let path = dir.join("archive.db");
+    rusqlite::Connection::open(&path)
+        .expect("old file")
+        .execute_batch(
+            "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE made_before (x);",
+        )
+        .expect("4 KiB pages");
+    let journal_mode = |archive: &Archive| -> String {
+        archive
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("journal mode")
+    };
+    let me = origin("laptop-0a1b2c");
+    let gid = |native: &str| SessionGid::new(me.clone(), native.parse().expect("native"));
+    let text = |native: &str| {
+        (0..4_000)
+            .map(|i| format!("{native}w{i} "))
+            .collect::<String>()
+    };
+    let mut archive = Archive::open(&path).expect("migrate");
+    for native in ["s1", "s2", "s3"] {
+        archive
+            .apply_own(
+                &me,
+                &session(native, "long"),
+                &[message(0, &text(native))],
+                &[],
+                false,
+            )
+            .expect("store");
+    }
+    assert!(archive.delete_session(&gid("s2")).expect("purge"));
+    let kept = |archive: &Archive| {
+        for native in ["s1", "s3"] {
+            assert_eq!(
+                archive.messages(&gid(native), 0).expect("read")[0].content,
+                text(native)
+            );
+            let hits = archive
+                .search(&format!("{native}w3999"), 10)
+                .expect("search");
+            assert_eq!(hits.len(), 1, "{native}");
+        }
+        assert!(archive.search("s2w3999", 10).expect("search").is_empty());
+        assert_eq!(archive.integrity_check().expect("check"), "ok");
+    };
+
+    // Another connection has it open: refused, and nothing changed.
+    let other = rusqlite::Connection::open(&path).expect("another connection");
+    let _: i64 = other
+        .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+        .expect("read");
+    match archive.compact() {
+        Err(crate::ArchiveError::InUse(why)) => assert!(why.contains("open"), "{why}"),
+        other => panic!("compacted while in use: {other:?}"),
+    }
+    assert_eq!(journal_mode(&archive), "wal");
+    kept(&archive);
+    drop(other);
+
+    let free_pages = |archive: &Archive| -> i64 {
+        archive
+            .conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+            .expect("free pages")
+    };
+    assert!(free_pages(&archive) > 0, "the purge left free pages");
+    let compacted = archive.compact().expect("compact");
+    assert_eq!(
+        (compacted.page_size_before, compacted.page_size_after),
+        (4096, crate::PAGE_SIZE)
+    );
+    assert_eq!(free_pages(&archive), 0);
+    // (An archive this small grows: each of its tables and indexes takes a page at least.)
+    assert_eq!(
+        compacted.bytes_after,
+        std::fs::metadata(&path).expect("file").len()
+    );
+    assert_eq!(journal_mode(&archive), "wal");
+    kept(&archive);
+    drop(archive);
+    let archive = Archive::open(&path).expect("reopen");
+    assert_eq!(journal_mode(&archive), "wal");
+    kept(&archive);
+    drop(archive);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
 /// `text` as an SQL string literal.
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))

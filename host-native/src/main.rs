@@ -240,6 +240,10 @@ enum Command {
     /// sync progress, unpublished edits). For a database that is damaged or gone; the old file
     /// is kept aside. Logs are read again by the next ingest or sync.
     Rebuild,
+    /// Write the archive database again without its free pages, in this version's page size
+    /// (16 KiB: an archive made before has 4 KiB). Needs the archive to itself (stop a viewer,
+    /// `serve` or `watch` first) and free disk for a copy of it while it runs.
+    Compact,
     /// The demo: two machines ("laptop", "desktop") ingest sample sessions, sync through a
     /// folder, edit concurrently, sync again and converge, keeping the conflict visible.
     Demo {
@@ -340,6 +344,7 @@ fn writer_name(command: &Command) -> Option<&'static str> {
         Command::Trust { key: Some(_), .. } | Command::Trust { revoke: true, .. } => "trust",
         Command::Gc { dry_run: false, .. } => "gc",
         Command::Rebuild => "rebuild",
+        Command::Compact => "compact",
         _ => return None,
     })
 }
@@ -544,6 +549,7 @@ fn run(cli: Cli) -> Result<Option<Output>> {
         Command::Inspect { file, key } => maintain::inspect(&ctx, &file, key.as_deref())?,
         Command::Verify { target } => maintain::verify(&ctx, target.as_deref())?,
         Command::Rebuild => commands::rebuild::rebuild(&ctx)?,
+        Command::Compact => maintain::compact(&ctx)?,
         Command::Demo { .. } | Command::Conformance { .. } => {
             return Err(anyhow::anyhow!("handled above")).context("dispatch");
         }

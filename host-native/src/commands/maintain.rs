@@ -1,4 +1,4 @@
-//! Store upkeep: `gc`, `verify`, `inspect`.
+//! Store upkeep: `gc`, `verify`, `inspect`, `compact`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -294,6 +294,29 @@ pub struct VerifyProblem {
 
 /// Checks every artifact of a store (id, decoding, signature, pinned key) and every reference
 /// of each origin's newest root, plus the archive database's integrity.
+/// Writes the archive database again without its free pages, in this version's page size.
+pub fn compact(ctx: &Context) -> Result<Output> {
+    let mut archive = ctx.archive()?;
+    let spinner = ctx.progress.spinner("compacting the archive…");
+    let compacted = archive.compact();
+    spinner.finish();
+    let compacted =
+        compacted.with_context(|| format!("compacting {}", ctx.home.archive_path().display()))?;
+    let mb = |bytes: u64| bytes as f64 / 1e6;
+    let kib = |size: u32| size / 1024;
+    Output::new(
+        compacted,
+        format!(
+            "compacted {}: {:.1} MB → {:.1} MB, pages of {} KiB → {} KiB",
+            ctx.home.archive_path().display(),
+            mb(compacted.bytes_before),
+            mb(compacted.bytes_after),
+            kib(compacted.page_size_before),
+            kib(compacted.page_size_after),
+        ),
+    )
+}
+
 pub fn verify(ctx: &Context, target: Option<&Path>) -> Result<Output> {
     let archive = ctx.archive()?;
     let (origin, key) = ctx.identity(&archive)?;
