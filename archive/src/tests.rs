@@ -568,6 +568,18 @@ fn an_upgrade_is_pending_only_for_an_archive_of_an_earlier_version() {
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
+/// An archive at `path` as a version before 16 KiB pages made it: SQLite's default 4 KiB pages,
+/// then this version's tables.
+fn archive_with_small_pages(path: &std::path::Path) -> Archive {
+    rusqlite::Connection::open(path)
+        .expect("old file")
+        .execute_batch(
+            "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE made_before (x);",
+        )
+        .expect("4 KiB pages");
+    Archive::open(path).expect("migrate")
+}
+
 #[test]
 fn a_new_archive_takes_the_page_size_and_one_made_before_keeps_its_own() {
     let dir = fresh_dir("page-size");
@@ -603,16 +615,9 @@ fn a_new_archive_takes_the_page_size_and_one_made_before_keeps_its_own() {
     assert_eq!(page_size(&archive), crate::PAGE_SIZE);
     store_and_find(&archive, "s1");
     drop(archive);
-    // A file made with SQLite's default pages by an earlier version, and its archive tables
-    // then: opened by this one, it keeps them, and works as it did.
+    // Made by an earlier version: opened by this one, it keeps its pages, and works as it did.
     let old = dir.join("old.db");
-    rusqlite::Connection::open(&old)
-        .expect("old file")
-        .execute_batch(
-            "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE made_before (x);",
-        )
-        .expect("4 KiB pages");
-    let archive = Archive::open(&old).expect("migrate");
+    let archive = archive_with_small_pages(&old);
     assert_eq!(page_size(&archive), 4096);
     store_and_find(&archive, "s2");
     drop(archive);
@@ -627,12 +632,6 @@ fn a_new_archive_takes_the_page_size_and_one_made_before_keeps_its_own() {
 fn compacting_an_archive_made_with_small_pages_drops_its_free_pages_and_keeps_everything() {
     let dir = fresh_dir("compact");
     let path = dir.join("archive.db");
-    rusqlite::Connection::open(&path)
-        .expect("old file")
-        .execute_batch(
-            "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE made_before (x);",
-        )
-        .expect("4 KiB pages");
     let journal_mode = |archive: &Archive| -> String {
         archive
             .conn
@@ -646,7 +645,7 @@ fn compacting_an_archive_made_with_small_pages_drops_its_free_pages_and_keeps_ev
             .map(|i| format!("{native}w{i} "))
             .collect::<String>()
     };
-    let mut archive = Archive::open(&path).expect("migrate");
+    let mut archive = archive_with_small_pages(&path);
     for native in ["s1", "s2", "s3"] {
         archive
             .apply_own(
