@@ -175,3 +175,96 @@ impl<'scope, 'env> ImportWriter<'scope, 'env> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentsync_core::{ArtifactId, Message, Session, SessionGid};
+
+    fn unit(peer: &OriginId, native: &str, from: u64, texts: &[String]) -> ApplyUnit {
+        ApplyUnit {
+            gid: SessionGid::new(peer.clone(), native.parse().expect("native")),
+            session: Session {
+                native_id: native.parse().expect("native"),
+                agent: "claude".into(),
+                parser: "claude-code/1".into(),
+                project: "p".into(),
+                cwd: String::new(),
+                git_branch: String::new(),
+                started_ms: None,
+                ended_ms: None,
+                title: String::new(),
+                first_message: String::new(),
+                parent_session: String::new(),
+                relationship: String::new(),
+                user_message_count: 0,
+            },
+            from_ordinal: from,
+            messages: texts
+                .iter()
+                .enumerate()
+                .map(|(i, text)| Message {
+                    ordinal: from + i as u64,
+                    role: "user".into(),
+                    content: text.clone(),
+                    ..Message::default()
+                })
+                .collect(),
+            message_count: from + texts.len() as u64,
+            usage_events: Vec::new(),
+            manifest: ArtifactId::of(native.as_bytes()),
+        }
+    }
+
+    /// Windows are handed over while the ones before are still being stored: each must still
+    /// land whole and in order (each window here replaces the tail the one before stored, so
+    /// one stored out of order would leave another tail).
+    #[test]
+    fn windows_handed_over_ahead_of_the_writer_land_in_order() {
+        let dir =
+            std::env::temp_dir().join(format!("agentsync-import-writer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("archive.db");
+        drop(Archive::open(&path).expect("create"));
+        let me: OriginId = "laptop-0a1b2c".parse().expect("origin");
+        let peer: OriginId = "desktop-3d4e5f".parse().expect("origin");
+        let windows = 12u64;
+        std::thread::scope(|scope| {
+            let mut writer = ImportWriter::new(scope, Some(&path), &me);
+            for i in 0..windows {
+                let tail = [format!("kept{i}"), format!("tail{i}")];
+                let own = [format!("only{i} ").repeat(2_000)];
+                writer
+                    .store(vec![
+                        unit(&peer, "s0", i, &tail),
+                        unit(&peer, &format!("s{}", i + 1), 0, &own),
+                    ])
+                    .expect("handed over");
+            }
+            writer.finish().expect("stored");
+        });
+        let archive = Archive::open(&path).expect("reopen");
+        let gid = |native: &str| SessionGid::new(peer.clone(), native.parse().expect("native"));
+        let texts: Vec<String> = archive
+            .messages(&gid("s0"), 0)
+            .expect("read")
+            .into_iter()
+            .map(|m| m.content)
+            .collect();
+        let mut expected: Vec<String> = (0..windows).map(|i| format!("kept{i}")).collect();
+        expected.push(format!("tail{}", windows - 1));
+        assert_eq!(texts, expected);
+        for i in 0..windows {
+            let stored = archive
+                .messages(&gid(&format!("s{}", i + 1)), 0)
+                .expect("read");
+            assert_eq!(stored.len(), 1, "window {i}");
+        }
+        assert_eq!(archive.search("tail3", 10).expect("search").len(), 0);
+        assert_eq!(archive.search("only7", 10).expect("search").len(), 1);
+        assert_eq!(archive.integrity_check().expect("check"), "ok");
+        drop(archive);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}
