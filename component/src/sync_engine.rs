@@ -55,11 +55,12 @@ impl GuestSyncEngine for EngineResource {
             last_sync_ms: config.last_sync_ms,
             heal_every_ms: config.heal_every_ms,
         };
-        // The CLI, this component's host, stores a window while the engine builds the next,
-        // and makes the next ready to store meanwhile; each window is held here and again on
-        // the host's side of the interface. A quarter of the default (the CLI's own engine
-        // takes 3/8, `host-native/src/import_writer.rs`) keeps the 1 GB wasm import's peak
-        // RSS under 150 MB (146 MB at 3/8).
+        // The CLI, this component's host, stores a window while the next waits for its writer
+        // and the engine builds a third (`host-native/src/import_writer.rs`); each window is
+        // held here and again on the host's side of the interface. A quarter of the default
+        // keeps the 1 GB wasm import's peak RSS under 150 MB: 146 MB at 3/8 when two windows
+        // were held, 132–135 MB at 1/4 with three (an eighth, as the CLI's own engine takes,
+        // measured 113 MB but took 5 % longer; 3/16, 126–139 MB).
         let engine = SyncEngine::new(config, state)
             .with_compressor(Box::new(agentsync_core::RuzstdCompressor))
             .with_import_window(agentsync_core::sync::import::SEGMENT_WINDOW_BYTES / 4);
