@@ -155,10 +155,18 @@ impl<'scope, 'env> ImportWriter<'scope, 'env> {
         let (windows, to_store) = mpsc::sync_channel::<Vec<PreparedUnit>>(1);
         let (report, stored) = mpsc::channel();
         let thread = self.scope.spawn(move || {
+            // Windows already handed over when one fails are not stored: a session split
+            // over two windows would keep the second part without the first.
+            let mut failed = false;
             for mut units in to_store {
-                let done = archive
-                    .apply_prepared_window(&origin, &mut units)
-                    .context("storing imported sessions");
+                let done = if failed {
+                    Err(anyhow!("not stored: a window before it failed"))
+                } else {
+                    archive
+                        .apply_prepared_window(&origin, &mut units)
+                        .context("storing imported sessions")
+                };
+                failed |= done.is_err();
                 if done.is_ok() {
                     crate::crash_point::passed("sync.apply");
                 }
@@ -264,6 +272,72 @@ mod tests {
         assert_eq!(archive.search("tail3", 10).expect("search").len(), 0);
         assert_eq!(archive.search("only7", 10).expect("search").len(), 1);
         assert_eq!(archive.integrity_check().expect("check"), "ok");
+        drop(archive);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    /// A window that fails stops the import there: the window handed over behind it, which
+    /// the writer already holds, is not stored (it would hold the second part of a session
+    /// whose first part failed), and its failure is the first one reported.
+    #[test]
+    fn no_window_is_stored_after_one_that_failed() {
+        let dir = std::env::temp_dir().join(format!(
+            "agentsync-import-writer-failed-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("archive.db");
+        drop(Archive::open(&path).expect("create"));
+        rusqlite::Connection::open(&path)
+            .expect("open")
+            .execute_batch(
+                "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.content = 'poison' \
+                 BEGIN SELECT RAISE(ABORT, 'poisoned message'); END;",
+            )
+            .expect("trigger");
+        let me: OriginId = "laptop-0a1b2c".parse().expect("origin");
+        let peer: OriginId = "desktop-3d4e5f".parse().expect("origin");
+        let text = |i: usize| {
+            if i == 2 {
+                "poison".to_owned()
+            } else {
+                format!("window{i}")
+            }
+        };
+        let mut handed_over = 0;
+        let failure = std::thread::scope(|scope| {
+            let mut writer = ImportWriter::new(scope, Some(&path), &me);
+            for i in 0..6 {
+                if let Err(e) = writer.store(vec![unit(&peer, &format!("s{i}"), 0, &[text(i)])]) {
+                    let finished = writer.finish();
+                    return (e, finished);
+                }
+                handed_over += 1;
+            }
+            panic!("every window stored: {:?}", writer.finish());
+        });
+        let (first, finished) = failure;
+        assert!(
+            format!("{first:#}").contains("poisoned message"),
+            "{first:#}"
+        );
+        let later = finished.expect_err("the window behind it is reported unstored");
+        assert!(
+            format!("{later:#}").contains("a window before it failed"),
+            "{later:#}"
+        );
+        // Windows 0–3 were handed over before window 2's failure came back.
+        assert_eq!(handed_over, 4);
+        let archive = Archive::open(&path).expect("reopen");
+        let stored = |i: usize| {
+            let gid = SessionGid::new(peer.clone(), format!("s{i}").parse().expect("native"));
+            archive.has_session(&gid).expect("read")
+        };
+        assert_eq!(
+            (0..6).map(stored).collect::<Vec<_>>(),
+            [true, true, false, false, false, false]
+        );
         drop(archive);
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
