@@ -22,8 +22,8 @@ use rusqlite::hooks::Wal;
 
 use crate::error::Result;
 
-/// What the log may hold before the writer waits for it to be copied (counted in pages of
-/// the file's size: 16 KiB in a new archive, 4 KiB in one made before). A transaction of an
+/// What the log may hold before the writer waits for it to be copied (converted to pages of
+/// the database's page size: 16 KiB in a new archive, 4 KiB in one made before). A transaction of an
 /// import's window writes tens of MiB, one of an ingest's up to ~100 MiB: with a limit below one
 /// transaction the writer would wait after each, and nothing would overlap.
 /// At 16 MiB the import gained nothing; at 64 MiB it takes 4-8 % less time, and its log

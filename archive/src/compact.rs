@@ -6,6 +6,11 @@
 //! them back, and changes the page size only by writing the whole file again (`VACUUM`), which
 //! it cannot do in WAL mode. So this leaves WAL for the time of the `VACUUM`, which needs the
 //! database to itself and as much free disk again, and is done only when the user asks.
+//!
+//! The connection holds the file's lock from before it leaves WAL until it is back: in
+//! SQLite's exclusive locking mode nothing else can read the file meanwhile, and so nothing
+//! can switch it back to WAL half-way (another program's open would, and the `VACUUM` would
+//! then keep the old page size).
 
 use serde::Serialize;
 
@@ -23,35 +28,40 @@ pub struct Compacted {
 }
 
 impl Archive {
-    /// Writes the database again, without its free pages and in pages of [`PAGE_SIZE`]. Needs
-    /// the archive to itself ([`ArchiveError::InUse`] while another connection has it open,
-    /// and nothing changed) and free disk for a second copy while it runs. The archive is in
-    /// WAL mode again afterwards, whatever happened.
-    pub fn compact(&mut self) -> Result<Compacted> {
+    /// Writes the database again, without its free pages and in pages of [`PAGE_SIZE`], and
+    /// closes it. Needs the archive to itself ([`ArchiveError::InUse`] while another
+    /// connection has it open, and nothing changed) and free disk for two more copies while it
+    /// runs (SQLite's temporary copy, in `$SQLITE_TMPDIR` or the system's, and the rollback
+    /// journal beside it). The file is in WAL mode again afterwards, or from its next open.
+    #[cfg_attr(target_arch = "wasm32", allow(unused_mut))]
+    pub fn compact(mut self) -> Result<Compacted> {
         self.unindexed.index(&self.conn)?;
+        // The checkpoint thread's connection would hold the file too.
         #[cfg(not(target_arch = "wasm32"))]
         {
             self.checkpointer = None;
         }
         let (bytes_before, page_size_before) = self.file_size()?;
-        // Copy the log into the file first: a log that is not empty cannot be left.
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        let left = self.leave_wal();
-        let vacuumed = left.and_then(|()| {
+        let vacuumed = self.take_alone().and_then(|()| {
             self.conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+            // Out of WAL, `NORMAL` risks the file on a power cut; the connection ends here.
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
             Ok(self.conn.execute_batch("VACUUM")?)
         });
-        let mode: String = self
+        // Back to WAL whatever happened, lock released. If this fails, the next open does it.
+        let _ = self
             .conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            .query_row("PRAGMA locking_mode = NORMAL", [], |_| Ok(()));
+        let _ = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()));
         vacuumed?;
-        if !mode.eq_ignore_ascii_case("wal") && self.path().is_some() {
+        let (bytes_after, page_size_after) = self.file_size()?;
+        if page_size_after != PAGE_SIZE && self.path().is_some() {
             return Err(ArchiveError::InUse(format!(
-                "the database stayed in {mode} mode instead of WAL"
+                "its pages stayed {page_size_after} bytes: compact again"
             )));
         }
-        let (bytes_after, page_size_after) = self.file_size()?;
         Ok(Compacted {
             bytes_before,
             bytes_after,
@@ -60,22 +70,39 @@ impl Archive {
         })
     }
 
-    /// Out of WAL mode, which only a connection alone with the database may do: SQLite either
-    /// refuses (busy) or answers with the mode it kept.
-    fn leave_wal(&self) -> Result<()> {
+    /// Takes the file for this connection alone and out of WAL mode, which only a connection
+    /// alone with the database may leave: SQLite refuses (busy) while another has it open, or
+    /// answers with the mode it kept.
+    fn take_alone(&self) -> Result<()> {
         let busy = || {
             ArchiveError::InUse(
-                "another program has the archive open (a viewer, `serve`, `watch`, or the \
-                 `sqlite3` shell): close it and compact again"
+                "another program has the archive open (an `sqlite3` shell, a `sessions` or \
+                 `search` still running, a request to `serve`): close it and compact again"
                     .into(),
             )
         };
-        match self
+        let left = self
             .conn
-            .query_row("PRAGMA journal_mode = DELETE", [], |r| {
-                r.get::<_, String>(0)
-            }) {
-            Ok(mode) if mode.eq_ignore_ascii_case("delete") || mode == "memory" => Ok(()),
+            .query_row("PRAGMA locking_mode = EXCLUSIVE", [], |_| Ok(()))
+            // Copy the log into the file first: a log that is not empty cannot be left.
+            .and_then(|()| {
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            })
+            .and_then(|()| {
+                self.conn
+                    .query_row("PRAGMA journal_mode = DELETE", [], |r| {
+                        r.get::<_, String>(0)
+                    })
+            });
+        match left {
+            Ok(mode)
+                if ["delete", "memory"]
+                    .iter()
+                    .any(|m| mode.eq_ignore_ascii_case(m)) =>
+            {
+                Ok(())
+            }
             Ok(_) => Err(busy()),
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::DatabaseBusy

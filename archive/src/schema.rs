@@ -284,14 +284,15 @@ pub const PAGE_SIZE: u32 = 16 << 10;
 /// Sets the connection options and applies the migrations not applied yet.
 pub(crate) fn prepare(conn: &mut Connection) -> Result<()> {
     crate::tool_text::register(conn)?;
+    // First, so that opening waits out another connection's lock (`compact` holds the file
+    // for its whole run) instead of failing at the first statement that reads.
+    conn.pragma_update(None, "busy_timeout", 10_000)?;
     // Before anything is written: a new file takes it, one that exists keeps its own.
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     // WAL: readers (the viewer, `sessions` while a sync runs) never block the writer.
     // The browser's memory VFS refuses WAL and answers "memory"; that is fine.
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
-    )?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
     let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if applied > SCHEMA_VERSION {
         return Err(ArchiveError::NewerSchema {

@@ -645,7 +645,7 @@ fn compacting_an_archive_made_with_small_pages_drops_its_free_pages_and_keeps_ev
             .map(|i| format!("{native}w{i} "))
             .collect::<String>()
     };
-    let mut archive = archive_with_small_pages(&path);
+    let archive = archive_with_small_pages(&path);
     for native in ["s1", "s2", "s3"] {
         archive
             .apply_own(
@@ -673,6 +673,21 @@ fn compacting_an_archive_made_with_small_pages_drops_its_free_pages_and_keeps_ev
         assert_eq!(archive.integrity_check().expect("check"), "ok");
     };
 
+    let free_pages = |archive: &Archive| -> i64 {
+        archive
+            .conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+            .expect("free pages")
+    };
+    let page_size = |archive: &Archive| -> u32 {
+        archive
+            .conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .expect("page size")
+    };
+    let free_before = free_pages(&archive);
+    assert!(free_before > 0, "the purge left free pages");
+
     // Another connection has it open: refused, and nothing changed.
     let other = rusqlite::Connection::open(&path).expect("another connection");
     let _: i64 = other
@@ -682,33 +697,33 @@ fn compacting_an_archive_made_with_small_pages_drops_its_free_pages_and_keeps_ev
         Err(crate::ArchiveError::InUse(why)) => assert!(why.contains("open"), "{why}"),
         other => panic!("compacted while in use: {other:?}"),
     }
+    let archive = Archive::open(&path).expect("reopen after the refusal");
     assert_eq!(journal_mode(&archive), "wal");
+    assert_eq!(page_size(&archive), 4096);
+    assert_eq!(free_pages(&archive), free_before);
     kept(&archive);
     drop(other);
 
-    let free_pages = |archive: &Archive| -> i64 {
-        archive
-            .conn
-            .query_row("PRAGMA freelist_count", [], |r| r.get(0))
-            .expect("free pages")
-    };
-    assert!(free_pages(&archive) > 0, "the purge left free pages");
     let compacted = archive.compact().expect("compact");
     assert_eq!(
         (compacted.page_size_before, compacted.page_size_after),
         (4096, crate::PAGE_SIZE)
     );
-    assert_eq!(free_pages(&archive), 0);
     // (An archive this small grows: each of its tables and indexes takes a page at least.)
     assert_eq!(
         compacted.bytes_after,
         std::fs::metadata(&path).expect("file").len()
     );
-    assert_eq!(journal_mode(&archive), "wal");
-    kept(&archive);
-    drop(archive);
+    // Compacting closed it, back in WAL mode (no log left beside it).
+    let mode: String = rusqlite::Connection::open(&path)
+        .expect("open")
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("journal mode");
+    assert_eq!(mode, "wal");
     let archive = Archive::open(&path).expect("reopen");
     assert_eq!(journal_mode(&archive), "wal");
+    assert_eq!(page_size(&archive), crate::PAGE_SIZE);
+    assert_eq!(free_pages(&archive), 0);
     kept(&archive);
     drop(archive);
     std::fs::remove_dir_all(&dir).expect("cleanup");

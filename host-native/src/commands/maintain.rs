@@ -292,31 +292,35 @@ pub struct VerifyProblem {
     pub problem: String,
 }
 
-/// Checks every artifact of a store (id, decoding, signature, pinned key) and every reference
-/// of each origin's newest root, plus the archive database's integrity.
 /// Writes the archive database again without its free pages, in this version's page size.
 pub fn compact(ctx: &Context) -> Result<Output> {
-    let mut archive = ctx.archive()?;
+    let archive = ctx.archive()?;
     let spinner = ctx.progress.spinner("compacting the archive…");
     let compacted = archive.compact();
     spinner.finish();
     let compacted =
         compacted.with_context(|| format!("compacting {}", ctx.home.archive_path().display()))?;
     let mb = |bytes: u64| bytes as f64 / 1e6;
-    let kib = |size: u32| size / 1024;
+    // A file made by another program may have pages under 1 KiB.
+    let page = |size: u32| match size {
+        0..1024 => format!("{size} bytes"),
+        _ => format!("{} KiB", size / 1024),
+    };
     Output::new(
         compacted,
         format!(
-            "compacted {}: {:.1} MB → {:.1} MB, pages of {} KiB → {} KiB",
+            "compacted {}: {:.1} MB → {:.1} MB, pages of {} → {}",
             ctx.home.archive_path().display(),
             mb(compacted.bytes_before),
             mb(compacted.bytes_after),
-            kib(compacted.page_size_before),
-            kib(compacted.page_size_after),
+            page(compacted.page_size_before),
+            page(compacted.page_size_after),
         ),
     )
 }
 
+/// Checks every artifact of a store (id, decoding, signature, pinned key) and every reference
+/// of each origin's newest root, plus the archive database's integrity.
 pub fn verify(ctx: &Context, target: Option<&Path>) -> Result<Output> {
     let archive = ctx.archive()?;
     let (origin, key) = ctx.identity(&archive)?;
