@@ -73,7 +73,7 @@ impl Archive {
     /// Takes the file for this connection alone and out of WAL mode, which only a connection
     /// alone with the database may leave: SQLite refuses (busy) while another has it open, or
     /// answers with the mode it kept.
-    fn take_alone(&self) -> Result<()> {
+    pub(crate) fn take_alone(&self) -> Result<()> {
         let busy = || {
             ArchiveError::InUse(
                 "another program has the archive open (an `sqlite3` shell, a `sessions` or \

@@ -628,6 +628,35 @@ fn a_new_archive_takes_the_page_size_and_one_made_before_keeps_its_own() {
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
+/// Once `compact` has left WAL, nothing else may read the file or switch it back to WAL
+/// before the `VACUUM` (which would then keep the old page size): the file stays locked.
+#[test]
+fn an_archive_being_compacted_is_locked_to_other_programs() {
+    let dir = fresh_dir("compact-lock");
+    let path = dir.join("archive.db");
+    let archive = archive_with_small_pages(&path);
+    archive.take_alone().expect("alone");
+    let other = rusqlite::Connection::open(&path).expect("another connection");
+    other
+        .busy_timeout(std::time::Duration::ZERO)
+        .expect("no wait");
+    let refused = |sql: &str| match other.query_row(sql, [], |r| r.get::<_, String>(0)) {
+        Err(rusqlite::Error::SqliteFailure(e, _)) => {
+            assert_eq!(e.code, rusqlite::ErrorCode::DatabaseBusy, "{sql}: {e}")
+        }
+        other => panic!("{sql} while compacting: {other:?}"),
+    };
+    refused("PRAGMA journal_mode = WAL");
+    refused("SELECT name FROM sqlite_master");
+    drop(archive);
+    let mode: String = other
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("readable once the archive is closed");
+    assert_eq!(mode, "delete", "nothing else switched it while it was held");
+    drop(other);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
 #[test]
 fn compacting_an_archive_made_with_small_pages_drops_its_free_pages_and_keeps_everything() {
     let dir = fresh_dir("compact");
