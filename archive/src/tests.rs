@@ -568,6 +568,14 @@ fn an_upgrade_is_pending_only_for_an_archive_of_an_earlier_version() {
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
+/// The page size of the archive's database file.
+fn page_size(archive: &Archive) -> u32 {
+    archive
+        .conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .expect("page size")
+}
+
 /// An archive at `path` as a version before 16 KiB pages made it: SQLite's default 4 KiB pages,
 /// then this version's tables.
 fn archive_with_small_pages(path: &std::path::Path) -> Archive {
@@ -583,12 +591,6 @@ fn archive_with_small_pages(path: &std::path::Path) -> Archive {
 #[test]
 fn a_new_archive_takes_the_page_size_and_one_made_before_keeps_its_own() {
     let dir = fresh_dir("page-size");
-    let page_size = |archive: &Archive| -> u32 {
-        archive
-            .conn
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
-            .expect("page size")
-    };
     let me = origin("laptop-0a1b2c");
     // Longer than a page of either size: stored in a chain of overflow pages.
     let long = (0..8_000).map(|i| format!("w{i} ")).collect::<String>();
@@ -707,12 +709,6 @@ fn compacting_an_archive_made_with_small_pages_drops_its_free_pages_and_keeps_ev
             .conn
             .query_row("PRAGMA freelist_count", [], |r| r.get(0))
             .expect("free pages")
-    };
-    let page_size = |archive: &Archive| -> u32 {
-        archive
-            .conn
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
-            .expect("page size")
     };
     let free_before = free_pages(&archive);
     assert!(free_before > 0, "the purge left free pages");
