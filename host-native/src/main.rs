@@ -241,9 +241,9 @@ enum Command {
     /// is kept aside. Logs are read again by the next ingest or sync.
     Rebuild,
     /// Write the archive database again without its free pages, in this version's page size
-    /// (16 KiB: an archive made before has 4 KiB). Needs the archive to itself (close a viewer
-    /// or `sqlite3` shell first; `serve` answers nothing meanwhile) and free disk for two more
-    /// copies of it while it runs.
+    /// (16 KiB: an archive made before has 4 KiB). Needs the archive to itself (close an
+    /// `sqlite3` shell first; other commands and `serve`'s requests wait for it) and free disk
+    /// for two more copies of it while it runs.
     Compact,
     /// The demo: two machines ("laptop", "desktop") ingest sample sessions, sync through a
     /// folder, edit concurrently, sync again and converge, keeping the conflict visible.
